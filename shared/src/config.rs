@@ -1,0 +1,75 @@
+//! Tier configuration: sizes, policies and which tiers are on. This is the
+//! `tiers` part of a sim / sock-exec config file.
+
+use crate::handler_cache::PolicyConfig;
+use serde::{Deserialize, Serialize};
+
+/// How the import cache behaves; `Off` and `Root` reproduce SOCK's
+/// comparisons (lean containers without Zygotes; a single bare Zygote).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ZygoteMode {
+    /// No Zygotes: every cold start is a fresh interpreter.
+    Off,
+    /// Only the root Zygote (a bare interpreter) to fork from.
+    Root,
+    /// SOCK: the tree grows on demand and evicts under memory pressure.
+    #[default]
+    Dynamic,
+    /// A fixed tree loaded from an OpenLambda tree file; no growth.
+    Static,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HandlerTier {
+    /// Memory for idle (paused) handler instances; 0 turns the tier off.
+    pub budget_mb: f64,
+    pub policy: PolicyConfig,
+}
+
+impl Default for HandlerTier {
+    fn default() -> Self {
+        HandlerTier { budget_mb: 4096.0, policy: PolicyConfig::default() }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ZygoteTier {
+    pub mode: ZygoteMode,
+    /// Memory for the whole Zygote tree, root included.
+    pub budget_mb: f64,
+    /// Grow a new Zygote only when it would save at least this much import
+    /// time per handler start (avoids Zygotes that save nothing).
+    pub min_gain_ms: f64,
+}
+
+impl Default for ZygoteTier {
+    fn default() -> Self {
+        ZygoteTier { mode: ZygoteMode::Dynamic, budget_mb: 2048.0, min_gain_ms: 1.0 }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InstallTier {
+    /// Disk for installed packages; 0 turns the tier off.
+    pub budget_mb: f64,
+}
+
+impl Default for InstallTier {
+    fn default() -> Self {
+        InstallTier { budget_mb: 8192.0 }
+    }
+}
+
+/// All three tiers. Defaults: 4 GB handler cache with a 10-minute TTL,
+/// 2 GB dynamic Zygote tree, 8 GB install cache.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct TierConfig {
+    pub handler: HandlerTier,
+    pub zygote: ZygoteTier,
+    pub install: InstallTier,
+}

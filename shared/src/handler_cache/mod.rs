@@ -1,0 +1,245 @@
+//! Tier 1, the handler cache: idle handler instances kept paused (cgroup
+//! freezer) and resumed on the next call of the same function.
+//!
+//! An instance serves one invocation at a time, so concurrent calls of a
+//! function need several instances. The memory budget bounds *idle*
+//! (paused) instances; busy ones are accounted separately as active memory
+//! and are never eviction candidates. When a busy instance finishes it is
+//! paused if it fits (evicting idle instances the policy picks), otherwise
+//! destroyed.
+
+mod gdsf;
+mod policy;
+
+pub use gdsf::Gdsf;
+pub use policy::{IdleInfo, KeepAliveDecision, KeepAlivePolicy, Lru, PolicyConfig};
+
+use crate::pkgset::PackageSet;
+use crate::units::{Bytes, FunctionId, InstanceId, Micros};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InstanceState {
+    Busy,
+    Idle { since: Micros },
+}
+
+#[derive(Clone, Debug)]
+pub struct Instance {
+    pub id: InstanceId,
+    pub function: FunctionId,
+    pub memory: Bytes,
+    pub state: InstanceState,
+    /// Packages this instance pinned in the install cache (released with it).
+    pub pinned: PackageSet,
+}
+
+/// What happened to an instance that finished its invocation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Release {
+    /// True when it was paused and kept; false when it was destroyed.
+    pub kept: bool,
+    /// Idle instances evicted to make room, in eviction order.
+    pub evicted: Vec<InstanceId>,
+}
+
+#[derive(Debug)]
+pub struct HandlerCache {
+    budget: Bytes,
+    policy: Box<dyn KeepAlivePolicy>,
+    instances: BTreeMap<InstanceId, Instance>,
+    /// Idle instances per function, most recently idled last (reused first).
+    idle: BTreeMap<FunctionId, Vec<InstanceId>>,
+    idle_bytes: Bytes,
+    busy_bytes: Bytes,
+    next_id: u64,
+}
+
+impl HandlerCache {
+    /// `budget` of zero disables the tier: every finished instance is destroyed.
+    pub fn new(budget: Bytes, policy: Box<dyn KeepAlivePolicy>) -> HandlerCache {
+        HandlerCache {
+            budget,
+            policy,
+            instances: BTreeMap::new(),
+            idle: BTreeMap::new(),
+            idle_bytes: Bytes::ZERO,
+            busy_bytes: Bytes::ZERO,
+            next_id: 0,
+        }
+    }
+
+    pub fn policy_name(&self) -> &'static str {
+        self.policy.name()
+    }
+
+    pub fn budget(&self) -> Bytes {
+        self.budget
+    }
+
+    pub fn idle_bytes(&self) -> Bytes {
+        self.idle_bytes
+    }
+
+    pub fn busy_bytes(&self) -> Bytes {
+        self.busy_bytes
+    }
+
+    pub fn instance(&self, id: InstanceId) -> Option<&Instance> {
+        self.instances.get(&id)
+    }
+
+    pub fn live_instances(&self) -> usize {
+        self.instances.len()
+    }
+
+    /// Tells the policy a function was invoked (before hit or miss).
+    pub fn note_invocation(&mut self, f: FunctionId) {
+        self.policy.on_invoke(f);
+    }
+
+    /// Resumes the most recently idled instance of `f`, if any.
+    pub fn take_idle(&mut self, f: FunctionId) -> Option<InstanceId> {
+        let id = self.idle.get_mut(&f)?.pop()?;
+        self.policy.on_leave(id);
+        let inst = self.instances.get_mut(&id)?;
+        inst.state = InstanceState::Busy;
+        self.idle_bytes = self.idle_bytes - inst.memory;
+        self.busy_bytes += inst.memory;
+        Some(id)
+    }
+
+    /// Registers a new busy instance of `f`.
+    pub fn start(&mut self, f: FunctionId, memory: Bytes, pinned: PackageSet) -> InstanceId {
+        let id = InstanceId(self.next_id);
+        self.next_id += 1;
+        let inst = Instance { id, function: f, memory, state: InstanceState::Busy, pinned };
+        self.instances.insert(id, inst);
+        self.busy_bytes += memory;
+        id
+    }
+
+    /// A busy instance finished: pause it if it fits, evicting as the
+    /// policy decides; otherwise destroy it. Returns the decision and every
+    /// instance removed (destroyed or evicted), so the caller can release
+    /// their install-cache pins.
+    pub fn release(&mut self, id: InstanceId, now: Micros, cold_cost: Micros) -> (Release, Vec<Instance>) {
+        let Some(inst) = self.instances.get(&id) else {
+            return (Release { kept: false, evicted: Vec::new() }, Vec::new());
+        };
+        let (mem, function) = (inst.memory, inst.function);
+        self.busy_bytes = self.busy_bytes - mem;
+        let mut removed = Vec::new();
+        if mem > self.budget || self.budget == Bytes::ZERO {
+            removed.extend(self.instances.remove(&id));
+            return (Release { kept: false, evicted: Vec::new() }, removed);
+        }
+        let mut evicted = Vec::new();
+        while self.idle_bytes + mem > self.budget {
+            match self.policy.choose_victim() {
+                KeepAliveDecision::Evict(victim) => {
+                    removed.extend(self.remove_idle(victim));
+                    evicted.push(victim);
+                }
+                // Unreachable while idle_bytes + mem > budget >= mem, since
+                // then some idle instance exists; stop rather than spin.
+                KeepAliveDecision::NoVictim => break,
+            }
+        }
+        if self.idle_bytes + mem > self.budget {
+            removed.extend(self.instances.remove(&id));
+            return (Release { kept: false, evicted }, removed);
+        }
+        if let Some(inst) = self.instances.get_mut(&id) {
+            inst.state = InstanceState::Idle { since: now };
+        }
+        self.idle_bytes += mem;
+        self.idle.entry(function).or_default().push(id);
+        self.policy.on_idle(IdleInfo { instance: id, function, memory: mem, cold_cost, now });
+        (Release { kept: true, evicted }, removed)
+    }
+
+    /// Removes idle instances whose keep-alive expired at `now`.
+    pub fn expire(&mut self, now: Micros) -> Vec<Instance> {
+        let ids = self.policy.expired(now);
+        ids.into_iter().filter_map(|id| self.remove_idle(id)).collect()
+    }
+
+    fn remove_idle(&mut self, id: InstanceId) -> Option<Instance> {
+        self.policy.on_leave(id);
+        let inst = self.instances.remove(&id)?;
+        debug_assert!(matches!(inst.state, InstanceState::Idle { .. }), "busy instance evicted");
+        self.idle_bytes = self.idle_bytes - inst.memory;
+        if let Some(v) = self.idle.get_mut(&inst.function) {
+            v.retain(|&x| x != id);
+            if v.is_empty() {
+                self.idle.remove(&inst.function);
+            }
+        }
+        Some(inst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache(mb: u64, p: PolicyConfig) -> HandlerCache {
+        HandlerCache::new(Bytes::from_mb(mb), p.build())
+    }
+
+    #[test]
+    fn reuse_pause_and_lru_eviction() {
+        let mut c = cache(100, PolicyConfig::Lru);
+        let a = c.start(FunctionId(0), Bytes::from_mb(60), PackageSet::new());
+        let b = c.start(FunctionId(1), Bytes::from_mb(60), PackageSet::new());
+        assert_eq!(c.busy_bytes(), Bytes::from_mb(120));
+        let (r, _) = c.release(a, Micros(10), Micros(0));
+        assert!(r.kept && r.evicted.is_empty());
+        let (r, gone) = c.release(b, Micros(20), Micros(0));
+        assert_eq!(r, Release { kept: true, evicted: vec![a] });
+        assert_eq!(gone.len(), 1);
+        assert_eq!(c.take_idle(FunctionId(0)), None);
+        assert_eq!(c.take_idle(FunctionId(1)), Some(b));
+        assert_eq!(c.idle_bytes(), Bytes::ZERO);
+    }
+
+    #[test]
+    fn too_big_or_disabled_is_destroyed() {
+        let mut c = cache(10, PolicyConfig::Lru);
+        let a = c.start(FunctionId(0), Bytes::from_mb(60), PackageSet::new());
+        assert!(!c.release(a, Micros(1), Micros(0)).0.kept);
+        let mut c = cache(0, PolicyConfig::Lru);
+        let a = c.start(FunctionId(0), Bytes::from_mb(1), PackageSet::new());
+        assert!(!c.release(a, Micros(1), Micros(0)).0.kept);
+        assert_eq!(c.live_instances(), 0);
+    }
+
+    #[test]
+    fn ttl_expires_idle_only() {
+        let mut c = cache(1000, PolicyConfig::Ttl { ttl_s: 1.0 });
+        let a = c.start(FunctionId(0), Bytes::from_mb(1), PackageSet::new());
+        let b = c.start(FunctionId(1), Bytes::from_mb(1), PackageSet::new());
+        c.release(a, Micros(0), Micros(0));
+        assert!(c.expire(Micros(999_999)).is_empty());
+        let gone = c.expire(Micros(1_000_000));
+        assert_eq!(gone.iter().map(|i| i.id).collect::<Vec<_>>(), vec![a]);
+        assert!(c.instance(b).is_some(), "busy instance must survive");
+    }
+
+    #[test]
+    fn gdsf_keeps_expensive_frequent_functions() {
+        let mut c = cache(100, PolicyConfig::Gdsf);
+        for _ in 0..5 {
+            c.note_invocation(FunctionId(0));
+        }
+        c.note_invocation(FunctionId(1));
+        let a = c.start(FunctionId(0), Bytes::from_mb(50), PackageSet::new());
+        let b = c.start(FunctionId(1), Bytes::from_mb(50), PackageSet::new());
+        let d = c.start(FunctionId(2), Bytes::from_mb(50), PackageSet::new());
+        c.release(a, Micros(0), Micros(100_000));
+        c.release(b, Micros(1), Micros(100_000));
+        let (r, _) = c.release(d, Micros(2), Micros(100_000));
+        assert_eq!(r.evicted, vec![b], "the rarely used function goes first");
+    }
+}

@@ -1,0 +1,40 @@
+//! # sock-core
+//!
+//! The model half of a SOCK-style serverless platform (Oakes et al., USENIX
+//! ATC'18): everything that *decides*, nothing that *does*. Both the
+//! simulator (`sim`) and the real executor (`sock-exec`) call the same
+//! [`planner::Planner`], so they take identical decisions on a trace.
+//!
+//! Map of the crate:
+//! - [`units`]: newtypes for time ([`Micros`]), memory ([`Bytes`]) and ids.
+//! - [`pkgset`]: package sets as bitsets (cheap subset tests).
+//! - [`trace`]: the trace format: packages, functions, streamed invocations.
+//! - [`cost`]: the cost model and its calibration parameters.
+//! - [`handler_cache`]: tier 1, paused handler instances and keep-alive
+//!   policies (LRU, TTL, GDSF).
+//! - [`zygote`]: tier 2, the Zygote tree (best-cost lookup, growth,
+//!   hits-per-byte leaf eviction, static trees).
+//! - [`install_cache`]: tier 3, installed packages with LRU eviction.
+//! - [`config`]: tier sizes, policies, and switching tiers off.
+//! - [`planner`]: invocation + tier state -> [`planner::Plan`].
+//! - [`record`]: the per-invocation record sim and sock-exec both write.
+//!
+//! The crate is pure: no syscalls, clocks, threads or randomness. Time
+//! enters as arguments, so a replay is deterministic; maps are `BTreeMap`s
+//! and every tie is broken by a documented rule.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod cost;
+pub mod handler_cache;
+pub mod install_cache;
+pub mod pkgset;
+pub mod planner;
+pub mod record;
+pub mod trace;
+pub mod units;
+pub mod zygote;
+
+pub use pkgset::PackageSet;
+pub use units::{Bytes, FunctionId, InstanceId, Micros, PackageId, ZygoteId};

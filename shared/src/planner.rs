@@ -1,0 +1,338 @@
+//! The provisioning planner: an invocation plus the state of the three
+//! tiers in, a [`Plan`] out. Every decision sim and sock-exec apply is made
+//! here, so the two cannot disagree about what to do.
+
+use crate::config::{TierConfig, ZygoteMode};
+use crate::cost::{CostError, CostModel, CostParams, Phases};
+use crate::handler_cache::HandlerCache;
+use crate::install_cache::InstallCache;
+use crate::pkgset::PackageSet;
+use crate::record::PathKind;
+use crate::trace::{Catalog, Invocation};
+use crate::units::{Bytes, FunctionId, InstanceId, Micros, PackageId, ZygoteId};
+use crate::zygote::{StaticTreeError, StaticTreeNode, ZygoteTree};
+use std::collections::BTreeMap;
+
+/// How the invocation is served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Resume the paused `instance`.
+    HandlerHit { instance: InstanceId },
+    /// Fork `zygote` into a new container, then install and import the rest.
+    Fork { zygote: ZygoteId, depth: u32, import: PackageSet, install: PackageSet },
+    /// Start a fresh interpreter in a new container.
+    Fresh { import: PackageSet, install: PackageSet },
+}
+
+impl Action {
+    pub fn path(&self) -> PathKind {
+        match self {
+            Action::HandlerHit { .. } => PathKind::HandlerHit,
+            Action::Fork { .. } => PathKind::Fork,
+            Action::Fresh { .. } => PathKind::Fresh,
+        }
+    }
+}
+
+/// Decisions beside the critical path, in the order they must be applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SideDecision {
+    /// Pause a finished instance and keep it in the handler cache.
+    Pause { instance: InstanceId },
+    /// Destroy a finished instance that the cache does not keep.
+    Destroy { instance: InstanceId },
+    /// Destroy an idle instance to make room.
+    EvictHandler { instance: InstanceId },
+    /// Destroy an idle instance whose keep-alive ran out.
+    ExpireHandler { instance: InstanceId },
+    /// Start a new Zygote forked from `parent` that imports `import`.
+    CreateZygote { zygote: ZygoteId, parent: ZygoteId, import: PackageSet, ready_at: Micros },
+    EvictZygote { zygote: ZygoteId },
+    /// Delete an installed package from the install cache.
+    EvictPackage { package: PackageId },
+}
+
+/// The planner's answer for one invocation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub function: FunctionId,
+    /// The instance that runs the invocation (new unless a handler hit).
+    pub instance: InstanceId,
+    pub action: Action,
+    /// Predicted latency by phase (sock-exec measures its own).
+    pub phases: Phases,
+    pub side: Vec<SideDecision>,
+}
+
+/// Memory and disk held by each tier right now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TierUsage {
+    pub handler_idle: Bytes,
+    pub handler_busy: Bytes,
+    pub zygote: Bytes,
+    pub install: Bytes,
+}
+
+/// Running totals of cache events.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub install_hits: u64,
+    pub install_misses: u64,
+    pub install_uncached: u64,
+    pub handler_evictions: u64,
+    pub handler_expirations: u64,
+    pub zygote_evictions: u64,
+    pub zygotes_created: u64,
+    pub package_evictions: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlannerError {
+    #[error("cost model: {0}")]
+    Cost(#[from] CostError),
+    #[error("static Zygote tree: {0}")]
+    StaticTree(#[from] StaticTreeError),
+    #[error("zygote mode `static` needs a tree file")]
+    MissingStaticTree,
+    #[error("the Zygote budget ({budget_mb} MB) cannot hold even the root interpreter ({root_mb} MB)")]
+    RootTooBig { budget_mb: f64, root_mb: f64 },
+    #[error("tier config {field} is {value}; it must be a finite number >= 0")]
+    BadNumber { field: &'static str, value: f64 },
+}
+
+#[derive(Debug)]
+pub struct Planner<'c> {
+    catalog: &'c Catalog,
+    cost: CostModel,
+    config: TierConfig,
+    handlers: HandlerCache,
+    tree: Option<ZygoteTree>,
+    installs: InstallCache,
+    zygote_pins: BTreeMap<ZygoteId, PackageSet>,
+    counters: Counters,
+}
+
+impl<'c> Planner<'c> {
+    pub fn new(
+        catalog: &'c Catalog,
+        params: CostParams,
+        config: TierConfig,
+        static_tree: Option<&StaticTreeNode>,
+    ) -> Result<Planner<'c>, PlannerError> {
+        check_config(&config)?;
+        let cost = CostModel::new(params, catalog)?;
+        let mut tree = match config.zygote.mode {
+            ZygoteMode::Off => None,
+            _ => Some(
+                ZygoteTree::with_root(Bytes::from_mb_f64(config.zygote.budget_mb), &cost).ok_or(
+                    PlannerError::RootTooBig {
+                        budget_mb: config.zygote.budget_mb,
+                        root_mb: cost.params.interpreter_mb,
+                    },
+                )?,
+            ),
+        };
+        let mut installs = InstallCache::new(Bytes::from_mb_f64(config.install.budget_mb));
+        let mut zygote_pins = BTreeMap::new();
+        if config.zygote.mode == ZygoteMode::Static {
+            let st = static_tree.ok_or(PlannerError::MissingStaticTree)?;
+            if let Some(t) = tree.as_mut() {
+                t.load_static(st, catalog, &cost)?;
+                // Static Zygotes hold their packages installed from the start.
+                for n in t.nodes() {
+                    installs.ensure(&n.own, Micros::ZERO, catalog);
+                    zygote_pins.insert(n.id, installs.pin(&n.own));
+                }
+            }
+        }
+        let handlers = HandlerCache::new(Bytes::from_mb_f64(config.handler.budget_mb), config.handler.policy.build());
+        Ok(Planner { catalog, cost, config, handlers, tree, installs, zygote_pins, counters: Counters::default() })
+    }
+
+    pub fn catalog(&self) -> &'c Catalog {
+        self.catalog
+    }
+
+    pub fn cost(&self) -> &CostModel {
+        &self.cost
+    }
+
+    pub fn config(&self) -> &TierConfig {
+        &self.config
+    }
+
+    pub fn tree(&self) -> Option<&ZygoteTree> {
+        self.tree.as_ref()
+    }
+
+    pub fn handlers(&self) -> &HandlerCache {
+        &self.handlers
+    }
+
+    pub fn installs(&self) -> &InstallCache {
+        &self.installs
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    pub fn usage(&self) -> TierUsage {
+        TierUsage {
+            handler_idle: self.handlers.idle_bytes(),
+            handler_busy: self.handlers.busy_bytes(),
+            zygote: self.tree.as_ref().map_or(Bytes::ZERO, |t| t.used()),
+            install: self.installs.used(),
+        }
+    }
+
+    /// Plans `inv`, which starts at `now` (its arrival plus any queueing).
+    pub fn invoke(&mut self, inv: Invocation, now: Micros) -> Plan {
+        let f = inv.function;
+        self.handlers.note_invocation(f);
+        let handler = Micros::from_ms_f64(self.catalog.function(f).duration_ms);
+        let queue = now - inv.time;
+        if let Some(instance) = self.handlers.take_idle(f) {
+            let phases = Phases { queue, unpause: self.cost.unpause(), handler, ..Phases::default() };
+            return Plan { function: f, instance, action: Action::HandlerHit { instance }, phases, side: Vec::new() };
+        }
+        self.cold_start(f, now, queue, handler)
+    }
+
+    fn cold_start(&mut self, f: FunctionId, now: Micros, queue: Micros, handler: Micros) -> Plan {
+        let need = self.catalog.closure(f).clone();
+        let zygote = self.tree.as_ref().and_then(|t| t.lookup(&need, now));
+        let base = zygote
+            .and_then(|z| self.tree.as_ref().and_then(|t| t.node(z)))
+            .map(|n| n.packages.clone())
+            .unwrap_or_default();
+        let missing = need.difference(&base);
+        let mut side = Vec::new();
+        let ensured = self.installs.ensure(&missing, now, self.catalog);
+        self.count_install(&ensured.installed, &ensured.uncached, ensured.hits);
+        side.extend(ensured.evicted.iter().map(|&package| SideDecision::EvictPackage { package }));
+        let pinned = self.installs.pin(&need);
+        let memory = Bytes::from_mb_f64(self.catalog.function(f).memory_mb);
+        let instance = self.handlers.start(f, memory, pinned);
+        let mut phases = Phases {
+            queue,
+            create: self.cost.container_create(),
+            install: self.cost.install_time(&ensured.installed),
+            import: self.cost.import_time(&missing),
+            handler,
+            ..Phases::default()
+        };
+        let action = match zygote {
+            Some(z) => {
+                let (depth, mem) = self.lineage(z);
+                phases.fork = self.cost.fork(mem);
+                if let Some(t) = self.tree.as_mut() {
+                    t.record_hit(z);
+                }
+                self.maybe_grow(z, &need, &missing, now, &mut side);
+                Action::Fork { zygote: z, depth, import: missing, install: ensured.installed }
+            }
+            None => {
+                phases.create += self.cost.python_start();
+                Action::Fresh { import: missing, install: ensured.installed }
+            }
+        };
+        Plan { function: f, instance, action, phases, side }
+    }
+
+    /// Depth of `z` and the memory of its whole process (itself plus
+    /// ancestors: the pages a fork must map).
+    fn lineage(&self, z: ZygoteId) -> (u32, Bytes) {
+        let Some(t) = self.tree.as_ref() else { return (0, Bytes::ZERO) };
+        let depth = t.node(z).map_or(0, |n| n.depth);
+        let mut mem = Bytes::ZERO;
+        let mut cur = Some(z);
+        while let Some(n) = cur.and_then(|c| t.node(c)) {
+            mem += n.memory;
+            cur = n.parent;
+        }
+        (depth, mem)
+    }
+
+    /// SOCK's dynamic growth: a child of the Zygote just used that holds the
+    /// handler's whole closure, when it saves at least `min_gain_ms`.
+    fn maybe_grow(&mut self, parent: ZygoteId, need: &PackageSet, missing: &PackageSet, now: Micros, side: &mut Vec<SideDecision>) {
+        if self.config.zygote.mode != ZygoteMode::Dynamic || missing.is_empty() {
+            return;
+        }
+        let gain = self.cost.import_time(missing);
+        if gain < Micros::from_ms_f64(self.config.zygote.min_gain_ms) {
+            return;
+        }
+        let (_, parent_mem) = self.lineage(parent);
+        let ready_at = now + self.cost.container_create() + self.cost.fork(parent_mem) + gain;
+        let Some(tree) = self.tree.as_mut() else { return };
+        let Some(g) = tree.grow(parent, need.clone(), ready_at, false, &self.cost) else { return };
+        for z in &g.evicted {
+            if let Some(p) = self.zygote_pins.remove(z) {
+                self.installs.unpin(&p);
+            }
+            self.counters.zygote_evictions += 1;
+            side.push(SideDecision::EvictZygote { zygote: *z });
+        }
+        self.counters.zygotes_created += 1;
+        self.zygote_pins.insert(g.zygote, self.installs.pin(missing));
+        side.push(SideDecision::CreateZygote { zygote: g.zygote, parent, import: missing.clone(), ready_at });
+    }
+
+    /// The invocation on `instance` finished at `now`: pause or destroy it.
+    pub fn complete(&mut self, instance: InstanceId, now: Micros) -> Vec<SideDecision> {
+        let Some(f) = self.handlers.instance(instance).map(|i| i.function) else { return Vec::new() };
+        let cold = self.cold_cost(f);
+        let (release, removed) = self.handlers.release(instance, now, cold);
+        for inst in &removed {
+            self.installs.unpin(&inst.pinned);
+        }
+        self.counters.handler_evictions += release.evicted.len() as u64;
+        let mut side: Vec<SideDecision> =
+            release.evicted.iter().map(|&instance| SideDecision::EvictHandler { instance }).collect();
+        side.push(if release.kept { SideDecision::Pause { instance } } else { SideDecision::Destroy { instance } });
+        side
+    }
+
+    /// Expires idle instances whose keep-alive ran out by `now`.
+    pub fn tick(&mut self, now: Micros) -> Vec<SideDecision> {
+        let gone = self.handlers.expire(now);
+        self.counters.handler_expirations += gone.len() as u64;
+        gone.into_iter()
+            .map(|inst| {
+                self.installs.unpin(&inst.pinned);
+                SideDecision::ExpireHandler { instance: inst.id }
+            })
+            .collect()
+    }
+
+    /// What a cold start of `f` would cost without Zygotes (GDSF's cost).
+    fn cold_cost(&self, f: FunctionId) -> Micros {
+        self.cost.container_create() + self.cost.python_start() + self.cost.import_time(self.catalog.closure(f))
+    }
+
+    fn count_install(&mut self, installed: &PackageSet, uncached: &PackageSet, hits: u64) {
+        self.counters.install_hits += hits;
+        self.counters.install_misses += installed.len() as u64;
+        self.counters.install_uncached += uncached.len() as u64;
+    }
+}
+
+fn check_config(c: &TierConfig) -> Result<(), PlannerError> {
+    let fields = [
+        ("handler.budget_mb", c.handler.budget_mb),
+        ("zygote.budget_mb", c.zygote.budget_mb),
+        ("zygote.min_gain_ms", c.zygote.min_gain_ms),
+        ("install.budget_mb", c.install.budget_mb),
+    ];
+    if let crate::handler_cache::PolicyConfig::Ttl { ttl_s } = c.handler.policy {
+        if !(ttl_s.is_finite() && ttl_s >= 0.0) {
+            return Err(PlannerError::BadNumber { field: "handler.policy.ttl_s", value: ttl_s });
+        }
+    }
+    match fields.iter().find(|(_, v)| !(v.is_finite() && *v >= 0.0)) {
+        Some(&(field, value)) => Err(PlannerError::BadNumber { field, value }),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,74 @@
+//! The per-invocation record both `sim --records` and `sock-exec run` write
+//! (one JSON object per line), so the two streams can be compared.
+
+use crate::cost::Phases;
+use serde::{Deserialize, Serialize};
+
+/// Which way an invocation was served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathKind {
+    /// A paused instance of the function was resumed.
+    HandlerHit,
+    /// Forked from a Zygote into a new lean container.
+    Fork,
+    /// A fresh interpreter in a new lean container.
+    Fresh,
+}
+
+impl PathKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PathKind::HandlerHit => "handler_hit",
+            PathKind::Fork => "fork",
+            PathKind::Fresh => "fresh",
+        }
+    }
+}
+
+/// Phase latencies in microseconds, in the order of [`Phases::NAMES`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhasesUs {
+    pub queue: u64,
+    pub create: u64,
+    pub fork: u64,
+    pub unpause: u64,
+    pub install: u64,
+    pub import: u64,
+    pub handler: u64,
+}
+
+impl From<Phases> for PhasesUs {
+    fn from(p: Phases) -> Self {
+        PhasesUs {
+            queue: p.queue.0,
+            create: p.create.0,
+            fork: p.fork.0,
+            unpause: p.unpause.0,
+            install: p.install.0,
+            import: p.import.0,
+            handler: p.handler.0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InvocationRecord {
+    /// Position of the invocation in the trace (0-based).
+    pub seq: u64,
+    pub arrival_us: u64,
+    pub function: u32,
+    pub function_name: String,
+    pub instance: u64,
+    pub path: PathKind,
+    /// The Zygote forked from (fork path only).
+    pub zygote: Option<u32>,
+    /// Its depth in the tree; the root is depth 0.
+    pub zygote_depth: Option<u32>,
+    /// Packages imported on the critical path, as `name==version`.
+    pub imported: Vec<String>,
+    /// Packages installed on the critical path, as `name==version`.
+    pub installed: Vec<String>,
+    pub phases_us: PhasesUs,
+    pub latency_us: u64,
+}

@@ -1,0 +1,103 @@
+//! The trace: packages, functions and a stream of invocations.
+//!
+//! A trace file is JSON Lines (see `traces/README.md` for the full spec):
+//! line 1 is a [`TraceHeader`] holding the package and function tables, and
+//! every further line is one invocation `[time_us, function_index]` in
+//! non-decreasing time order. Invocations are streamed by [`TraceReader`],
+//! so replay memory does not grow with trace length.
+
+mod catalog;
+mod reader;
+mod writer;
+
+pub use catalog::{Catalog, CatalogError};
+pub use reader::{TraceError, TraceReader};
+pub use writer::TraceWriter;
+
+use crate::units::{FunctionId, Micros};
+use serde::{Deserialize, Serialize};
+
+/// The `format` field every trace header carries.
+pub const FORMAT_NAME: &str = "sock-trace";
+/// The trace format version this crate reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One package version, with the costs the cost model charges for it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Package {
+    pub name: String,
+    pub version: String,
+    /// Direct dependencies, as indices into the header's `packages` array.
+    #[serde(default)]
+    pub deps: Vec<u32>,
+    /// Top-level modules the package provides (what a handler imports).
+    #[serde(default)]
+    pub modules: Vec<String>,
+    /// Time to import this package once its dependencies are imported (ms).
+    pub import_ms: f64,
+    /// Memory added by importing it once its dependencies are imported (MB).
+    pub import_mb: f64,
+    /// Time of `pip install --no-deps` for this package (ms).
+    pub install_ms: f64,
+    /// Installed size on disk (bytes).
+    pub disk_bytes: u64,
+    /// True when the costs were imputed by a model rather than measured.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub imputed: bool,
+}
+
+impl Package {
+    /// `name==version`, the key used by the install cache and tree files.
+    pub fn key(&self) -> String {
+        format!("{}=={}", self.name, self.version)
+    }
+}
+
+/// A deployed function (handler) and what it needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Function {
+    pub name: String,
+    /// Required packages as indices into `packages`; the catalog closes this
+    /// set under `deps`, so either direct requirements or a pip-compiled
+    /// closure may be given.
+    #[serde(default)]
+    pub packages: Vec<u32>,
+    /// Handler execution time once imports are done (ms).
+    pub duration_ms: f64,
+    /// Memory of one handler instance (MB).
+    pub memory_mb: f64,
+}
+
+/// Line 1 of a trace file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceHeader {
+    pub format: String,
+    pub version: u32,
+    /// Free-form provenance (generator name, parameters, seed, sources).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub source: serde_json::Value,
+    pub packages: Vec<Package>,
+    pub functions: Vec<Function>,
+}
+
+impl TraceHeader {
+    pub fn new(packages: Vec<Package>, functions: Vec<Function>, source: serde_json::Value) -> Self {
+        TraceHeader {
+            format: FORMAT_NAME.to_string(),
+            version: FORMAT_VERSION,
+            source,
+            packages,
+            functions,
+        }
+    }
+}
+
+/// One call of one function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Invocation {
+    pub time: Micros,
+    pub function: FunctionId,
+}

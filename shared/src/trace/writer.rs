@@ -1,0 +1,42 @@
+//! Streaming trace writer: header first, then one line per invocation.
+
+use super::{Invocation, TraceHeader};
+use std::io::{self, Write};
+
+/// Writes a trace in the JSON Lines format [`super::TraceReader`] reads.
+/// Invocations must be given in non-decreasing time order.
+#[derive(Debug)]
+pub struct TraceWriter<W: Write> {
+    out: W,
+    last: u64,
+    count: u64,
+}
+
+impl<W: Write> TraceWriter<W> {
+    pub fn new(mut out: W, header: &TraceHeader) -> io::Result<Self> {
+        serde_json::to_writer(&mut out, header)?;
+        out.write_all(b"\n")?;
+        Ok(TraceWriter { out, last: 0, count: 0 })
+    }
+
+    pub fn write(&mut self, inv: Invocation) -> io::Result<()> {
+        if inv.time.0 < self.last {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("invocation at {} us written after one at {} us", inv.time.0, self.last),
+            ));
+        }
+        self.last = inv.time.0;
+        self.count += 1;
+        writeln!(self.out, "[{},{}]", inv.time.0, inv.function.0)
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    pub fn finish(mut self) -> io::Result<W> {
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
