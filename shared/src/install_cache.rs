@@ -135,7 +135,8 @@ impl InstallCache {
 
     /// Evicts LRU unpinned packages not in `keep` until `bytes` fit.
     fn make_room(&mut self, bytes: Bytes, keep: &PackageSet, evicted: &mut Vec<PackageId>) -> bool {
-        if bytes > self.budget {
+        // A zero budget turns the tier off, even for zero-byte packages.
+        if bytes > self.budget || self.budget == Bytes::ZERO {
             return false;
         }
         let candidates: Vec<(Micros, PackageId)> = self

@@ -37,6 +37,12 @@ impl PackageSet {
         self.words.is_empty()
     }
 
+    /// The OR of all words: if `a ⊆ b` then `sig(a) & !sig(b) == 0`, so a
+    /// non-zero result rejects a subset test without touching the words.
+    pub fn signature(&self) -> u64 {
+        self.words.iter().fold(0, |a, w| a | w)
+    }
+
     /// True when every package of `self` is also in `other`.
     pub fn is_subset(&self, other: &PackageSet) -> bool {
         if self.words.len() > other.words.len() {

@@ -28,7 +28,7 @@ impl Action {
     pub fn path(&self) -> PathKind {
         match self {
             Action::HandlerHit { .. } => PathKind::HandlerHit,
-            Action::Fork { .. } => PathKind::Fork,
+            Action::Fork { .. } => PathKind::ZygoteHit,
             Action::Fresh { .. } => PathKind::Fresh,
         }
     }
@@ -109,6 +109,8 @@ pub struct Planner<'c> {
     tree: Option<ZygoteTree>,
     installs: InstallCache,
     zygote_pins: BTreeMap<ZygoteId, PackageSet>,
+    /// Per function: a cold start's cost without Zygotes (GDSF's cost).
+    cold_costs: Vec<Micros>,
     counters: Counters,
 }
 
@@ -146,7 +148,23 @@ impl<'c> Planner<'c> {
             }
         }
         let handlers = HandlerCache::new(Bytes::from_mb_f64(config.handler.budget_mb), config.handler.policy.build());
-        Ok(Planner { catalog, cost, config, handlers, tree, installs, zygote_pins, counters: Counters::default() })
+        let cold_costs = (0..catalog.function_count())
+            .map(|f| {
+                let closure = catalog.closure(FunctionId(f as u32));
+                cost.container_create() + cost.python_start() + cost.import_time(closure)
+            })
+            .collect();
+        Ok(Planner {
+            catalog,
+            cost,
+            config,
+            handlers,
+            tree,
+            installs,
+            zygote_pins,
+            cold_costs,
+            counters: Counters::default(),
+        })
     }
 
     pub fn catalog(&self) -> &'c Catalog {
@@ -200,8 +218,9 @@ impl<'c> Planner<'c> {
     }
 
     fn cold_start(&mut self, f: FunctionId, now: Micros, queue: Micros, handler: Micros) -> Plan {
-        let need = self.catalog.closure(f).clone();
-        let zygote = self.tree.as_ref().and_then(|t| t.lookup(&need, now));
+        let catalog = self.catalog;
+        let need = catalog.closure(f);
+        let zygote = self.tree.as_ref().and_then(|t| t.lookup(need, now));
         let base = zygote
             .and_then(|z| self.tree.as_ref().and_then(|t| t.node(z)))
             .map(|n| n.packages.clone())
@@ -210,8 +229,9 @@ impl<'c> Planner<'c> {
         let mut side = Vec::new();
         let ensured = self.installs.ensure(&missing, now, self.catalog);
         self.count_install(&ensured.installed, &ensured.uncached, ensured.hits);
+        self.counters.package_evictions += ensured.evicted.len() as u64;
         side.extend(ensured.evicted.iter().map(|&package| SideDecision::EvictPackage { package }));
-        let pinned = self.installs.pin(&need);
+        let pinned = self.installs.pin(need);
         let memory = Bytes::from_mb_f64(self.catalog.function(f).memory_mb);
         let instance = self.handlers.start(f, memory, pinned);
         let mut phases = Phases {
@@ -229,7 +249,7 @@ impl<'c> Planner<'c> {
                 if let Some(t) = self.tree.as_mut() {
                     t.record_hit(z);
                 }
-                self.maybe_grow(z, &need, &missing, now, &mut side);
+                self.maybe_grow(z, need, &missing, now, &mut side);
                 Action::Fork { zygote: z, depth, import: missing, install: ensured.installed }
             }
             None => {
@@ -262,6 +282,10 @@ impl<'c> Planner<'c> {
         }
         let gain = self.cost.import_time(missing);
         if gain < Micros::from_ms_f64(self.config.zygote.min_gain_ms) {
+            return;
+        }
+        // One Zygote per package set: a twin may still be importing.
+        if self.tree.as_ref().is_some_and(|t| t.has_set(need)) {
             return;
         }
         let (_, parent_mem) = self.lineage(parent);
@@ -309,7 +333,7 @@ impl<'c> Planner<'c> {
 
     /// What a cold start of `f` would cost without Zygotes (GDSF's cost).
     fn cold_cost(&self, f: FunctionId) -> Micros {
-        self.cost.container_create() + self.cost.python_start() + self.cost.import_time(self.catalog.closure(f))
+        self.cold_costs[f.index()]
     }
 
     fn count_install(&mut self, installed: &PackageSet, uncached: &PackageSet, hits: u64) {

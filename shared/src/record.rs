@@ -11,7 +11,7 @@ pub enum PathKind {
     /// A paused instance of the function was resumed.
     HandlerHit,
     /// Forked from a Zygote into a new lean container.
-    Fork,
+    ZygoteHit,
     /// A fresh interpreter in a new lean container.
     Fresh,
 }
@@ -20,7 +20,7 @@ impl PathKind {
     pub fn as_str(self) -> &'static str {
         match self {
             PathKind::HandlerHit => "handler_hit",
-            PathKind::Fork => "fork",
+            PathKind::ZygoteHit => "zygote_hit",
             PathKind::Fresh => "fresh",
         }
     }
@@ -61,7 +61,7 @@ pub struct InvocationRecord {
     pub function_name: String,
     pub instance: u64,
     pub path: PathKind,
-    /// The Zygote forked from (fork path only).
+    /// The Zygote forked from (zygote_hit path only).
     pub zygote: Option<u32>,
     /// Its depth in the tree; the root is depth 0.
     pub zygote_depth: Option<u32>,

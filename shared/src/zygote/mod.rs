@@ -15,8 +15,11 @@
 //! Zygote's imported pages are charged to its own cgroup.
 //!
 //! Eviction: under pressure the leaf with the lowest hits per byte goes
-//! (ties: older hits, then higher id); a node with live children is never
-//! evicted, and the root and static-tree nodes are pinned.
+//! (ties: the newer node, i.e. the higher id); a node with live children is
+//! never evicted, and the root and static-tree nodes are pinned.
+//!
+//! Lookup scans a compact index of live nodes and rejects most of them by a
+//! 64-bit signature of their package set before any full subset test.
 
 mod static_tree;
 
@@ -25,7 +28,8 @@ pub use static_tree::{StaticTreeError, StaticTreeNode};
 use crate::cost::CostModel;
 use crate::pkgset::PackageSet;
 use crate::units::{Bytes, Micros, ZygoteId};
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 #[derive(Clone, Debug)]
 pub struct ZygoteNode {
@@ -57,9 +61,45 @@ pub struct Growth {
     pub evicted: Vec<ZygoteId>,
 }
 
+#[derive(Clone, Copy, Debug)]
+struct IndexEntry {
+    id: ZygoteId,
+    signature: u64,
+    ready_at: Micros,
+    import_cost: Micros,
+    depth: u32,
+}
+
+impl IndexEntry {
+    fn of(n: &ZygoteNode) -> IndexEntry {
+        IndexEntry {
+            id: n.id,
+            signature: n.packages.signature(),
+            ready_at: n.ready_at,
+            import_cost: n.import_cost,
+            depth: n.depth,
+        }
+    }
+}
+
+/// Eviction order of a leaf: hits per byte (non-negative, so the IEEE bits
+/// order like the numbers), then the newer node first.
+type LeafKey = (u64, Reverse<ZygoteId>);
+
+fn leaf_key(n: &ZygoteNode) -> LeafKey {
+    let v = n.hits as f64 / n.memory.0.max(1) as f64;
+    (v.to_bits(), Reverse(n.id))
+}
+
 #[derive(Debug)]
 pub struct ZygoteTree {
     nodes: BTreeMap<ZygoteId, ZygoteNode>,
+    /// Each live node by its cumulative package set.
+    by_set: BTreeMap<PackageSet, ZygoteId>,
+    /// Evictable nodes (unpinned and childless) in eviction order.
+    leaves: BTreeSet<LeafKey>,
+    /// What lookup needs of each live node (in no particular order).
+    index: Vec<IndexEntry>,
     budget: Bytes,
     used: Bytes,
     next_id: u32,
@@ -88,7 +128,10 @@ impl ZygoteTree {
         };
         let mut nodes = BTreeMap::new();
         nodes.insert(ZygoteId(0), root);
-        Some(ZygoteTree { nodes, budget, used: mem, next_id: 1 })
+        let mut by_set = BTreeMap::new();
+        by_set.insert(PackageSet::new(), ZygoteId(0));
+        let index = vec![IndexEntry::of(&nodes[&ZygoteId(0)])];
+        Some(ZygoteTree { nodes, by_set, leaves: BTreeSet::new(), index, budget, used: mem, next_id: 1 })
     }
 
     pub fn budget(&self) -> Bytes {
@@ -115,22 +158,35 @@ impl ZygoteTree {
         self.nodes.values()
     }
 
+    /// True when a live node (ready or not) holds exactly `set`.
+    pub fn has_set(&self, set: &PackageSet) -> bool {
+        self.by_set.contains_key(set)
+    }
+
     /// Best-cost lookup (see the module doc). The root always qualifies.
     pub fn lookup(&self, request: &PackageSet, now: Micros) -> Option<ZygoteId> {
-        self.nodes
-            .values()
-            .filter(|n| n.ready_at <= now && n.packages.is_subset(request))
-            .max_by(|a, b| {
-                (a.import_cost, a.depth)
-                    .cmp(&(b.import_cost, b.depth))
-                    .then(b.id.cmp(&a.id))
-            })
-            .map(|n| n.id)
+        let sig = request.signature();
+        let mut best: Option<&IndexEntry> = None;
+        for e in &self.index {
+            if e.ready_at > now || e.signature & !sig != 0 {
+                continue;
+            }
+            let better = best.is_none_or(|b| {
+                (e.import_cost, e.depth).cmp(&(b.import_cost, b.depth)).then(b.id.cmp(&e.id)).is_gt()
+            });
+            if better && self.nodes.get(&e.id).is_some_and(|n| n.packages.is_subset(request)) {
+                best = Some(e);
+            }
+        }
+        best.map(|e| e.id)
     }
 
     pub fn record_hit(&mut self, id: ZygoteId) {
-        if let Some(n) = self.nodes.get_mut(&id) {
-            n.hits += 1;
+        let Some(n) = self.nodes.get_mut(&id) else { return };
+        let was_leaf = self.leaves.remove(&leaf_key(n));
+        n.hits += 1;
+        if was_leaf {
+            self.leaves.insert(leaf_key(n));
         }
     }
 
@@ -172,15 +228,22 @@ impl ZygoteTree {
             pinned,
         };
         if let Some(p) = self.nodes.get_mut(&parent) {
+            self.leaves.remove(&leaf_key(p));
             p.children.insert(id);
         }
         self.used += memory;
+        if !node.pinned {
+            self.leaves.insert(leaf_key(&node));
+        }
+        self.by_set.insert(node.packages.clone(), id);
+        self.index.push(IndexEntry::of(&node));
         self.nodes.insert(id, node);
         Some(Growth { zygote: id, parent, evicted })
     }
 
     /// Leaves to evict so that `need` more bytes fit, without touching
-    /// `keep` or its ancestors; `None` when no such set exists.
+    /// `keep` or its ancestors; `None` when no such set exists. A dry run:
+    /// parents whose last child would go join the candidates.
     fn plan_eviction(&self, need: Bytes, keep: ZygoteId) -> Option<Vec<ZygoteId>> {
         if need > self.budget {
             return None;
@@ -191,19 +254,32 @@ impl ZygoteTree {
             protected.insert(c);
             cur = self.nodes.get(&c).and_then(|n| n.parent);
         }
-        let mut gone: BTreeSet<ZygoteId> = BTreeSet::new();
+        let mut leaves = self.leaves.iter().filter(|(_, Reverse(id))| !protected.contains(id)).peekable();
+        let mut promoted: BinaryHeap<Reverse<LeafKey>> = BinaryHeap::new();
+        let mut children_left: BTreeMap<ZygoteId, usize> = BTreeMap::new();
         let mut used = self.used;
         let mut order = Vec::new();
         while used + need > self.budget {
-            let victim = self
-                .nodes
-                .values()
-                .filter(|n| !n.pinned && !protected.contains(&n.id) && !gone.contains(&n.id))
-                .filter(|n| n.children.iter().all(|c| gone.contains(c)))
-                .min_by(|a, b| value_cmp(a, b))?;
-            gone.insert(victim.id);
+            let from_leaves = match (leaves.peek(), promoted.peek()) {
+                (Some(a), Some(Reverse(b))) => *a <= b,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => return None,
+            };
+            let key = if from_leaves { leaves.next().copied() } else { promoted.pop().map(|Reverse(k)| k) };
+            let (_, Reverse(id)) = key?;
+            let victim = self.nodes.get(&id)?;
             used = used - victim.memory;
-            order.push(victim.id);
+            order.push(id);
+            let Some(parent) = victim.parent.and_then(|p| self.nodes.get(&p)) else { continue };
+            if parent.pinned || protected.contains(&parent.id) {
+                continue;
+            }
+            let left = children_left.entry(parent.id).or_insert(parent.children.len());
+            *left -= 1;
+            if *left == 0 {
+                promoted.push(Reverse(leaf_key(parent)));
+            }
         }
         Some(order)
     }
@@ -214,18 +290,19 @@ impl ZygoteTree {
             return None;
         }
         let node = self.nodes.remove(&id)?;
+        self.leaves.remove(&leaf_key(&node));
+        self.by_set.remove(&node.packages);
+        // Lookup's tie rule is a total order, so index order does not matter.
+        if let Some(i) = self.index.iter().position(|e| e.id == id) {
+            self.index.swap_remove(i);
+        }
         if let Some(p) = node.parent.and_then(|p| self.nodes.get_mut(&p)) {
             p.children.remove(&id);
+            if p.children.is_empty() && !p.pinned {
+                self.leaves.insert(leaf_key(p));
+            }
         }
         self.used = self.used - node.memory;
         Some(node)
     }
-}
-
-/// Orders nodes by eviction value, lowest first: hits per byte, compared
-/// exactly by cross-multiplication; ties go to the higher (newer) id.
-fn value_cmp(a: &ZygoteNode, b: &ZygoteNode) -> std::cmp::Ordering {
-    let va = a.hits as u128 * b.memory.0.max(1) as u128;
-    let vb = b.hits as u128 * a.memory.0.max(1) as u128;
-    va.cmp(&vb).then(b.id.cmp(&a.id))
 }

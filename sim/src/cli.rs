@@ -1,0 +1,111 @@
+//! Command-line interface of `sim` (clap derive).
+
+use crate::gen::GenParams;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sim",
+    version,
+    about = "Replay a serverless trace against SOCK's three-tier cache (handler cache, Zygote tree, install cache)",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make and inspect traces.
+    Trace {
+        #[command(subcommand)]
+        command: TraceCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TraceCommand {
+    /// Write a synthetic trace (documented model: traces/README.md).
+    Gen {
+        #[command(flatten)]
+        params: GenParams,
+        /// Output file ("-" for stdout).
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PolicyArg {
+    Lru,
+    Ttl,
+    Gdsf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ZygoteArg {
+    /// No Zygotes: fresh interpreters only.
+    Off,
+    /// Only the bare root Zygote.
+    Root,
+    /// SOCK's tree, grown on demand.
+    Dynamic,
+    /// A fixed tree from --zygote-tree.
+    Static,
+}
+
+/// Replay options. Flags override the config and calibration files.
+#[derive(Debug, Default, Args)]
+pub struct RunArgs {
+    /// Trace file to replay (format: traces/README.md).
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Option<Format>,
+    /// Write one JSON record per invocation to this file.
+    #[arg(long)]
+    pub records: Option<PathBuf>,
+    /// JSON config file: {"tiers": .., "cost": .., "replay": .., "zygote_tree": ..}.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Cost parameters measured by `sock-exec calibrate` (JSON).
+    #[arg(long)]
+    pub calibration: Option<PathBuf>,
+    /// Handler cache budget for paused instances (MB); 0 turns it off.
+    #[arg(long)]
+    pub handler_mb: Option<f64>,
+    /// Handler keep-alive policy.
+    #[arg(long, value_enum)]
+    pub policy: Option<PolicyArg>,
+    /// Keep-alive of the ttl policy (s).
+    #[arg(long)]
+    pub ttl_s: Option<f64>,
+    /// Import cache (Zygote) mode.
+    #[arg(long, value_enum)]
+    pub zygotes: Option<ZygoteArg>,
+    /// Zygote tree memory budget (MB).
+    #[arg(long)]
+    pub zygote_mb: Option<f64>,
+    /// Static tree in OpenLambda's JSON format (implies --zygotes static).
+    #[arg(long)]
+    pub zygote_tree: Option<PathBuf>,
+    /// Smallest import time a new Zygote must save (ms).
+    #[arg(long)]
+    pub min_gain_ms: Option<f64>,
+    /// Install cache disk budget (MB); 0 turns it off.
+    #[arg(long)]
+    pub install_mb: Option<f64>,
+    /// Run at most N invocations at once; the rest queue (FIFO).
+    #[arg(long)]
+    pub max_concurrency: Option<usize>,
+}
