@@ -9,6 +9,7 @@
 //! destroyed.
 
 mod gdsf;
+mod idmap;
 mod policy;
 
 pub use gdsf::Gdsf;
@@ -16,7 +17,7 @@ pub use policy::{IdleInfo, KeepAliveDecision, KeepAlivePolicy, Lru, PolicyConfig
 
 use crate::pkgset::PackageSet;
 use crate::units::{Bytes, FunctionId, InstanceId, Micros};
-use std::collections::BTreeMap;
+use idmap::IdMap;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum InstanceState {
@@ -47,9 +48,10 @@ pub struct Release {
 pub struct HandlerCache {
     budget: Bytes,
     policy: Box<dyn KeepAlivePolicy>,
-    instances: BTreeMap<InstanceId, Instance>,
-    /// Idle instances per function, most recently idled last (reused first).
-    idle: BTreeMap<FunctionId, Vec<InstanceId>>,
+    /// Live instances. Never iterated, so hashing cannot affect results.
+    instances: IdMap<InstanceId, Instance>,
+    /// Idle instances per function index, most recently idled last (reused first).
+    idle: Vec<Vec<InstanceId>>,
     idle_bytes: Bytes,
     busy_bytes: Bytes,
     next_id: u64,
@@ -61,8 +63,8 @@ impl HandlerCache {
         HandlerCache {
             budget,
             policy,
-            instances: BTreeMap::new(),
-            idle: BTreeMap::new(),
+            instances: IdMap::default(),
+            idle: Vec::new(),
             idle_bytes: Bytes::ZERO,
             busy_bytes: Bytes::ZERO,
             next_id: 0,
@@ -100,7 +102,7 @@ impl HandlerCache {
 
     /// Resumes the most recently idled instance of `f`, if any.
     pub fn take_idle(&mut self, f: FunctionId) -> Option<InstanceId> {
-        let id = self.idle.get_mut(&f)?.pop()?;
+        let id = self.idle.get_mut(f.index())?.pop()?;
         self.policy.on_leave(id);
         let inst = self.instances.get_mut(&id)?;
         inst.state = InstanceState::Busy;
@@ -154,7 +156,10 @@ impl HandlerCache {
             inst.state = InstanceState::Idle { since: now };
         }
         self.idle_bytes += mem;
-        self.idle.entry(function).or_default().push(id);
+        if self.idle.len() <= function.index() {
+            self.idle.resize_with(function.index() + 1, Vec::new);
+        }
+        self.idle[function.index()].push(id);
         self.policy.on_idle(IdleInfo { instance: id, function, memory: mem, cold_cost, now });
         (Release { kept: true, evicted }, removed)
     }
@@ -170,11 +175,8 @@ impl HandlerCache {
         let inst = self.instances.remove(&id)?;
         debug_assert!(matches!(inst.state, InstanceState::Idle { .. }), "busy instance evicted");
         self.idle_bytes = self.idle_bytes - inst.memory;
-        if let Some(v) = self.idle.get_mut(&inst.function) {
+        if let Some(v) = self.idle.get_mut(inst.function.index()) {
             v.retain(|&x| x != id);
-            if v.is_empty() {
-                self.idle.remove(&inst.function);
-            }
         }
         Some(inst)
     }

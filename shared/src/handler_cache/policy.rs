@@ -3,7 +3,8 @@
 
 use crate::units::{Bytes, FunctionId, InstanceId, Micros};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use super::idmap::IdMap;
+use std::collections::VecDeque;
 use std::fmt::Debug;
 
 /// What a policy knows about an instance that just became idle.
@@ -74,16 +75,31 @@ impl PolicyConfig {
 
 /// LRU, optionally with a fixed TTL (then it is the TTL keep-alive policy).
 /// Ties (same idle time) go to the lower instance id.
+///
+/// Instances go idle in non-decreasing time, so the idle order is a queue:
+/// `on_idle` appends, `on_leave` only forgets the instance, and stale queue
+/// entries are skipped at the front and compacted away once they outnumber
+/// live ones. Every operation is O(1) amortized. (A caller that goes back
+/// in time has its instance ordered as if idle at the latest time seen.)
 #[derive(Debug)]
 pub struct Lru {
     ttl: Option<Micros>,
-    order: BTreeSet<(Micros, InstanceId)>,
-    since: BTreeMap<InstanceId, Micros>,
+    queue: VecDeque<(Micros, InstanceId)>,
+    since: IdMap<InstanceId, Micros>,
+    latest: Micros,
 }
 
 impl Lru {
     pub fn new(ttl: Option<Micros>) -> Lru {
-        Lru { ttl, order: BTreeSet::new(), since: BTreeMap::new() }
+        Lru { ttl, queue: VecDeque::new(), since: IdMap::default(), latest: Micros::ZERO }
+    }
+
+    fn is_live(&self, entry: &(Micros, InstanceId)) -> bool {
+        self.since.get(&entry.1) == Some(&entry.0)
+    }
+
+    fn live_in_order(&self) -> impl Iterator<Item = &(Micros, InstanceId)> {
+        self.queue.iter().filter(|e| self.is_live(e))
     }
 }
 
@@ -97,18 +113,32 @@ impl KeepAlivePolicy for Lru {
     }
 
     fn on_idle(&mut self, info: IdleInfo) {
-        self.order.insert((info.now, info.instance));
-        self.since.insert(info.instance, info.now);
+        let t = info.now.max(self.latest);
+        self.latest = t;
+        // Keep (time, id) order among entries of the same time.
+        let mut at = self.queue.len();
+        while at > 0 && self.queue[at - 1].0 == t && self.queue[at - 1].1 > info.instance {
+            at -= 1;
+        }
+        self.queue.insert(at, (t, info.instance));
+        self.since.insert(info.instance, t);
     }
 
     fn on_leave(&mut self, instance: InstanceId) {
-        if let Some(t) = self.since.remove(&instance) {
-            self.order.remove(&(t, instance));
+        if self.since.remove(&instance).is_none() {
+            return;
+        }
+        while self.queue.front().is_some_and(|e| !self.is_live(e)) {
+            self.queue.pop_front();
+        }
+        if self.queue.len() > 2 * self.since.len() + 64 {
+            let since = &self.since;
+            self.queue.retain(|(t, id)| since.get(id) == Some(t));
         }
     }
 
     fn choose_victim(&mut self) -> KeepAliveDecision {
-        match self.order.first() {
+        match self.live_in_order().next() {
             Some(&(_, id)) => KeepAliveDecision::Evict(id),
             None => KeepAliveDecision::NoVictim,
         }
@@ -116,8 +146,7 @@ impl KeepAlivePolicy for Lru {
 
     fn expired(&mut self, now: Micros) -> Vec<InstanceId> {
         let Some(ttl) = self.ttl else { return Vec::new() };
-        self.order
-            .iter()
+        self.live_in_order()
             .take_while(|(since, _)| *since + ttl <= now)
             .map(|&(_, id)| id)
             .collect()
