@@ -1,11 +1,20 @@
 //! # sock-exec
 //!
-//! The executor half: real lean containers and Python Zygote forks driven
-//! by the same sock-core planner `sim` uses. This crate is at its start:
-//! today it only probes the host ([`cgroup_detect`]); the container
-//! lifecycle, Zygote server, calibration and trace runner follow (see the
-//! project's issues 4 and 5).
+//! The executor half: real lean containers (and, next, Python Zygote
+//! forks) driven by the same sock-core planner `sim` uses.
+//!
+//! - [`sys`]: the OS boundary; every raw syscall wrapper (and all `unsafe`).
+//! - [`cgroup`]: v1/v2 backends chosen from the mount table, and the pool.
+//! - [`base`]: the read-only base image (debootstrap) and the runtime it holds.
+//! - [`container`]: the lean container lifecycle (create, invoke, pause,
+//!   resume, destroy, crash recovery).
+//! - [`bench`]: `sock-exec bench containers` against Docker and runc.
 
-#![forbid(unsafe_code)]
-
-pub mod cgroup_detect;
+pub mod base;
+pub mod cli;
+pub mod baseline;
+pub mod bench;
+pub mod cgroup;
+pub mod container;
+pub mod primitives;
+pub mod sys;

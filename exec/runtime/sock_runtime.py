@@ -1,0 +1,173 @@
+"""sock-exec's in-container runtime: serves one handler over HTTP/1.1 on a
+Unix socket.
+
+Stdlib only, and only C-level modules (_socket, _json, posix, _signal):
+`import socket` and `import json` pull in enum, selectors and re and cost
+~10 ms, more than the whole lean container. The listening socket is
+created by sock-exec and inherited as fd 3 (socket activation), so the
+executor can connect before this interpreter has even started.
+
+Handler convention (OpenLambda's): /handler/f.py defines f(event); the
+request body is the JSON event, the response body is f's JSON result.
+A failing handler yields a 500 response with the error and the runtime
+keeps serving. One request per connection (Connection: close).
+"""
+
+import _json
+import _signal
+import _socket
+import posix
+import sys
+
+LISTEN_FD = 3
+HANDLER = "/handler/f.py"
+
+
+def _reap(_signum, _frame):
+    # PID 1 of the container's PID namespace: reap orphans so they do not
+    # accumulate as zombies.
+    while True:
+        try:
+            pid, _ = posix.waitpid(-1, posix.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _exit_on_term(_signum, _frame):
+    posix._exit(0)
+
+
+def _constant(name):
+    return {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}[name]
+
+
+class _DecodeContext:
+    # The attributes json.JSONDecoder hands to the C scanner.
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = staticmethod(_constant)
+    memo = {}
+
+
+_scan = _json.make_scanner(_DecodeContext())
+
+
+def _default(obj):
+    raise TypeError("Object of type %s is not JSON serializable" % type(obj).__name__)
+
+
+_encode = _json.make_encoder(None, _default, _json.encode_basestring_ascii, None, ":", ",", False, False, True)
+
+
+def loads(text):
+    text = text.strip()
+    if not text:
+        return None
+    obj, end = _scan(text, 0)
+    if end != len(text):
+        raise ValueError("extra data after the JSON value at offset %d" % end)
+    return obj
+
+
+def dumps(obj):
+    return "".join(_encode(obj, 0))
+
+
+def load_handler():
+    """Returns (f, None) or (None, error message)."""
+    for p in reversed([p for p in posix.environ.get(b"SOCK_PYTHONPATH", b"").decode().split(":") if p]):
+        sys.path.insert(0, p)
+    try:
+        with open(HANDLER, "rb") as src:
+            code = compile(src.read(), HANDLER, "exec")
+        env = {"__name__": "f", "__file__": HANDLER}
+        exec(code, env)
+        return env["f"], None
+    except BaseException as e:  # report, keep serving
+        return None, "cannot load %s: %s: %s" % (HANDLER, type(e).__name__, e)
+
+
+def read_request(conn):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise ValueError("connection closed before the request head")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise ValueError("connection closed in the request body")
+        body += chunk
+    return body[:length]
+
+
+def respond(conn, status, payload):
+    body = payload.encode()
+    reason = {200: "OK", 400: "Bad Request", 500: "Internal Server Error"}[status]
+    head = "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % (
+        status,
+        reason,
+        len(body),
+    )
+    conn.sendall(head.encode() + body)
+
+
+def error_payload(e):
+    import traceback  # only on the error path: it is not cheap to import
+
+    return dumps({"error": "%s: %s" % (type(e).__name__, e), "traceback": traceback.format_exc()})
+
+
+def serve_one(listener, f, load_error):
+    fd, _ = listener._accept()
+    conn = _socket.socket(fileno=fd)
+    try:
+        try:
+            event = loads(read_request(conn).decode())
+        except Exception as e:
+            respond(conn, 400, dumps({"error": "bad request: %s: %s" % (type(e).__name__, e)}))
+            return
+        if f is None:
+            respond(conn, 500, dumps({"error": load_error}))
+            return
+        try:
+            result = dumps(f(event))
+        except Exception as e:
+            respond(conn, 500, error_payload(e))
+            return
+        respond(conn, 200, result)
+    except OSError:
+        pass  # the client went away; serve the next one
+    finally:
+        # shutdown, not just close: processes the handler forked share this
+        # socket, and close alone would not end the connection for them.
+        try:
+            conn.shutdown(_socket.SHUT_RDWR)
+        except OSError:
+            pass
+        conn.close()
+
+
+def main():
+    _signal.signal(_signal.SIGCHLD, _reap)
+    _signal.signal(_signal.SIGTERM, _exit_on_term)
+    listener = _socket.socket(fileno=LISTEN_FD)
+    f, load_error = load_handler()
+    while True:
+        serve_one(listener, f, load_error)
+
+
+if __name__ == "__main__":
+    main()

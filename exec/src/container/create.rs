@@ -1,0 +1,168 @@
+//! Creating a lean container: the setup steps, in order. ARCHITECTURE.md
+//! lists the same steps; keep the two in lock-step.
+//!
+//! 1. take a cgroup from the pool;
+//! 2. make the container folder: `root/` (mount point), `scratch/` and
+//!    `scratch/tmp` owned by the handler's user;
+//! 3. bind the base image read-only at `root/`;
+//! 4. bind the handler folder read-only at `root/handler`;
+//! 5. bind `scratch/` read-write at `root/host` and `scratch/tmp` at `root/tmp`;
+//! 6. packages: a small tmpfs at `root/packages`, one read-only bind per
+//!    package, then the tmpfs itself remounted read-only;
+//! 7. create the listening Unix socket `scratch/server.sock` (socket
+//!    activation: the runtime inherits it, so callers may connect at once);
+//! 8. spawn the init process (see `spawn.rs`).
+//!
+//! Any failure undoes the steps already done, in reverse.
+
+use super::spawn::{spawn, SpawnError, SpawnPlan};
+use super::{Container, ContainerSpec, Executor, State};
+use crate::cgroup::{Cgroup, CgroupError};
+use crate::sys::{mount, SysError};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("step 1, take a cgroup from the pool: {0}")]
+    Cgroup(#[from] CgroupError),
+    #[error("step 2, make {path}: {err}")]
+    Dirs { path: PathBuf, err: std::io::Error },
+    #[error("step 4, handler folder {path}: {why}")]
+    Handler { path: PathBuf, why: String },
+    #[error("step 3-6, mounts: {0}")]
+    Mount(#[from] SysError),
+    #[error("step 6, package {key:?}: {path} is not a folder")]
+    Package { key: String, path: PathBuf },
+    #[error("step 7, listen on {path}: {err}")]
+    Socket { path: PathBuf, err: std::io::Error },
+    #[error("step 8, start the runtime: {0}")]
+    Spawn(#[from] SpawnError),
+}
+
+/// Undo log for a half-made container.
+struct Partial<'e> {
+    exec: &'e mut Executor,
+    cgroup: Option<Cgroup>,
+    dir: PathBuf,
+    mounts: Vec<PathBuf>,
+    done: bool,
+}
+
+impl Drop for Partial<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        for m in self.mounts.iter().rev() {
+            let _ = mount::unmount(m, true);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(cg) = self.cgroup.take() {
+            let _ = self.exec.pool_give_back(cg);
+        }
+    }
+}
+
+impl Partial<'_> {
+    fn bind(&mut self, src: &Path, dst: &Path, readonly: bool) -> Result<(), SysError> {
+        mount::bind(src, dst, readonly)?;
+        self.mounts.push(dst.to_path_buf());
+        Ok(())
+    }
+}
+
+fn mkdir(path: &Path) -> Result<(), CreateError> {
+    std::fs::create_dir_all(path).map_err(|err| CreateError::Dirs { path: path.to_path_buf(), err })
+}
+
+impl Executor {
+    pub(super) fn pool_give_back(&mut self, cg: Cgroup) -> Result<(), CgroupError> {
+        self.pool.give_back(cg)
+    }
+
+    /// Creates and starts a lean container running `spec`'s handler.
+    pub fn create(&mut self, spec: &ContainerSpec) -> Result<Container, CreateError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let dir = self.containers_dir.join(format!("c{id}"));
+        let cgroup = self.pool.take()?;
+        let (uid, gid) = (self.config.uid, self.config.gid);
+        let base = self.config.base_root.clone();
+        let mut p = Partial { exec: self, cgroup: Some(cgroup), dir: dir.clone(), mounts: Vec::new(), done: false };
+
+        let (root, scratch) = (dir.join("root"), dir.join("scratch"));
+        for d in [&root, &scratch.join("tmp")] {
+            mkdir(d)?;
+        }
+        for d in [&scratch, &scratch.join("tmp")] {
+            nix::unistd::chown(d.as_path(), Some(uid.into()), Some(gid.into()))
+                .map_err(|e| CreateError::Mount(SysError::at("chown", d.as_path(), e)))?;
+        }
+        p.bind(&base, &root, true)?;
+        check_handler(&spec.handler_dir)?;
+        p.bind(&spec.handler_dir, &root.join("handler"), true)?;
+        p.bind(&scratch, &root.join("host"), false)?;
+        p.bind(&scratch.join("tmp"), &root.join("tmp"), false)?;
+        let pythonpath = mount_packages(&mut p, &root, &spec.packages)?;
+
+        let socket = scratch.join("server.sock");
+        let listener = UnixListener::bind(&socket).map_err(|err| CreateError::Socket { path: socket.clone(), err })?;
+        let log = scratch.join("output.log");
+        let output = std::fs::File::create(&log).map_err(|err| CreateError::Dirs { path: log.clone(), err })?;
+        let cg = p.cgroup.clone().ok_or_else(|| CreateError::Dirs {
+            path: dir.clone(),
+            err: std::io::Error::other("cgroup already returned"),
+        })?;
+        let plan = SpawnPlan::new(&p.exec.config, p.exec.backend().join_files(&cg), &root, &pythonpath)?;
+        let init = spawn(&plan, OwnedFd::from(listener), OwnedFd::from(output))?;
+
+        p.done = true;
+        let mounts = std::mem::take(&mut p.mounts);
+        let cgroup = p.cgroup.take().unwrap_or(cg);
+        Ok(Container { id, dir, root, scratch, socket, init, cgroup, state: State::Running, mounts })
+    }
+}
+
+/// The handler runs as an unprivileged user: its folder must be
+/// world-traversable and `f.py` world-readable.
+fn check_handler(dir: &Path) -> Result<(), CreateError> {
+    use std::os::unix::fs::PermissionsExt;
+    let bad = |why: String| CreateError::Handler { path: dir.to_path_buf(), why };
+    let meta = std::fs::metadata(dir).map_err(|e| bad(e.to_string()))?;
+    if !meta.is_dir() {
+        return Err(bad("not a folder".into()));
+    }
+    if meta.permissions().mode() & 0o005 != 0o005 {
+        return Err(bad("must be readable and searchable by others (chmod o+rx)".into()));
+    }
+    let f = dir.join("f.py");
+    let fm = std::fs::metadata(&f).map_err(|e| bad(format!("f.py: {e}")))?;
+    if fm.permissions().mode() & 0o004 == 0 {
+        return Err(bad("f.py must be readable by others (chmod o+r)".into()));
+    }
+    Ok(())
+}
+
+/// Step 6; returns the `SOCK_PYTHONPATH` value for the runtime.
+fn mount_packages(p: &mut Partial<'_>, root: &Path, packages: &[(String, PathBuf)]) -> Result<String, CreateError> {
+    if packages.is_empty() {
+        return Ok(String::new());
+    }
+    let dir = root.join("packages");
+    mount::tmpfs(&dir, "size=64k,mode=755")?;
+    p.mounts.push(dir.clone());
+    let mut paths = Vec::with_capacity(packages.len());
+    for (key, src) in packages {
+        if !src.is_dir() {
+            return Err(CreateError::Package { key: key.clone(), path: src.clone() });
+        }
+        let dst = dir.join(key);
+        mkdir(&dst)?;
+        p.bind(src, &dst, true)?;
+        paths.push(format!("/packages/{key}"));
+    }
+    mount::remount_tmpfs_readonly(&dir)?;
+    Ok(paths.join(":"))
+}

@@ -1,0 +1,35 @@
+//! Destroying a container: kill its init, which takes every process of its
+//! PID namespace with it (pid_namespaces(7)); make sure the cgroup is empty
+//! (cgroup kill as the fallback); unmount in reverse order; delete its
+//! folder; return the cgroup to the pool.
+
+use super::{Container, Executor, ExecutorError, State};
+use crate::sys::{mount, process};
+use nix::sys::signal::Signal;
+
+impl Executor {
+    pub fn destroy(&mut self, c: Container) -> Result<(), ExecutorError> {
+        let id = c.id;
+        self.teardown(c).map_err(|e| ExecutorError::Destroy { id, source: Box::new(e) })
+    }
+
+    fn teardown(&mut self, c: Container) -> Result<(), ExecutorError> {
+        let backend = self.backend().clone();
+        if c.state == State::Paused {
+            // Frozen tasks do not act on SIGKILL until thawed (cgroup v1).
+            backend.thaw(&c.cgroup)?;
+        }
+        process::kill(c.init, Signal::SIGKILL)?;
+        // Reaping PID 1 waits until the kernel has killed the whole namespace.
+        process::wait_reaped(c.init)?;
+        if !backend.procs(&c.cgroup)?.is_empty() {
+            backend.kill_all(&c.cgroup)?;
+        }
+        for m in c.mounts.iter().rev() {
+            mount::unmount(m, true)?;
+        }
+        std::fs::remove_dir_all(&c.dir).map_err(|err| ExecutorError::Io { path: c.dir.clone(), err })?;
+        self.pool_give_back(c.cgroup)?;
+        Ok(())
+    }
+}

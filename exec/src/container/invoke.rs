@@ -1,0 +1,136 @@
+//! One invocation: an HTTP/1.1 POST over the container's Unix socket
+//! (SOCK uses Unix sockets instead of TCP ports: no network namespace, no
+//! port allocation).
+
+use super::{Container, Executor, State};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub body: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    #[error("container {id} is {state:?}; it cannot serve")]
+    NotRunning { id: u64, state: State },
+    #[error("connect to {path}: {err}")]
+    Connect { path: PathBuf, err: std::io::Error },
+    #[error("no response within {0:?}; the container was killed")]
+    Timeout(Duration),
+    #[error("the container died before responding (killed by its limits, or crashed)")]
+    Died,
+    #[error("malformed response: {0}")]
+    Protocol(String),
+    #[error("I/O with the container: {0}")]
+    Io(std::io::Error),
+}
+
+impl Executor {
+    /// Sends `event` (JSON text) to the handler and waits up to `timeout`.
+    /// On timeout or death the container is killed and marked dead; the
+    /// executor itself keeps serving.
+    pub fn invoke(&mut self, c: &mut Container, event: &str, timeout: Duration) -> Result<Response, InvokeError> {
+        if c.state != State::Running {
+            return Err(InvokeError::NotRunning { id: c.id, state: c.state });
+        }
+        let result = request(c, event, timeout);
+        if matches!(result, Err(InvokeError::Timeout(_)) | Err(InvokeError::Died)) {
+            let _ = self.backend().kill_all(&c.cgroup);
+            c.state = State::Dead;
+        }
+        result
+    }
+}
+
+fn request(c: &Container, event: &str, timeout: Duration) -> Result<Response, InvokeError> {
+    let deadline = Instant::now() + timeout;
+    let mut s = UnixStream::connect(&c.socket).map_err(|err| InvokeError::Connect { path: c.socket.clone(), err })?;
+    let head = format!(
+        "POST /invoke HTTP/1.1\r\nHost: sock\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        event.len()
+    );
+    let mut req = head.into_bytes();
+    req.extend_from_slice(event.as_bytes());
+    s.set_write_timeout(Some(timeout)).map_err(InvokeError::Io)?;
+    s.write_all(&req).map_err(|e| classify(e, timeout))?;
+    // Read until the head is complete and Content-Length bytes of body have
+    // arrived: not until EOF, since processes the handler forked may hold
+    // the connection open.
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 16384];
+    loop {
+        if let Some(total) = complete_length(&buf)? {
+            if buf.len() >= total {
+                buf.truncate(total);
+                break;
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(InvokeError::Timeout(timeout));
+        }
+        s.set_read_timeout(Some(left)).map_err(InvokeError::Io)?;
+        match s.read(&mut chunk) {
+            Ok(0) if buf.is_empty() => return Err(InvokeError::Died),
+            Ok(0) => return Err(InvokeError::Protocol("connection closed mid-response".into())),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) => return Err(classify(e, timeout)),
+        }
+    }
+    parse(&buf)
+}
+
+/// Head length + Content-Length once the head is complete.
+fn complete_length(buf: &[u8]) -> Result<Option<usize>, InvokeError> {
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else { return Ok(None) };
+    let head = String::from_utf8_lossy(&buf[..end]);
+    let length = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .map(|(_, v)| v.trim().parse::<usize>())
+        .transpose()
+        .map_err(|_| InvokeError::Protocol("bad Content-Length".into()))?
+        .ok_or_else(|| InvokeError::Protocol("no Content-Length".into()))?;
+    Ok(Some(end + 4 + length))
+}
+
+fn classify(e: std::io::Error, timeout: Duration) -> InvokeError {
+    match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => InvokeError::Timeout(timeout),
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => InvokeError::Died,
+        _ => InvokeError::Io(e),
+    }
+}
+
+fn parse(buf: &[u8]) -> Result<Response, InvokeError> {
+    let text = String::from_utf8_lossy(buf);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| InvokeError::Protocol("no end of headers".into()))?;
+    let status_line = head.lines().next().unwrap_or("");
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| InvokeError::Protocol(format!("bad status line {status_line:?}")))?;
+    Ok(Response { status, body: body.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_responses() {
+        let r = parse(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\n\r\n{}").expect("ok");
+        assert_eq!(r, Response { status: 500, body: "{}".into() });
+        assert!(parse(b"garbage").is_err());
+    }
+}

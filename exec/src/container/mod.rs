@@ -1,0 +1,174 @@
+//! Lean containers (SOCK §4.1): a root stitched from bind mounts, entered
+//! with `chroot`, new IPC/UTS/PID namespaces (no network or mount
+//! namespace), a cgroup from a pre-created pool, and HTTP over a Unix
+//! socket. One operation per file:
+//!
+//! - [`Executor::new`] (this file) + `recover.rs`: state dir, crash cleanup, cgroup pool;
+//! - `create.rs`: the setup steps, in order (mirrored in ARCHITECTURE.md);
+//! - `spawn.rs`: fork, namespaces, chroot, privilege drop, exec;
+//! - `invoke.rs`: one HTTP request over the container's socket;
+//! - `destroy.rs`: kill, unmount, return the cgroup; pause/resume here.
+
+mod create;
+mod destroy;
+mod invoke;
+mod recover;
+mod spawn;
+
+pub use create::CreateError;
+pub use invoke::{InvokeError, Response};
+pub use recover::{mounts_below, Recovery};
+
+use crate::cgroup::{Cgroup, CgroupBackend, CgroupError, CgroupPool, Limits};
+use crate::sys::{self, SysError};
+use nix::unistd::Pid;
+use std::path::{Path, PathBuf};
+
+/// Where and how containers are made.
+#[derive(Clone, Debug)]
+pub struct ExecutorConfig {
+    /// Holds `containers/`: one folder per live container.
+    pub state_dir: PathBuf,
+    /// The base image root (see [`crate::base`]).
+    pub base_root: PathBuf,
+    /// cgroup path (relative to each hierarchy root) of the pool.
+    pub cgroup_prefix: PathBuf,
+    pub pool_size: usize,
+    pub limits: Limits,
+    /// The unprivileged identity handlers run as (default: nobody).
+    pub uid: u32,
+    pub gid: u32,
+    /// Interpreter inside the image, and its flags (`-S`: no site import,
+    /// `-E`: ignore PYTHON* variables, `-B`: no .pyc writes on a read-only root).
+    pub python: String,
+    pub python_flags: Vec<String>,
+}
+
+impl ExecutorConfig {
+    pub fn new(state_dir: PathBuf, base_root: PathBuf) -> ExecutorConfig {
+        ExecutorConfig {
+            state_dir,
+            base_root,
+            cgroup_prefix: PathBuf::from("sock-exec"),
+            pool_size: 8,
+            limits: Limits::default(),
+            uid: 65534,
+            gid: 65534,
+            python: "/usr/bin/python3".into(),
+            python_flags: vec!["-S".into(), "-E".into(), "-B".into()],
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    #[error("the base image {0} has no /sock/runtime.py; run `sock-exec base` first")]
+    NoBase(PathBuf),
+    #[error("preparing the state dir: {0}")]
+    State(#[from] SysError),
+    #[error("state dir {path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
+    #[error("cgroups: {0}")]
+    Cgroup(#[from] CgroupError),
+    #[error("container {id}: {source}")]
+    Destroy { id: u64, source: Box<ExecutorError> },
+}
+
+/// What a container runs: its handler folder and packages.
+#[derive(Clone, Debug, Default)]
+pub struct ContainerSpec {
+    /// Folder holding `f.py`, bind-mounted read-only at `/handler`.
+    pub handler_dir: PathBuf,
+    /// (`name==version`, installed folder), each bind-mounted read-only
+    /// at `/packages/<name==version>` and put on the handler's sys.path.
+    pub packages: Vec<(String, PathBuf)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Running,
+    Paused,
+    /// Its processes died (timeout kill, OOM, crash); only destroy is left.
+    Dead,
+}
+
+/// A live lean container.
+#[derive(Debug)]
+pub struct Container {
+    pub id: u64,
+    pub dir: PathBuf,
+    pub root: PathBuf,
+    pub scratch: PathBuf,
+    pub socket: PathBuf,
+    /// Host pid of the container's init (PID 1 inside).
+    pub init: Pid,
+    pub cgroup: Cgroup,
+    pub state: State,
+    /// Mount points in the order they were made (unmounted in reverse).
+    mounts: Vec<PathBuf>,
+}
+
+/// Makes, runs and destroys lean containers. Single-threaded by design:
+/// it forks, so it must never share its process with other threads.
+#[derive(Debug)]
+pub struct Executor {
+    pub config: ExecutorConfig,
+    pool: CgroupPool,
+    containers_dir: PathBuf,
+    next_id: u64,
+    /// What the start-up cleanup found (left by a crashed run).
+    pub recovered: Recovery,
+}
+
+impl Executor {
+    /// Step 0 of every run: become a subreaper, clean what a crashed run
+    /// left, make the containers folder a private mount, fill the pool.
+    pub fn new(config: ExecutorConfig) -> Result<Executor, ExecutorError> {
+        if !config.base_root.join("sock/runtime.py").exists() {
+            return Err(ExecutorError::NoBase(config.base_root.clone()));
+        }
+        crate::base::install_runtime(&config.base_root)
+            .map_err(|e| ExecutorError::Io { path: config.base_root.clone(), err: std::io::Error::other(e.to_string()) })?;
+        sys::process::set_child_subreaper()?;
+        let backend = CgroupBackend::host()?;
+        let containers_dir = config.state_dir.join("containers");
+        let recovered = recover::recover(&containers_dir, &backend, &config.cgroup_prefix)?;
+        std::fs::create_dir_all(&containers_dir)
+            .map_err(|err| ExecutorError::Io { path: containers_dir.clone(), err })?;
+        sys::mount::make_private_mountpoint(&containers_dir)?;
+        let pool = CgroupPool::new(backend, &config.cgroup_prefix, config.pool_size, config.limits)?;
+        if recovered.found_anything() {
+            tracing::warn!(?recovered, "cleaned up after a previous run");
+        }
+        Ok(Executor { config, pool, containers_dir, next_id: 0, recovered })
+    }
+
+    pub fn backend(&self) -> &CgroupBackend {
+        self.pool.backend()
+    }
+
+    pub fn containers_dir(&self) -> &Path {
+        &self.containers_dir
+    }
+
+    /// Freezes a container's cgroup (SOCK's handler cache keeps idle
+    /// handlers paused this way).
+    pub fn pause(&self, c: &mut Container) -> Result<(), ExecutorError> {
+        self.backend().freeze(&c.cgroup)?;
+        c.state = State::Paused;
+        Ok(())
+    }
+
+    pub fn resume(&self, c: &mut Container) -> Result<(), ExecutorError> {
+        self.backend().thaw(&c.cgroup)?;
+        c.state = State::Running;
+        Ok(())
+    }
+
+    /// Tears everything down: the pool's cgroups and the private mount.
+    pub fn shutdown(self) -> Result<(), ExecutorError> {
+        self.pool.destroy()?;
+        sys::mount::unmount(&self.containers_dir, true)?;
+        Ok(())
+    }
+}

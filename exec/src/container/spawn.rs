@@ -1,0 +1,165 @@
+//! Starting a container's init process.
+//!
+//! The executor forks C1, which joins the cgroup, unshares IPC/UTS/PID
+//! namespaces and forks C2: the first process of the new PID namespace
+//! (PID 1 inside). C1 reports C2's pid and exits at once, so C2 is
+//! reparented to the executor (a child subreaper). C2 sets the hostname,
+//! places its inherited fds (0: /dev/null, 1-2: the log, 3: the listening
+//! socket), chroots, drops to the unprivileged user, sets no_new_privs and
+//! execs the interpreter. A close-on-exec error pipe tells the executor
+//! whether the exec happened: it reads EOF on success, an error otherwise.
+
+use super::ExecutorConfig;
+use crate::sys::{fs, process, SysError};
+use nix::unistd::Pid;
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("{0}")]
+    Sys(#[from] SysError),
+    #[error("a path or argument holds a NUL byte: {0:?}")]
+    Nul(String),
+    #[error("the container's init failed before exec: {0}")]
+    Child(String),
+    #[error("the intermediate process did not report the init pid")]
+    NoPid,
+}
+
+/// Everything the children need, prepared before fork.
+#[derive(Debug)]
+pub(super) struct SpawnPlan {
+    join_files: Vec<PathBuf>,
+    root: PathBuf,
+    uid: u32,
+    gid: u32,
+    program: CString,
+    argv: Vec<CString>,
+    env: Vec<CString>,
+    null: OwnedFd,
+}
+
+fn cstring(s: &str) -> Result<CString, SpawnError> {
+    CString::new(s).map_err(|_| SpawnError::Nul(s.to_string()))
+}
+
+impl SpawnPlan {
+    pub(super) fn new(
+        config: &ExecutorConfig,
+        join_files: Vec<PathBuf>,
+        root: &Path,
+        pythonpath: &str,
+    ) -> Result<SpawnPlan, SpawnError> {
+        let mut argv = vec![cstring(&config.python)?];
+        for f in &config.python_flags {
+            argv.push(cstring(f)?);
+        }
+        argv.push(cstring("/sock/runtime.py")?);
+        let env = vec![
+            cstring("PATH=/usr/local/bin:/usr/bin:/bin")?,
+            cstring("HOME=/tmp")?,
+            cstring("LANG=C.UTF-8")?,
+            cstring(&format!("SOCK_PYTHONPATH={pythonpath}"))?,
+        ];
+        let null = std::fs::File::open("/dev/null").map_err(|e| SpawnError::Child(format!("open /dev/null: {e}")))?;
+        Ok(SpawnPlan {
+            join_files,
+            root: root.to_path_buf(),
+            uid: config.uid,
+            gid: config.gid,
+            program: cstring(&config.python)?,
+            argv,
+            env,
+            null: null.into(),
+        })
+    }
+}
+
+/// Starts the container's init; returns its host pid once it has exec'd.
+pub(super) fn spawn(plan: &SpawnPlan, listener: OwnedFd, output: OwnedFd) -> Result<Pid, SpawnError> {
+    let (pid_r, pid_w) = fs::pipe()?;
+    let (err_r, err_w) = fs::pipe()?;
+    match process::fork()? {
+        process::ForkResult::Child => {
+            drop(pid_r);
+            drop(err_r);
+            intermediate(plan, &listener, &output, pid_w, err_w)
+        }
+        process::ForkResult::Parent { child } => {
+            drop(pid_w);
+            drop(err_w);
+            drop(listener);
+            drop(output);
+            process::wait(child)?;
+            let mut buf = [0u8; 4];
+            let mut pid_file = std::fs::File::from(pid_r);
+            let got_pid = pid_file.read_exact(&mut buf).is_ok();
+            let mut msg = String::new();
+            let _ = std::fs::File::from(err_r).read_to_string(&mut msg);
+            if !msg.is_empty() {
+                return Err(SpawnError::Child(msg));
+            }
+            if !got_pid {
+                return Err(SpawnError::NoPid);
+            }
+            Ok(Pid::from_raw(i32::from_ne_bytes(buf)))
+        }
+    }
+}
+
+fn report(err_w: &OwnedFd, msg: &str) {
+    let _ = nix::unistd::write(err_w, msg.as_bytes());
+}
+
+/// C1: join the cgroup, unshare, fork the init, report its pid, exit.
+fn intermediate(plan: &SpawnPlan, listener: &OwnedFd, output: &OwnedFd, pid_w: OwnedFd, err_w: OwnedFd) -> ! {
+    for f in &plan.join_files {
+        if let Err(e) = std::fs::write(f, "0") {
+            report(&err_w, &format!("join cgroup {}: {e}", f.display()));
+            process::exit_now(1);
+        }
+    }
+    if let Err(e) = process::unshare_lean() {
+        report(&err_w, &e.to_string());
+        process::exit_now(1);
+    }
+    match process::fork() {
+        Ok(process::ForkResult::Child) => {
+            drop(pid_w);
+            let e = init(plan, listener, output);
+            report(&err_w, &e.to_string());
+            process::exit_now(127)
+        }
+        Ok(process::ForkResult::Parent { child }) => {
+            let _ = std::fs::File::from(pid_w).write_all(&child.as_raw().to_ne_bytes());
+            process::exit_now(0)
+        }
+        Err(e) => {
+            report(&err_w, &e.to_string());
+            process::exit_now(1)
+        }
+    }
+}
+
+/// C2, PID 1 of the new namespace: the fixed entry sequence. Returns only
+/// on failure.
+fn init(plan: &SpawnPlan, listener: &OwnedFd, output: &OwnedFd) -> SysError {
+    let steps = || -> Result<(), SysError> {
+        fs::set_hostname("sock")?;
+        fs::install_fd(plan.null.as_fd(), 0)?;
+        fs::install_fd(output.as_fd(), 1)?;
+        fs::install_fd(output.as_fd(), 2)?;
+        fs::install_fd(listener.as_fd(), 3)?;
+        fs::chroot_to(&plan.root)?;
+        fs::drop_privileges(plan.uid, plan.gid)?;
+        fs::no_new_privs()?;
+        Ok(())
+    };
+    if let Err(e) = steps() {
+        return e;
+    }
+    fs::exec(&plan.program, &plan.argv, &plan.env)
+}

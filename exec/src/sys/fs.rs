@@ -1,0 +1,59 @@
+//! Process-environment wrappers used while entering a container: chroot,
+//! identity, no_new_privs, hostname, fd plumbing, exec.
+
+use super::{SysError, SysResult};
+use nix::unistd::{Gid, Uid};
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::Path;
+
+pub fn chroot_to(dir: &Path) -> SysResult<()> {
+    nix::unistd::chroot(dir).map_err(|e| SysError::at("chroot", dir, e))?;
+    nix::unistd::chdir("/").map_err(|e| SysError::at("chdir", "/", e))
+}
+
+/// Drops to `uid`/`gid` with no supplementary groups (setgroups before
+/// setgid before setuid: after setuid the others are no longer allowed).
+pub fn drop_privileges(uid: u32, gid: u32) -> SysResult<()> {
+    nix::unistd::setgroups(&[]).map_err(|e| SysError::new("setgroups", e))?;
+    nix::unistd::setresgid(Gid::from_raw(gid), Gid::from_raw(gid), Gid::from_raw(gid))
+        .map_err(|e| SysError::new("setresgid", e))?;
+    nix::unistd::setresuid(Uid::from_raw(uid), Uid::from_raw(uid), Uid::from_raw(uid))
+        .map_err(|e| SysError::new("setresuid", e))
+}
+
+/// PR_SET_NO_NEW_PRIVS: execve can never grant privileges again (setuid
+/// binaries, file capabilities).
+pub fn no_new_privs() -> SysResult<()> {
+    nix::sys::prctl::set_no_new_privs().map_err(|e| SysError::new("prctl(PR_SET_NO_NEW_PRIVS)", e))
+}
+
+pub fn set_hostname(name: &str) -> SysResult<()> {
+    nix::unistd::sethostname(name).map_err(|e| SysError::new("sethostname", e))
+}
+
+/// Places `fd` at number `target` without O_CLOEXEC, so it survives exec
+/// (the only fds a container inherits are placed this way).
+pub fn install_fd(fd: BorrowedFd<'_>, target: RawFd) -> SysResult<()> {
+    if fd.as_raw_fd() == target {
+        // dup2 onto itself would keep O_CLOEXEC; clear it explicitly.
+        let flags = nix::fcntl::FdFlag::empty();
+        nix::fcntl::fcntl(target, nix::fcntl::FcntlArg::F_SETFD(flags)).map_err(|e| SysError::new("fcntl(F_SETFD)", e))?;
+        return Ok(());
+    }
+    nix::unistd::dup2(fd.as_raw_fd(), target).map_err(|e| SysError::new("dup2", e))?;
+    Ok(())
+}
+
+/// A close-on-exec pipe (read end, write end).
+pub fn pipe() -> SysResult<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SysError::new("pipe2", e))
+}
+
+/// Replaces the process image. Returns only on failure.
+pub fn exec(program: &CString, argv: &[CString], env: &[CString]) -> SysError {
+    match nix::unistd::execve(program, argv, env) {
+        Err(e) => SysError::new("execve", e),
+        Ok(never) => match never {},
+    }
+}

@@ -1,0 +1,111 @@
+//! Process wrappers: fork, namespaces, reaping, signals, and the
+//! async-signal-safe exit a forked child must use.
+
+use super::{SysError, SysResult};
+use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+pub use nix::unistd::ForkResult;
+
+/// fork(2).
+///
+/// The caller must be single-threaded (sock-exec never starts threads
+/// before forking containers), so the child holds no lock another thread
+/// owned and may allocate.
+pub fn fork() -> SysResult<ForkResult> {
+    // SAFETY: sock-exec is single-threaded whenever it forks (see the
+    // function doc and ARCHITECTURE.md); the child only runs the container
+    // entry steps and then execs or calls `exit_now`.
+    unsafe { nix::unistd::fork() }.map_err(|e| SysError::new("fork", e))
+}
+
+/// Leaves the process at once (no atexit handlers, no stdio flushing: the
+/// forked child shares the parent's buffers).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit is async-signal-safe and takes no pointers.
+    unsafe { nix::libc::_exit(code) }
+}
+
+/// New IPC, UTS and PID namespaces for the caller's next children (and
+/// IPC/UTS for the caller itself). No network or mount namespace: SOCK's
+/// lean containers share the host's, which is what keeps them fast.
+pub fn unshare_lean() -> SysResult<()> {
+    let flags = CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWPID;
+    nix::sched::unshare(flags).map_err(|e| SysError::new("unshare(IPC|UTS|PID)", e))
+}
+
+/// Orphans of our descendants (e.g. a container's init after its
+/// intermediate parent exits) are reparented to us, so we can reap them.
+pub fn set_child_subreaper() -> SysResult<()> {
+    nix::sys::prctl::set_child_subreaper(true).map_err(|e| SysError::new("prctl(PR_SET_CHILD_SUBREAPER)", e))
+}
+
+/// Reaps every exited child without blocking; returns (pid, status).
+pub fn reap_all() -> Vec<(Pid, WaitStatus)> {
+    let mut out = Vec::new();
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(_) => return out,
+            Ok(s) => {
+                if let Some(pid) = s.pid() {
+                    out.push((pid, s));
+                }
+            }
+        }
+    }
+}
+
+/// Waits for `pid` without blocking; `None` while it still runs.
+pub fn try_wait(pid: Pid) -> SysResult<Option<WaitStatus>> {
+    match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::StillAlive) => Ok(None),
+        Ok(s) => Ok(Some(s)),
+        Err(nix::errno::Errno::ECHILD) => Ok(Some(WaitStatus::Exited(pid, 0))),
+        Err(e) => Err(SysError::new("waitpid", e)),
+    }
+}
+
+/// Blocks until `pid` exits.
+pub fn wait(pid: Pid) -> SysResult<WaitStatus> {
+    loop {
+        match waitpid(pid, None) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Ok(s) => return Ok(s),
+            Err(e) => return Err(SysError::new("waitpid", e)),
+        }
+    }
+}
+
+/// Blocks until `pid` is reaped; a child someone else already reaped
+/// (ECHILD) counts as done.
+pub fn wait_reaped(pid: Pid) -> SysResult<()> {
+    loop {
+        match waitpid(pid, None) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) | Err(nix::errno::Errno::ECHILD) => return Ok(()),
+            Err(e) => return Err(SysError::new("waitpid", e)),
+        }
+    }
+}
+
+pub fn kill(pid: Pid, sig: Signal) -> SysResult<()> {
+    match nix::sys::signal::kill(pid, sig) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+        Err(e) => Err(SysError::new("kill", e)),
+    }
+}
+
+/// True when running as root (effective uid 0).
+pub fn is_root() -> bool {
+    nix::unistd::Uid::effective().is_root()
+}
+
+/// Reads the whole of `fd` (a pipe) until EOF.
+pub fn read_to_end(fd: std::os::fd::OwnedFd) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    std::fs::File::from(fd).read_to_end(&mut out)?;
+    Ok(out)
+}

@@ -1,0 +1,124 @@
+//! Shared set-up for privileged tests: they need root and a base image, and
+//! run in a single-threaded harness (`harness = false`) because the
+//! executor forks. Without root they skip loudly; with
+//! `SOCK_REQUIRE_PRIVILEGED=1` (CI) skipping is a failure.
+
+#![allow(dead_code)]
+
+use sock_exec::container::{ContainerSpec, Executor, ExecutorConfig};
+use std::path::{Path, PathBuf};
+
+pub type TestResult = Result<(), String>;
+
+/// Where tests find the base image: `SOCK_EXEC_BASE`, else the default state.
+pub fn base_root() -> PathBuf {
+    std::env::var_os("SOCK_EXEC_BASE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/lib/sock-exec/base/root"))
+}
+
+/// Returns false (after printing why) when the privileged cases cannot run;
+/// exits with failure instead when CI requires them.
+pub fn can_run(suite: &str) -> bool {
+    let why = if !sock_exec::sys::process::is_root() {
+        Some("needs root".to_string())
+    } else if !base_root().join("sock/runtime.py").exists() {
+        Some(format!("no base image at {} (run `sock-exec base`)", base_root().display()))
+    } else {
+        None
+    };
+    match why {
+        None => true,
+        Some(why) => {
+            if std::env::var("SOCK_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
+                eprintln!("FAILED: {suite}: {why}, and SOCK_REQUIRE_PRIVILEGED=1 forbids skipping");
+                std::process::exit(1);
+            }
+            eprintln!("\n!!! SKIPPED: {suite}: {why} !!!\n");
+            false
+        }
+    }
+}
+
+/// Runs named cases in order (filtered by non-flag arguments, as cargo
+/// test passes them); exits non-zero if any failed.
+pub fn run_cases(suite: &str, cases: &[(&str, fn(&Path) -> TestResult)]) {
+    if !can_run(suite) {
+        return;
+    }
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let mut failed = Vec::new();
+    let mut ran = 0;
+    for (name, case) in cases {
+        if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        let dir = tempfile::Builder::new().prefix("sock-test-").tempdir().expect("tempdir");
+        let t = std::time::Instant::now();
+        let r = case(dir.path());
+        ran += 1;
+        match r {
+            Ok(()) => println!("test {suite}::{name} ... ok ({:.1} s)", t.elapsed().as_secs_f64()),
+            Err(e) => {
+                println!("test {suite}::{name} ... FAILED: {e}");
+                failed.push(*name);
+            }
+        }
+    }
+    println!("\n{suite}: {} passed; {} failed", ran - failed.len(), failed.len());
+    if !failed.is_empty() {
+        std::process::exit(1);
+    }
+}
+
+/// An executor private to one case: its own state dir and cgroup prefix.
+pub fn executor(dir: &Path, case: &str) -> Executor {
+    let mut config = ExecutorConfig::new(dir.join("state"), base_root());
+    config.cgroup_prefix = PathBuf::from(format!("sock-exec-test/{case}"));
+    config.pool_size = 2;
+    config.limits.memory_bytes = Some(96 << 20);
+    config.limits.pids = Some(32);
+    Executor::new(config).expect("executor")
+}
+
+/// Writes a handler folder (world-readable, as the runtime's user needs).
+pub fn handler(dir: &Path, name: &str, source: &str) -> ContainerSpec {
+    use std::os::unix::fs::PermissionsExt;
+    let h = dir.join(name);
+    std::fs::create_dir_all(&h).expect("mkdir");
+    std::fs::write(h.join("f.py"), source).expect("write f.py");
+    std::fs::set_permissions(&h, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(h.join("f.py"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    // The temp dir itself must be traversable too.
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
+    ContainerSpec { handler_dir: h, packages: Vec::new() }
+}
+
+pub fn check(cond: bool, msg: impl Into<String>) -> TestResult {
+    if cond {
+        Ok(())
+    } else {
+        Err(msg.into())
+    }
+}
+
+pub fn mount_count() -> usize {
+    std::fs::read_to_string("/proc/self/mountinfo").map(|s| s.lines().count()).unwrap_or(0)
+}
+
+pub fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+}
+
+/// Our live child processes (containers' inits are reparented to us).
+pub fn child_count() -> usize {
+    let me = std::process::id().to_string();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0 };
+    dir.flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            // pid (comm) state ppid ...: comm may hold spaces; split after ')'.
+            stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)).is_some_and(|pp| pp == me)
+        })
+        .count()
+}
