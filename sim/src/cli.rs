@@ -1,6 +1,8 @@
 //! Command-line interface of `sim` (clap derive).
 
+use crate::build::BuildParams;
 use crate::gen::GenParams;
+use crate::study::StudyParams;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -36,6 +38,21 @@ pub enum TraceCommand {
         /// Output file ("-" for stdout).
         #[arg(long, short)]
         out: PathBuf,
+    },
+    /// Build a real trace from the Azure Functions 2019 trace, pip-compiled
+    /// GitHub closures and measured package costs (traces/README.md, section 8).
+    Build {
+        #[command(flatten)]
+        params: BuildParams,
+        /// Output file ("-" for stdout).
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+    /// The package study (SOCK section 3) of a trace: text tables on stdout,
+    /// plots (PNG, SVG) and CSV tables in an output folder.
+    Stats {
+        #[command(flatten)]
+        params: StudyParams,
     },
 }
 

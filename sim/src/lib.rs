@@ -9,13 +9,18 @@
 //! - [`stats`], [`histogram`]: what a replay measures, in bounded memory.
 //! - [`summary`]: the report, as text or JSON.
 //! - [`gen`]: the synthetic trace generator.
+//! - [`build`]: `sim trace build`, real traces from the Azure Functions 2019
+//!   trace, pip-compiled GitHub closures and measured package costs.
+//! - [`study`]: `sim trace stats`, the package study of SOCK section 3.
 
+pub mod build;
 pub mod cli;
 pub mod gen;
 pub mod histogram;
 pub mod replay;
 pub mod settings;
 pub mod stats;
+pub mod study;
 pub mod summary;
 
 use anyhow::{Context, Result};

@@ -5,6 +5,7 @@ use clap::Parser;
 use sock_sim::cli::{Cli, Command, Format, TraceCommand};
 use sock_sim::settings::Settings;
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -42,6 +43,8 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Some(Command::Trace { command: TraceCommand::Build { params, out } }) => build_trace(&params, &out),
+        Some(Command::Trace { command: TraceCommand::Stats { params } }) => study(&params),
         None => {
             let args = cli.run;
             let Some(trace) = args.trace.clone() else {
@@ -63,4 +66,40 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `sim trace build`: report on stderr (stdout may be the trace itself).
+fn build_trace(params: &sock_sim::build::BuildParams, out: &Path) -> Result<()> {
+    // Resolve the inputs before creating (and truncating) the output file.
+    params.resolve()?;
+    let started = std::time::Instant::now();
+    let report = if out.as_os_str() == "-" {
+        sock_sim::build::build(params, std::io::stdout().lock())?
+    } else {
+        // Written beside the target and renamed at the end, so a failed
+        // build leaves no half-written trace behind.
+        let mut partial = out.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = std::path::PathBuf::from(partial);
+        let f = std::fs::File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
+        let report = sock_sim::build::build(params, f);
+        if report.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        let report = report?;
+        std::fs::rename(&partial, out).with_context(|| format!("cannot rename {} to {}", partial.display(), out.display()))?;
+        report
+    };
+    eprint!("{}", report.warnings.to_text(10));
+    eprint!("{}", report.to_text());
+    eprintln!("sim: wrote {} in {:.2} s", out.display(), started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// `sim trace stats`: the study on stdout, files listed on stderr.
+fn study(params: &sock_sim::study::StudyParams) -> Result<()> {
+    let (study, outputs) = sock_sim::study::run(params)?;
+    std::io::stdout().lock().write_all(study.to_text().as_bytes())?;
+    eprintln!("sim: wrote {} files to {}", outputs.files.len(), outputs.dir.display());
+    Ok(())
 }

@@ -1,0 +1,152 @@
+//! What `sim trace build` did: counts for the terminal and the provenance
+//! the trace header's `source` records.
+
+use super::azure::AzureSlice;
+use super::costs::Measured;
+use super::impute::{CostModel, Imputer};
+use super::requirements::{Closures, EntryCounts};
+use super::tables::TableCounts;
+use super::warnings::Warnings;
+use super::{file_name, BuildParams, Inputs};
+use serde::Serialize;
+use serde_json::json;
+use std::fmt::Write as _;
+
+#[derive(Debug, Serialize)]
+pub struct BuildReport {
+    pub functions: usize,
+    pub apps: usize,
+    pub invocations: u64,
+    pub minutes: usize,
+    /// From time 0 to the end of the last minute column (µs).
+    pub span_us: u64,
+    pub closure_entries: EntryCounts,
+    /// Distinct closure files assigned to apps.
+    pub closures_used: usize,
+    pub tables: TableCounts,
+    /// Measured `mb` values below 0 that became 0.
+    pub negative_mb_clamped: usize,
+    pub measured_packages: usize,
+    pub cost_model: CostModel,
+    #[serde(skip)]
+    pub warnings: Warnings,
+}
+
+impl BuildReport {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        slice: &AzureSlice,
+        apps: usize,
+        closures: &Closures,
+        closures_used: usize,
+        tables: TableCounts,
+        measured: &Measured,
+        imputer: &Imputer<'_>,
+        warnings: Warnings,
+    ) -> BuildReport {
+        BuildReport {
+            functions: slice.functions.len(),
+            apps,
+            invocations: slice.invocations(),
+            minutes: slice.minutes.len(),
+            span_us: 0,
+            closure_entries: closures.counts.clone(),
+            closures_used,
+            tables,
+            negative_mb_clamped: measured.negative_mb,
+            measured_packages: measured.costs.len(),
+            cost_model: imputer.model().clone(),
+            warnings,
+        }
+    }
+
+    /// The header's `source`: generator, conventions, input file names and
+    /// the counts (no paths or times, so the bytes do not depend on where
+    /// or when the trace was built).
+    pub(super) fn source(&self, p: &BuildParams, inputs: &Inputs) -> Result<serde_json::Value, serde_json::Error> {
+        Ok(json!({
+            "generator": "sim trace build",
+            "params": {
+                "arrivals": p.arrivals,
+                "duration": p.duration,
+                "memory_column": p.memory_column,
+                "memory_floor": !p.no_memory_floor,
+                "seed": p.seed,
+            },
+            "inputs": {
+                "invocations": file_name(&inputs.invocations),
+                "durations": file_name(&inputs.durations),
+                "memory": file_name(&inputs.memory),
+                "requirements": file_name(&inputs.requirements),
+                "install_import": file_name(&inputs.install_import),
+                "deps": inputs.deps.as_deref().map(file_name),
+            },
+            "counts": {
+                "functions": self.functions,
+                "apps": self.apps,
+                "invocations": self.invocations,
+                "closures_used": self.closures_used,
+                "packages": self.tables.packages,
+                "measured": self.tables.measured,
+                "imputed_other_version": self.tables.imputed_other_version,
+                "imputed_model": self.tables.imputed_model,
+                "warnings": self.warnings.len(),
+            },
+        }))
+    }
+
+    /// A readable summary (warnings listed separately, see [`Warnings::to_text`]).
+    pub fn to_text(&self) -> String {
+        let t = &self.tables;
+        let c = &self.closure_entries;
+        let imputed = t.imputed_other_version + t.imputed_model;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "functions   {} in {} apps, {} invocations over {} minutes ({:.1} h)",
+            self.functions,
+            self.apps,
+            self.invocations,
+            self.minutes,
+            self.span_us as f64 / 3.6e9
+        );
+        let _ = writeln!(
+            s,
+            "closures    {} files read ({} empty), {} assigned; entries {} ({} with markers, {} with extras, {} merged, {} malformed)",
+            c.files, c.empty_files, self.closures_used, c.entries, c.with_marker, c.with_extras, c.merged_duplicates, c.malformed
+        );
+        let _ = writeln!(
+            s,
+            "packages    {} in the trace: {} measured, {} imputed ({} from another version, {} from the model)",
+            t.packages, t.measured, imputed, t.imputed_other_version, t.imputed_model
+        );
+        let m = &self.cost_model;
+        let _ = writeln!(
+            s,
+            "cost model  fitted to {} measured versions (median / p90 of positive values, share of zeros): import {:.2} / {:.1} ms ({:.0}%), {:.2} / {:.1} MB ({:.0}%); install {:.0} / {:.0} ms; disk {:.0} KB / {:.1} MB",
+            self.measured_packages,
+            m.import_ms.median,
+            m.import_ms.p90,
+            100.0 * m.import_ms.zero_share,
+            m.import_mb.median,
+            m.import_mb.p90,
+            100.0 * m.import_mb.zero_share,
+            m.install_ms.median,
+            m.install_ms.p90,
+            m.disk_bytes.median / 1e3,
+            m.disk_bytes.p90 / 1e6
+        );
+        let _ = writeln!(
+            s,
+            "deps        {} edges kept, {} deps.json candidates dropped (not in every closure holding the package)",
+            t.dependency_edges, t.dependency_edges_dropped
+        );
+        let _ = writeln!(
+            s,
+            "memory      {} functions raised to the interpreter + imports floor; {} negative measured mb set to 0",
+            t.memory_raised_to_floor, self.negative_mb_clamped
+        );
+        let _ = writeln!(s, "warnings    {}", self.warnings.len());
+        s
+    }
+}
