@@ -4,6 +4,7 @@
 
 pub mod fs;
 pub mod mount;
+pub mod prim;
 pub mod process;
 
 use nix::errno::Errno;
