@@ -12,7 +12,9 @@
 
 pub mod base;
 pub mod cli;
+pub mod baseline;
 pub mod bench;
 pub mod cgroup;
 pub mod container;
+pub mod primitives;
 pub mod sys;
