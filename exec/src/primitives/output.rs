@@ -7,6 +7,7 @@
 
 use super::{Experiment, PrimError, Row};
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -173,10 +174,12 @@ fn bar_panel<DB: DrawingBackend>(area: &Area<DB>, title: &str, rows: &[&Row]) ->
             .draw_series(std::iter::once(PathElement::new(vec![(tick, y + 0.25), (tick, y + 0.75)], BLACK.stroke_width(2))))
             .map_err(|e| e.to_string())?;
         let numbers = format!("{m:.1} µs (p95 {p:.1})");
-        chart.draw_series(std::iter::once(Text::new(numbers, (m.max(tick) + x_max * 0.01, y + 0.62), font.clone()))).map_err(|e| e.to_string())?;
+        let centred = font.clone().into_text_style(area).pos(Pos::new(HPos::Left, VPos::Center));
+        chart.draw_series(std::iter::once(Text::new(numbers, ((m.max(tick) + x_max * 0.01).min(x_max * 0.74), y + 0.5), centred))).map_err(|e| e.to_string())?;
         let (_, py) = chart.backend_coord(&(0.0, y + 0.5));
         let label = format!("{} [{}]", r.variant, r.metric);
-        area.draw(&Text::new(label, (12, py - 8), font.clone())).map_err(|e| e.to_string())?;
+        let left_centred = font.clone().into_text_style(area).pos(Pos::new(HPos::Left, VPos::Center));
+        area.draw(&Text::new(label, (12, py), left_centred)).map_err(|e| e.to_string())?;
     }
     Ok(())
 }

@@ -16,8 +16,9 @@
 use super::PrimError;
 use crate::sys::fs::pipe;
 use crate::sys::prim::{monotonic_ns, thread_count};
-use crate::sys::process::{exit_now, fork, wait, ForkResult};
+use crate::sys::process::{exit_now, fork, kill, wait, ForkResult};
 use crate::sys::SysError;
+use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 use std::fs::File;
@@ -81,18 +82,32 @@ pub fn require_single_threaded() -> Result<(), PrimError> {
     Ok(())
 }
 
+/// Workers not yet reaped. If the parent leaves early (a fork or pipe
+/// fails half-way), drop SIGKILLs and reaps them: they would otherwise
+/// wait forever on the go pipe, whose write end they inherited.
+struct Spawned(Vec<(Pid, OwnedFd)>);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        for (pid, _) in self.0.drain(..) {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = wait(pid);
+        }
+    }
+}
+
 /// Runs `op` in `workers` forked processes: `warmup` untimed calls each,
 /// then `iterations` timed calls each, all workers starting together.
 pub fn run_workers(workers: usize, warmup: usize, iterations: usize, op: &mut dyn FnMut() -> OpResult) -> Result<Run, PrimError> {
     require_single_threaded()?;
-    let (ready_r, ready_w) = pipe().map_err(PrimError::Sys)?;
-    let (go_r, go_w) = pipe().map_err(PrimError::Sys)?;
-    let mut spawned: Vec<(Pid, OwnedFd)> = Vec::with_capacity(workers);
+    let (ready_r, ready_w) = pipe()?;
+    let (go_r, go_w) = pipe()?;
+    let mut spawned = Spawned(Vec::with_capacity(workers));
     for _ in 0..workers {
-        let (res_r, res_w) = pipe().map_err(PrimError::Sys)?;
-        match fork().map_err(PrimError::Sys)? {
+        let (res_r, res_w) = pipe()?;
+        match fork()? {
             ForkResult::Child => worker_main(warmup, iterations, op, &ready_w, &go_r, res_w),
-            ForkResult::Parent { child } => spawned.push((child, res_r)),
+            ForkResult::Parent { child } => spawned.0.push((child, res_r)),
         }
         // res_w dropped here in the parent: the pipe reaches EOF when the
         // worker (and its short-lived children) exit.
@@ -101,14 +116,17 @@ pub fn run_workers(workers: usize, warmup: usize, iterations: usize, op: &mut dy
     // Wait until every worker finished its warm-up (or died: EOF).
     let mut ready = vec![0u8; workers];
     let got = read_up_to(&mut File::from(ready_r), &mut ready);
-    File::from(go_w).write_all(&vec![1u8; workers]).map_err(|err| PrimError::Io { op: "write go pipe", path: "pipe".into(), err })?;
+    File::from(go_w).write_all(&vec![1u8; workers]).map_err(PrimError::io("write go pipe", "pipe"))?;
     drop(go_r);
     let mut run = Run::default();
     let mut span = (u64::MAX, 0u64);
     let mut first_err = None;
-    for (pid, res_r) in spawned {
+    while !spawned.0.is_empty() {
+        // Once removed from the guard, a worker is only waited for: it
+        // has been released and exits on its own.
+        let (pid, res_r) = spawned.0.remove(0);
         let report = read_report(res_r);
-        let status = wait(pid).map_err(PrimError::Sys)?;
+        let status = wait(pid)?;
         match (report, status) {
             (Ok(r), WaitStatus::Exited(_, 0)) => {
                 span = (span.0.min(r.start), span.1.max(r.end));
