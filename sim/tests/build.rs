@@ -89,6 +89,9 @@ fn measured_imputed_and_dependency_edges() {
     assert!(p[0].imputed && p[0].import_ms == 50.0, "numpy 1.26.0 takes 1.25.2's costs");
     assert!(p[3].imputed && p[3].modules.is_empty(), "unknown package: model draw");
     assert_eq!(p[1].deps, vec![0], "scipy -> numpy==1.26.0 is in every closure holding scipy");
+    let catalog = sock_core::trace::Catalog::new(header.clone()).expect("valid");
+    let id = sock_core::units::FunctionId(0);
+    assert_eq!(catalog.closure(id).len(), header.functions[0].packages.len(), "closing adds nothing");
     assert_eq!((report.tables.measured, report.tables.imputed_other_version, report.tables.imputed_model), (2, 1, 1));
     assert_eq!(report.warnings.count(WarningKind::MalformedEntry), 1);
     assert_eq!(report.closure_entries.with_marker, 1);
@@ -194,7 +197,15 @@ fn real_500_slice_builds_with_every_invocation() {
     assert_eq!(report.closure_entries.files, 6_810);
     let reader = TraceReader::new(std::io::BufReader::new(std::fs::File::open(&out).expect("open")), "azure500.json")
         .expect("header");
-    assert_eq!(reader.catalog().function_count(), 500);
+    let catalog = reader.catalog().clone();
+    assert_eq!(catalog.function_count(), 500);
+    // The dependency-edge rule: closing a function's packages under `deps`
+    // adds nothing, so each closure is exactly its pip-compiled file.
+    for f in 0..500u32 {
+        let id = sock_core::units::FunctionId(f);
+        assert_eq!(catalog.closure(id).len(), catalog.function(id).packages.len(), "function {f}");
+    }
+    assert!(catalog.header.packages.iter().any(|p| !p.deps.is_empty()));
     assert_eq!(reader.count(), 3_037_902);
     let t = &report.tables;
     assert_eq!(t.measured + t.imputed_other_version + t.imputed_model, t.packages);

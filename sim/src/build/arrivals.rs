@@ -22,7 +22,9 @@ pub const MINUTE_US: u64 = 60_000_000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ArrivalChoice {
+    /// c independent uniform times in the minute (Poisson given the count; DSLab).
     Uniform,
+    /// Call i at i x 60 s / c from the minute start (FaasCache).
     Even,
 }
 

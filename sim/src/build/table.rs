@@ -23,6 +23,8 @@ pub enum TableError {
     Shape { path: String, line: u64, fields: usize, expected: usize },
     #[error("{path}: {err}")]
     Polars { path: String, err: PolarsError },
+    #[error("{path}: polars read {rows} rows but the file has {records} records (a quoted field spanning lines?)")]
+    RowCount { path: String, rows: usize, records: usize },
     #[error("{path}: line 1: no column `{column}` in the header ({what})")]
     MissingColumn { path: String, column: String, what: &'static str },
     #[error("{path}: line {line}: column `{column}` is empty")]
@@ -59,7 +61,10 @@ impl CsvTable {
             .into_reader_with_file_handle(Cursor::new(clean))
             .finish()
             .map_err(|err| TableError::Polars { path: name.clone(), err })?;
-        debug_assert_eq!(df.height(), lines.len());
+        if df.height() != lines.len() {
+            // Row i must be line lines[i]; refuse rather than misname lines.
+            return Err(TableError::RowCount { path: name, rows: df.height(), records: lines.len() });
+        }
         Ok(CsvTable { path: name, header, df, lines })
     }
 

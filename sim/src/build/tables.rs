@@ -126,6 +126,8 @@ pub fn functions(
         .functions
         .iter()
         .map(|f| {
+            // Indexing cannot fail: `assign` maps every app of the slice,
+            // and `packages` built a closure for every file it mapped to.
             let file = app_file[&(f.owner.clone(), f.app.clone())];
             let packages = table.closures[&file].clone();
             let floor = PYTHON_BASE_MB + packages.iter().map(|&p| table.packages[p as usize].import_mb).sum::<f64>();

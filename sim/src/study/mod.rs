@@ -59,6 +59,8 @@ pub enum StudyError {
     OutDir { path: String, err: std::io::Error },
     #[error("cannot write {path}: {err}")]
     Write { path: String, err: std::io::Error },
+    #[error("serialising study.json: {0}")]
+    Json(serde_json::Error),
     #[error(transparent)]
     Table(#[from] tables::TableError),
     #[error(transparent)]
@@ -87,7 +89,7 @@ pub fn run(params: &StudyParams) -> Result<(Study, Outputs), StudyError> {
     std::fs::create_dir_all(&dir).map_err(|err| StudyError::OutDir { path: dir.display().to_string(), err })?;
     let mut files = Vec::new();
     let json_path = dir.join("study.json");
-    let json = serde_json::to_string_pretty(&study).unwrap_or_default() + "\n";
+    let json = serde_json::to_string_pretty(&study).map_err(StudyError::Json)? + "\n";
     std::fs::write(&json_path, json).map_err(|err| write_err(&json_path, err))?;
     files.push(json_path);
     files.extend(tables::write(&dir, &catalog, &calls)?);
