@@ -98,11 +98,15 @@ fn failed_builds_leave_no_output_and_errors_are_clear() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("give --invocations FILE, or --data DIR"), "{err}");
     let data = fixture(dir.path());
+    ok(&sim(&["trace", "build", "--data", data.to_str().expect("p"), "--slice", "t", "--out", "t.json"], dir.path()));
     std::fs::write(data.join("azure-functions-2019/memory_t.csv"), "HashOwner,HashApp\no1,a1\n").expect("write");
     let out = sim(&["trace", "build", "--data", data.to_str().expect("p"), "--slice", "t", "--out", "x.json"], dir.path());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("memory_t.csv: line 1: no column `AverageAllocatedMb`"), "{err}");
     assert!(!dir.path().join("x.json").exists(), "a failed build leaves no trace file");
+    let out = sim(&["trace", "stats", "--trace", "t.json", "--font", "no/such/font.ttf"], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("cannot read font no/such/font.ttf"), "{err}");
     let out = sim(&["trace", "stats", "--trace", "nope.json"], dir.path());
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("nope.json"));
 }

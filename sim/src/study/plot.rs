@@ -30,6 +30,9 @@ pub enum PlotError {
     BadFont { path: String },
     #[error("drawing {path}: {msg}")]
     Draw { path: String, msg: String },
+    /// A font error from the first load, replayed (the font loads once).
+    #[error("{0}")]
+    Font(String),
 }
 
 static FONT: OnceLock<Result<(), String>> = OnceLock::new();
@@ -52,7 +55,7 @@ pub fn load_font(font: Option<&Path>) -> Result<(), PlotError> {
         let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
         register_font("sans-serif", FontStyle::Normal, bytes).map_err(|_| PlotError::BadFont { path: name }.to_string())
     });
-    result.clone().map_err(|msg| PlotError::Draw { path: "font".into(), msg })
+    result.clone().map_err(PlotError::Font)
 }
 
 /// One line chart: named series of (x, y) points.
