@@ -96,4 +96,38 @@ mod tests {
         assert_eq!(v, collect(ArrivalChoice::Uniform, 1));
         assert_ne!(v, collect(ArrivalChoice::Uniform, 2));
     }
+
+    proptest::proptest! {
+        /// Any count matrix: exactly its counts per (minute, function), each
+        /// call inside its minute, the stream sorted by (time, function).
+        #[test]
+        fn every_count_lands_in_its_minute(
+            rows in proptest::collection::vec(proptest::collection::vec(0u32..6, 0..5), 0..6),
+            gaps in proptest::collection::vec(1u32..4, 6),
+            even in proptest::bool::ANY,
+            seed in 0u64..1000,
+        ) {
+            let width = rows.iter().map(Vec::len).max().unwrap_or(0);
+            let counts: Vec<Vec<u32>> = rows.iter().map(|r| {
+                let mut r = r.clone();
+                r.resize(width, 0);
+                r
+            }).collect();
+            let minutes: Vec<u32> = gaps.iter().take(counts.len()).scan(100, |m, g| { *m += g; Some(*m) }).collect();
+            let choice = if even { ArrivalChoice::Even } else { ArrivalChoice::Uniform };
+            let mut got = vec![vec![0u32; width]; counts.len()];
+            let mut last = (0u64, 0u32);
+            let n = stream(&minutes, &counts, choice, &mut StdRng::seed_from_u64(seed), |inv| {
+                let (t, f) = (inv.time.0, inv.function.0);
+                assert!((t, f) >= last, "sorted");
+                last = (t, f);
+                let m = minutes.iter().position(|&l| u64::from(l - minutes[0]) * MINUTE_US <= t
+                    && t < u64::from(l - minutes[0] + 1) * MINUTE_US).expect("inside a minute column");
+                got[m][f as usize] += 1;
+                Ok::<(), ()>(())
+            });
+            proptest::prop_assert_eq!(n, Ok(counts.iter().flatten().map(|&c| u64::from(c)).sum::<u64>()));
+            proptest::prop_assert_eq!(got, counts);
+        }
+    }
 }
