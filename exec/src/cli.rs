@@ -47,6 +47,25 @@ pub enum Command {
 pub enum BenchCommand {
     /// Lean container create + no-op invocation + destroy vs Docker and runc.
     Containers(ContainersArgs),
+    /// SOCK §2's Linux primitives study on this kernel (netns, mount count,
+    /// bind vs overlay, cgroup reuse, chroot vs pivot_root).
+    Primitives(PrimitivesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PrimitivesArgs {
+    /// Output folder for the CSVs and plots.
+    #[arg(long, default_value = "bench-out/primitives")]
+    pub out: PathBuf,
+    /// Scratch folder for dummy mounts and overlay dirs.
+    #[arg(long, default_value = "/var/tmp")]
+    pub scratch: PathBuf,
+    /// Only these experiments (netns, mount_count, bind_overlay, cgroup, root).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// A few iterations only (a smoke run).
+    #[arg(long)]
+    pub quick: bool,
 }
 
 #[derive(Debug, Args)]

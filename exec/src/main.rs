@@ -76,7 +76,55 @@ fn run(cli: Cli) -> Result<()> {
             print!("{report}");
             Ok(())
         }
+        Command::Bench { command: BenchCommand::Primitives(args) } => primitives(&cli, args),
     }
+}
+
+fn primitives(cli: &Cli, args: &sock_exec::cli::PrimitivesArgs) -> Result<()> {
+    use sock_exec::primitives::{run_all, Config, Experiment};
+    let root = base_root(cli);
+    let rootfs = BaseImage::existing(&root).map(|b| b.root);
+    if rootfs.is_none() {
+        eprintln!("sock-exec: no base image at {}; chroot vs pivot_root needs one (run `sock-exec base`)", root.display());
+    }
+    let cfg = if args.quick {
+        Config::tiny(&args.scratch, rootfs.as_deref())
+    } else {
+        Config::full(&args.scratch, rootfs.as_deref())
+    };
+    let experiments: Vec<Experiment> = if args.only.is_empty() {
+        Experiment::ALL.to_vec()
+    } else {
+        args.only
+            .iter()
+            .map(|n| Experiment::from_name(n).with_context(|| format!("unknown experiment {n:?}")))
+            .collect::<Result<_>>()?
+    };
+    let outcomes = run_all(&cfg, &experiments, &args.out)?;
+    let mut failed = 0;
+    for o in &outcomes {
+        match &o.rows {
+            Ok(rows) => {
+                println!("== {} ==", o.experiment.name());
+                println!("{}", sock_exec::primitives::output::CSV_HEADER);
+                for r in rows {
+                    println!("{}", sock_exec::primitives::output::csv_line(r));
+                }
+                if let Some(e) = &o.plot_error {
+                    println!("(no plot: {e})");
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                println!("== {} == FAILED: {e}", o.experiment.name());
+            }
+        }
+    }
+    println!("wrote CSVs and plots to {}", args.out.display());
+    if failed > 0 {
+        anyhow::bail!("{failed} experiment(s) failed");
+    }
+    Ok(())
 }
 
 fn host() -> Result<()> {

@@ -4,6 +4,9 @@
 
 use super::p50_p95_ms;
 use super::workers::run_workers;
+use crate::baseline::plain::Plain;
+use crate::baseline::runc::{self, Runc};
+use crate::baseline::{docker, noop_argv, oci, Probe};
 use crate::cli::ContainersArgs;
 use crate::container::{ContainerSpec, Executor, ExecutorConfig};
 use anyhow::{bail, Context, Result};
@@ -81,13 +84,64 @@ pub fn run(state: &Path, base: &Path, args: &ContainersArgs) -> Result<String> {
         let run = run_workers(c, |k| lean_job(state, base, &handler, k, per))?;
         rows.push(row("lean", c, run)?);
     }
-    baselines(base, args, &mut rows, &mut notes)?;
+    baselines(state, base, args, &mut rows, &mut notes)?;
     write_csv(&args.out.join("containers.csv"), &rows)?;
+    match super::plot::containers(&rows, &args.out.join("containers.svg")) {
+        Ok(()) => notes.push(format!("wrote {0}/containers.csv, .svg, .png", args.out.display())),
+        Err(e) => notes.push(format!("wrote {}/containers.csv; no plot: {e}", args.out.display())),
+    }
     Ok(report(&rows, &notes))
 }
 
-fn baselines(_base: &Path, _args: &ContainersArgs, _rows: &mut Vec<Row>, notes: &mut Vec<String>) -> Result<()> {
-    notes.push("docker, runc: baselines not wired yet".into());
+/// Docker, runc and a plain chroot start, each at every concurrency level.
+/// All three run `python3 -S -c pass`: less work than the lean container's
+/// request (which also loads the handler and answers over HTTP), so the
+/// ratios are conservative.
+fn baselines(state: &Path, base: &Path, args: &ContainersArgs, rows: &mut Vec<Row>, notes: &mut Vec<String>) -> Result<()> {
+    let argv = noop_argv(false);
+    notes.push(format!("baseline workload: {}", argv.join(" ")));
+    if args.no_docker {
+        notes.push("docker: skipped (--no-docker)".into());
+    } else {
+        match docker::detect() {
+            Probe::Ready(engine) => {
+                let d = engine.image_from_rootfs(base, None).context("docker import of the base image")?;
+                notes.push(format!("docker: {:?}", d.command(&argv)));
+                for &c in &args.concurrency {
+                    let per = args.n_docker.div_ceil(c);
+                    let run = run_workers(c, |_| (0..per).map(|_| d.run_once(&argv).map_err(anyhow::Error::from)).collect())?;
+                    rows.push(row("docker", c, run)?);
+                }
+            }
+            Probe::Skipped { reason } => notes.push(format!("docker: skipped ({reason})")),
+        }
+    }
+    if args.no_runc {
+        notes.push("runc: skipped (--no-runc)".into());
+    } else {
+        match runc::detect() {
+            Probe::Ready(version) => {
+                notes.push(format!("runc: {version}, read-only root, new network namespace (as docker --network none)"));
+                for &c in &args.concurrency {
+                    let per = args.n.div_ceil(c);
+                    let run = run_workers(c, |k| {
+                        let opts = oci::Options { network_namespace: true, readonly_root: true };
+                        let mut r = Runc::prepare(&state.join(format!("runc-bundle-w{k}")), base, opts)?;
+                        (0..per).map(|_| r.run_once(&argv).map_err(anyhow::Error::from)).collect()
+                    })?;
+                    rows.push(row("runc", c, run)?);
+                }
+            }
+            Probe::Skipped { reason } => notes.push(format!("runc: skipped ({reason})")),
+        }
+    }
+    let plain = Plain::chroot(base);
+    for &c in &args.concurrency {
+        let per = args.n.div_ceil(c);
+        let run = run_workers(c, |_| (0..per).map(|_| plain.run_once(&argv).map_err(anyhow::Error::from)).collect())?;
+        rows.push(row("chroot", c, run)?);
+    }
+    notes.push("chroot: the floor, a fresh interpreter in the base image with no isolation at all".into());
     Ok(())
 }
 
@@ -101,14 +155,19 @@ fn write_csv(path: &Path, rows: &[Row]) -> Result<()> {
 
 fn report(rows: &[Row], notes: &[String]) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "{:<8}{:>6}{:>6}{:>10}{:>10}{:>10}{:>14}", "system", "conc", "n", "p50 ms", "p95 ms", "per s", "lean speed-up");
+    let _ = writeln!(
+        s,
+        "{:<8}{:>6}{:>6}{:>10}{:>10}{:>10}{:>16}{:>18}",
+        "system", "conc", "n", "p50 ms", "p95 ms", "per s", "p50 / lean p50", "lean per s / this"
+    );
     for r in rows {
         let lean = rows.iter().find(|x| x.system == "lean" && x.concurrency == r.concurrency);
         let ratio = lean.map(|l| r.p50_ms / l.p50_ms).unwrap_or(f64::NAN);
+        let thr = lean.map(|l| l.per_s / r.per_s).unwrap_or(f64::NAN);
         let _ = writeln!(
             s,
-            "{:<8}{:>6}{:>6}{:>10.2}{:>10.2}{:>10.1}{:>13.1}x",
-            r.system, r.concurrency, r.n, r.p50_ms, r.p95_ms, r.per_s, ratio
+            "{:<8}{:>6}{:>6}{:>10.2}{:>10.2}{:>10.1}{:>15.1}x{:>17.1}x",
+            r.system, r.concurrency, r.n, r.p50_ms, r.p95_ms, r.per_s, ratio, thr
         );
     }
     for n in notes {

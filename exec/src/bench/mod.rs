@@ -4,6 +4,7 @@
 //! executor forks containers and must stay single-threaded.
 
 pub mod containers;
+mod plot;
 mod workers;
 
 /// Median and 95th percentile of `v` (sorted in place), in ms.

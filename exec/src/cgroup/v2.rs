@@ -60,7 +60,8 @@ impl V2 {
     fn apply_limits(&self, dir: &Path, limits: &Limits, enabled: &[&str]) -> CgroupResult<()> {
         if let (Some(m), true) = (limits.memory_bytes, enabled.contains(&"memory")) {
             write(dir.join("memory.max"), &m.to_string())?;
-            write(dir.join("memory.swap.max"), "0").or_else(|_| Ok::<(), super::CgroupError>(()))?;
+            // Without swap accounting the file is absent; then swap is not limited.
+            let _ = write(dir.join("memory.swap.max"), "0");
         }
         if let (Some(p), true) = (limits.pids, enabled.contains(&"pids")) {
             write(dir.join("pids.max"), &p.to_string())?;

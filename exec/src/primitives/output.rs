@@ -61,7 +61,7 @@ const FONT_PATHS: [&str; 4] = [
 ];
 
 /// Registers a sans-serif font once per process.
-fn ensure_font() -> Result<(), String> {
+pub(crate) fn ensure_font() -> Result<(), String> {
     static FONT: OnceLock<Result<(), String>> = OnceLock::new();
     FONT.get_or_init(|| {
         let env = std::env::var_os("SOCK_PLOT_FONT").map(PathBuf::from);

@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 
 pub type TestResult = Result<(), String>;
 
+/// A named privileged test case.
+pub type Case<'a> = (&'a str, fn(&Path) -> TestResult);
+
 /// Where tests find the base image: `SOCK_EXEC_BASE`, else the default state.
 pub fn base_root() -> PathBuf {
     std::env::var_os("SOCK_EXEC_BASE")
@@ -42,7 +45,7 @@ pub fn can_run(suite: &str) -> bool {
 
 /// Runs named cases in order (filtered by non-flag arguments, as cargo
 /// test passes them); exits non-zero if any failed.
-pub fn run_cases(suite: &str, cases: &[(&str, fn(&Path) -> TestResult)]) {
+pub fn run_cases(suite: &str, cases: &[Case<'_>]) {
     if !can_run(suite) {
         return;
     }
