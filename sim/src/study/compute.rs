@@ -35,7 +35,8 @@ pub struct Study {
     pub empty_closures: usize,
     pub costs: CostDists,
     pub skew: Skew,
-    /// Whole curves, for the plots and `study.json`.
+    /// Whole curves, for the plots (not in `study.json`: `packages.csv` and
+    /// `functions.csv` hold the per-item values they come from).
     #[serde(skip)]
     pub curves: Curves,
 }
@@ -95,6 +96,7 @@ pub struct CostDists {
     pub package_import_ms: Dist,
     pub package_install_ms: Dist,
     pub package_import_mb: Dist,
+    /// Decimal MB (10^6 bytes), as disk sizes are usually quoted.
     pub package_disk_mb: Dist,
     pub closure_import_ms: Dist,
     pub closure_install_ms: Dist,
