@@ -71,20 +71,46 @@ fn row(system: &str, concurrency: usize, run: super::workers::Run) -> Result<Row
     Ok(Row { system: system.into(), concurrency, n, p50_ms: p50, p95_ms: p95, per_s: n as f64 / run.wall.as_secs_f64() })
 }
 
-/// Runs the benchmark; returns the printed report (also writes CSV).
+/// The systems measured besides lean containers, prepared once.
+struct Baselines {
+    argv: Vec<String>,
+    docker: Option<docker::Docker>,
+    runc: bool,
+    chroot: Plain,
+}
+
+/// Runs the benchmark; returns the printed report (also writes CSV and a
+/// plot). Systems are measured side by side: at each concurrency level,
+/// lean, Docker, runc and chroot run one after the other, so machine noise
+/// hits them alike.
 pub fn run(state: &Path, base: &Path, args: &ContainersArgs) -> Result<String> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let handler = state.join("bench-handler");
     std::fs::create_dir_all(&handler)?;
     std::fs::write(handler.join("f.py"), NOOP_HANDLER)?;
-    let mut rows = Vec::new();
     let mut notes = Vec::new();
+    let b = prepare_baselines(base, args, &mut notes)?;
+    let mut rows = Vec::new();
     for &c in &args.concurrency {
         let per = args.n.div_ceil(c);
-        let run = run_workers(c, |k| lean_job(state, base, &handler, k, per))?;
-        rows.push(row("lean", c, run)?);
+        rows.push(row("lean", c, run_workers(c, |k| lean_job(state, base, &handler, k, per))?)?);
+        if let Some(d) = &b.docker {
+            let per = args.n_docker.div_ceil(c);
+            let run = run_workers(c, |_| (0..per).map(|_| d.run_once(&b.argv).map_err(anyhow::Error::from)).collect())?;
+            rows.push(row("docker", c, run)?);
+        }
+        if b.runc {
+            let run = run_workers(c, |k| {
+                let opts = oci::Options { network_namespace: true, readonly_root: true };
+                let mut r = Runc::prepare(&state.join(format!("runc-bundle-w{k}")), base, opts)?;
+                (0..per).map(|_| r.run_once(&b.argv).map_err(anyhow::Error::from)).collect()
+            })?;
+            rows.push(row("runc", c, run)?);
+        }
+        let run = run_workers(c, |_| (0..per).map(|_| b.chroot.run_once(&b.argv).map_err(anyhow::Error::from)).collect())?;
+        rows.push(row("chroot", c, run)?);
     }
-    baselines(state, base, args, &mut rows, &mut notes)?;
+    rows.sort_by(|a, b| (order(&a.system), a.concurrency).cmp(&(order(&b.system), b.concurrency)));
     write_csv(&args.out.join("containers.csv"), &rows)?;
     match super::plot::containers(&rows, &args.out.join("containers.svg")) {
         Ok(()) => notes.push(format!("wrote {0}/containers.csv, .svg, .png", args.out.display())),
@@ -93,56 +119,50 @@ pub fn run(state: &Path, base: &Path, args: &ContainersArgs) -> Result<String> {
     Ok(report(&rows, &notes))
 }
 
-/// Docker, runc and a plain chroot start, each at every concurrency level.
-/// All three run `python3 -S -c pass`: less work than the lean container's
+fn order(system: &str) -> usize {
+    ["lean", "docker", "runc", "chroot"].iter().position(|s| *s == system).unwrap_or(9)
+}
+
+/// Detects Docker and runc and imports the base image into Docker. All
+/// baselines run `python3 -S -c pass`: less work than the lean container's
 /// request (which also loads the handler and answers over HTTP), so the
 /// ratios are conservative.
-fn baselines(state: &Path, base: &Path, args: &ContainersArgs, rows: &mut Vec<Row>, notes: &mut Vec<String>) -> Result<()> {
+fn prepare_baselines(base: &Path, args: &ContainersArgs, notes: &mut Vec<String>) -> Result<Baselines> {
     let argv = noop_argv(false);
     notes.push(format!("baseline workload: {}", argv.join(" ")));
-    if args.no_docker {
+    let docker = if args.no_docker {
         notes.push("docker: skipped (--no-docker)".into());
+        None
     } else {
         match docker::detect() {
             Probe::Ready(engine) => {
                 let d = engine.image_from_rootfs(base, None).context("docker import of the base image")?;
                 notes.push(format!("docker: {:?}", d.command(&argv)));
-                for &c in &args.concurrency {
-                    let per = args.n_docker.div_ceil(c);
-                    let run = run_workers(c, |_| (0..per).map(|_| d.run_once(&argv).map_err(anyhow::Error::from)).collect())?;
-                    rows.push(row("docker", c, run)?);
-                }
+                Some(d)
             }
-            Probe::Skipped { reason } => notes.push(format!("docker: skipped ({reason})")),
+            Probe::Skipped { reason } => {
+                notes.push(format!("docker: skipped ({reason})"));
+                None
+            }
         }
-    }
-    if args.no_runc {
+    };
+    let runc = if args.no_runc {
         notes.push("runc: skipped (--no-runc)".into());
+        false
     } else {
         match runc::detect() {
             Probe::Ready(version) => {
                 notes.push(format!("runc: {version}, read-only root, new network namespace (as docker --network none)"));
-                for &c in &args.concurrency {
-                    let per = args.n.div_ceil(c);
-                    let run = run_workers(c, |k| {
-                        let opts = oci::Options { network_namespace: true, readonly_root: true };
-                        let mut r = Runc::prepare(&state.join(format!("runc-bundle-w{k}")), base, opts)?;
-                        (0..per).map(|_| r.run_once(&argv).map_err(anyhow::Error::from)).collect()
-                    })?;
-                    rows.push(row("runc", c, run)?);
-                }
+                true
             }
-            Probe::Skipped { reason } => notes.push(format!("runc: skipped ({reason})")),
+            Probe::Skipped { reason } => {
+                notes.push(format!("runc: skipped ({reason})"));
+                false
+            }
         }
-    }
-    let plain = Plain::chroot(base);
-    for &c in &args.concurrency {
-        let per = args.n.div_ceil(c);
-        let run = run_workers(c, |_| (0..per).map(|_| plain.run_once(&argv).map_err(anyhow::Error::from)).collect())?;
-        rows.push(row("chroot", c, run)?);
-    }
+    };
     notes.push("chroot: the floor, a fresh interpreter in the base image with no isolation at all".into());
-    Ok(())
+    Ok(Baselines { argv, docker, runc, chroot: Plain::chroot(base) })
 }
 
 fn write_csv(path: &Path, rows: &[Row]) -> Result<()> {
