@@ -110,7 +110,7 @@ pub fn run(state: &Path, base: &Path, args: &ContainersArgs) -> Result<String> {
         let run = run_workers(c, |_| (0..per).map(|_| b.chroot.run_once(&b.argv).map_err(anyhow::Error::from)).collect())?;
         rows.push(row("chroot", c, run)?);
     }
-    rows.sort_by(|a, b| (order(&a.system), a.concurrency).cmp(&(order(&b.system), b.concurrency)));
+    rows.sort_by_key(|r| (order(&r.system), r.concurrency));
     write_csv(&args.out.join("containers.csv"), &rows)?;
     match super::plot::containers(&rows, &args.out.join("containers.svg")) {
         Ok(()) => notes.push(format!("wrote {0}/containers.csv, .svg, .png", args.out.display())),
