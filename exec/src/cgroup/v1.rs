@@ -114,3 +114,25 @@ impl V1 {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{CgroupBackend, Limits};
+    use super::*;
+
+    #[test]
+    fn create_writes_limits_into_each_hierarchy() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let v1 = V1::under(dir.path());
+        let backend = CgroupBackend::V1(v1.clone());
+        let limits = Limits { memory_bytes: Some(1 << 20), pids: Some(8), cpu: Some((20_000, 100_000)) };
+        let cg = backend.create(Path::new("sock/pool-0"), &limits).expect("create");
+        let read = |p: PathBuf| std::fs::read_to_string(&p).expect("read");
+        assert_eq!(read(v1.memory.join("sock/pool-0/memory.limit_in_bytes")), (1u64 << 20).to_string());
+        assert_eq!(read(v1.pids.join("sock/pool-0/pids.max")), "8");
+        assert_eq!(read(v1.cpu.join("sock/pool-0/cpu.cfs_quota_us")), "20000");
+        assert_eq!(read(v1.cpu.join("sock/pool-0/cpu.cfs_period_us")), "100000");
+        assert!(v1.freezer.join("sock/pool-0").is_dir());
+        assert_eq!(backend.join_files(&cg).len(), 4);
+    }
+}
