@@ -22,9 +22,16 @@ pub enum BaseError {
     #[error("debootstrap is not installed (Debian: apt-get install debootstrap)")]
     NoDebootstrap,
     #[error("debootstrap failed with {status}; its log is {log}")]
-    Debootstrap { status: std::process::ExitStatus, log: PathBuf },
+    Debootstrap {
+        status: std::process::ExitStatus,
+        log: PathBuf,
+    },
     #[error("{op} {path}: {err}")]
-    Io { op: &'static str, path: PathBuf, err: std::io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        err: std::io::Error,
+    },
     #[error("the base image at {0} has no /usr/bin/python3")]
     NoPython(PathBuf),
 }
@@ -60,13 +67,20 @@ pub struct BaseImage {
 }
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> BaseError + 'a {
-    move |err| BaseError::Io { op, path: path.to_path_buf(), err }
+    move |err| BaseError::Io {
+        op,
+        path: path.to_path_buf(),
+        err,
+    }
 }
 
 impl BaseImage {
     /// The image at `root` if it is complete (for tests and benchmarks).
     pub fn existing(root: &Path) -> Option<BaseImage> {
-        root.join(STAMP).exists().then(|| BaseImage { root: root.to_path_buf(), built: false })
+        root.join(STAMP).exists().then(|| BaseImage {
+            root: root.to_path_buf(),
+            built: false,
+        })
     }
 }
 
@@ -75,7 +89,10 @@ const STAMP: &str = ".sock-base";
 /// Builds (or reuses) the base image, then installs the runtime.
 pub fn prepare(opts: &BaseOptions) -> Result<BaseImage, BaseError> {
     let root = opts.dir.join("root");
-    let stamp_text = format!("debootstrap --variant=minbase --include=python3 {} {}\n", opts.suite, opts.mirror);
+    let stamp_text = format!(
+        "debootstrap --variant=minbase --include=python3 {} {}\n",
+        opts.suite, opts.mirror
+    );
     let complete = std::fs::read_to_string(root.join(STAMP)).is_ok_and(|s| s == stamp_text);
     let built = opts.rebuild || !complete;
     if built {
@@ -109,7 +126,13 @@ fn debootstrap(opts: &BaseOptions, root: &Path) -> Result<(), BaseError> {
         .stdout(log_file)
         .stderr(log_err)
         .status()
-        .map_err(|e| if e.kind() == std::io::ErrorKind::NotFound { BaseError::NoDebootstrap } else { io("run debootstrap", &tmp)(e) })?;
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                BaseError::NoDebootstrap
+            } else {
+                io("run debootstrap", &tmp)(e)
+            }
+        })?;
     if !status.success() {
         return Err(BaseError::Debootstrap { status, log });
     }

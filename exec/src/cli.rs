@@ -4,7 +4,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "sock-exec", version, about = "SOCK-style lean containers on this host: base image, lifecycle, benchmarks")]
+#[command(
+    name = "sock-exec",
+    version,
+    about = "SOCK-style lean containers on this host: base image, lifecycle, benchmarks"
+)]
 pub struct Cli {
     /// State folder: base image, container folders.
     #[arg(long, global = true, default_value = "/var/lib/sock-exec")]

@@ -11,10 +11,10 @@
 //! - [`bench`]: `sock-exec bench containers` against Docker and runc.
 
 pub mod base;
-pub mod cli;
 pub mod baseline;
 pub mod bench;
 pub mod cgroup;
+pub mod cli;
 pub mod container;
 pub mod primitives;
 pub mod sys;

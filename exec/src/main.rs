@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -46,11 +47,20 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Invoke { handler, event, timeout_s } => {
+        Command::Invoke {
+            handler,
+            event,
+            timeout_s,
+        } => {
             let root = base_root(&cli);
-            BaseImage::existing(&root).with_context(|| format!("no base image at {}; run `sock-exec base`", root.display()))?;
+            BaseImage::existing(&root).with_context(|| {
+                format!("no base image at {}; run `sock-exec base`", root.display())
+            })?;
             let mut exec = Executor::new(ExecutorConfig::new(cli.state.clone(), root))?;
-            let spec = ContainerSpec { handler_dir: handler.clone(), packages: Vec::new() };
+            let spec = ContainerSpec {
+                handler_dir: handler.clone(),
+                packages: Vec::new(),
+            };
             let t0 = Instant::now();
             let mut c = exec.create(&spec)?;
             let t1 = Instant::now();
@@ -69,14 +79,20 @@ fn run(cli: Cli) -> Result<()> {
             exec.shutdown()?;
             Ok(())
         }
-        Command::Bench { command: BenchCommand::Containers(args) } => {
+        Command::Bench {
+            command: BenchCommand::Containers(args),
+        } => {
             let root = base_root(&cli);
-            BaseImage::existing(&root).with_context(|| format!("no base image at {}; run `sock-exec base`", root.display()))?;
+            BaseImage::existing(&root).with_context(|| {
+                format!("no base image at {}; run `sock-exec base`", root.display())
+            })?;
             let report = sock_exec::bench::containers::run(&cli.state, &root, args)?;
             print!("{report}");
             Ok(())
         }
-        Command::Bench { command: BenchCommand::Primitives(args) } => primitives(&cli, args),
+        Command::Bench {
+            command: BenchCommand::Primitives(args),
+        } => primitives(&cli, args),
     }
 }
 
@@ -85,7 +101,10 @@ fn primitives(cli: &Cli, args: &sock_exec::cli::PrimitivesArgs) -> Result<()> {
     let root = base_root(cli);
     let rootfs = BaseImage::existing(&root).map(|b| b.root);
     if rootfs.is_none() {
-        eprintln!("sock-exec: no base image at {}; chroot vs pivot_root needs one (run `sock-exec base`)", root.display());
+        eprintln!(
+            "sock-exec: no base image at {}; chroot vs pivot_root needs one (run `sock-exec base`)",
+            root.display()
+        );
     }
     let cfg = if args.quick {
         Config::tiny(&args.scratch, rootfs.as_deref())
@@ -128,11 +147,17 @@ fn primitives(cli: &Cli, args: &sock_exec::cli::PrimitivesArgs) -> Result<()> {
 }
 
 fn host() -> Result<()> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
+    let info =
+        std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
     match detect(&info) {
-        CgroupLayout::V1 { controllers } => println!("cgroup     v1 ({} controllers)", controllers.len()),
+        CgroupLayout::V1 { controllers } => {
+            println!("cgroup     v1 ({} controllers)", controllers.len())
+        }
         CgroupLayout::V2 { mount } => println!("cgroup     v2 at {}", mount.display()),
-        CgroupLayout::Hybrid { controllers, unified } => println!(
+        CgroupLayout::Hybrid {
+            controllers,
+            unified,
+        } => println!(
             "cgroup     hybrid: {} v1 controllers (used), v2 at {}",
             controllers.len(),
             unified.display()
@@ -140,6 +165,13 @@ fn host() -> Result<()> {
         CgroupLayout::None => println!("cgroup     none mounted"),
     }
     let root = sock_exec::sys::process::is_root();
-    println!("root       {}", if root { "yes (containers possible)" } else { "no (containers need root)" });
+    println!(
+        "root       {}",
+        if root {
+            "yes (containers possible)"
+        } else {
+            "no (containers need root)"
+        }
+    );
     Ok(())
 }

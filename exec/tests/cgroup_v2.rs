@@ -12,7 +12,10 @@ use sock_exec::sys::{fs, process};
 use std::path::Path;
 
 fn main() {
-    run_cases("cgroup_v2", &[("join_freeze_kill_remove", join_freeze_kill_remove)]);
+    run_cases(
+        "cgroup_v2",
+        &[("join_freeze_kill_remove", join_freeze_kill_remove)],
+    );
 }
 
 fn v2_root() -> Option<std::path::PathBuf> {
@@ -30,12 +33,16 @@ fn join_freeze_kill_remove(_dir: &Path) -> TestResult {
     let v2 = V2::new(root.clone());
     let backend = CgroupBackend::V2(v2.clone());
     let rel = Path::new("sock-exec-test-v2/leaf");
-    let cg: Cgroup = backend.create(rel, &Limits::default()).map_err(|e| e.to_string())?;
+    let cg: Cgroup = backend
+        .create(rel, &Limits::default())
+        .map_err(|e| e.to_string())?;
     let result = exercise(&backend, &cg);
     // Always clean up, even after a failed check.
     let _ = backend.kill_all(&cg);
     let _ = backend.remove(&cg);
-    let _ = backend.remove(&Cgroup { rel: "sock-exec-test-v2".into() });
+    let _ = backend.remove(&Cgroup {
+        rel: "sock-exec-test-v2".into(),
+    });
     result?;
     check(!root.join(rel).exists(), "the cgroup is removed")
 }
@@ -60,11 +67,17 @@ fn exercise(backend: &CgroupBackend, cg: &Cgroup) -> TestResult {
     nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&r), &mut b).map_err(|e| e.to_string())?;
     check(&b == b"y", "the child joined the v2 cgroup")?;
     let procs = backend.procs(cg).map_err(|e| e.to_string())?;
-    check(procs == vec![child], format!("cgroup.procs lists the child: {procs:?}"))?;
+    check(
+        procs == vec![child],
+        format!("cgroup.procs lists the child: {procs:?}"),
+    )?;
     // freeze() returns once cgroup.events reports "frozen 1", thaw() once "frozen 0".
     backend.freeze(cg).map_err(|e| e.to_string())?;
     backend.thaw(cg).map_err(|e| e.to_string())?;
     backend.kill_all(cg).map_err(|e| e.to_string())?;
     process::wait_reaped(child).map_err(|e| e.to_string())?;
-    check(backend.procs(cg).map_err(|e| e.to_string())?.is_empty(), "cgroup.kill emptied the cgroup")
+    check(
+        backend.procs(cg).map_err(|e| e.to_string())?.is_empty(),
+        "cgroup.kill emptied the cgroup",
+    )
 }

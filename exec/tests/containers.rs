@@ -16,15 +16,36 @@ fn main() {
     run_cases(
         "containers",
         &[
-            ("lifecycle_invoke_pause_resume", lifecycle_invoke_pause_resume),
-            ("handler_error_returns_500_and_keeps_serving", handler_error_returns_500_and_keeps_serving),
-            ("unreadable_handler_folder_is_a_clear_error", unreadable_handler_folder_is_a_clear_error),
-            ("timeout_kills_only_that_container", timeout_kills_only_that_container),
-            ("memory_limit_kills_only_that_container", memory_limit_kills_only_that_container),
-            ("fork_bomb_stops_at_pids_limit", fork_bomb_stops_at_pids_limit),
+            (
+                "lifecycle_invoke_pause_resume",
+                lifecycle_invoke_pause_resume,
+            ),
+            (
+                "handler_error_returns_500_and_keeps_serving",
+                handler_error_returns_500_and_keeps_serving,
+            ),
+            (
+                "unreadable_handler_folder_is_a_clear_error",
+                unreadable_handler_folder_is_a_clear_error,
+            ),
+            (
+                "timeout_kills_only_that_container",
+                timeout_kills_only_that_container,
+            ),
+            (
+                "memory_limit_kills_only_that_container",
+                memory_limit_kills_only_that_container,
+            ),
+            (
+                "fork_bomb_stops_at_pids_limit",
+                fork_bomb_stops_at_pids_limit,
+            ),
             ("handler_is_isolated", handler_is_isolated),
             ("no_leaks_after_many_cycles", no_leaks_after_many_cycles),
-            ("crash_leaves_state_the_next_start_cleans", crash_leaves_state_the_next_start_cleans),
+            (
+                "crash_leaves_state_the_next_start_cleans",
+                crash_leaves_state_the_next_start_cleans,
+            ),
         ],
     );
 }
@@ -35,24 +56,44 @@ fn lifecycle_invoke_pause_resume(dir: &Path) -> TestResult {
     let mut ex = executor(dir, "lifecycle");
     let spec = handler(dir, "h", ECHO);
     let mut c = ex.create(&spec).map_err(|e| e.to_string())?;
-    let r = ex.invoke(&mut c, r#"{"a": [1, 2.5, "x", null, true]}"#, T).map_err(|e| e.to_string())?;
+    let r = ex
+        .invoke(&mut c, r#"{"a": [1, 2.5, "x", null, true]}"#, T)
+        .map_err(|e| e.to_string())?;
     check(r.status == 200, format!("status {}", r.status))?;
-    check(r.body == r#"{"echo":{"a":[1,2.5,"x",null,true]}}"#, format!("body {}", r.body))?;
+    check(
+        r.body == r#"{"echo":{"a":[1,2.5,"x",null,true]}}"#,
+        format!("body {}", r.body),
+    )?;
     ex.pause(&mut c).map_err(|e| e.to_string())?;
     check(
-        matches!(ex.invoke(&mut c, "{}", T), Err(InvokeError::NotRunning { state: State::Paused, .. })),
+        matches!(
+            ex.invoke(&mut c, "{}", T),
+            Err(InvokeError::NotRunning {
+                state: State::Paused,
+                ..
+            })
+        ),
         "a paused container must refuse to serve",
     )?;
     ex.resume(&mut c).map_err(|e| e.to_string())?;
     let r = ex.invoke(&mut c, "7", T).map_err(|e| e.to_string())?;
-    check(r.body == r#"{"echo":7}"#, format!("after resume: {}", r.body))?;
+    check(
+        r.body == r#"{"echo":7}"#,
+        format!("after resume: {}", r.body),
+    )?;
     ex.destroy(c).map_err(|e| e.to_string())?;
     // A paused container can be destroyed directly.
     let mut p = ex.create(&spec).map_err(|e| e.to_string())?;
     ex.pause(&mut p).map_err(|e| e.to_string())?;
     let cg = p.cgroup.clone();
     ex.destroy(p).map_err(|e| e.to_string())?;
-    check(ex.backend().procs(&cg).map_err(|e| e.to_string())?.is_empty(), "paused container's processes are gone")?;
+    check(
+        ex.backend()
+            .procs(&cg)
+            .map_err(|e| e.to_string())?
+            .is_empty(),
+        "paused container's processes are gone",
+    )?;
     ex.shutdown().map_err(|e| e.to_string())
 }
 
@@ -60,18 +101,34 @@ fn handler_error_returns_500_and_keeps_serving(dir: &Path) -> TestResult {
     let mut ex = executor(dir, "error");
     let spec = handler(dir, "h", "def f(event):\n    if event == 'boom':\n        raise ValueError('boom!')\n    return 'fine'\n");
     let mut c = ex.create(&spec).map_err(|e| e.to_string())?;
-    let r = ex.invoke(&mut c, r#""boom""#, T).map_err(|e| e.to_string())?;
-    check(r.status == 500 && r.body.contains("ValueError: boom!"), format!("{} {}", r.status, r.body))?;
+    let r = ex
+        .invoke(&mut c, r#""boom""#, T)
+        .map_err(|e| e.to_string())?;
+    check(
+        r.status == 500 && r.body.contains("ValueError: boom!"),
+        format!("{} {}", r.status, r.body),
+    )?;
     let r = ex.invoke(&mut c, r#""ok""#, T).map_err(|e| e.to_string())?;
-    check(r.status == 200 && r.body == r#""fine""#, format!("after error: {} {}", r.status, r.body))?;
-    let r = ex.invoke(&mut c, "{not json", T).map_err(|e| e.to_string())?;
-    check(r.status == 400, format!("bad JSON: {} {}", r.status, r.body))?;
+    check(
+        r.status == 200 && r.body == r#""fine""#,
+        format!("after error: {} {}", r.status, r.body),
+    )?;
+    let r = ex
+        .invoke(&mut c, "{not json", T)
+        .map_err(|e| e.to_string())?;
+    check(
+        r.status == 400,
+        format!("bad JSON: {} {}", r.status, r.body),
+    )?;
     ex.destroy(c).map_err(|e| e.to_string())?;
     // A handler that does not even load still gets a clear 500.
     let spec = handler(dir, "broken", "def f(event) syntax error\n");
     let mut c = ex.create(&spec).map_err(|e| e.to_string())?;
     let r = ex.invoke(&mut c, "{}", T).map_err(|e| e.to_string())?;
-    check(r.status == 500 && r.body.contains("SyntaxError"), format!("broken: {} {}", r.status, r.body))?;
+    check(
+        r.status == 500 && r.body.contains("SyntaxError"),
+        format!("broken: {} {}", r.status, r.body),
+    )?;
     ex.destroy(c).map_err(|e| e.to_string())?;
     ex.shutdown().map_err(|e| e.to_string())
 }
@@ -80,23 +137,44 @@ fn unreadable_handler_folder_is_a_clear_error(dir: &Path) -> TestResult {
     use std::os::unix::fs::PermissionsExt;
     let mut ex = executor(dir, "perms");
     let spec = handler(dir, "h", ECHO);
-    std::fs::set_permissions(&spec.handler_dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| e.to_string())?;
-    let e = ex.create(&spec).err().map(|e| e.to_string()).unwrap_or_default();
+    std::fs::set_permissions(&spec.handler_dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| e.to_string())?;
+    let e = ex
+        .create(&spec)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     check(e.contains("chmod o+rx"), format!("error was {e:?}"))?;
-    check(mounts_under(ex.containers_dir()) == 1, "a failed create must undo its mounts")?;
+    check(
+        mounts_under(ex.containers_dir()) == 1,
+        "a failed create must undo its mounts",
+    )?;
     ex.shutdown().map_err(|e| e.to_string())
 }
 
 fn timeout_kills_only_that_container(dir: &Path) -> TestResult {
     let mut ex = executor(dir, "timeout");
-    let slow = handler(dir, "slow", "import time\ndef f(event):\n    time.sleep(60)\n");
+    let slow = handler(
+        dir,
+        "slow",
+        "import time\ndef f(event):\n    time.sleep(60)\n",
+    );
     let fast = handler(dir, "fast", ECHO);
     let mut a = ex.create(&slow).map_err(|e| e.to_string())?;
     let mut b = ex.create(&fast).map_err(|e| e.to_string())?;
     let r = ex.invoke(&mut a, "{}", Duration::from_millis(500));
-    check(matches!(r, Err(InvokeError::Timeout(_))), format!("expected a timeout, got {r:?}"))?;
+    check(
+        matches!(r, Err(InvokeError::Timeout(_))),
+        format!("expected a timeout, got {r:?}"),
+    )?;
     check(a.state == State::Dead, "timed-out container is dead")?;
-    check(ex.backend().procs(&a.cgroup).map_err(|e| e.to_string())?.is_empty(), "its processes are gone")?;
+    check(
+        ex.backend()
+            .procs(&a.cgroup)
+            .map_err(|e| e.to_string())?
+            .is_empty(),
+        "its processes are gone",
+    )?;
     let r = ex.invoke(&mut b, "1", T).map_err(|e| e.to_string())?;
     check(r.status == 200, "the other container still serves")?;
     ex.destroy(a).map_err(|e| e.to_string())?;
@@ -107,12 +185,17 @@ fn timeout_kills_only_that_container(dir: &Path) -> TestResult {
 fn memory_limit_kills_only_that_container(dir: &Path) -> TestResult {
     let mut ex = executor(dir, "memory");
     // 512 MB of written bytes against a 96 MB limit.
-    let hog = handler(dir, "hog", "def f(event):\n    b = b'x' * (512 << 20)\n    return len(b)\n");
+    let hog = handler(
+        dir,
+        "hog",
+        "def f(event):\n    b = b'x' * (512 << 20)\n    return len(b)\n",
+    );
     let fast = handler(dir, "fast", ECHO);
     let mut a = ex.create(&hog).map_err(|e| e.to_string())?;
     let mut b = ex.create(&fast).map_err(|e| e.to_string())?;
     let r = ex.invoke(&mut a, "{}", T);
-    let killed = matches!(r, Err(InvokeError::Died)) || matches!(&r, Ok(x) if x.status == 500 && x.body.contains("MemoryError"));
+    let killed = matches!(r, Err(InvokeError::Died))
+        || matches!(&r, Ok(x) if x.status == 500 && x.body.contains("MemoryError"));
     check(killed, format!("expected an OOM kill, got {r:?}"))?;
     let r = ex.invoke(&mut b, "2", T).map_err(|e| e.to_string())?;
     check(r.status == 200, "the other container still serves")?;
@@ -130,12 +213,21 @@ fn fork_bomb_stops_at_pids_limit(dir: &Path) -> TestResult {
     );
     let mut a = ex.create(&bomb).map_err(|e| e.to_string())?;
     let r = ex.invoke(&mut a, "{}", T).map_err(|e| e.to_string())?;
-    let v: serde_json::Value = serde_json::from_str(&r.body).map_err(|e| format!("{e}: {}", r.body))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&r.body).map_err(|e| format!("{e}: {}", r.body))?;
     let forks = v["forks"].as_u64().unwrap_or(u64::MAX);
-    check(forks < 32 && v["errno"] == 11, format!("pids limit 32 should stop the bomb: {v}"))?;
+    check(
+        forks < 32 && v["errno"] == 11,
+        format!("pids limit 32 should stop the bomb: {v}"),
+    )?;
     ex.destroy(a).map_err(|e| e.to_string())?;
-    let mut b = ex.create(&handler(dir, "fast", ECHO)).map_err(|e| e.to_string())?;
-    check(ex.invoke(&mut b, "3", T).map_err(|e| e.to_string())?.status == 200, "executor keeps serving")?;
+    let mut b = ex
+        .create(&handler(dir, "fast", ECHO))
+        .map_err(|e| e.to_string())?;
+    check(
+        ex.invoke(&mut b, "3", T).map_err(|e| e.to_string())?.status == 200,
+        "executor keeps serving",
+    )?;
     ex.destroy(b).map_err(|e| e.to_string())?;
     ex.shutdown().map_err(|e| e.to_string())
 }
@@ -175,15 +267,22 @@ fn handler_is_isolated(dir: &Path) -> TestResult {
     let mut ex = executor(dir, "isolation");
     let secret = dir.join("host-secret");
     std::fs::write(&secret, "secret").map_err(|e| e.to_string())?;
-    let mut other = ex.create(&handler(dir, "other", ECHO)).map_err(|e| e.to_string())?;
-    let mut c = ex.create(&handler(dir, "probe", PROBE)).map_err(|e| e.to_string())?;
+    let mut other = ex
+        .create(&handler(dir, "other", ECHO))
+        .map_err(|e| e.to_string())?;
+    let mut c = ex
+        .create(&handler(dir, "probe", PROBE))
+        .map_err(|e| e.to_string())?;
     let event = serde_json::json!({
         "secret": secret,
         "other_scratch": other.scratch,
         "host_pid": std::process::id(),
     });
-    let r = ex.invoke(&mut c, &event.to_string(), T).map_err(|e| e.to_string())?;
-    let v: serde_json::Value = serde_json::from_str(&r.body).map_err(|e| format!("{e}: {}", r.body))?;
+    let r = ex
+        .invoke(&mut c, &event.to_string(), T)
+        .map_err(|e| e.to_string())?;
+    let v: serde_json::Value =
+        serde_json::from_str(&r.body).map_err(|e| format!("{e}: {}", r.body))?;
     let expect = serde_json::json!({
         "uid": 65534,
         "pid": 1,
@@ -206,9 +305,21 @@ fn handler_is_isolated(dir: &Path) -> TestResult {
             got[k] = "OSError".into();
         }
     }
-    check(got == expect, format!("isolation probe:\n got  {v}\n want {expect}"))?;
-    check(c.scratch.join("ok").exists(), "the container's own scratch is its /host")?;
-    check(ex.invoke(&mut other, "0", T).map_err(|e| e.to_string())?.status == 200, "other container fine")?;
+    check(
+        got == expect,
+        format!("isolation probe:\n got  {v}\n want {expect}"),
+    )?;
+    check(
+        c.scratch.join("ok").exists(),
+        "the container's own scratch is its /host",
+    )?;
+    check(
+        ex.invoke(&mut other, "0", T)
+            .map_err(|e| e.to_string())?
+            .status
+            == 200,
+        "other container fine",
+    )?;
     ex.destroy(c).map_err(|e| e.to_string())?;
     ex.destroy(other).map_err(|e| e.to_string())?;
     ex.shutdown().map_err(|e| e.to_string())
@@ -220,7 +331,10 @@ fn mounts_under(dir: &Path) -> usize {
 }
 
 fn no_leaks_after_many_cycles(dir: &Path) -> TestResult {
-    let cycles: usize = std::env::var("SOCK_LEAK_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let cycles: usize = std::env::var("SOCK_LEAK_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
     let mounts0 = mount_count();
     let mut ex = executor(dir, "leaks");
     let spec = handler(dir, "h", ECHO);
@@ -228,24 +342,46 @@ fn no_leaks_after_many_cycles(dir: &Path) -> TestResult {
     let c = ex.create(&spec).map_err(|e| e.to_string())?;
     ex.destroy(c).map_err(|e| e.to_string())?;
     let (mounts, fds, kids) = (mount_count(), fd_count(), child_count());
-    let cgroups = ex.backend().list_below(Path::new("sock-exec-test/leaks")).len();
+    let cgroups = ex
+        .backend()
+        .list_below(Path::new("sock-exec-test/leaks"))
+        .len();
     for i in 0..cycles {
         let mut c = ex.create(&spec).map_err(|e| format!("cycle {i}: {e}"))?;
         if i % 10 == 0 {
-            let r = ex.invoke(&mut c, "1", T).map_err(|e| format!("cycle {i}: {e}"))?;
+            let r = ex
+                .invoke(&mut c, "1", T)
+                .map_err(|e| format!("cycle {i}: {e}"))?;
             check(r.status == 200, format!("cycle {i}: status {}", r.status))?;
         }
         ex.destroy(c).map_err(|e| format!("cycle {i}: {e}"))?;
     }
-    check(mount_count() == mounts, format!("mounts {} -> {}", mounts, mount_count()))?;
+    check(
+        mount_count() == mounts,
+        format!("mounts {} -> {}", mounts, mount_count()),
+    )?;
     check(fd_count() == fds, format!("fds {} -> {}", fds, fd_count()))?;
-    check(child_count() == kids, format!("child processes {} -> {}", kids, child_count()))?;
-    let now = ex.backend().list_below(Path::new("sock-exec-test/leaks")).len();
+    check(
+        child_count() == kids,
+        format!("child processes {} -> {}", kids, child_count()),
+    )?;
+    let now = ex
+        .backend()
+        .list_below(Path::new("sock-exec-test/leaks"))
+        .len();
     check(now == cgroups, format!("cgroups {cgroups} -> {now}"))?;
     let backend = ex.backend().clone();
     ex.shutdown().map_err(|e| e.to_string())?;
-    check(backend.list_below(Path::new("sock-exec-test/leaks")).is_empty(), "shutdown removes the pool")?;
-    check(mount_count() == mounts0, format!("after shutdown: mounts {} -> {}", mounts0, mount_count()))
+    check(
+        backend
+            .list_below(Path::new("sock-exec-test/leaks"))
+            .is_empty(),
+        "shutdown removes the pool",
+    )?;
+    check(
+        mount_count() == mounts0,
+        format!("after shutdown: mounts {} -> {}", mounts0, mount_count()),
+    )
 }
 
 fn crash_leaves_state_the_next_start_cleans(dir: &Path) -> TestResult {
@@ -266,23 +402,36 @@ fn crash_leaves_state_the_next_start_cleans(dir: &Path) -> TestResult {
         process::ForkResult::Parent { child } => {
             drop(w);
             let mut got = [0u8; 1];
-            nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&r), &mut got).map_err(|e| e.to_string())?;
+            nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&r), &mut got)
+                .map_err(|e| e.to_string())?;
             let _ = process::kill(child, nix::sys::signal::Signal::SIGKILL);
             process::wait(child).map_err(|e| e.to_string())?;
             check(&got == b"y", "the crashing executor made its containers")?;
         }
     }
     let state = dir.join("state/containers");
-    check(mounts_under(&state) >= 9, format!("the crash left mounts ({})", mounts_under(&state)))?;
+    check(
+        mounts_under(&state) >= 9,
+        format!("the crash left mounts ({})", mounts_under(&state)),
+    )?;
     let mut config = ExecutorConfig::new(dir.join("state"), base_root());
     config.cgroup_prefix = "sock-exec-test/crash".into();
     config.pool_size = 2;
     let mut ex = sock_exec::container::Executor::new(config).map_err(|e| e.to_string())?;
     let rec = ex.recovered.clone();
-    check(rec.mounts >= 9 && rec.cgroups >= 2 && rec.dirs >= 2, format!("recovery found {rec:?}"))?;
-    check(mounts_under(&state) == 1, "only the fresh private mount is left")?;
+    check(
+        rec.mounts >= 9 && rec.cgroups >= 2 && rec.dirs >= 2,
+        format!("recovery found {rec:?}"),
+    )?;
+    check(
+        mounts_under(&state) == 1,
+        "only the fresh private mount is left",
+    )?;
     let mut c = ex.create(&spec).map_err(|e| e.to_string())?;
-    check(ex.invoke(&mut c, "5", T).map_err(|e| e.to_string())?.status == 200, "serves after recovery")?;
+    check(
+        ex.invoke(&mut c, "5", T).map_err(|e| e.to_string())?.status == 200,
+        "serves after recovery",
+    )?;
     ex.destroy(c).map_err(|e| e.to_string())?;
     ex.shutdown().map_err(|e| e.to_string())?;
     check(mounts_under(&state) == 0, "nothing left after shutdown")

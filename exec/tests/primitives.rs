@@ -53,10 +53,21 @@ fn run_experiment(e: Experiment, cfg: &Config) -> Result<Vec<Row>, String> {
     ensure(!rows.is_empty(), || format!("{}: no rows", e.name()))?;
     let per_worker = cfg.iterations.div_ceil(cfg.rounds) * cfg.rounds;
     for r in &rows {
-        let workers = if r.x_name == "processes" { r.x as usize } else { 1 };
-        ensure(r.summary.samples == per_worker * workers, || format!("{r:?}: expected {} samples", per_worker * workers))?;
-        ensure(r.summary.median_us > 0.0 && r.summary.p95_us >= r.summary.median_us, || format!("{r:?}: bad quantiles"))?;
-        ensure(r.ops_per_s.is_finite() && r.ops_per_s > 0.0, || format!("{r:?}: bad ops/s"))?;
+        let workers = if r.x_name == "processes" {
+            r.x as usize
+        } else {
+            1
+        };
+        ensure(r.summary.samples == per_worker * workers, || {
+            format!("{r:?}: expected {} samples", per_worker * workers)
+        })?;
+        ensure(
+            r.summary.median_us > 0.0 && r.summary.p95_us >= r.summary.median_us,
+            || format!("{r:?}: bad quantiles"),
+        )?;
+        ensure(r.ops_per_s.is_finite() && r.ops_per_s > 0.0, || {
+            format!("{r:?}: bad ops/s")
+        })?;
     }
     Ok(rows)
 }
@@ -76,15 +87,23 @@ fn tiny_rootfs(dir: &Path) -> Result<PathBuf, String> {
     for sub in ["usr/bin", "dev", "proc", "sys", "tmp", "etc"] {
         std::fs::create_dir_all(root.join(sub)).map_err(|e| e.to_string())?;
     }
-    let mut files = vec![PathBuf::from("/usr/bin/true"), PathBuf::from("/usr/bin/false")];
-    let ldd = Command::new("ldd").arg("/usr/bin/true").output().map_err(|e| format!("ldd: {e}"))?;
+    let mut files = vec![
+        PathBuf::from("/usr/bin/true"),
+        PathBuf::from("/usr/bin/false"),
+    ];
+    let ldd = Command::new("ldd")
+        .arg("/usr/bin/true")
+        .output()
+        .map_err(|e| format!("ldd: {e}"))?;
     for word in String::from_utf8_lossy(&ldd.stdout).split_whitespace() {
         if word.starts_with('/') {
             files.push(PathBuf::from(word));
         }
     }
     for f in files {
-        let real = f.canonicalize().map_err(|e| format!("{}: {e}", f.display()))?;
+        let real = f
+            .canonicalize()
+            .map_err(|e| format!("{}: {e}", f.display()))?;
         let dst = root.join(f.strip_prefix("/").unwrap_or(&f));
         if let Some(parent) = dst.parent() {
             std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
@@ -104,30 +123,65 @@ fn runc_config_generation(dir: &Path) -> CaseResult {
     let rootfs = dir.join("rootfs");
     std::fs::create_dir_all(rootfs.join("usr")).map_err(|e| e.to_string())?;
     let bundle = dir.join("bundle");
-    let mut r = runc::Runc::prepare(&bundle, &rootfs, oci::Options::default()).map_err(|e| e.to_string())?;
-    r.write_config(&baseline::noop_argv(true)).map_err(|e| e.to_string())?;
+    let mut r = runc::Runc::prepare(&bundle, &rootfs, oci::Options::default())
+        .map_err(|e| e.to_string())?;
+    r.write_config(&baseline::noop_argv(true))
+        .map_err(|e| e.to_string())?;
     let text = std::fs::read_to_string(bundle.join("config.json")).map_err(|e| e.to_string())?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
     let canon = rootfs.canonicalize().map_err(|e| e.to_string())?;
-    ensure(v["root"]["path"] == canon.display().to_string(), || format!("root.path: {}", v["root"]))?;
-    ensure(v["root"]["readonly"] == true, || "root not read-only".into())?;
-    ensure(v["process"]["args"] == serde_json::json!(["/usr/bin/python3", "-c", "pass"]), || format!("args: {}", v["process"]["args"]))?;
+    ensure(v["root"]["path"] == canon.display().to_string(), || {
+        format!("root.path: {}", v["root"])
+    })?;
+    ensure(v["root"]["readonly"] == true, || {
+        "root not read-only".into()
+    })?;
+    ensure(
+        v["process"]["args"] == serde_json::json!(["/usr/bin/python3", "-c", "pass"]),
+        || format!("args: {}", v["process"]["args"]),
+    )?;
     ensure(v["process"]["terminal"] == false, || "terminal".into())?;
-    let ns: Vec<&str> = v["linux"]["namespaces"].as_array().into_iter().flatten().filter_map(|n| n["type"].as_str()).collect();
-    ensure(ns == ["pid", "ipc", "uts", "mount", "network"], || format!("namespaces {ns:?}"))?;
-    let mounts: Vec<&str> = v["mounts"].as_array().into_iter().flatten().filter_map(|m| m["destination"].as_str()).collect();
-    ensure(mounts.contains(&"/proc") && mounts.contains(&"/dev"), || format!("mounts {mounts:?}"))?;
+    let ns: Vec<&str> = v["linux"]["namespaces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n["type"].as_str())
+        .collect();
+    ensure(ns == ["pid", "ipc", "uts", "mount", "network"], || {
+        format!("namespaces {ns:?}")
+    })?;
+    let mounts: Vec<&str> = v["mounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["destination"].as_str())
+        .collect();
+    ensure(
+        mounts.contains(&"/proc") && mounts.contains(&"/dev"),
+        || format!("mounts {mounts:?}"),
+    )?;
     // Not a root file system: a clear error naming the path.
     let bad = runc::Runc::prepare(&bundle, dir, oci::Options::default());
-    ensure(matches!(&bad, Err(e) if e.to_string().contains("not a root file system")), || format!("{bad:?}"))?;
+    ensure(
+        matches!(&bad, Err(e) if e.to_string().contains("not a root file system")),
+        || format!("{bad:?}"),
+    )?;
     Ok(Verdict::Pass)
 }
 
 fn host_and_empty_argv(_dir: &Path) -> CaseResult {
     let host = Plain::host();
-    host.run_once(&argv(&["/usr/bin/true"])).map_err(|e| e.to_string())?;
-    let err = host.run_once(&argv(&["/usr/bin/false"])).err().map(|e| e.to_string()).unwrap_or_default();
-    ensure(err.contains("/usr/bin/false") && err.contains("exit status: 1"), || format!("false gave {err:?}"))?;
+    host.run_once(&argv(&["/usr/bin/true"]))
+        .map_err(|e| e.to_string())?;
+    let err = host
+        .run_once(&argv(&["/usr/bin/false"]))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    ensure(
+        err.contains("/usr/bin/false") && err.contains("exit status: 1"),
+        || format!("false gave {err:?}"),
+    )?;
     ensure(host.run_once(&[]).is_err(), || "empty argv accepted".into())?;
     Ok(Verdict::Pass)
 }
@@ -135,15 +189,22 @@ fn host_and_empty_argv(_dir: &Path) -> CaseResult {
 fn netns_tiny(dir: &Path) -> CaseResult {
     let cfg = tiny(dir);
     let rows = run_experiment(Experiment::Netns, &cfg)?;
-    ensure(rows.len() == 4 * cfg.concurrency.len() * 2, || format!("{} rows", rows.len()))?;
-    ensure(variants(&rows) == ["fork only", "uts+ipc", "uts+ipc+mnt", "uts+ipc+net"], || format!("{:?}", variants(&rows)))?;
+    ensure(rows.len() == 4 * cfg.concurrency.len() * 2, || {
+        format!("{} rows", rows.len())
+    })?;
+    ensure(
+        variants(&rows) == ["fork only", "uts+ipc", "uts+ipc+mnt", "uts+ipc+net"],
+        || format!("{:?}", variants(&rows)),
+    )?;
     Ok(Verdict::Pass)
 }
 
 fn mount_count_tiny(dir: &Path) -> CaseResult {
     let cfg = tiny(dir);
     let rows = run_experiment(Experiment::MountCount, &cfg)?;
-    ensure(rows.len() == cfg.mount_counts.len() * 2 * 2, || format!("{} rows", rows.len()))?;
+    ensure(rows.len() == cfg.mount_counts.len() * 2 * 2, || {
+        format!("{} rows", rows.len())
+    })?;
     // The dummies were really there while measuring: the namespace held
     // exactly 10 more mounts at 10 dummies than at 0.
     let total = |x: u64, variant: &str| {
@@ -153,26 +214,39 @@ fn mount_count_tiny(dir: &Path) -> CaseResult {
             .unwrap_or(-1)
     };
     for v in ["private dummies", "shared dummies"] {
-        ensure(total(10, v) - total(0, v) == 10, || format!("{v}: totals {} and {}", total(0, v), total(10, v)))?;
+        ensure(total(10, v) - total(0, v) == 10, || {
+            format!("{v}: totals {} and {}", total(0, v), total(10, v))
+        })?;
     }
     Ok(Verdict::Pass)
 }
 
 fn bind_overlay_tiny(dir: &Path) -> CaseResult {
     let rows = run_experiment(Experiment::BindOverlay, &tiny(dir))?;
-    ensure(variants(&rows).len() == 4 && rows.len() == 8, || format!("{:?}", variants(&rows)))?;
+    ensure(variants(&rows).len() == 4 && rows.len() == 8, || {
+        format!("{:?}", variants(&rows))
+    })?;
     Ok(Verdict::Pass)
 }
 
 fn cgroup_tiny(dir: &Path) -> CaseResult {
     let rows = run_experiment(Experiment::Cgroup, &tiny(dir))?;
-    ensure(rows.len() % 3 == 0 && rows.iter().any(|r| r.variant.ends_with("reuse: join+leave")), || format!("{:?}", variants(&rows)))?;
+    ensure(
+        rows.len() % 3 == 0
+            && rows
+                .iter()
+                .any(|r| r.variant.ends_with("reuse: join+leave")),
+        || format!("{:?}", variants(&rows)),
+    )?;
     Ok(Verdict::Pass)
 }
 
 fn root_tiny(dir: &Path) -> CaseResult {
     let rows = run_experiment(Experiment::Root, &tiny(dir))?;
-    ensure(variants(&rows) == ["chroot", "mntns+chroot", "mntns+pivot_root"], || format!("{:?}", variants(&rows)))?;
+    ensure(
+        variants(&rows) == ["chroot", "mntns+chroot", "mntns+pivot_root"],
+        || format!("{:?}", variants(&rows)),
+    )?;
     Ok(Verdict::Pass)
 }
 
@@ -183,12 +257,20 @@ fn root_tiny(dir: &Path) -> CaseResult {
 fn failure_cleans_up(dir: &Path) -> CaseResult {
     let missing = dir.join("no-such-rootfs");
     let cfg = Config::tiny(dir, Some(&missing));
-    for (e, step) in [(Experiment::BindOverlay, "lower layer"), (Experiment::Root, "chroot")] {
+    for (e, step) in [
+        (Experiment::BindOverlay, "lower layer"),
+        (Experiment::Root, "chroot"),
+    ] {
         match e.run(&cfg) {
             Ok(_) => return Err(format!("{}: succeeded on a missing rootfs", e.name())),
             Err(err) => {
                 let text = err.to_string();
-                ensure(text.contains(e.name()) && text.contains(step) && text.contains("no-such-rootfs"), || text.clone())?;
+                ensure(
+                    text.contains(e.name())
+                        && text.contains(step)
+                        && text.contains("no-such-rootfs"),
+                    || text.clone(),
+                )?;
             }
         }
     }
@@ -211,17 +293,28 @@ fn refuses_multithreaded(dir: &Path) -> CaseResult {
 
 fn run_all_writes_outputs(dir: &Path) -> CaseResult {
     let out = dir.join("out");
-    let outcomes = primitives::run_all(&tiny(dir), &[Experiment::Root, Experiment::Netns], &out).map_err(|e| e.to_string())?;
+    let outcomes = primitives::run_all(&tiny(dir), &[Experiment::Root, Experiment::Netns], &out)
+        .map_err(|e| e.to_string())?;
     for o in &outcomes {
         let rows = o.rows.as_ref().map_err(|e| e.to_string())?;
-        let csv = std::fs::read_to_string(out.join(format!("{}.csv", o.experiment.name()))).map_err(|e| e.to_string())?;
-        ensure(csv.starts_with(primitives::output::CSV_HEADER) && csv.lines().count() == rows.len() + 1, || csv.clone())?;
+        let csv = std::fs::read_to_string(out.join(format!("{}.csv", o.experiment.name())))
+            .map_err(|e| e.to_string())?;
+        ensure(
+            csv.starts_with(primitives::output::CSV_HEADER)
+                && csv.lines().count() == rows.len() + 1,
+            || csv.clone(),
+        )?;
         match &o.plot_error {
             None => {
-                let svg = std::fs::read_to_string(out.join(format!("{}.svg", o.experiment.name()))).map_err(|e| e.to_string())?;
-                ensure(svg.contains("<svg") && svg.contains("</svg>"), || "not an SVG".into())?;
+                let svg = std::fs::read_to_string(out.join(format!("{}.svg", o.experiment.name())))
+                    .map_err(|e| e.to_string())?;
+                ensure(svg.contains("<svg") && svg.contains("</svg>"), || {
+                    "not an SVG".into()
+                })?;
             }
-            Some(e) if e.to_string().contains("no TrueType font") => eprintln!("note: plots not drawn: {e}"),
+            Some(e) if e.to_string().contains("no TrueType font") => {
+                eprintln!("note: plots not drawn: {e}")
+            }
             Some(e) => return Err(e.to_string()),
         }
     }
@@ -231,8 +324,11 @@ fn run_all_writes_outputs(dir: &Path) -> CaseResult {
 fn chroot_baseline(dir: &Path) -> CaseResult {
     let rootfs = tiny_rootfs(dir)?;
     let c = Plain::chroot(&rootfs);
-    c.run_once(&argv(&["/usr/bin/true"])).map_err(|e| e.to_string())?;
-    ensure(c.run_once(&argv(&["/usr/bin/false"])).is_err(), || "false succeeded".into())?;
+    c.run_once(&argv(&["/usr/bin/true"]))
+        .map_err(|e| e.to_string())?;
+    ensure(c.run_once(&argv(&["/usr/bin/false"])).is_err(), || {
+        "false succeeded".into()
+    })?;
     Ok(Verdict::Pass)
 }
 
@@ -242,14 +338,32 @@ fn runc_baseline(dir: &Path) -> CaseResult {
         Probe::Skipped { reason } => return Ok(Verdict::Skip(format!("runc: {reason}"))),
     };
     let rootfs = tiny_rootfs(dir)?;
-    for opts in [oci::Options::default(), oci::Options { network_namespace: false, readonly_root: true }] {
-        let mut r = runc::Runc::prepare(&dir.join("bundle"), &rootfs, opts).map_err(|e| e.to_string())?;
-        r.run_once(&argv(&["/usr/bin/true"])).map_err(|e| format!("{version}: {e}"))?;
-        let err = r.run_once(&argv(&["/usr/bin/false"])).err().map(|e| e.to_string()).unwrap_or_default();
+    for opts in [
+        oci::Options::default(),
+        oci::Options {
+            network_namespace: false,
+            readonly_root: true,
+        },
+    ] {
+        let mut r =
+            runc::Runc::prepare(&dir.join("bundle"), &rootfs, opts).map_err(|e| e.to_string())?;
+        r.run_once(&argv(&["/usr/bin/true"]))
+            .map_err(|e| format!("{version}: {e}"))?;
+        let err = r
+            .run_once(&argv(&["/usr/bin/false"]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         ensure(err.contains("runc run"), || format!("false gave {err:?}"))?;
     }
-    let list = Command::new("runc").args(["list", "-q"]).output().map_err(|e| e.to_string())?;
-    let left = String::from_utf8_lossy(&list.stdout).lines().filter(|l| l.starts_with("sock-baseline-")).count();
+    let list = Command::new("runc")
+        .args(["list", "-q"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let left = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .filter(|l| l.starts_with("sock-baseline-"))
+        .count();
     ensure(left == 0, || format!("{left} runc containers left"))?;
     Ok(Verdict::Pass)
 }
@@ -261,13 +375,20 @@ fn docker_baseline(dir: &Path) -> CaseResult {
     };
     let rootfs = tiny_rootfs(dir)?;
     let tag = format!("test-{}", std::process::id());
-    let d = engine.image_from_rootfs(&rootfs, Some(&tag)).map_err(|e| e.to_string())?;
+    let d = engine
+        .image_from_rootfs(&rootfs, Some(&tag))
+        .map_err(|e| e.to_string())?;
     let result = (|| {
         ensure(d.imported, || "fresh tag reported as cached".into())?;
-        let again = engine.image_from_rootfs(&rootfs, Some(&tag)).map_err(|e| e.to_string())?;
+        let again = engine
+            .image_from_rootfs(&rootfs, Some(&tag))
+            .map_err(|e| e.to_string())?;
         ensure(!again.imported, || "second import not cached".into())?;
-        d.run_once(&argv(&["/usr/bin/true"])).map_err(|e| e.to_string())?;
-        ensure(d.run_once(&argv(&["/usr/bin/false"])).is_err(), || "false succeeded".into())
+        d.run_once(&argv(&["/usr/bin/true"]))
+            .map_err(|e| e.to_string())?;
+        ensure(d.run_once(&argv(&["/usr/bin/false"])).is_err(), || {
+            "false succeeded".into()
+        })
     })();
     d.remove_image().map_err(|e| e.to_string())?;
     result.map(|()| Verdict::Pass)
@@ -297,19 +418,27 @@ fn count_dirs(dir: &Path) -> usize {
 }
 
 fn host_state() -> HostState {
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").map(|t| t.lines().count()).unwrap_or(0);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|t| t.lines().count())
+        .unwrap_or(0);
     let me = std::process::id().to_string();
     let children = std::fs::read_dir("/proc")
         .map(|it| {
             it.flatten()
                 .filter(|e| {
-                    std::fs::read_to_string(e.path().join("status"))
-                        .is_ok_and(|s| s.lines().any(|l| l.strip_prefix("PPid:").is_some_and(|p| p.trim() == me)))
+                    std::fs::read_to_string(e.path().join("status")).is_ok_and(|s| {
+                        s.lines()
+                            .any(|l| l.strip_prefix("PPid:").is_some_and(|p| p.trim() == me))
+                    })
                 })
                 .count()
         })
         .unwrap_or(0);
-    HostState { mounts, cgroup_dirs: count_dirs(Path::new("/sys/fs/cgroup")), children }
+    HostState {
+        mounts,
+        cgroup_dirs: count_dirs(Path::new("/sys/fs/cgroup")),
+        children,
+    }
 }
 
 /// Runs `case` in a forked child; its verdict comes back through a pipe.
@@ -318,7 +447,8 @@ fn run_forked(case: &Case, dir: &Path) -> CaseResult {
     match fork().map_err(|e| e.to_string())? {
         ForkResult::Child => {
             drop(r);
-            let verdict = std::panic::catch_unwind(|| (case.run)(dir)).unwrap_or_else(|_| Err("panicked".into()));
+            let verdict = std::panic::catch_unwind(|| (case.run)(dir))
+                .unwrap_or_else(|_| Err("panicked".into()));
             let line = match verdict {
                 Ok(Verdict::Pass) => "pass".to_string(),
                 Ok(Verdict::Skip(why)) => format!("skip {why}"),
@@ -343,19 +473,71 @@ fn run_forked(case: &Case, dir: &Path) -> CaseResult {
 }
 
 const CASES: &[Case] = &[
-    Case { name: "runc_config_generation", needs_root: false, run: runc_config_generation },
-    Case { name: "host_and_empty_argv", needs_root: false, run: host_and_empty_argv },
-    Case { name: "netns_tiny", needs_root: true, run: netns_tiny },
-    Case { name: "mount_count_tiny", needs_root: true, run: mount_count_tiny },
-    Case { name: "bind_overlay_tiny", needs_root: true, run: bind_overlay_tiny },
-    Case { name: "cgroup_tiny", needs_root: true, run: cgroup_tiny },
-    Case { name: "root_tiny", needs_root: true, run: root_tiny },
-    Case { name: "failure_cleans_up", needs_root: true, run: failure_cleans_up },
-    Case { name: "refuses_multithreaded", needs_root: false, run: refuses_multithreaded },
-    Case { name: "run_all_writes_outputs", needs_root: true, run: run_all_writes_outputs },
-    Case { name: "chroot_baseline", needs_root: true, run: chroot_baseline },
-    Case { name: "runc_baseline", needs_root: true, run: runc_baseline },
-    Case { name: "docker_baseline", needs_root: false, run: docker_baseline },
+    Case {
+        name: "runc_config_generation",
+        needs_root: false,
+        run: runc_config_generation,
+    },
+    Case {
+        name: "host_and_empty_argv",
+        needs_root: false,
+        run: host_and_empty_argv,
+    },
+    Case {
+        name: "netns_tiny",
+        needs_root: true,
+        run: netns_tiny,
+    },
+    Case {
+        name: "mount_count_tiny",
+        needs_root: true,
+        run: mount_count_tiny,
+    },
+    Case {
+        name: "bind_overlay_tiny",
+        needs_root: true,
+        run: bind_overlay_tiny,
+    },
+    Case {
+        name: "cgroup_tiny",
+        needs_root: true,
+        run: cgroup_tiny,
+    },
+    Case {
+        name: "root_tiny",
+        needs_root: true,
+        run: root_tiny,
+    },
+    Case {
+        name: "failure_cleans_up",
+        needs_root: true,
+        run: failure_cleans_up,
+    },
+    Case {
+        name: "refuses_multithreaded",
+        needs_root: false,
+        run: refuses_multithreaded,
+    },
+    Case {
+        name: "run_all_writes_outputs",
+        needs_root: true,
+        run: run_all_writes_outputs,
+    },
+    Case {
+        name: "chroot_baseline",
+        needs_root: true,
+        run: chroot_baseline,
+    },
+    Case {
+        name: "runc_baseline",
+        needs_root: true,
+        run: runc_baseline,
+    },
+    Case {
+        name: "docker_baseline",
+        needs_root: false,
+        run: docker_baseline,
+    },
 ];
 
 fn main() {
@@ -367,7 +549,10 @@ fn main() {
         return;
     }
     let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-    let selected: Vec<&Case> = CASES.iter().filter(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f.as_str()))).collect();
+    let selected: Vec<&Case> = CASES
+        .iter()
+        .filter(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f.as_str())))
+        .collect();
     let require_privileged = std::env::var("SOCK_REQUIRE_PRIVILEGED").as_deref() == Ok("1");
     let root = is_root();
     println!("\nrunning {} tests", selected.len());
@@ -393,8 +578,12 @@ fn main() {
             if v.is_ok() && before != after {
                 v = Err(format!("leaked state: before {before:?}, after {after:?}"));
             }
-            let leftovers: Vec<_> =
-                std::fs::read_dir(dir.path()).into_iter().flatten().flatten().filter(|e| e.file_name().to_string_lossy().starts_with("sock-prim-")).collect();
+            let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("sock-prim-"))
+                .collect();
             if v.is_ok() && !leftovers.is_empty() {
                 v = Err(format!("scratch entries left: {leftovers:?}"));
             }

@@ -30,7 +30,10 @@ pub struct HandlerTier {
 
 impl Default for HandlerTier {
     fn default() -> Self {
-        HandlerTier { budget_mb: 4096.0, policy: PolicyConfig::default() }
+        HandlerTier {
+            budget_mb: 4096.0,
+            policy: PolicyConfig::default(),
+        }
     }
 }
 
@@ -47,7 +50,11 @@ pub struct ZygoteTier {
 
 impl Default for ZygoteTier {
     fn default() -> Self {
-        ZygoteTier { mode: ZygoteMode::Dynamic, budget_mb: 2048.0, min_gain_ms: 1.0 }
+        ZygoteTier {
+            mode: ZygoteMode::Dynamic,
+            budget_mb: 2048.0,
+            min_gain_ms: 1.0,
+        }
     }
 }
 

@@ -93,7 +93,9 @@ pub struct Phases {
 }
 
 impl Phases {
-    pub const NAMES: [&'static str; 7] = ["queue", "create", "fork", "unpause", "install", "import", "handler"];
+    pub const NAMES: [&'static str; 7] = [
+        "queue", "create", "fork", "unpause", "install", "import", "handler",
+    ];
 
     pub fn total(&self) -> Micros {
         self.values().into_iter().sum()
@@ -101,7 +103,15 @@ impl Phases {
 
     /// Phase values in the order of [`Phases::NAMES`].
     pub fn values(&self) -> [Micros; 7] {
-        [self.queue, self.create, self.fork, self.unpause, self.install, self.import, self.handler]
+        [
+            self.queue,
+            self.create,
+            self.fork,
+            self.unpause,
+            self.install,
+            self.import,
+            self.handler,
+        ]
     }
 }
 
@@ -142,7 +152,12 @@ impl CostModel {
                 install_time[p] = Micros::from_ms_f64(ms);
             }
         }
-        Ok(CostModel { params, import_time, import_mem, install_time })
+        Ok(CostModel {
+            params,
+            import_time,
+            import_mem,
+            install_time,
+        })
     }
 
     pub fn import_time(&self, s: &PackageSet) -> Micros {
@@ -197,7 +212,11 @@ fn check_params(p: &CostParams) -> Result<(), CostError> {
     ];
     let mut all: Vec<(String, f64)> = fields.iter().map(|(n, v)| (n.to_string(), *v)).collect();
     for (k, c) in &p.packages {
-        for (n, v) in [("import_ms", c.import_ms), ("import_mb", c.import_mb), ("install_ms", c.install_ms)] {
+        for (n, v) in [
+            ("import_ms", c.import_ms),
+            ("import_mb", c.import_mb),
+            ("install_ms", c.install_ms),
+        ] {
             if let Some(v) = v {
                 all.push((format!("packages.{k:?}.{n}"), v));
             }

@@ -46,7 +46,12 @@ pub struct InstallCache {
 impl InstallCache {
     /// `budget` of zero disables the tier: every package is installed anew.
     pub fn new(budget: Bytes) -> InstallCache {
-        InstallCache { budget, used: Bytes::ZERO, entries: BTreeMap::new(), lru: BTreeSet::new() }
+        InstallCache {
+            budget,
+            used: Bytes::ZERO,
+            entries: BTreeMap::new(),
+            lru: BTreeSet::new(),
+        }
     }
 
     pub fn budget(&self) -> Bytes {
@@ -87,7 +92,14 @@ impl InstallCache {
             let bytes = catalog.disk(p);
             if self.make_room(bytes, set, &mut out.evicted) {
                 self.used += bytes;
-                self.entries.insert(p, Entry { bytes, last_used: now, pins: 0 });
+                self.entries.insert(
+                    p,
+                    Entry {
+                        bytes,
+                        last_used: now,
+                        pins: 0,
+                    },
+                );
                 self.lru.insert((now, p));
             } else {
                 out.uncached.insert(p);

@@ -56,9 +56,7 @@ impl PackageSet {
 
     pub fn union(&self, other: &PackageSet) -> PackageSet {
         let n = self.words.len().max(other.words.len());
-        let words = (0..n)
-            .map(|i| self.word(i) | other.word(i))
-            .collect();
+        let words = (0..n).map(|i| self.word(i) | other.word(i)).collect();
         PackageSet::trimmed(words)
     }
 
@@ -131,7 +129,10 @@ mod tests {
         assert_eq!(b.difference(&a), set(&[2, 300]));
         assert_eq!(a.union(&set(&[5])), set(&[1, 5, 70, 200]));
         assert_eq!(b.difference(&b), PackageSet::new());
-        assert_eq!(b.iter().map(|p| p.0).collect::<Vec<_>>(), vec![1, 2, 70, 200, 300]);
+        assert_eq!(
+            b.iter().map(|p| p.0).collect::<Vec<_>>(),
+            vec![1, 2, 70, 200, 300]
+        );
         assert_eq!(b.len(), 5);
     }
 

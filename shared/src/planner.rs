@@ -19,9 +19,17 @@ pub enum Action {
     /// Resume the paused `instance`.
     HandlerHit { instance: InstanceId },
     /// Fork `zygote` into a new container, then install and import the rest.
-    Fork { zygote: ZygoteId, depth: u32, import: PackageSet, install: PackageSet },
+    Fork {
+        zygote: ZygoteId,
+        depth: u32,
+        import: PackageSet,
+        install: PackageSet,
+    },
     /// Start a fresh interpreter in a new container.
-    Fresh { import: PackageSet, install: PackageSet },
+    Fresh {
+        import: PackageSet,
+        install: PackageSet,
+    },
 }
 
 impl Action {
@@ -38,18 +46,35 @@ impl Action {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SideDecision {
     /// Pause a finished instance and keep it in the handler cache.
-    Pause { instance: InstanceId },
+    Pause {
+        instance: InstanceId,
+    },
     /// Destroy a finished instance that the cache does not keep.
-    Destroy { instance: InstanceId },
+    Destroy {
+        instance: InstanceId,
+    },
     /// Destroy an idle instance to make room.
-    EvictHandler { instance: InstanceId },
+    EvictHandler {
+        instance: InstanceId,
+    },
     /// Destroy an idle instance whose keep-alive ran out.
-    ExpireHandler { instance: InstanceId },
+    ExpireHandler {
+        instance: InstanceId,
+    },
     /// Start a new Zygote forked from `parent` that imports `import`.
-    CreateZygote { zygote: ZygoteId, parent: ZygoteId, import: PackageSet, ready_at: Micros },
-    EvictZygote { zygote: ZygoteId },
+    CreateZygote {
+        zygote: ZygoteId,
+        parent: ZygoteId,
+        import: PackageSet,
+        ready_at: Micros,
+    },
+    EvictZygote {
+        zygote: ZygoteId,
+    },
     /// Delete an installed package from the install cache.
-    EvictPackage { package: PackageId },
+    EvictPackage {
+        package: PackageId,
+    },
 }
 
 /// The planner's answer for one invocation.
@@ -94,7 +119,9 @@ pub enum PlannerError {
     StaticTree(#[from] StaticTreeError),
     #[error("zygote mode `static` needs a tree file")]
     MissingStaticTree,
-    #[error("the Zygote budget ({budget_mb} MB) cannot hold even the root interpreter ({root_mb} MB)")]
+    #[error(
+        "the Zygote budget ({budget_mb} MB) cannot hold even the root interpreter ({root_mb} MB)"
+    )]
     RootTooBig { budget_mb: f64, root_mb: f64 },
     #[error("tier config {field} is {value}; it must be a finite number >= 0")]
     BadNumber { field: &'static str, value: f64 },
@@ -147,7 +174,10 @@ impl<'c> Planner<'c> {
                 }
             }
         }
-        let handlers = HandlerCache::new(Bytes::from_mb_f64(config.handler.budget_mb), config.handler.policy.build());
+        let handlers = HandlerCache::new(
+            Bytes::from_mb_f64(config.handler.budget_mb),
+            config.handler.policy.build(),
+        );
         let cold_costs = (0..catalog.function_count())
             .map(|f| {
                 let closure = catalog.closure(FunctionId(f as u32));
@@ -211,8 +241,19 @@ impl<'c> Planner<'c> {
         let handler = Micros::from_ms_f64(self.catalog.function(f).duration_ms);
         let queue = now - inv.time;
         if let Some(instance) = self.handlers.take_idle(f) {
-            let phases = Phases { queue, unpause: self.cost.unpause(), handler, ..Phases::default() };
-            return Plan { function: f, instance, action: Action::HandlerHit { instance }, phases, side: Vec::new() };
+            let phases = Phases {
+                queue,
+                unpause: self.cost.unpause(),
+                handler,
+                ..Phases::default()
+            };
+            return Plan {
+                function: f,
+                instance,
+                action: Action::HandlerHit { instance },
+                phases,
+                side: Vec::new(),
+            };
         }
         self.cold_start(f, now, queue, handler)
     }
@@ -230,7 +271,12 @@ impl<'c> Planner<'c> {
         let ensured = self.installs.ensure(&missing, now, self.catalog);
         self.count_install(&ensured.installed, &ensured.uncached, ensured.hits);
         self.counters.package_evictions += ensured.evicted.len() as u64;
-        side.extend(ensured.evicted.iter().map(|&package| SideDecision::EvictPackage { package }));
+        side.extend(
+            ensured
+                .evicted
+                .iter()
+                .map(|&package| SideDecision::EvictPackage { package }),
+        );
         let pinned = self.installs.pin(need);
         let memory = Bytes::from_mb_f64(self.catalog.function(f).memory_mb);
         let instance = self.handlers.start(f, memory, pinned);
@@ -250,20 +296,36 @@ impl<'c> Planner<'c> {
                     t.record_hit(z);
                 }
                 self.maybe_grow(z, need, &missing, now, &mut side);
-                Action::Fork { zygote: z, depth, import: missing, install: ensured.installed }
+                Action::Fork {
+                    zygote: z,
+                    depth,
+                    import: missing,
+                    install: ensured.installed,
+                }
             }
             None => {
                 phases.create += self.cost.python_start();
-                Action::Fresh { import: missing, install: ensured.installed }
+                Action::Fresh {
+                    import: missing,
+                    install: ensured.installed,
+                }
             }
         };
-        Plan { function: f, instance, action, phases, side }
+        Plan {
+            function: f,
+            instance,
+            action,
+            phases,
+            side,
+        }
     }
 
     /// Depth of `z` and the memory of its whole process (itself plus
     /// ancestors: the pages a fork must map).
     fn lineage(&self, z: ZygoteId) -> (u32, Bytes) {
-        let Some(t) = self.tree.as_ref() else { return (0, Bytes::ZERO) };
+        let Some(t) = self.tree.as_ref() else {
+            return (0, Bytes::ZERO);
+        };
         let depth = t.node(z).map_or(0, |n| n.depth);
         let mut mem = Bytes::ZERO;
         let mut cur = Some(z);
@@ -276,7 +338,14 @@ impl<'c> Planner<'c> {
 
     /// SOCK's dynamic growth: a child of the Zygote just used that holds the
     /// handler's whole closure, when it saves at least `min_gain_ms`.
-    fn maybe_grow(&mut self, parent: ZygoteId, need: &PackageSet, missing: &PackageSet, now: Micros, side: &mut Vec<SideDecision>) {
+    fn maybe_grow(
+        &mut self,
+        parent: ZygoteId,
+        need: &PackageSet,
+        missing: &PackageSet,
+        now: Micros,
+        side: &mut Vec<SideDecision>,
+    ) {
         if self.config.zygote.mode != ZygoteMode::Dynamic || missing.is_empty() {
             return;
         }
@@ -290,8 +359,12 @@ impl<'c> Planner<'c> {
         }
         let (_, parent_mem) = self.lineage(parent);
         let ready_at = now + self.cost.container_create() + self.cost.fork(parent_mem) + gain;
-        let Some(tree) = self.tree.as_mut() else { return };
-        let Some(g) = tree.grow(parent, need.clone(), ready_at, false, &self.cost) else { return };
+        let Some(tree) = self.tree.as_mut() else {
+            return;
+        };
+        let Some(g) = tree.grow(parent, need.clone(), ready_at, false, &self.cost) else {
+            return;
+        };
         for z in &g.evicted {
             if let Some(p) = self.zygote_pins.remove(z) {
                 self.installs.unpin(&p);
@@ -300,22 +373,37 @@ impl<'c> Planner<'c> {
             side.push(SideDecision::EvictZygote { zygote: *z });
         }
         self.counters.zygotes_created += 1;
-        self.zygote_pins.insert(g.zygote, self.installs.pin(missing));
-        side.push(SideDecision::CreateZygote { zygote: g.zygote, parent, import: missing.clone(), ready_at });
+        self.zygote_pins
+            .insert(g.zygote, self.installs.pin(missing));
+        side.push(SideDecision::CreateZygote {
+            zygote: g.zygote,
+            parent,
+            import: missing.clone(),
+            ready_at,
+        });
     }
 
     /// The invocation on `instance` finished at `now`: pause or destroy it.
     pub fn complete(&mut self, instance: InstanceId, now: Micros) -> Vec<SideDecision> {
-        let Some(f) = self.handlers.instance(instance).map(|i| i.function) else { return Vec::new() };
+        let Some(f) = self.handlers.instance(instance).map(|i| i.function) else {
+            return Vec::new();
+        };
         let cold = self.cold_cost(f);
         let (release, removed) = self.handlers.release(instance, now, cold);
         for inst in &removed {
             self.installs.unpin(&inst.pinned);
         }
         self.counters.handler_evictions += release.evicted.len() as u64;
-        let mut side: Vec<SideDecision> =
-            release.evicted.iter().map(|&instance| SideDecision::EvictHandler { instance }).collect();
-        side.push(if release.kept { SideDecision::Pause { instance } } else { SideDecision::Destroy { instance } });
+        let mut side: Vec<SideDecision> = release
+            .evicted
+            .iter()
+            .map(|&instance| SideDecision::EvictHandler { instance })
+            .collect();
+        side.push(if release.kept {
+            SideDecision::Pause { instance }
+        } else {
+            SideDecision::Destroy { instance }
+        });
         side
     }
 
@@ -352,7 +440,10 @@ fn check_config(c: &TierConfig) -> Result<(), PlannerError> {
     ];
     if let crate::handler_cache::PolicyConfig::Ttl { ttl_s } = c.handler.policy {
         if !(ttl_s.is_finite() && ttl_s >= 0.0) {
-            return Err(PlannerError::BadNumber { field: "handler.policy.ttl_s", value: ttl_s });
+            return Err(PlannerError::BadNumber {
+                field: "handler.policy.ttl_s",
+                value: ttl_s,
+            });
         }
     }
     match fields.iter().find(|(_, v)| !(v.is_finite() && *v >= 0.0)) {

@@ -43,7 +43,14 @@ struct Scenario {
     starts: Vec<Micros>,
 }
 
-fn package(i: usize, deps: Vec<u32>, import_ms: f64, import_mb: f64, install_ms: f64, disk_bytes: u64) -> Package {
+fn package(
+    i: usize,
+    deps: Vec<u32>,
+    import_ms: f64,
+    import_mb: f64,
+    install_ms: f64,
+    disk_bytes: u64,
+) -> Package {
     Package {
         name: format!("p{i}"),
         version: "1.0".to_string(),
@@ -58,7 +65,12 @@ fn package(i: usize, deps: Vec<u32>, import_ms: f64, import_mb: f64, install_ms:
 }
 
 fn function(i: usize, packages: Vec<u32>, duration_ms: f64, memory_mb: f64) -> Function {
-    Function { name: format!("f{i}"), packages, duration_ms, memory_mb }
+    Function {
+        name: format!("f{i}"),
+        packages,
+        duration_ms,
+        memory_mb,
+    }
 }
 
 /// 1-40 packages whose dependencies only point to lower indices (a DAG),
@@ -72,33 +84,43 @@ fn header_strategy() -> impl Strategy<Value = TraceHeader> {
         0.0..2000.0f64,
         prop_oneof![1 => Just(0u64), 4 => 0..(12u64 << 20)],
     );
-    let func =
-        (prop::collection::vec(any::<Index>(), 0..5), 0.0..500.0f64, prop_oneof![1 => Just(0.0), 4 => 1.0..300.0f64]);
-    (prop::collection::vec(pkg, 1..=40), prop::collection::vec(func, 1..=20)).prop_map(|(pkgs, funcs)| {
-        let n = pkgs.len();
-        let packages = pkgs
-            .into_iter()
-            .enumerate()
-            .map(|(i, (deps, import_ms, import_mb, install_ms, disk))| {
-                let mut deps: Vec<u32> =
-                    if i == 0 { Vec::new() } else { deps.iter().map(|d| d.index(i) as u32).collect() };
-                deps.sort_unstable();
-                deps.dedup();
-                package(i, deps, import_ms, import_mb, install_ms, disk)
-            })
-            .collect();
-        let functions = funcs
-            .into_iter()
-            .enumerate()
-            .map(|(i, (pk, duration_ms, memory_mb))| {
-                let mut pk: Vec<u32> = pk.iter().map(|p| p.index(n) as u32).collect();
-                pk.sort_unstable();
-                pk.dedup();
-                function(i, pk, duration_ms, memory_mb)
-            })
-            .collect();
-        TraceHeader::new(packages, functions, serde_json::Value::Null)
-    })
+    let func = (
+        prop::collection::vec(any::<Index>(), 0..5),
+        0.0..500.0f64,
+        prop_oneof![1 => Just(0.0), 4 => 1.0..300.0f64],
+    );
+    (
+        prop::collection::vec(pkg, 1..=40),
+        prop::collection::vec(func, 1..=20),
+    )
+        .prop_map(|(pkgs, funcs)| {
+            let n = pkgs.len();
+            let packages = pkgs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (deps, import_ms, import_mb, install_ms, disk))| {
+                    let mut deps: Vec<u32> = if i == 0 {
+                        Vec::new()
+                    } else {
+                        deps.iter().map(|d| d.index(i) as u32).collect()
+                    };
+                    deps.sort_unstable();
+                    deps.dedup();
+                    package(i, deps, import_ms, import_mb, install_ms, disk)
+                })
+                .collect();
+            let functions = funcs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (pk, duration_ms, memory_mb))| {
+                    let mut pk: Vec<u32> = pk.iter().map(|p| p.index(n) as u32).collect();
+                    pk.sort_unstable();
+                    pk.dedup();
+                    function(i, pk, duration_ms, memory_mb)
+                })
+                .collect();
+            TraceHeader::new(packages, functions, serde_json::Value::Null)
+        })
 }
 
 fn policy_strategy() -> impl Strategy<Value = PolicyConfig> {
@@ -111,9 +133,10 @@ fn policy_strategy() -> impl Strategy<Value = PolicyConfig> {
 
 /// Small budgets so that every tier is under pressure; every zygote mode
 /// except `Static` (which needs a tree file).
-fn params_and_config(policy: BoxedStrategy<PolicyConfig>) -> impl Strategy<Value = (CostParams, TierConfig)> {
-    let zygote_mode =
-        prop_oneof![1 => Just(ZygoteMode::Off), 1 => Just(ZygoteMode::Root), 3 => Just(ZygoteMode::Dynamic)];
+fn params_and_config(
+    policy: BoxedStrategy<PolicyConfig>,
+) -> impl Strategy<Value = (CostParams, TierConfig)> {
+    let zygote_mode = prop_oneof![1 => Just(ZygoteMode::Off), 1 => Just(ZygoteMode::Root), 3 => Just(ZygoteMode::Dynamic)];
     (
         prop_oneof![Just(0.0), 0.0..20.0f64],
         prop_oneof![Just(0.0), 0.0..4.0f64],
@@ -144,10 +167,19 @@ fn params_and_config(policy: BoxedStrategy<PolicyConfig>) -> impl Strategy<Value
                     ..CostParams::default()
                 };
                 let config = TierConfig {
-                    handler: HandlerTier { budget_mb: handler_mb, policy },
+                    handler: HandlerTier {
+                        budget_mb: handler_mb,
+                        policy,
+                    },
                     // Always room for the root, so the planner accepts the config.
-                    zygote: ZygoteTier { mode, budget_mb: interpreter_mb + zygote_extra_mb, min_gain_ms: gain_ms },
-                    install: InstallTier { budget_mb: install_mb },
+                    zygote: ZygoteTier {
+                        mode,
+                        budget_mb: interpreter_mb + zygote_extra_mb,
+                        min_gain_ms: gain_ms,
+                    },
+                    install: InstallTier {
+                        budget_mb: install_mb,
+                    },
                 };
                 (params, config)
             },
@@ -178,10 +210,19 @@ fn scenario_strategy(policy: BoxedStrategy<PolicyConfig>) -> impl Strategy<Value
             for (gap, f, wait) in raw {
                 t += gap;
                 start = (t + wait).max(start);
-                invocations.push(Invocation { time: Micros(t), function: FunctionId(f.index(nf) as u32) });
+                invocations.push(Invocation {
+                    time: Micros(t),
+                    function: FunctionId(f.index(nf) as u32),
+                });
                 starts.push(Micros(start));
             }
-            Scenario { header, params, config, invocations, starts }
+            Scenario {
+                header,
+                params,
+                config,
+                invocations,
+                starts,
+            }
         })
 }
 
@@ -192,8 +233,15 @@ fn scenario_strategy(policy: BoxedStrategy<PolicyConfig>) -> impl Strategy<Value
 /// scenario must reproduce it exactly.
 #[derive(Debug, PartialEq)]
 enum Event {
-    Complete { instance: InstanceId, at: Micros, side: Vec<SideDecision> },
-    Tick { at: Micros, side: Vec<SideDecision> },
+    Complete {
+        instance: InstanceId,
+        at: Micros,
+        side: Vec<SideDecision>,
+    },
+    Tick {
+        at: Micros,
+        side: Vec<SideDecision>,
+    },
     Invoke(Plan),
 }
 
@@ -239,7 +287,10 @@ struct Before {
 }
 
 fn cached_set(planner: &Planner<'_>, n: usize) -> PackageSet {
-    (0..n as u32).map(PackageId).filter(|&p| planner.installs().contains(p)).collect()
+    (0..n as u32)
+        .map(PackageId)
+        .filter(|&p| planner.installs().contains(p))
+        .collect()
 }
 
 fn is_disjoint(a: &PackageSet, b: &PackageSet) -> bool {
@@ -272,7 +323,11 @@ impl<'c> Model<'c> {
 
     fn expected_pins(&self) -> Vec<u32> {
         let mut pins = vec![0u32; self.catalog.package_count()];
-        let held = self.instances.values().map(|i| &i.pinned).chain(self.zygote_pins.values());
+        let held = self
+            .instances
+            .values()
+            .map(|i| &i.pinned)
+            .chain(self.zygote_pins.values());
         for set in held {
             for p in set.iter() {
                 pins[p.index()] += 1;
@@ -283,7 +338,10 @@ impl<'c> Model<'c> {
 
     fn before(&self, planner: &Planner<'_>) -> Before {
         Before {
-            nodes: planner.tree().map(|t| t.nodes().map(|n| (n.id, n.clone())).collect()).unwrap_or_default(),
+            nodes: planner
+                .tree()
+                .map(|t| t.nodes().map(|n| (n.id, n.clone())).collect())
+                .unwrap_or_default(),
             cached: cached_set(planner, self.catalog.package_count()),
             pins: self.expected_pins(),
         }
@@ -293,11 +351,24 @@ impl<'c> Model<'c> {
     fn check_state(&self, planner: &Planner<'_>) -> Result<(), TestCaseError> {
         let u = planner.usage();
         // Property 1: budgets are never exceeded.
-        prop_assert!(u.handler_idle <= planner.handlers().budget(), "handler idle {:?} over budget", u.handler_idle);
-        prop_assert!(u.install <= planner.installs().budget(), "install {:?} over budget", u.install);
+        prop_assert!(
+            u.handler_idle <= planner.handlers().budget(),
+            "handler idle {:?} over budget",
+            u.handler_idle
+        );
+        prop_assert!(
+            u.install <= planner.installs().budget(),
+            "install {:?} over budget",
+            u.install
+        );
         match planner.tree() {
             Some(t) => {
-                prop_assert!(u.zygote <= t.budget(), "zygote {:?} over budget {:?}", u.zygote, t.budget());
+                prop_assert!(
+                    u.zygote <= t.budget(),
+                    "zygote {:?} over budget {:?}",
+                    u.zygote,
+                    t.budget()
+                );
                 prop_assert_eq!(u.zygote, t.used());
             }
             None => prop_assert_eq!(u.zygote, Bytes::ZERO),
@@ -328,8 +399,15 @@ impl<'c> Model<'c> {
 
         if let Some(t) = planner.tree() {
             check_tree(planner)?;
-            let live: BTreeSet<ZygoteId> = t.nodes().map(|n| n.id).filter(|&z| z != ZygoteId(0)).collect();
-            prop_assert_eq!(live, self.zygote_pins.keys().copied().collect::<BTreeSet<_>>());
+            let live: BTreeSet<ZygoteId> = t
+                .nodes()
+                .map(|n| n.id)
+                .filter(|&z| z != ZygoteId(0))
+                .collect();
+            prop_assert_eq!(
+                live,
+                self.zygote_pins.keys().copied().collect::<BTreeSet<_>>()
+            );
             if self.mode == ZygoteMode::Root {
                 prop_assert_eq!(t.len(), 1);
             }
@@ -339,9 +417,18 @@ impl<'c> Model<'c> {
         // or a live Zygote, and pinned packages stay installed.
         for (i, want) in self.expected_pins().into_iter().enumerate() {
             let p = PackageId(i as u32);
-            prop_assert_eq!(planner.installs().pins(p), want, "pin count of package {}", i);
+            prop_assert_eq!(
+                planner.installs().pins(p),
+                want,
+                "pin count of package {}",
+                i
+            );
             if want > 0 {
-                prop_assert!(planner.installs().contains(p), "pinned package {} not installed", i);
+                prop_assert!(
+                    planner.installs().contains(p),
+                    "pinned package {} not installed",
+                    i
+                );
             }
         }
         prop_assert_eq!(planner.counters(), self.counters);
@@ -360,24 +447,48 @@ impl<'c> Model<'c> {
         };
         let budget = planner.handlers().budget();
         let memory = self.instances.get(&id).map_or(Bytes::ZERO, |i| i.memory);
-        let mut idle_bytes: Bytes = self.instances.values().filter(|i| i.idle.is_some()).map(|i| i.memory).sum();
+        let mut idle_bytes: Bytes = self
+            .instances
+            .values()
+            .filter(|i| i.idle.is_some())
+            .map(|i| i.memory)
+            .sum();
         for d in evictions {
             let SideDecision::EvictHandler { instance } = d else {
-                return fail(format!("complete({id}): unexpected {d:?} before the pause/destroy decision"));
+                return fail(format!(
+                    "complete({id}): unexpected {d:?} before the pause/destroy decision"
+                ));
             };
             // Property 4: only idle instances are evicted.
             match self.instances.get(instance) {
                 Some(i) if i.idle.is_some() => {}
-                other => return fail(format!("complete({id}) evicted non-idle instance {instance}: {other:?}")),
+                other => {
+                    return fail(format!(
+                        "complete({id}) evicted non-idle instance {instance}: {other:?}"
+                    ))
+                }
             }
             // Evict only while the finished instance does not fit...
-            prop_assert!(idle_bytes + memory > budget, "evicted {} although {} already fit", instance, id);
+            prop_assert!(
+                idle_bytes + memory > budget,
+                "evicted {} although {} already fit",
+                instance,
+                id
+            );
             // ...and, for LRU and TTL, the longest idle first.
             if self.lru_order {
-                let oldest = self.instances.iter().filter_map(|(&i, x)| x.idle.map(|(since, _)| (since, i))).min();
+                let oldest = self
+                    .instances
+                    .iter()
+                    .filter_map(|(&i, x)| x.idle.map(|(since, _)| (since, i)))
+                    .min();
                 prop_assert_eq!(oldest.map(|(_, i)| i), Some(*instance), "LRU victim");
             }
-            idle_bytes = idle_bytes - self.instances.get(instance).map_or(Bytes::ZERO, |i| i.memory);
+            idle_bytes = idle_bytes
+                - self
+                    .instances
+                    .get(instance)
+                    .map_or(Bytes::ZERO, |i| i.memory);
             self.instances.remove(instance);
             self.counters.handler_evictions += 1;
         }
@@ -386,13 +497,23 @@ impl<'c> Model<'c> {
         };
         match last {
             SideDecision::Pause { instance } if *instance == id => {
-                prop_assert!(budget > Bytes::ZERO && inst.memory <= budget, "paused an instance that cannot fit");
+                prop_assert!(
+                    budget > Bytes::ZERO && inst.memory <= budget,
+                    "paused an instance that cannot fit"
+                );
                 inst.idle = Some((at, self.pause_order));
                 self.pause_order += 1;
             }
             SideDecision::Destroy { instance } if *instance == id => {
-                prop_assert!(budget == Bytes::ZERO || inst.memory > budget, "destroyed an instance that fits");
-                prop_assert!(evictions.is_empty(), "evicted idle instances, then destroyed {} anyway", id);
+                prop_assert!(
+                    budget == Bytes::ZERO || inst.memory > budget,
+                    "destroyed an instance that fits"
+                );
+                prop_assert!(
+                    evictions.is_empty(),
+                    "evicted idle instances, then destroyed {} anyway",
+                    id
+                );
                 self.instances.remove(&id);
             }
             other => return fail(format!("complete({id}) ended with {other:?}")),
@@ -405,9 +526,13 @@ impl<'c> Model<'c> {
             let SideDecision::ExpireHandler { instance } = d else {
                 return fail(format!("tick returned {d:?}"));
             };
-            let Some(ttl) = self.ttl else { return fail(format!("expiry without a TTL policy: {d:?}")) };
+            let Some(ttl) = self.ttl else {
+                return fail(format!("expiry without a TTL policy: {d:?}"));
+            };
             match self.instances.get(instance).and_then(|i| i.idle) {
-                Some((since, _)) => prop_assert!(since + ttl <= at, "instance {} expired early", instance),
+                Some((since, _)) => {
+                    prop_assert!(since + ttl <= at, "instance {} expired early", instance)
+                }
                 None => return fail(format!("tick expired busy or dead instance {instance}")),
             }
             self.instances.remove(instance);
@@ -448,10 +573,19 @@ impl<'c> Model<'c> {
         let (import, install) = match &plan.action {
             Action::HandlerHit { instance } => {
                 // Property 4: a hit resumes an idle instance of this function.
-                prop_assert_eq!(Some(*instance), reusable, "handler hit on the wrong instance");
+                prop_assert_eq!(
+                    Some(*instance),
+                    reusable,
+                    "handler hit on the wrong instance"
+                );
                 prop_assert_eq!(plan.instance, *instance);
                 prop_assert!(plan.side.is_empty());
-                let want = Phases { queue: now - inv.time, unpause: cost.unpause(), handler, ..Phases::default() };
+                let want = Phases {
+                    queue: now - inv.time,
+                    unpause: cost.unpause(),
+                    handler,
+                    ..Phases::default()
+                };
                 prop_assert_eq!(plan.phases, want);
                 let end = now + plan.phases.total();
                 if let Some(i) = self.instances.get_mut(instance) {
@@ -460,8 +594,17 @@ impl<'c> Model<'c> {
                 self.in_flight.insert((end, *instance));
                 return Ok(());
             }
-            Action::Fork { zygote, depth, import, install } => {
-                prop_assert!(reusable.is_none(), "cold start although instance {:?} was idle", reusable);
+            Action::Fork {
+                zygote,
+                depth,
+                import,
+                install,
+            } => {
+                prop_assert!(
+                    reusable.is_none(),
+                    "cold start although instance {:?} was idle",
+                    reusable
+                );
                 prop_assert!(self.mode != ZygoteMode::Off, "fork with Zygotes off");
                 let Some(node) = before.nodes.get(zygote) else {
                     return fail(format!("fork from Zygote {zygote}, which was not live"));
@@ -508,11 +651,22 @@ impl<'c> Model<'c> {
                 (import, install)
             }
             Action::Fresh { import, install } => {
-                prop_assert!(reusable.is_none(), "cold start although instance {:?} was idle", reusable);
-                prop_assert_eq!(self.mode, ZygoteMode::Off, "fresh start although the root Zygote is always usable");
+                prop_assert!(
+                    reusable.is_none(),
+                    "cold start although instance {:?} was idle",
+                    reusable
+                );
+                prop_assert_eq!(
+                    self.mode,
+                    ZygoteMode::Off,
+                    "fresh start although the root Zygote is always usable"
+                );
                 prop_assert_eq!(import, need);
                 prop_assert_eq!(plan.phases.fork, Micros::ZERO);
-                prop_assert_eq!(plan.phases.create, cost.container_create() + cost.python_start());
+                prop_assert_eq!(
+                    plan.phases.create,
+                    cost.container_create() + cost.python_start()
+                );
                 (import, install)
             }
         };
@@ -523,7 +677,11 @@ impl<'c> Model<'c> {
         self.next_instance = id.0 + 1;
         prop_assert_eq!(install, &import.difference(&before.cached), "installed set");
         if planner.installs().budget() == Bytes::ZERO {
-            prop_assert_eq!(install, import, "install cache off, yet packages were found cached");
+            prop_assert_eq!(
+                install,
+                import,
+                "install cache off, yet packages were found cached"
+            );
         }
         prop_assert_eq!(plan.phases.queue, now - inv.time);
         prop_assert_eq!(plan.phases.unpause, Micros::ZERO);
@@ -552,10 +710,26 @@ impl<'c> Model<'c> {
         for d in &plan.side {
             match d {
                 SideDecision::EvictPackage { package } => {
-                    prop_assert!(!created && evicted_zygotes.is_empty(), "package eviction out of order");
-                    prop_assert!(before.cached.contains(*package), "evicted package {} was not installed", package);
-                    prop_assert_eq!(before.pins[package.index()], 0, "evicted pinned package {}", package);
-                    prop_assert!(!import.contains(*package), "evicted package {} that this start imports", package);
+                    prop_assert!(
+                        !created && evicted_zygotes.is_empty(),
+                        "package eviction out of order"
+                    );
+                    prop_assert!(
+                        before.cached.contains(*package),
+                        "evicted package {} was not installed",
+                        package
+                    );
+                    prop_assert_eq!(
+                        before.pins[package.index()],
+                        0,
+                        "evicted pinned package {}",
+                        package
+                    );
+                    prop_assert!(
+                        !import.contains(*package),
+                        "evicted package {} that this start imports",
+                        package
+                    );
                     prop_assert!(!planner.installs().contains(*package));
                     self.counters.package_evictions += 1;
                 }
@@ -565,12 +739,21 @@ impl<'c> Model<'c> {
                     prop_assert_eq!(self.mode, ZygoteMode::Dynamic);
                     prop_assert!(!created, "Zygote eviction after creation");
                     prop_assert!(*zygote != ZygoteId(0), "root evicted");
-                    prop_assert!(!ancestors.contains(zygote), "evicted Zygote {} the fork uses", zygote);
+                    prop_assert!(
+                        !ancestors.contains(zygote),
+                        "evicted Zygote {} the fork uses",
+                        zygote
+                    );
                     let Some(node) = before.nodes.get(zygote) else {
                         return fail(format!("evicted Zygote {zygote}, which was not live"));
                     };
                     for c in &node.children {
-                        prop_assert!(evicted_zygotes.contains(c), "Zygote {} evicted before its child {}", zygote, c);
+                        prop_assert!(
+                            evicted_zygotes.contains(c),
+                            "Zygote {} evicted before its child {}",
+                            zygote,
+                            c
+                        );
                     }
                     prop_assert!(
                         tree.and_then(|t| t.node(*zygote)).is_none(),
@@ -581,15 +764,29 @@ impl<'c> Model<'c> {
                     self.zygote_pins.remove(zygote);
                     self.counters.zygote_evictions += 1;
                 }
-                SideDecision::CreateZygote { zygote, parent, import: adds, ready_at } => {
+                SideDecision::CreateZygote {
+                    zygote,
+                    parent,
+                    import: adds,
+                    ready_at,
+                } => {
                     prop_assert_eq!(self.mode, ZygoteMode::Dynamic);
                     prop_assert!(!created, "two Zygotes created for one start");
-                    prop_assert_eq!(Some(*parent), fork_zygote, "new Zygote is not a child of the fork source");
+                    prop_assert_eq!(
+                        Some(*parent),
+                        fork_zygote,
+                        "new Zygote is not a child of the fork source"
+                    );
                     prop_assert_eq!(adds, import);
-                    prop_assert!(!before.nodes.contains_key(zygote), "Zygote id {} reused", zygote);
+                    prop_assert!(
+                        !before.nodes.contains_key(zygote),
+                        "Zygote id {} reused",
+                        zygote
+                    );
                     prop_assert!(*ready_at >= now);
                     prop_assert!(
-                        cost.import_time(adds) >= Micros::from_ms_f64(planner.config().zygote.min_gain_ms),
+                        cost.import_time(adds)
+                            >= Micros::from_ms_f64(planner.config().zygote.min_gain_ms),
                         "Zygote saves less than min_gain_ms"
                     );
                     let Some(node) = tree.and_then(|t| t.node(*zygote)) else {
@@ -599,7 +796,8 @@ impl<'c> Model<'c> {
                     prop_assert_eq!(&node.packages, need);
                     prop_assert_eq!(&node.own, adds);
                     prop_assert_eq!(node.ready_at, *ready_at);
-                    let pinned: PackageSet = adds.iter().filter(|p| cached_after.contains(*p)).collect();
+                    let pinned: PackageSet =
+                        adds.iter().filter(|p| cached_after.contains(*p)).collect();
                     self.zygote_pins.insert(*zygote, pinned);
                     self.counters.zygotes_created += 1;
                     created = true;
@@ -614,14 +812,24 @@ impl<'c> Model<'c> {
                 SideDecision::CreateZygote { zygote, .. } => tree.and_then(|t| t.node(*zygote)),
                 _ => None,
             });
-            let Some(grown) = grown else { return fail("created Zygote vanished".to_string()) };
+            let Some(grown) = grown else {
+                return fail("created Zygote vanished".to_string());
+            };
             let budget = tree.map_or(Bytes::ZERO, |t| t.budget());
             check_zygote_victims(before, &ancestors, &evicted_zygotes, grown.memory, budget)?;
         }
 
         let memory = Bytes::from_mb_f64(self.catalog.function(f).memory_mb);
         let pinned: PackageSet = need.iter().filter(|p| cached_after.contains(*p)).collect();
-        self.instances.insert(id, LiveInstance { function: f, memory, pinned, idle: None });
+        self.instances.insert(
+            id,
+            LiveInstance {
+                function: f,
+                memory,
+                pinned,
+                idle: None,
+            },
+        );
         self.in_flight.insert((now + plan.phases.total(), id));
         Ok(())
     }
@@ -647,7 +855,11 @@ fn check_zygote_victims(
     let mut used: Bytes = before.nodes.values().map(|n| n.memory).sum();
     let mut gone = BTreeSet::new();
     for v in victims {
-        prop_assert!(used + need > budget, "evicted Zygote {} although the new node already fit", v);
+        prop_assert!(
+            used + need > budget,
+            "evicted Zygote {} although the new node already fit",
+            v
+        );
         let expected = before
             .nodes
             .values()
@@ -667,14 +879,24 @@ fn check_zygote_victims(
 /// and lists it; children strictly extend their parent's set; the root is
 /// the bare interpreter; memory adds up; no two nodes hold the same set.
 fn check_tree(planner: &Planner<'_>) -> Result<(), TestCaseError> {
-    let Some(t) = planner.tree() else { return Ok(()) };
-    let Some(root) = t.node(ZygoteId(0)) else { return fail("root Zygote evicted".to_string()) };
-    prop_assert!(root.parent.is_none() && root.packages.is_empty() && root.pinned && root.depth == 0);
+    let Some(t) = planner.tree() else {
+        return Ok(());
+    };
+    let Some(root) = t.node(ZygoteId(0)) else {
+        return fail("root Zygote evicted".to_string());
+    };
+    prop_assert!(
+        root.parent.is_none() && root.packages.is_empty() && root.pinned && root.depth == 0
+    );
     let mut sets = BTreeSet::new();
     let mut memory = Bytes::ZERO;
     for n in t.nodes() {
         memory += n.memory;
-        prop_assert!(sets.insert(n.packages.clone()), "two Zygotes hold {:?}", n.packages);
+        prop_assert!(
+            sets.insert(n.packages.clone()),
+            "two Zygotes hold {:?}",
+            n.packages
+        );
         prop_assert_eq!(n.import_cost, planner.cost().import_time(&n.packages));
         for c in &n.children {
             prop_assert_eq!(
@@ -689,8 +911,15 @@ fn check_tree(planner: &Planner<'_>) -> Result<(), TestCaseError> {
             prop_assert_eq!(n.id, ZygoteId(0), "a second parentless node");
             continue;
         };
-        let Some(p) = t.node(pid) else { return fail(format!("Zygote {} outlived its parent {pid}", n.id)) };
-        prop_assert!(p.children.contains(&n.id), "parent {} does not list child {}", pid, n.id);
+        let Some(p) = t.node(pid) else {
+            return fail(format!("Zygote {} outlived its parent {pid}", n.id));
+        };
+        prop_assert!(
+            p.children.contains(&n.id),
+            "parent {} does not list child {}",
+            pid,
+            n.id
+        );
         prop_assert!(p.packages.is_subset(&n.packages) && p.packages != n.packages);
         prop_assert_eq!(&n.own, &n.packages.difference(&p.packages));
         prop_assert_eq!(n.depth, p.depth + 1);
@@ -719,20 +948,26 @@ fn run(s: &Scenario) -> Result<Transcript, TestCaseError> {
     let mut events = Vec::new();
     model.check_state(&planner)?;
 
-    let complete_until =
-        |limit: Option<Micros>, planner: &mut Planner<'_>, model: &mut Model<'_>, events: &mut Vec<Event>| {
-            while let Some(&(end, id)) = model.in_flight.first() {
-                if limit.is_some_and(|t| end > t) {
-                    break;
-                }
-                model.in_flight.remove(&(end, id));
-                let side = planner.complete(id, end);
-                model.on_complete(planner, id, end, &side)?;
-                model.check_state(planner)?;
-                events.push(Event::Complete { instance: id, at: end, side });
+    let complete_until = |limit: Option<Micros>,
+                          planner: &mut Planner<'_>,
+                          model: &mut Model<'_>,
+                          events: &mut Vec<Event>| {
+        while let Some(&(end, id)) = model.in_flight.first() {
+            if limit.is_some_and(|t| end > t) {
+                break;
             }
-            Ok::<(), TestCaseError>(())
-        };
+            model.in_flight.remove(&(end, id));
+            let side = planner.complete(id, end);
+            model.on_complete(planner, id, end, &side)?;
+            model.check_state(planner)?;
+            events.push(Event::Complete {
+                instance: id,
+                at: end,
+                side,
+            });
+        }
+        Ok::<(), TestCaseError>(())
+    };
 
     for (&inv, &t) in s.invocations.iter().zip(&s.starts) {
         complete_until(Some(t), &mut planner, &mut model, &mut events)?;
@@ -768,14 +1003,24 @@ fn run(s: &Scenario) -> Result<Transcript, TestCaseError> {
         // Property 6: with no instance left, pins come from Zygotes only.
         for p in 0..catalog.package_count() {
             let p = PackageId(p as u32);
-            let from_zygotes = planner.tree().map_or(0, |t| t.nodes().filter(|n| n.own.contains(p)).count() as u32);
-            prop_assert!(planner.installs().pins(p) <= from_zygotes, "package {} pinned by no live Zygote", p);
+            let from_zygotes = planner.tree().map_or(0, |t| {
+                t.nodes().filter(|n| n.own.contains(p)).count() as u32
+            });
+            prop_assert!(
+                planner.installs().pins(p) <= from_zygotes,
+                "package {} pinned by no live Zygote",
+                p
+            );
             if s.config.zygote.mode != ZygoteMode::Dynamic {
                 prop_assert_eq!(planner.installs().pins(p), 0);
             }
         }
     }
-    Ok(Transcript { events, counters: planner.counters(), usage: planner.usage() })
+    Ok(Transcript {
+        events,
+        counters: planner.counters(),
+        usage: planner.usage(),
+    })
 }
 
 proptest! {
@@ -813,27 +1058,53 @@ proptest! {
 
 /// `(import_ms, import_mb, disk_mb)` per package, no dependencies.
 fn tiny_catalog(pkgs: &[(f64, f64, u64)], funcs: &[&[u32]]) -> Catalog {
-    let packages =
-        pkgs.iter().enumerate().map(|(i, &(ms, mb, disk))| package(i, Vec::new(), ms, mb, 100.0, disk << 20)).collect();
-    let functions = funcs.iter().enumerate().map(|(i, p)| function(i, p.to_vec(), 10.0, 50.0)).collect();
-    Catalog::new(TraceHeader::new(packages, functions, serde_json::Value::Null)).expect("valid catalog")
+    let packages = pkgs
+        .iter()
+        .enumerate()
+        .map(|(i, &(ms, mb, disk))| package(i, Vec::new(), ms, mb, 100.0, disk << 20))
+        .collect();
+    let functions = funcs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| function(i, p.to_vec(), 10.0, 50.0))
+        .collect();
+    Catalog::new(TraceHeader::new(
+        packages,
+        functions,
+        serde_json::Value::Null,
+    ))
+    .expect("valid catalog")
 }
 
 fn config(handler_mb: f64, mode: ZygoteMode, zygote_mb: f64, install_mb: f64) -> TierConfig {
     TierConfig {
-        handler: HandlerTier { budget_mb: handler_mb, policy: PolicyConfig::Lru },
-        zygote: ZygoteTier { mode, budget_mb: zygote_mb, min_gain_ms: 0.0 },
-        install: InstallTier { budget_mb: install_mb },
+        handler: HandlerTier {
+            budget_mb: handler_mb,
+            policy: PolicyConfig::Lru,
+        },
+        zygote: ZygoteTier {
+            mode,
+            budget_mb: zygote_mb,
+            min_gain_ms: 0.0,
+        },
+        install: InstallTier {
+            budget_mb: install_mb,
+        },
     }
 }
 
 fn inv(t: u64, f: u32) -> Invocation {
-    Invocation { time: Micros(t), function: FunctionId(f) }
+    Invocation {
+        time: Micros(t),
+        function: FunctionId(f),
+    }
 }
 
 fn created(plan: &Plan) -> Option<(ZygoteId, Micros)> {
     plan.side.iter().find_map(|d| match d {
-        SideDecision::CreateZygote { zygote, ready_at, .. } => Some((*zygote, *ready_at)),
+        SideDecision::CreateZygote {
+            zygote, ready_at, ..
+        } => Some((*zygote, *ready_at)),
         _ => None,
     })
 }
@@ -844,19 +1115,41 @@ fn created(plan: &Plan) -> Option<(ZygoteId, Micros)> {
 #[test]
 fn burst_before_zygote_ready_forks_parent_and_grows_once() {
     let catalog = tiny_catalog(&[(100.0, 20.0, 1)], &[&[0]]);
-    let mut planner =
-        Planner::new(&catalog, CostParams::default(), config(0.0, ZygoteMode::Dynamic, 500.0, 100.0), None)
-            .expect("planner");
+    let mut planner = Planner::new(
+        &catalog,
+        CostParams::default(),
+        config(0.0, ZygoteMode::Dynamic, 500.0, 100.0),
+        None,
+    )
+    .expect("planner");
     let first = planner.invoke(inv(0, 0), Micros(0));
     let (z, ready) = created(&first).expect("the first cold start grows a Zygote");
     assert!(ready > Micros(1));
     for t in [1, ready.0 - 1] {
         let p = planner.invoke(inv(t, 0), Micros(t));
-        assert!(matches!(p.action, Action::Fork { zygote: ZygoteId(0), .. }), "not ready yet: {:?}", p.action);
+        assert!(
+            matches!(
+                p.action,
+                Action::Fork {
+                    zygote: ZygoteId(0),
+                    ..
+                }
+            ),
+            "not ready yet: {:?}",
+            p.action
+        );
         assert_eq!(created(&p), None, "a second Zygote for the same packages");
     }
     let p = planner.invoke(inv(ready.0, 0), ready);
-    assert_eq!(p.action, Action::Fork { zygote: z, depth: 1, import: PackageSet::new(), install: PackageSet::new() });
+    assert_eq!(
+        p.action,
+        Action::Fork {
+            zygote: z,
+            depth: 1,
+            import: PackageSet::new(),
+            install: PackageSet::new()
+        }
+    );
     assert_eq!(planner.tree().map(|t| t.len()), Some(2));
 }
 
@@ -865,11 +1158,18 @@ fn burst_before_zygote_ready_forks_parent_and_grows_once() {
 #[test]
 fn install_budget_zero_caches_nothing() {
     let catalog = tiny_catalog(&[(1.0, 1.0, 0), (1.0, 1.0, 3)], &[&[0, 1]]);
-    let mut planner =
-        Planner::new(&catalog, CostParams::default(), config(0.0, ZygoteMode::Off, 0.0, 0.0), None).expect("planner");
+    let mut planner = Planner::new(
+        &catalog,
+        CostParams::default(),
+        config(0.0, ZygoteMode::Off, 0.0, 0.0),
+        None,
+    )
+    .expect("planner");
     for t in 0..3 {
         let p = planner.invoke(inv(t, 0), Micros(t));
-        let Action::Fresh { install, .. } = &p.action else { panic!("{:?}", p.action) };
+        let Action::Fresh { install, .. } = &p.action else {
+            panic!("{:?}", p.action)
+        };
         assert_eq!(install.len(), 2, "call {t}: {install:?}");
         planner.complete(p.instance, Micros(t));
     }
@@ -882,12 +1182,22 @@ fn install_budget_zero_caches_nothing() {
 fn package_evictions_are_counted() {
     // Each package alone fills the 5 MB install cache.
     let catalog = tiny_catalog(&[(1.0, 1.0, 4), (1.0, 1.0, 4)], &[&[0], &[1]]);
-    let mut planner =
-        Planner::new(&catalog, CostParams::default(), config(0.0, ZygoteMode::Off, 0.0, 5.0), None).expect("planner");
+    let mut planner = Planner::new(
+        &catalog,
+        CostParams::default(),
+        config(0.0, ZygoteMode::Off, 0.0, 5.0),
+        None,
+    )
+    .expect("planner");
     let a = planner.invoke(inv(0, 0), Micros(0));
     planner.complete(a.instance, Micros(1));
     let b = planner.invoke(inv(2, 1), Micros(2));
-    assert_eq!(b.side, vec![SideDecision::EvictPackage { package: PackageId(0) }]);
+    assert_eq!(
+        b.side,
+        vec![SideDecision::EvictPackage {
+            package: PackageId(0)
+        }]
+    );
     assert_eq!(planner.counters().package_evictions, 1);
 }
 
@@ -896,8 +1206,13 @@ fn package_evictions_are_counted() {
 #[test]
 fn busy_instance_pins_survive_install_pressure() {
     let catalog = tiny_catalog(&[(1.0, 1.0, 4), (1.0, 1.0, 4)], &[&[0], &[1]]);
-    let mut planner =
-        Planner::new(&catalog, CostParams::default(), config(0.0, ZygoteMode::Off, 0.0, 5.0), None).expect("planner");
+    let mut planner = Planner::new(
+        &catalog,
+        CostParams::default(),
+        config(0.0, ZygoteMode::Off, 0.0, 5.0),
+        None,
+    )
+    .expect("planner");
     let a = planner.invoke(inv(0, 0), Micros(0));
     let b = planner.invoke(inv(1, 1), Micros(1));
     assert!(b.side.is_empty(), "evicted a pinned package: {:?}", b.side);
@@ -915,22 +1230,39 @@ fn busy_instance_pins_survive_install_pressure() {
 #[test]
 fn zygote_eviction_takes_leaves_and_spares_the_fork_source() {
     // f0 = {0}, f1 = {0, 1}, f2 = {2}. Each node: 2 MB fork + 20 MB import.
-    let catalog = tiny_catalog(&[(50.0, 20.0, 1), (50.0, 20.0, 1), (50.0, 20.0, 1)], &[&[0], &[0, 1], &[2]]);
+    let catalog = tiny_catalog(
+        &[(50.0, 20.0, 1), (50.0, 20.0, 1), (50.0, 20.0, 1)],
+        &[&[0], &[0, 1], &[2]],
+    );
     // Root 10 MB + two 22 MB nodes fit in 60 MB; a third does not.
-    let mut planner =
-        Planner::new(&catalog, CostParams::default(), config(0.0, ZygoteMode::Dynamic, 60.0, 100.0), None)
-            .expect("planner");
+    let mut planner = Planner::new(
+        &catalog,
+        CostParams::default(),
+        config(0.0, ZygoteMode::Dynamic, 60.0, 100.0),
+        None,
+    )
+    .expect("planner");
     let p0 = planner.invoke(inv(0, 0), Micros(0));
     let (z0, ready) = created(&p0).expect("grows {0}");
     let t = ready.0;
     let p1 = planner.invoke(inv(t, 1), Micros(t));
     assert!(matches!(p1.action, Action::Fork { zygote, .. } if zygote == z0));
     let (z1, ready1) = created(&p1).expect("grows {0,1} under {0}");
-    assert_eq!(planner.tree().and_then(|tr| tr.node(z1)).and_then(|n| n.parent), Some(z0));
+    assert_eq!(
+        planner
+            .tree()
+            .and_then(|tr| tr.node(z1))
+            .and_then(|n| n.parent),
+        Some(z0)
+    );
     // z0 has a child, so only the leaf z1 may go to make room for {2}.
     let t = ready1.0;
     let p2 = planner.invoke(inv(t, 2), Micros(t));
-    assert!(p2.side.contains(&SideDecision::EvictZygote { zygote: z1 }), "{:?}", p2.side);
+    assert!(
+        p2.side.contains(&SideDecision::EvictZygote { zygote: z1 }),
+        "{:?}",
+        p2.side
+    );
     assert!(!p2.side.contains(&SideDecision::EvictZygote { zygote: z0 }));
     let tree = planner.tree().expect("tree");
     assert!(tree.node(z0).is_some_and(|n| n.children.is_empty()));

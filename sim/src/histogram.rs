@@ -17,7 +17,12 @@ pub struct Histogram {
 
 impl Default for Histogram {
     fn default() -> Self {
-        Histogram { counts: vec![0; BUCKETS], total: 0, sum: 0, max: 0 }
+        Histogram {
+            counts: vec![0; BUCKETS],
+            total: 0,
+            sum: 0,
+            max: 0,
+        }
     }
 }
 
@@ -92,7 +97,18 @@ mod tests {
     #[test]
     fn buckets_are_contiguous_and_accurate() {
         let mut last = 0;
-        for v in [0u64, 1, 255, 256, 257, 511, 512, 1_000_000, u64::MAX / 3, u64::MAX] {
+        for v in [
+            0u64,
+            1,
+            255,
+            256,
+            257,
+            511,
+            512,
+            1_000_000,
+            u64::MAX / 3,
+            u64::MAX,
+        ] {
             let i = index(v);
             assert!(i >= last && i < BUCKETS);
             last = i;

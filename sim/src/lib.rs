@@ -35,20 +35,36 @@ use summary::{Summary, TraceInfo};
 /// Replays the trace at `trace` with `settings`; writes per-invocation
 /// records to `records` when given.
 pub fn simulate(trace: &Path, settings: &Settings, records: Option<&Path>) -> Result<Summary> {
-    let file = File::open(trace).with_context(|| format!("cannot open trace {}", trace.display()))?;
-    let reader = TraceReader::new(BufReader::with_capacity(1 << 20, file), trace.display().to_string())?;
+    let file =
+        File::open(trace).with_context(|| format!("cannot open trace {}", trace.display()))?;
+    let reader = TraceReader::new(
+        BufReader::with_capacity(1 << 20, file),
+        trace.display().to_string(),
+    )?;
     let (catalog, invocations) = reader.into_parts();
     let tree = settings.static_tree()?;
-    let mut planner = Planner::new(&catalog, settings.cost.clone(), settings.tiers.clone(), tree.as_ref())
-        .context("invalid settings")?;
-    let options = replay::ReplayOptions { max_concurrency: settings.replay.max_concurrency };
+    let mut planner = Planner::new(
+        &catalog,
+        settings.cost.clone(),
+        settings.tiers.clone(),
+        tree.as_ref(),
+    )
+    .context("invalid settings")?;
+    let options = replay::ReplayOptions {
+        max_concurrency: settings.replay.max_concurrency,
+    };
     let mut sink = match records {
-        Some(p) => Some(BufWriter::new(
-            File::create(p).with_context(|| format!("cannot create records file {}", p.display()))?,
-        )),
+        Some(p) => Some(BufWriter::new(File::create(p).with_context(|| {
+            format!("cannot create records file {}", p.display())
+        })?)),
         None => None,
     };
-    let stats = replay::replay(&mut planner, invocations, options, sink.as_mut().map(|w| w as &mut dyn Write))?;
+    let stats = replay::replay(
+        &mut planner,
+        invocations,
+        options,
+        sink.as_mut().map(|w| w as &mut dyn Write),
+    )?;
     if let Some(mut w) = sink {
         w.flush().context("writing records")?;
     }

@@ -24,13 +24,16 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Some(Command::Trace { command: TraceCommand::Gen { params, out } }) => {
+        Some(Command::Trace {
+            command: TraceCommand::Gen { params, out },
+        }) => {
             // Reject bad flags before creating (and truncating) the output file.
             params.validate()?;
             let summary = if out.as_os_str() == "-" {
                 sock_sim::gen::generate(&params, std::io::stdout().lock())?
             } else {
-                let f = std::fs::File::create(&out).with_context(|| format!("cannot create {}", out.display()))?;
+                let f = std::fs::File::create(&out)
+                    .with_context(|| format!("cannot create {}", out.display()))?;
                 sock_sim::gen::generate(&params, f)?
             };
             eprintln!(
@@ -43,8 +46,12 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Some(Command::Trace { command: TraceCommand::Build { params, out } }) => build_trace(&params, &out),
-        Some(Command::Trace { command: TraceCommand::Stats { params } }) => study(&params),
+        Some(Command::Trace {
+            command: TraceCommand::Build { params, out },
+        }) => build_trace(&params, &out),
+        Some(Command::Trace {
+            command: TraceCommand::Stats { params },
+        }) => study(&params),
         None => {
             let args = cli.run;
             let Some(trace) = args.trace.clone() else {
@@ -81,25 +88,37 @@ fn build_trace(params: &sock_sim::build::BuildParams, out: &Path) -> Result<()> 
         let mut partial = out.as_os_str().to_owned();
         partial.push(".partial");
         let partial = std::path::PathBuf::from(partial);
-        let f = std::fs::File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
+        let f = std::fs::File::create(&partial)
+            .with_context(|| format!("cannot create {}", partial.display()))?;
         let report = sock_sim::build::build(params, f);
         if report.is_err() {
             let _ = std::fs::remove_file(&partial);
         }
         let report = report?;
-        std::fs::rename(&partial, out).with_context(|| format!("cannot rename {} to {}", partial.display(), out.display()))?;
+        std::fs::rename(&partial, out)
+            .with_context(|| format!("cannot rename {} to {}", partial.display(), out.display()))?;
         report
     };
     eprint!("{}", report.warnings.to_text(10));
     eprint!("{}", report.to_text());
-    eprintln!("sim: wrote {} in {:.2} s", out.display(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "sim: wrote {} in {:.2} s",
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
 /// `sim trace stats`: the study on stdout, files listed on stderr.
 fn study(params: &sock_sim::study::StudyParams) -> Result<()> {
     let (study, outputs) = sock_sim::study::run(params)?;
-    std::io::stdout().lock().write_all(study.to_text().as_bytes())?;
-    eprintln!("sim: wrote {} files to {}", outputs.files.len(), outputs.dir.display());
+    std::io::stdout()
+        .lock()
+        .write_all(study.to_text().as_bytes())?;
+    eprintln!(
+        "sim: wrote {} files to {}",
+        outputs.files.len(),
+        outputs.dir.display()
+    );
     Ok(())
 }

@@ -92,7 +92,9 @@ impl Engine<'_, '_, '_> {
             self.planner.complete(instance, end);
             self.stats.observe_usage(end, self.planner.usage());
             while self.inflight.len() < self.limit {
-                let Some((seq, inv)) = self.queue.pop_front() else { break };
+                let Some((seq, inv)) = self.queue.pop_front() else {
+                    break;
+                };
                 self.start(seq, inv, end)?;
             }
         }
@@ -121,7 +123,12 @@ pub fn record(planner: &Planner<'_>, seq: u64, inv: Invocation, plan: &Plan) -> 
     let keys = |s: &sock_core::PackageSet| s.iter().map(|p| catalog.package(p).key()).collect();
     let (zygote, depth, imported, installed) = match &plan.action {
         Action::HandlerHit { .. } => (None, None, Vec::new(), Vec::new()),
-        Action::Fork { zygote, depth, import, install } => (Some(zygote.0), Some(*depth), keys(import), keys(install)),
+        Action::Fork {
+            zygote,
+            depth,
+            import,
+            install,
+        } => (Some(zygote.0), Some(*depth), keys(import), keys(install)),
         Action::Fresh { import, install } => (None, None, keys(import), keys(install)),
     };
     InvocationRecord {

@@ -74,10 +74,16 @@ impl Stats {
     pub(crate) fn observe_plan(&mut self, plan: &Plan, arrival: Micros) {
         let total = plan.phases.total().0;
         self.all.record(total);
-        self.by_path.entry(plan.action.path()).or_default().record(total);
+        self.by_path
+            .entry(plan.action.path())
+            .or_default()
+            .record(total);
         let startup = total - plan.phases.handler.0;
         self.startup.record(startup);
-        self.startup_by_path.entry(plan.action.path()).or_default().record(startup);
+        self.startup_by_path
+            .entry(plan.action.path())
+            .or_default()
+            .record(startup);
         if let Action::Fork { depth, .. } = plan.action {
             *self.by_depth.entry(depth).or_insert(0) += 1;
         }
@@ -91,7 +97,11 @@ impl Stats {
     pub(crate) fn observe_usage(&mut self, t: Micros, u: TierUsage) {
         let start = *self.first_arrival.get_or_insert(t);
         // Events arrive in non-decreasing time; the first one opens the window.
-        let dt = if self.end < start { 0 } else { t.0.saturating_sub(self.end.0) };
+        let dt = if self.end < start {
+            0
+        } else {
+            t.0.saturating_sub(self.end.0)
+        };
         self.end = self.end.max(t);
         let s = &mut self.usage;
         s.handler_idle.observe(dt, u.handler_idle.0);

@@ -86,12 +86,34 @@ pub struct PhasesMs {
 
 impl PhasesMs {
     fn from_sums(sums: [u128; 7], n: u64) -> PhasesMs {
-        let m = |i: usize| if n == 0 { 0.0 } else { round3(sums[i] as f64 / n as f64 / 1000.0) };
-        PhasesMs { queue: m(0), create: m(1), fork: m(2), unpause: m(3), install: m(4), import: m(5), handler: m(6) }
+        let m = |i: usize| {
+            if n == 0 {
+                0.0
+            } else {
+                round3(sums[i] as f64 / n as f64 / 1000.0)
+            }
+        };
+        PhasesMs {
+            queue: m(0),
+            create: m(1),
+            fork: m(2),
+            unpause: m(3),
+            install: m(4),
+            import: m(5),
+            handler: m(6),
+        }
     }
 
     fn pairs(&self) -> [(&'static str, f64); 7] {
-        let v = [self.queue, self.create, self.fork, self.unpause, self.install, self.import, self.handler];
+        let v = [
+            self.queue,
+            self.create,
+            self.fork,
+            self.unpause,
+            self.install,
+            self.import,
+            self.handler,
+        ];
         let mut out = [("", 0.0); 7];
         for (i, name) in Phases::NAMES.iter().enumerate() {
             out[i] = (name, v[i]);
@@ -161,7 +183,10 @@ impl Latency {
             p99: a.p99,
             mean: a.mean,
             max: a.max,
-            by_path: by_path.iter().map(|(p, h)| (p.as_str(), LatencyStats::new(h))).collect(),
+            by_path: by_path
+                .iter()
+                .map(|(p, h)| (p.as_str(), LatencyStats::new(h)))
+                .collect(),
         }
     }
 }
@@ -175,12 +200,19 @@ fn round3(x: f64) -> f64 {
 }
 
 fn share(count: u64, total: u64) -> PathShare {
-    let share = if total == 0 { 0.0 } else { round3(count as f64 / total as f64 * 100.0) / 100.0 };
+    let share = if total == 0 {
+        0.0
+    } else {
+        round3(count as f64 / total as f64 * 100.0) / 100.0
+    };
     PathShare { count, share }
 }
 
 fn peak_mean(t: &TimeWeighted, span: u64) -> PeakMean {
-    PeakMean { peak: round3(mb(t.peak)), mean: round3(mb(t.mean(span) as u64)) }
+    PeakMean {
+        peak: round3(mb(t.peak)),
+        mean: round3(mb(t.mean(span) as u64)),
+    }
 }
 
 impl Summary {
@@ -190,13 +222,20 @@ impl Summary {
         let span = stats.span().0;
         let c = &stats.counters;
         Summary {
-            trace: TraceInfo { span_s: round3(span as f64 / 1e6), ..trace },
+            trace: TraceInfo {
+                span_s: round3(span as f64 / 1e6),
+                ..trace
+            },
             tiers,
             invocations: n,
             paths: Paths {
                 handler_hit: share(count(PathKind::HandlerHit), n),
                 zygote_hit: share(count(PathKind::ZygoteHit), n),
-                zygote_hit_by_depth: stats.by_depth.iter().map(|(d, &k)| (d.to_string(), share(k, n))).collect(),
+                zygote_hit_by_depth: stats
+                    .by_depth
+                    .iter()
+                    .map(|(d, &k)| (d.to_string(), share(k, n)))
+                    .collect(),
                 fresh: share(count(PathKind::Fresh), n),
             },
             latency_ms: Latency::new(&stats.all, &stats.by_path),
@@ -220,7 +259,10 @@ impl Summary {
                 zygote: c.zygote_evictions,
                 install: c.package_evictions,
             },
-            zygotes: ZygoteStats { created: c.zygotes_created, live_at_end: stats.zygotes_live_at_end },
+            zygotes: ZygoteStats {
+                created: c.zygotes_created,
+                live_at_end: stats.zygotes_live_at_end,
+            },
         }
     }
 
@@ -235,14 +277,28 @@ impl Summary {
         );
         let _ = writeln!(s, "tiers      {}", tiers_line(&self.tiers));
         let _ = writeln!(s, "invocations {}\n", self.invocations);
-        let _ = writeln!(s, "{:<16}{:>10}{:>8}{:>10}{:>10}{:>10}{:>10}", "path", "count", "share", "p50 ms", "p95 ms", "p99 ms", "mean ms");
-        let rows = [("handler_hit", &self.paths.handler_hit), ("zygote_hit", &self.paths.zygote_hit), ("fresh", &self.paths.fresh)];
+        let _ = writeln!(
+            s,
+            "{:<16}{:>10}{:>8}{:>10}{:>10}{:>10}{:>10}",
+            "path", "count", "share", "p50 ms", "p95 ms", "p99 ms", "mean ms"
+        );
+        let rows = [
+            ("handler_hit", &self.paths.handler_hit),
+            ("zygote_hit", &self.paths.zygote_hit),
+            ("fresh", &self.paths.fresh),
+        ];
         for (name, share) in rows {
             let l = self.latency_ms.by_path.get(name);
             let _ = writeln!(s, "{}", row(name, share, l));
             if name == "zygote_hit" {
                 for (d, sh) in &self.paths.zygote_hit_by_depth {
-                    let _ = writeln!(s, "{:<16}{:>10}{:>7.1}%", format!("  depth {d}"), sh.count, sh.share * 100.0);
+                    let _ = writeln!(
+                        s,
+                        "{:<16}{:>10}{:>7.1}%",
+                        format!("  depth {d}"),
+                        sh.count,
+                        sh.share * 100.0
+                    );
                 }
             }
         }
@@ -254,18 +310,40 @@ impl Summary {
         );
         let st = &self.startup_ms;
         let _ = writeln!(s, "startup ms     (latency without the handler run) p50 {:.2}  p95 {:.2}  p99 {:.2}  mean {:.2}", st.p50, st.p95, st.p99, st.mean);
-        let phases: Vec<String> = self.phases_mean_ms.pairs().iter().map(|(k, v)| format!("{k} {v:.2}")).collect();
+        let phases: Vec<String> = self
+            .phases_mean_ms
+            .pairs()
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.2}"))
+            .collect();
         let _ = writeln!(s, "mean phase ms  {}", phases.join("  "));
         let ic = &self.install_cache;
-        let _ = writeln!(s, "install cache  hits {}  misses {}  uncached {}  packages at end {}", ic.hits, ic.misses, ic.uncached, ic.packages_at_end);
+        let _ = writeln!(
+            s,
+            "install cache  hits {}  misses {}  uncached {}  packages at end {}",
+            ic.hits, ic.misses, ic.uncached, ic.packages_at_end
+        );
         let m = &self.memory_mb;
         let _ = writeln!(s, "memory MB      peak / mean");
-        for (name, pm) in [("handler (idle)", &m.handler), ("handler (busy)", &m.handler_busy), ("zygote tree", &m.zygote), ("install (disk)", &m.install)] {
+        for (name, pm) in [
+            ("handler (idle)", &m.handler),
+            ("handler (busy)", &m.handler_busy),
+            ("zygote tree", &m.zygote),
+            ("install (disk)", &m.install),
+        ] {
             let _ = writeln!(s, "  {:<14}{:>10.1} / {:.1}", name, pm.peak, pm.mean);
         }
         let e = &self.evictions;
-        let _ = writeln!(s, "evictions      handler {} (+{} expired)  zygote {}  install {}", e.handler, e.handler_expired, e.zygote, e.install);
-        let _ = writeln!(s, "zygotes        created {}  live at end {}", self.zygotes.created, self.zygotes.live_at_end);
+        let _ = writeln!(
+            s,
+            "evictions      handler {} (+{} expired)  zygote {}  install {}",
+            e.handler, e.handler_expired, e.zygote, e.install
+        );
+        let _ = writeln!(
+            s,
+            "zygotes        created {}  live at end {}",
+            self.zygotes.created, self.zygotes.live_at_end
+        );
         s
     }
 }
@@ -275,7 +353,13 @@ fn row(name: &str, share: &PathShare, l: Option<&LatencyStats>) -> String {
     let l = l.unwrap_or(&d);
     format!(
         "{:<16}{:>10}{:>7.1}%{:>10.2}{:>10.2}{:>10.2}{:>10.2}",
-        name, share.count, share.share * 100.0, l.p50, l.p95, l.p99, l.mean
+        name,
+        share.count,
+        share.share * 100.0,
+        l.p50,
+        l.p95,
+        l.p99,
+        l.mean
     )
 }
 

@@ -6,8 +6,18 @@ use std::process::{Command, Output};
 
 /// The exact command `traces/README.md` documents for the shipped trace.
 const SHIPPED_GEN_ARGS: &[&str] = &[
-    "trace", "gen", "--packages", "200", "--functions", "200", "--invocations", "100000", "--duration-s", "3600",
-    "--seed", "42",
+    "trace",
+    "gen",
+    "--packages",
+    "200",
+    "--functions",
+    "200",
+    "--invocations",
+    "100000",
+    "--duration-s",
+    "3600",
+    "--seed",
+    "42",
 ];
 
 fn sim(args: &[&str]) -> Output {
@@ -23,7 +33,11 @@ fn root() -> PathBuf {
 }
 
 fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "sim failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "sim failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout.clone()).expect("utf8")
 }
 
@@ -43,15 +57,30 @@ fn shipped_trace_is_reproduced_by_its_documented_command() {
     ok(&sim(&args));
     let fresh = std::fs::read(&out).expect("generated");
     let shipped = std::fs::read(root().join("traces/pypi.json")).expect("shipped trace");
-    assert!(fresh == shipped, "traces/pypi.json differs from `sim {}`", SHIPPED_GEN_ARGS.join(" "));
-    let readme = std::fs::read_to_string(root().join("traces/README.md")).expect("traces/README.md");
-    assert!(readme.contains(&SHIPPED_GEN_ARGS.join(" ")), "traces/README.md must show the command");
+    assert!(
+        fresh == shipped,
+        "traces/pypi.json differs from `sim {}`",
+        SHIPPED_GEN_ARGS.join(" ")
+    );
+    let readme =
+        std::fs::read_to_string(root().join("traces/README.md")).expect("traces/README.md");
+    assert!(
+        readme.contains(&SHIPPED_GEN_ARGS.join(" ")),
+        "traces/README.md must show the command"
+    );
 }
 
 #[test]
 fn main_command_prints_a_summary() {
     let text = ok(&sim(&["--trace", "traces/pypi.json"]));
-    for needle in ["handler_hit", "zygote_hit", "fresh", "install cache", "evictions", "memory MB"] {
+    for needle in [
+        "handler_hit",
+        "zygote_hit",
+        "fresh",
+        "install cache",
+        "evictions",
+        "memory MB",
+    ] {
         assert!(text.contains(needle), "summary lacks {needle:?}:\n{text}");
     }
 }
@@ -59,7 +88,15 @@ fn main_command_prints_a_summary() {
 #[test]
 fn json_summary_has_the_documented_keys() {
     let v = json(&[]);
-    for key in ["invocations", "paths", "latency_ms", "memory_mb", "evictions", "install_cache", "startup_ms"] {
+    for key in [
+        "invocations",
+        "paths",
+        "latency_ms",
+        "memory_mb",
+        "evictions",
+        "install_cache",
+        "startup_ms",
+    ] {
         assert!(v.get(key).is_some(), "missing {key}");
     }
     for key in ["p50", "p95", "p99", "mean"] {
@@ -73,20 +110,47 @@ fn same_inputs_give_byte_identical_output() {
     let dir = tempfile::tempdir().expect("tempdir");
     let r1 = dir.path().join("a.jsonl");
     let r2 = dir.path().join("b.jsonl");
-    let a = ok(&sim(&["--trace", "traces/pypi.json", "--format", "json", "--records", r1.to_str().expect("p")]));
-    let b = ok(&sim(&["--trace", "traces/pypi.json", "--format", "json", "--records", r2.to_str().expect("p")]));
+    let a = ok(&sim(&[
+        "--trace",
+        "traces/pypi.json",
+        "--format",
+        "json",
+        "--records",
+        r1.to_str().expect("p"),
+    ]));
+    let b = ok(&sim(&[
+        "--trace",
+        "traces/pypi.json",
+        "--format",
+        "json",
+        "--records",
+        r2.to_str().expect("p"),
+    ]));
     assert_eq!(a, b);
-    let (ra, rb) = (std::fs::read(&r1).expect("r1"), std::fs::read(&r2).expect("r2"));
+    let (ra, rb) = (
+        std::fs::read(&r1).expect("r1"),
+        std::fs::read(&r2).expect("r2"),
+    );
     assert!(ra == rb, "records differ");
     assert_eq!(ra.iter().filter(|&&c| c == b'\n').count(), 100_000);
 }
 
 #[test]
 fn zygotes_lower_startup_latency_as_in_sock() {
-    let startup = |z: &str| json(&["--zygotes", z, "--handler-mb", "0"])["startup_ms"]["mean"].as_f64().expect("mean");
+    let startup = |z: &str| {
+        json(&["--zygotes", z, "--handler-mb", "0"])["startup_ms"]["mean"]
+            .as_f64()
+            .expect("mean")
+    };
     let (off, root, dynamic) = (startup("off"), startup("root"), startup("dynamic"));
-    assert!(off > root, "no Zygotes ({off} ms) should be slower than a root Zygote ({root} ms)");
-    assert!(root > dynamic, "root only ({root} ms) should be slower than the tree ({dynamic} ms)");
+    assert!(
+        off > root,
+        "no Zygotes ({off} ms) should be slower than a root Zygote ({root} ms)"
+    );
+    assert!(
+        root > dynamic,
+        "root only ({root} ms) should be slower than the tree ({dynamic} ms)"
+    );
     let v = json(&["--zygotes", "off"]);
     assert_eq!(v["paths"]["zygote_hit"]["count"], 0);
 }
@@ -108,14 +172,27 @@ fn bad_input_gets_a_clear_error() {
     std::fs::write(&bad, format!("{header}\n[10,0]\n[5,0]\n")).expect("write");
     let out = sim(&["--trace", bad.to_str().expect("p")]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("line 3") && err.contains("sorted"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("line 3") && err.contains("sorted"),
+        "{err}"
+    );
 
     let cfg = dir.path().join("cfg.json");
     std::fs::write(&cfg, r#"{"tiers": {"handler": {"budget_mb": -1}}}"#).expect("write");
-    let out = sim(&["--trace", "traces/pypi.json", "--config", cfg.to_str().expect("p")]);
+    let out = sim(&[
+        "--trace",
+        "traces/pypi.json",
+        "--config",
+        cfg.to_str().expect("p"),
+    ]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("handler.budget_mb"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("handler.budget_mb"),
+        "{err}"
+    );
 
     let out = sim(&[]);
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no trace given"));
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no trace given")
+    );
 }

@@ -12,11 +12,15 @@ use std::io::Write;
 
 fn header(functions: &[(&str, &[u32])]) -> String {
     let pkg = |n: &str| {
-        format!(r#"{{"name":"{n}","version":"1.0","import_ms":100,"import_mb":10,"install_ms":500,"disk_bytes":1048576}}"#)
+        format!(
+            r#"{{"name":"{n}","version":"1.0","import_ms":100,"import_mb":10,"install_ms":500,"disk_bytes":1048576}}"#
+        )
     };
     let fns: Vec<String> = functions
         .iter()
-        .map(|(n, p)| format!(r#"{{"name":"{n}","packages":{p:?},"duration_ms":10,"memory_mb":100}}"#))
+        .map(|(n, p)| {
+            format!(r#"{{"name":"{n}","packages":{p:?},"duration_ms":10,"memory_mb":100}}"#)
+        })
         .collect();
     format!(
         r#"{{"format":"sock-trace","version":1,"packages":[{},{}],"functions":[{}]}}"#,
@@ -27,7 +31,11 @@ fn header(functions: &[(&str, &[u32])]) -> String {
 }
 
 /// Runs `invocations` (time in ms, function index) through sim's replay.
-fn run(functions: &[(&str, &[u32])], invocations: &[(u64, u32)], settings: &Settings) -> (Summary, Vec<InvocationRecord>) {
+fn run(
+    functions: &[(&str, &[u32])],
+    invocations: &[(u64, u32)],
+    settings: &Settings,
+) -> (Summary, Vec<InvocationRecord>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let trace = dir.path().join("t.json");
     let mut f = std::fs::File::create(&trace).expect("create");
@@ -73,7 +81,14 @@ fn sock_first_call_forks_root_then_handler_hits() {
     assert_eq!(r[0].imported, vec!["a==1.0".to_string()]);
     assert_eq!(r[1].path, PathKind::HandlerHit);
     assert_eq!(r[1].instance, r[0].instance);
-    assert_eq!((s.paths.handler_hit.count, s.paths.zygote_hit.count, s.paths.fresh.count), (2, 1, 0));
+    assert_eq!(
+        (
+            s.paths.handler_hit.count,
+            s.paths.zygote_hit.count,
+            s.paths.fresh.count
+        ),
+        (2, 1, 0)
+    );
     assert_eq!(s.zygotes.created, 1);
     assert_eq!((s.install_cache.hits, s.install_cache.misses), (0, 1));
 }
@@ -124,7 +139,11 @@ fn without_zygotes_every_cold_start_pays_the_interpreter_and_imports() {
 fn concurrent_calls_need_separate_instances() {
     let (s, r) = run(F_A, &[(0, 0), (1, 0), (2000, 0)], &Settings::default());
     assert_ne!(r[0].instance, r[1].instance);
-    assert_eq!(r[1].path, PathKind::ZygoteHit, "the first instance is still busy");
+    assert_eq!(
+        r[1].path,
+        PathKind::ZygoteHit,
+        "the first instance is still busy"
+    );
     assert_eq!(r[2].path, PathKind::HandlerHit);
     assert_eq!(s.paths.handler_hit.count, 1);
 }
@@ -139,7 +158,15 @@ fn lru_evicts_the_least_recently_paused_instance() {
     // f pauses (100 MB); g pausing evicts f; f comes back cold.
     let (s, r) = run(fns, &[(0, 0), (1000, 1), (2000, 0), (3000, 1)], &lru);
     let paths: Vec<PathKind> = r.iter().map(|x| x.path).collect();
-    assert_eq!(paths, vec![PathKind::ZygoteHit, PathKind::ZygoteHit, PathKind::ZygoteHit, PathKind::ZygoteHit]);
+    assert_eq!(
+        paths,
+        vec![
+            PathKind::ZygoteHit,
+            PathKind::ZygoteHit,
+            PathKind::ZygoteHit,
+            PathKind::ZygoteHit
+        ]
+    );
     assert_eq!(s.evictions.handler, 3);
     // A package-free function forked from the root: 2 + 1.1 + 10 ms.
     assert_eq!(r[0].latency_us, 13_100);
@@ -186,7 +213,11 @@ fn zygote_tree_evicts_the_leaf_with_fewest_hits_per_byte() {
 fn static_tree_from_openlambda_json() {
     let dir = tempfile::tempdir().expect("tempdir");
     let tree = dir.path().join("tree.json");
-    std::fs::write(&tree, r#"{"packages": [], "children": [{"packages": ["a==1.0"], "children": []}]}"#).expect("write");
+    std::fs::write(
+        &tree,
+        r#"{"packages": [], "children": [{"packages": ["a==1.0"], "children": []}]}"#,
+    )
+    .expect("write");
     let st = settings(|s| {
         s.tiers.handler.budget_mb = 0.0;
         s.tiers.zygote.mode = ZygoteMode::Static;

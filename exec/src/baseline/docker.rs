@@ -27,14 +27,25 @@ pub fn detect() -> Probe<Engine> {
     cmd.args(["info", "--format", "{{.ServerVersion}}"]);
     match run_captured(&mut cmd, Duration::from_secs(20)) {
         Err(BaselineError::Spawn { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => {
-            Probe::Skipped { reason: "docker CLI not installed".into() }
+            Probe::Skipped {
+                reason: "docker CLI not installed".into(),
+            }
         }
-        Err(e) => Probe::Skipped { reason: format!("docker info failed: {e}") },
+        Err(e) => Probe::Skipped {
+            reason: format!("docker info failed: {e}"),
+        },
         Ok(f) if !f.success || f.stdout.trim().is_empty() => {
             let why = last_line(&f.stderr);
-            Probe::Skipped { reason: format!("docker daemon not reachable: {}", if why.is_empty() { f.status } else { why }) }
+            Probe::Skipped {
+                reason: format!(
+                    "docker daemon not reachable: {}",
+                    if why.is_empty() { f.status } else { why }
+                ),
+            }
         }
-        Ok(f) => Probe::Ready(Engine { server_version: f.stdout.trim().to_string() }),
+        Ok(f) => Probe::Ready(Engine {
+            server_version: f.stdout.trim().to_string(),
+        }),
     }
 }
 
@@ -43,12 +54,27 @@ pub fn detect() -> Probe<Engine> {
 /// that change when it is rebuilt or packages are added. (Hashing every
 /// file would cost as much as the import it is meant to skip.)
 pub fn rootfs_tag(rootfs: &Path) -> Result<String, BaselineError> {
-    let canon = rootfs.canonicalize().map_err(|err| BaselineError::Io { op: "canonicalize", path: rootfs.into(), err })?;
+    let canon = rootfs.canonicalize().map_err(|err| BaselineError::Io {
+        op: "canonicalize",
+        path: rootfs.into(),
+        err,
+    })?;
     let mut key = canon.display().to_string();
-    for rel in ["", "usr/bin", "usr/lib", "etc", "var/lib/dpkg/status", "usr/bin/python3"] {
+    for rel in [
+        "",
+        "usr/bin",
+        "usr/lib",
+        "etc",
+        "var/lib/dpkg/status",
+        "usr/bin/python3",
+    ] {
         let p = canon.join(rel);
         if let Ok(m) = std::fs::metadata(&p) {
-            let mtime = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).unwrap_or_default();
+            let mtime = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .unwrap_or_default();
             key.push_str(&format!("|{rel}:{}:{}", mtime.as_nanos(), m.len()));
         }
     }
@@ -58,9 +84,16 @@ pub fn rootfs_tag(rootfs: &Path) -> Result<String, BaselineError> {
 impl Engine {
     /// The image for `rootfs` (`sock-base:<tag>`, `tag` defaulting to
     /// [`rootfs_tag`]), imported unless it already exists.
-    pub fn image_from_rootfs(&self, rootfs: &Path, tag: Option<&str>) -> Result<Docker, BaselineError> {
+    pub fn image_from_rootfs(
+        &self,
+        rootfs: &Path,
+        tag: Option<&str>,
+    ) -> Result<Docker, BaselineError> {
         if !rootfs.join("usr").is_dir() {
-            return Err(BaselineError::Rootfs { path: rootfs.into(), reason: "no usr/ directory: not a root file system".into() });
+            return Err(BaselineError::Rootfs {
+                path: rootfs.into(),
+                reason: "no usr/ directory: not a root file system".into(),
+            });
         }
         let tag = match tag {
             Some(t) => t.to_string(),
@@ -74,35 +107,69 @@ impl Engine {
             tracing::info!(image, rootfs = %rootfs.display(), "docker: importing root file system");
             import(rootfs, &image)?;
         }
-        Ok(Docker { image, imported: !cached })
+        Ok(Docker {
+            image,
+            imported: !cached,
+        })
     }
 }
 
 /// `tar -C <rootfs> --numeric-owner -c . | docker import - <image>`.
 fn import(rootfs: &Path, image: &str) -> Result<(), BaselineError> {
     let mut tar = Command::new("tar");
-    tar.arg("-C").arg(rootfs).args(["--numeric-owner", "-c", "."]).stdout(Stdio::piped()).stderr(Stdio::piped());
+    tar.arg("-C")
+        .arg(rootfs)
+        .args(["--numeric-owner", "-c", "."])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let tar_text = render(&tar);
-    let mut tar_child = tar.spawn().map_err(|err| BaselineError::Spawn { cmd: tar_text.clone(), err })?;
+    let mut tar_child = tar.spawn().map_err(|err| BaselineError::Spawn {
+        cmd: tar_text.clone(),
+        err,
+    })?;
     let Some(stream) = tar_child.stdout.take() else {
         let _ = tar_child.kill();
         let _ = tar_child.wait();
-        return Err(BaselineError::Failed { cmd: tar_text, status: "no stdout".into(), stderr: String::new() });
+        return Err(BaselineError::Failed {
+            cmd: tar_text,
+            status: "no stdout".into(),
+            stderr: String::new(),
+        });
     };
     let mut docker = Command::new("docker");
-    docker.args(["import", "-", image]).stdin(Stdio::from(stream)).stdout(Stdio::piped()).stderr(Stdio::piped());
+    docker
+        .args(["import", "-", image])
+        .stdin(Stdio::from(stream))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let docker_text = render(&docker);
     let docker_out = docker.output();
-    let tar_out = tar_child.wait_with_output().map_err(|err| BaselineError::Spawn { cmd: tar_text.clone(), err })?;
-    let docker_out = docker_out.map_err(|err| BaselineError::Spawn { cmd: docker_text.clone(), err })?;
+    let tar_out = tar_child
+        .wait_with_output()
+        .map_err(|err| BaselineError::Spawn {
+            cmd: tar_text.clone(),
+            err,
+        })?;
+    let docker_out = docker_out.map_err(|err| BaselineError::Spawn {
+        cmd: docker_text.clone(),
+        err,
+    })?;
     // docker first: when it fails, tar dies of SIGPIPE, which says little.
     if !docker_out.status.success() {
         let stderr = last_line(&String::from_utf8_lossy(&docker_out.stderr));
-        return Err(BaselineError::Failed { cmd: docker_text, status: docker_out.status.to_string(), stderr });
+        return Err(BaselineError::Failed {
+            cmd: docker_text,
+            status: docker_out.status.to_string(),
+            stderr,
+        });
     }
     if !tar_out.status.success() {
         let stderr = last_line(&String::from_utf8_lossy(&tar_out.stderr));
-        return Err(BaselineError::Failed { cmd: tar_text, status: tar_out.status.to_string(), stderr });
+        return Err(BaselineError::Failed {
+            cmd: tar_text,
+            status: tar_out.status.to_string(),
+            stderr,
+        });
     }
     Ok(())
 }
@@ -123,7 +190,8 @@ impl Docker {
     /// The exact command [`Docker::run_once`] runs.
     pub fn command(&self, argv: &[String]) -> Command {
         let mut cmd = Command::new("docker");
-        cmd.args(["run", "--rm", "--network", "none", &self.image]).args(argv);
+        cmd.args(["run", "--rm", "--network", "none", &self.image])
+            .args(argv);
         cmd
     }
 

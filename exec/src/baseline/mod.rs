@@ -42,11 +42,19 @@ pub enum BaselineError {
     #[error("{cmd}: could not start: {err}")]
     Spawn { cmd: String, err: std::io::Error },
     #[error("{cmd}: {status}{}", if stderr.is_empty() { String::new() } else { format!(": {stderr}") })]
-    Failed { cmd: String, status: String, stderr: String },
+    Failed {
+        cmd: String,
+        status: String,
+        stderr: String,
+    },
     #[error("{cmd}: no exit within {timeout:?} (killed)")]
     Timeout { cmd: String, timeout: Duration },
     #[error("{op} {}: {err}", path.display())]
-    Io { op: &'static str, path: PathBuf, err: std::io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        err: std::io::Error,
+    },
     #[error("empty argv: nothing to run")]
     EmptyArgv,
     #[error("root file system {}: {reason}", path.display())]
@@ -86,7 +94,11 @@ pub(crate) struct Finished {
 
 /// Shell-like rendering of a command, for errors and reports.
 pub(crate) fn render(cmd: &Command) -> String {
-    std::iter::once(cmd.get_program()).chain(cmd.get_args()).map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ")
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Runs `cmd` (stdin from /dev/null, stdout and stderr captured), timing
@@ -95,13 +107,23 @@ pub(crate) fn render(cmd: &Command) -> String {
 /// It blocks in poll(2) on the output pipes, which hang up when the
 /// command exits, so the timing has no polling granularity (a sleep loop
 /// around `try_wait` would add up to its period to every sample).
-pub(crate) fn run_captured(cmd: &mut Command, timeout: Duration) -> Result<Finished, BaselineError> {
+pub(crate) fn run_captured(
+    cmd: &mut Command,
+    timeout: Duration,
+) -> Result<Finished, BaselineError> {
     let text = render(cmd);
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let start = Instant::now();
-    let mut child = cmd.spawn().map_err(|err| BaselineError::Spawn { cmd: text.clone(), err })?;
-    let mut pipes: [Option<Box<dyn ReadFd>>; 2] =
-        [child.stdout.take().map(|o| Box::new(o) as Box<dyn ReadFd>), child.stderr.take().map(|e| Box::new(e) as Box<dyn ReadFd>)];
+    let mut child = cmd.spawn().map_err(|err| BaselineError::Spawn {
+        cmd: text.clone(),
+        err,
+    })?;
+    let mut pipes: [Option<Box<dyn ReadFd>>; 2] = [
+        child.stdout.take().map(|o| Box::new(o) as Box<dyn ReadFd>),
+        child.stderr.take().map(|e| Box::new(e) as Box<dyn ReadFd>),
+    ];
     let mut bufs = [Vec::new(), Vec::new()];
     while pipes.iter().any(Option::is_some) {
         let left = timeout.saturating_sub(start.elapsed());
@@ -111,14 +133,24 @@ pub(crate) fn run_captured(cmd: &mut Command, timeout: Duration) -> Result<Finis
             return Err(BaselineError::Timeout { cmd: text, timeout });
         }
         let open: Vec<usize> = (0..2).filter(|&i| pipes[i].is_some()).collect();
-        let fds: Vec<BorrowedFd<'_>> = open.iter().filter_map(|&i| pipes[i].as_ref().map(|p| p.as_fd())).collect();
-        let ready = wait_readable(&fds, left).map_err(|e| BaselineError::Io { op: "poll output of", path: text.clone().into(), err: e.errno.into() })?;
+        let fds: Vec<BorrowedFd<'_>> = open
+            .iter()
+            .filter_map(|&i| pipes[i].as_ref().map(|p| p.as_fd()))
+            .collect();
+        let ready = wait_readable(&fds, left).map_err(|e| BaselineError::Io {
+            op: "poll output of",
+            path: text.clone().into(),
+            err: e.errno.into(),
+        })?;
         for (k, &i) in open.iter().enumerate() {
             if !ready[k] {
                 continue;
             }
             let mut chunk = [0u8; 8192];
-            let n = pipes[i].as_mut().map_or(Ok(0), |p| p.read(&mut chunk)).unwrap_or(0);
+            let n = pipes[i]
+                .as_mut()
+                .map_or(Ok(0), |p| p.read(&mut chunk))
+                .unwrap_or(0);
             if n == 0 {
                 pipes[i] = None;
             } else {
@@ -126,7 +158,9 @@ pub(crate) fn run_captured(cmd: &mut Command, timeout: Duration) -> Result<Finis
             }
         }
     }
-    let status = child.wait().map_err(|err| BaselineError::Spawn { cmd: text, err })?;
+    let status = child
+        .wait()
+        .map_err(|err| BaselineError::Spawn { cmd: text, err })?;
     let elapsed = start.elapsed();
     let [out, err] = bufs;
     Ok(Finished {
@@ -146,20 +180,31 @@ impl<T: Read + AsFd> ReadFd for T {}
 pub(crate) fn run_checked(cmd: &mut Command) -> Result<Duration, BaselineError> {
     let f = run_captured(cmd, COMMAND_TIMEOUT)?;
     if !f.success {
-        return Err(BaselineError::Failed { cmd: render(cmd), status: f.status, stderr: last_line(&f.stderr) });
+        return Err(BaselineError::Failed {
+            cmd: render(cmd),
+            status: f.status,
+            stderr: last_line(&f.stderr),
+        });
     }
     Ok(f.elapsed)
 }
 
 /// Last non-empty line of a command's stderr (the error, usually).
 pub(crate) fn last_line(text: &str) -> String {
-    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string()
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_string()
 }
 
 /// 64-bit FNV-1a: a stable (across Rust releases) fingerprint for cache
 /// keys such as image tags.
 pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// One way of running the no-op work: a baseline here, a lean container
@@ -167,7 +212,10 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
 pub trait Contender {
     fn label(&self) -> String;
     /// Runs `argv` once, start to exit, and returns the wall time.
-    fn run_once(&mut self, argv: &[String]) -> Result<Duration, Box<dyn std::error::Error + Send + Sync>>;
+    fn run_once(
+        &mut self,
+        argv: &[String],
+    ) -> Result<Duration, Box<dyn std::error::Error + Send + Sync>>;
 }
 
 /// The baselines, a closed set.
@@ -201,7 +249,10 @@ impl Contender for Baseline {
         Baseline::label(self)
     }
 
-    fn run_once(&mut self, argv: &[String]) -> Result<Duration, Box<dyn std::error::Error + Send + Sync>> {
+    fn run_once(
+        &mut self,
+        argv: &[String],
+    ) -> Result<Duration, Box<dyn std::error::Error + Send + Sync>> {
         Baseline::run_once(self, argv).map_err(Into::into)
     }
 }
@@ -224,9 +275,20 @@ impl SideBySide {
 /// Runs every contender `warmup` times untimed, then `runs` rounds of
 /// one run each, round-robin. A contender that fails is reported and
 /// left out of later rounds; the others go on.
-pub fn run_side_by_side(contenders: &mut [&mut dyn Contender], argv: &[String], warmup: usize, runs: usize) -> Vec<SideBySide> {
-    let mut out: Vec<SideBySide> =
-        contenders.iter().map(|c| SideBySide { label: c.label(), samples: Vec::with_capacity(runs), error: None }).collect();
+pub fn run_side_by_side(
+    contenders: &mut [&mut dyn Contender],
+    argv: &[String],
+    warmup: usize,
+    runs: usize,
+) -> Vec<SideBySide> {
+    let mut out: Vec<SideBySide> = contenders
+        .iter()
+        .map(|c| SideBySide {
+            label: c.label(),
+            samples: Vec::with_capacity(runs),
+            error: None,
+        })
+        .collect();
     for round in 0..warmup + runs {
         for (c, res) in contenders.iter_mut().zip(out.iter_mut()) {
             if res.error.is_some() {
@@ -275,7 +337,10 @@ mod tests {
         fn label(&self) -> String {
             format!("fake{:?}", self.fail_at)
         }
-        fn run_once(&mut self, _: &[String]) -> Result<Duration, Box<dyn std::error::Error + Send + Sync>> {
+        fn run_once(
+            &mut self,
+            _: &[String],
+        ) -> Result<Duration, Box<dyn std::error::Error + Send + Sync>> {
             self.n += 1;
             if Some(self.n) == self.fail_at {
                 return Err("boom".into());
@@ -286,14 +351,26 @@ mod tests {
 
     #[test]
     fn side_by_side_skips_warmup_and_drops_failures() {
-        let mut a = Fake { n: 0, fail_at: None };
-        let mut b = Fake { n: 0, fail_at: Some(3) };
+        let mut a = Fake {
+            n: 0,
+            fail_at: None,
+        };
+        let mut b = Fake {
+            n: 0,
+            fail_at: Some(3),
+        };
         let res = run_side_by_side(&mut [&mut a, &mut b], &noop_argv(false), 1, 4);
-        assert_eq!(res[0].samples, (2..=5).map(Duration::from_millis).collect::<Vec<_>>());
+        assert_eq!(
+            res[0].samples,
+            (2..=5).map(Duration::from_millis).collect::<Vec<_>>()
+        );
         assert_eq!(res[1].samples.len(), 1);
         assert_eq!(res[1].error.as_deref(), Some("boom"));
         let csv = side_by_side_csv(&res, &noop_argv(false));
-        assert!(csv.contains("\"fakeNone\",\"/usr/bin/python3 -S -c pass\",4,3.00,5.00,3.50,\"\""), "{csv}");
+        assert!(
+            csv.contains("\"fakeNone\",\"/usr/bin/python3 -S -c pass\",4,3.00,5.00,3.50,\"\""),
+            "{csv}"
+        );
     }
 
     #[test]

@@ -100,7 +100,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Options {
-        Options { network_namespace: true, readonly_root: true }
+        Options {
+            network_namespace: true,
+            readonly_root: true,
+        }
     }
 }
 
@@ -109,7 +112,12 @@ fn strings(items: &[&str]) -> Vec<String> {
 }
 
 fn mount(destination: &str, kind: &str, source: &str, options: &[&str]) -> Mount {
-    Mount { destination: destination.into(), kind: kind.into(), source: source.into(), options: strings(options) }
+    Mount {
+        destination: destination.into(),
+        kind: kind.into(),
+        source: source.into(),
+        options: strings(options),
+    }
 }
 
 /// The config.json for running `argv` over `rootfs` (absolute path).
@@ -127,22 +135,67 @@ pub fn config(rootfs: &Path, argv: &[String], opts: Options) -> Config {
             args: argv.to_vec(),
             env: strings(&["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]),
             cwd: "/".into(),
-            capabilities: Capabilities { bounding: caps.clone(), effective: caps.clone(), permitted: caps },
-            rlimits: vec![Rlimit { kind: "RLIMIT_NOFILE".into(), hard: 1024, soft: 1024 }],
+            capabilities: Capabilities {
+                bounding: caps.clone(),
+                effective: caps.clone(),
+                permitted: caps,
+            },
+            rlimits: vec![Rlimit {
+                kind: "RLIMIT_NOFILE".into(),
+                hard: 1024,
+                soft: 1024,
+            }],
             no_new_privileges: true,
         },
-        root: Root { path: rootfs.display().to_string(), readonly: opts.readonly_root },
+        root: Root {
+            path: rootfs.display().to_string(),
+            readonly: opts.readonly_root,
+        },
         hostname: "sock-runc".into(),
         mounts: vec![
             mount("/proc", "proc", "proc", &[]),
-            mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
-            mount("/dev/pts", "devpts", "devpts", &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]),
-            mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
-            mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
-            mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
+            mount(
+                "/dev",
+                "tmpfs",
+                "tmpfs",
+                &["nosuid", "strictatime", "mode=755", "size=65536k"],
+            ),
+            mount(
+                "/dev/pts",
+                "devpts",
+                "devpts",
+                &[
+                    "nosuid",
+                    "noexec",
+                    "newinstance",
+                    "ptmxmode=0666",
+                    "mode=0620",
+                ],
+            ),
+            mount(
+                "/dev/shm",
+                "tmpfs",
+                "shm",
+                &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            ),
+            mount(
+                "/dev/mqueue",
+                "mqueue",
+                "mqueue",
+                &["nosuid", "noexec", "nodev"],
+            ),
+            mount(
+                "/sys",
+                "sysfs",
+                "sysfs",
+                &["nosuid", "noexec", "nodev", "ro"],
+            ),
         ],
         linux: Linux {
-            namespaces: namespaces.into_iter().map(|kind| Namespace { kind }).collect(),
+            namespaces: namespaces
+                .into_iter()
+                .map(|kind| Namespace { kind })
+                .collect(),
             masked_paths: strings(&[
                 "/proc/acpi",
                 "/proc/asound",
@@ -155,7 +208,13 @@ pub fn config(rootfs: &Path, argv: &[String], opts: Options) -> Config {
                 "/proc/scsi",
                 "/sys/firmware",
             ]),
-            readonly_paths: strings(&["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]),
+            readonly_paths: strings(&[
+                "/proc/bus",
+                "/proc/fs",
+                "/proc/irq",
+                "/proc/sys",
+                "/proc/sysrq-trigger",
+            ]),
         },
     }
 }

@@ -19,7 +19,9 @@ impl Plain {
     }
 
     pub fn chroot(rootfs: &Path) -> Plain {
-        Plain { chroot: Some(rootfs.to_path_buf()) }
+        Plain {
+            chroot: Some(rootfs.to_path_buf()),
+        }
     }
 
     pub fn label(&self) -> String {

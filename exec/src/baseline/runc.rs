@@ -16,12 +16,25 @@ use std::time::Duration;
 /// `runc --version`: runc's version line, or why runc is skipped.
 pub fn detect() -> Probe<String> {
     if !crate::sys::process::is_root() {
-        return Probe::Skipped { reason: "runc needs root here (rootless runc needs a user-namespace config)".into() };
+        return Probe::Skipped {
+            reason: "runc needs root here (rootless runc needs a user-namespace config)".into(),
+        };
     }
-    match run_captured(Command::new("runc").arg("--version"), Duration::from_secs(20)) {
-        Err(BaselineError::Spawn { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => Probe::Skipped { reason: "runc not installed".into() },
-        Err(e) => Probe::Skipped { reason: format!("runc --version failed: {e}") },
-        Ok(f) if !f.success => Probe::Skipped { reason: format!("runc --version: {}", last_line(&f.stderr)) },
+    match run_captured(
+        Command::new("runc").arg("--version"),
+        Duration::from_secs(20),
+    ) {
+        Err(BaselineError::Spawn { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => {
+            Probe::Skipped {
+                reason: "runc not installed".into(),
+            }
+        }
+        Err(e) => Probe::Skipped {
+            reason: format!("runc --version failed: {e}"),
+        },
+        Ok(f) if !f.success => Probe::Skipped {
+            reason: format!("runc --version: {}", last_line(&f.stderr)),
+        },
         Ok(f) => Probe::Ready(f.stdout.lines().next().unwrap_or("runc").to_string()),
     }
 }
@@ -40,12 +53,29 @@ pub struct Runc {
 impl Runc {
     /// Prepares `bundle` (created if missing) to run over `rootfs`.
     pub fn prepare(bundle: &Path, rootfs: &Path, opts: Options) -> Result<Runc, BaselineError> {
-        let rootfs = rootfs.canonicalize().map_err(|err| BaselineError::Io { op: "canonicalize", path: rootfs.into(), err })?;
+        let rootfs = rootfs.canonicalize().map_err(|err| BaselineError::Io {
+            op: "canonicalize",
+            path: rootfs.into(),
+            err,
+        })?;
         if !rootfs.join("usr").is_dir() {
-            return Err(BaselineError::Rootfs { path: rootfs, reason: "no usr/ directory: not a root file system".into() });
+            return Err(BaselineError::Rootfs {
+                path: rootfs,
+                reason: "no usr/ directory: not a root file system".into(),
+            });
         }
-        std::fs::create_dir_all(bundle).map_err(|err| BaselineError::Io { op: "create bundle dir", path: bundle.into(), err })?;
-        Ok(Runc { bundle: bundle.to_path_buf(), rootfs, opts, written_for: None, runs: 0 })
+        std::fs::create_dir_all(bundle).map_err(|err| BaselineError::Io {
+            op: "create bundle dir",
+            path: bundle.into(),
+            err,
+        })?;
+        Ok(Runc {
+            bundle: bundle.to_path_buf(),
+            rootfs,
+            opts,
+            written_for: None,
+            runs: 0,
+        })
     }
 
     pub fn bundle(&self) -> &Path {
@@ -53,7 +83,14 @@ impl Runc {
     }
 
     pub fn label(&self) -> String {
-        format!("runc run ({})", if self.opts.network_namespace { "new netns" } else { "host netns" })
+        format!(
+            "runc run ({})",
+            if self.opts.network_namespace {
+                "new netns"
+            } else {
+                "host netns"
+            }
+        )
     }
 
     /// Writes config.json for `argv` unless it is already there.
@@ -65,7 +102,11 @@ impl Runc {
         let cfg = oci::config(&self.rootfs, argv, self.opts);
         // Serialising plain structs of strings, bools and integers cannot fail.
         let text = serde_json::to_string_pretty(&cfg).unwrap_or_default();
-        std::fs::write(&path, text).map_err(|err| BaselineError::Io { op: "write", path, err })?;
+        std::fs::write(&path, text).map_err(|err| BaselineError::Io {
+            op: "write",
+            path,
+            err,
+        })?;
         self.written_for = Some(argv.to_vec());
         Ok(())
     }
@@ -93,7 +134,11 @@ impl Runc {
             Ok(f) if f.success => Ok(f.elapsed),
             Ok(f) => {
                 force_delete(&id);
-                Err(BaselineError::Failed { cmd: render(&cmd), status: f.status, stderr: last_line(&f.stderr) })
+                Err(BaselineError::Failed {
+                    cmd: render(&cmd),
+                    status: f.status,
+                    stderr: last_line(&f.stderr),
+                })
             }
             Err(e) => {
                 force_delete(&id);
@@ -106,7 +151,10 @@ impl Runc {
 /// `runc delete -f <id>`; errors ignored (the container may never have
 /// been created).
 fn force_delete(id: &str) {
-    let _ = run_captured(Command::new("runc").args(["delete", "-f", id]), Duration::from_secs(30));
+    let _ = run_captured(
+        Command::new("runc").args(["delete", "-f", id]),
+        Duration::from_secs(30),
+    );
 }
 
 #[cfg(test)]
@@ -116,15 +164,36 @@ mod tests {
     #[test]
     fn config_json_shape() {
         let argv = crate::baseline::noop_argv(false);
-        let with = serde_json::to_value(oci::config(Path::new("/r"), &argv, Options::default())).unwrap_or_default();
-        assert_eq!(with["root"], serde_json::json!({"path": "/r", "readonly": true}));
-        assert_eq!(with["process"]["args"], serde_json::json!(["/usr/bin/python3", "-S", "-c", "pass"]));
+        let with = serde_json::to_value(oci::config(Path::new("/r"), &argv, Options::default()))
+            .unwrap_or_default();
+        assert_eq!(
+            with["root"],
+            serde_json::json!({"path": "/r", "readonly": true})
+        );
+        assert_eq!(
+            with["process"]["args"],
+            serde_json::json!(["/usr/bin/python3", "-S", "-c", "pass"])
+        );
         assert_eq!(with["process"]["terminal"], false);
         assert_eq!(with["process"]["noNewPrivileges"], true);
-        let ns: Vec<&str> = with["linux"]["namespaces"].as_array().map(|a| a.iter().filter_map(|n| n["type"].as_str()).collect()).unwrap_or_default();
+        let ns: Vec<&str> = with["linux"]["namespaces"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|n| n["type"].as_str()).collect())
+            .unwrap_or_default();
         assert_eq!(ns, ["pid", "ipc", "uts", "mount", "network"]);
-        let host_net = oci::config(Path::new("/r"), &argv, Options { network_namespace: false, readonly_root: false });
-        assert!(host_net.linux.namespaces.iter().all(|n| n.kind != "network"));
+        let host_net = oci::config(
+            Path::new("/r"),
+            &argv,
+            Options {
+                network_namespace: false,
+                readonly_root: false,
+            },
+        );
+        assert!(host_net
+            .linux
+            .namespaces
+            .iter()
+            .all(|n| n.kind != "network"));
         assert!(!host_net.root.readonly);
     }
 }

@@ -28,12 +28,21 @@ pub struct Row {
 /// A no-op handler, written for the benchmark.
 pub const NOOP_HANDLER: &str = "def f(event):\n    return None\n";
 
-fn lean_job(state: &Path, base: &Path, handler: &Path, k: usize, iters: usize) -> Result<Vec<Duration>> {
+fn lean_job(
+    state: &Path,
+    base: &Path,
+    handler: &Path,
+    k: usize,
+    iters: usize,
+) -> Result<Vec<Duration>> {
     let mut config = ExecutorConfig::new(state.join(format!("bench-w{k}")), base.to_path_buf());
     config.cgroup_prefix = PathBuf::from(format!("sock-exec-bench/w{k}"));
     config.pool_size = 2;
     let mut exec = Executor::new(config)?;
-    let spec = ContainerSpec { handler_dir: handler.to_path_buf(), packages: Vec::new() };
+    let spec = ContainerSpec {
+        handler_dir: handler.to_path_buf(),
+        packages: Vec::new(),
+    };
     let mut out = Vec::with_capacity(iters);
     let mut phases = Vec::with_capacity(iters);
     for _ in 0..iters {
@@ -68,7 +77,14 @@ fn row(system: &str, concurrency: usize, run: super::workers::Run) -> Result<Row
     let mut l = run.latencies_ms;
     let n = l.len();
     let (p50, p95) = p50_p95_ms(&mut l);
-    Ok(Row { system: system.into(), concurrency, n, p50_ms: p50, p95_ms: p95, per_s: n as f64 / run.wall.as_secs_f64() })
+    Ok(Row {
+        system: system.into(),
+        concurrency,
+        n,
+        p50_ms: p50,
+        p95_ms: p95,
+        per_s: n as f64 / run.wall.as_secs_f64(),
+    })
 }
 
 /// The systems measured besides lean containers, prepared once.
@@ -84,7 +100,8 @@ struct Baselines {
 /// lean, Docker, runc and chroot run one after the other, so machine noise
 /// hits them alike.
 pub fn run(state: &Path, base: &Path, args: &ContainersArgs) -> Result<String> {
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     let handler = state.join("bench-handler");
     std::fs::create_dir_all(&handler)?;
     std::fs::write(handler.join("f.py"), NOOP_HANDLER)?;
@@ -93,41 +110,71 @@ pub fn run(state: &Path, base: &Path, args: &ContainersArgs) -> Result<String> {
     let mut rows = Vec::new();
     for &c in &args.concurrency {
         let per = args.n.div_ceil(c);
-        rows.push(row("lean", c, run_workers(c, |k| lean_job(state, base, &handler, k, per))?)?);
+        rows.push(row(
+            "lean",
+            c,
+            run_workers(c, |k| lean_job(state, base, &handler, k, per))?,
+        )?);
         if let Some(d) = &b.docker {
             let per = args.n_docker.div_ceil(c);
-            let run = run_workers(c, |_| (0..per).map(|_| d.run_once(&b.argv).map_err(anyhow::Error::from)).collect())?;
+            let run = run_workers(c, |_| {
+                (0..per)
+                    .map(|_| d.run_once(&b.argv).map_err(anyhow::Error::from))
+                    .collect()
+            })?;
             rows.push(row("docker", c, run)?);
         }
         if b.runc {
             let run = run_workers(c, |k| {
-                let opts = oci::Options { network_namespace: true, readonly_root: true };
+                let opts = oci::Options {
+                    network_namespace: true,
+                    readonly_root: true,
+                };
                 let mut r = Runc::prepare(&state.join(format!("runc-bundle-w{k}")), base, opts)?;
-                (0..per).map(|_| r.run_once(&b.argv).map_err(anyhow::Error::from)).collect()
+                (0..per)
+                    .map(|_| r.run_once(&b.argv).map_err(anyhow::Error::from))
+                    .collect()
             })?;
             rows.push(row("runc", c, run)?);
         }
-        let run = run_workers(c, |_| (0..per).map(|_| b.chroot.run_once(&b.argv).map_err(anyhow::Error::from)).collect())?;
+        let run = run_workers(c, |_| {
+            (0..per)
+                .map(|_| b.chroot.run_once(&b.argv).map_err(anyhow::Error::from))
+                .collect()
+        })?;
         rows.push(row("chroot", c, run)?);
     }
     rows.sort_by_key(|r| (order(&r.system), r.concurrency));
     write_csv(&args.out.join("containers.csv"), &rows)?;
     match super::plot::containers(&rows, &args.out.join("containers.svg")) {
-        Ok(()) => notes.push(format!("wrote {0}/containers.csv, .svg, .png", args.out.display())),
-        Err(e) => notes.push(format!("wrote {}/containers.csv; no plot: {e}", args.out.display())),
+        Ok(()) => notes.push(format!(
+            "wrote {0}/containers.csv, .svg, .png",
+            args.out.display()
+        )),
+        Err(e) => notes.push(format!(
+            "wrote {}/containers.csv; no plot: {e}",
+            args.out.display()
+        )),
     }
     Ok(report(&rows, &notes))
 }
 
 fn order(system: &str) -> usize {
-    ["lean", "docker", "runc", "chroot"].iter().position(|s| *s == system).unwrap_or(9)
+    ["lean", "docker", "runc", "chroot"]
+        .iter()
+        .position(|s| *s == system)
+        .unwrap_or(9)
 }
 
 /// Detects Docker and runc and imports the base image into Docker. All
 /// baselines run `python3 -S -c pass`: less work than the lean container's
 /// request (which also loads the handler and answers over HTTP), so the
 /// ratios are conservative.
-fn prepare_baselines(base: &Path, args: &ContainersArgs, notes: &mut Vec<String>) -> Result<Baselines> {
+fn prepare_baselines(
+    base: &Path,
+    args: &ContainersArgs,
+    notes: &mut Vec<String>,
+) -> Result<Baselines> {
     let argv = noop_argv(false);
     notes.push(format!("baseline workload: {}", argv.join(" ")));
     let docker = if args.no_docker {
@@ -136,7 +183,9 @@ fn prepare_baselines(base: &Path, args: &ContainersArgs, notes: &mut Vec<String>
     } else {
         match docker::detect() {
             Probe::Ready(engine) => {
-                let d = engine.image_from_rootfs(base, None).context("docker import of the base image")?;
+                let d = engine
+                    .image_from_rootfs(base, None)
+                    .context("docker import of the base image")?;
                 notes.push(format!("docker: {:?}", d.command(&argv)));
                 Some(d)
             }
@@ -161,14 +210,25 @@ fn prepare_baselines(base: &Path, args: &ContainersArgs, notes: &mut Vec<String>
             }
         }
     };
-    notes.push("chroot: the floor, a fresh interpreter in the base image with no isolation at all".into());
-    Ok(Baselines { argv, docker, runc, chroot: Plain::chroot(base) })
+    notes.push(
+        "chroot: the floor, a fresh interpreter in the base image with no isolation at all".into(),
+    );
+    Ok(Baselines {
+        argv,
+        docker,
+        runc,
+        chroot: Plain::chroot(base),
+    })
 }
 
 fn write_csv(path: &Path, rows: &[Row]) -> Result<()> {
     let mut s = String::from("system,concurrency,n,p50_ms,p95_ms,per_s\n");
     for r in rows {
-        let _ = writeln!(s, "{},{},{},{:.3},{:.3},{:.1}", r.system, r.concurrency, r.n, r.p50_ms, r.p95_ms, r.per_s);
+        let _ = writeln!(
+            s,
+            "{},{},{},{:.3},{:.3},{:.1}",
+            r.system, r.concurrency, r.n, r.p50_ms, r.p95_ms, r.per_s
+        );
     }
     std::fs::write(path, s).with_context(|| format!("writing {}", path.display()))
 }
@@ -181,7 +241,9 @@ fn report(rows: &[Row], notes: &[String]) -> String {
         "system", "conc", "n", "p50 ms", "p95 ms", "per s", "p50 / lean p50", "lean per s / this"
     );
     for r in rows {
-        let lean = rows.iter().find(|x| x.system == "lean" && x.concurrency == r.concurrency);
+        let lean = rows
+            .iter()
+            .find(|x| x.system == "lean" && x.concurrency == r.concurrency);
         let ratio = lean.map(|l| r.p50_ms / l.p50_ms).unwrap_or(f64::NAN);
         let thr = lean.map(|l| l.per_s / r.per_s).unwrap_or(f64::NAN);
         let _ = writeln!(

@@ -17,7 +17,10 @@ pub struct Run {
 
 /// Forks `workers` processes; worker `k` runs `job(k)`, which returns its
 /// operation latencies. The caller must be single-threaded.
-pub fn run_workers(workers: usize, job: impl Fn(usize) -> anyhow::Result<Vec<Duration>>) -> anyhow::Result<Run> {
+pub fn run_workers(
+    workers: usize,
+    job: impl Fn(usize) -> anyhow::Result<Vec<Duration>>,
+) -> anyhow::Result<Run> {
     let started = Instant::now();
     let mut children = Vec::new();
     for k in 0..workers {
@@ -28,7 +31,8 @@ pub fn run_workers(workers: usize, job: impl Fn(usize) -> anyhow::Result<Vec<Dur
                 let mut out = std::fs::File::from(w);
                 let code = match job(k) {
                     Ok(ds) => {
-                        let text: String = ds.iter().map(|d| format!("{}\n", d.as_nanos())).collect();
+                        let text: String =
+                            ds.iter().map(|d| format!("{}\n", d.as_nanos())).collect();
                         let _ = out.write_all(text.as_bytes());
                         0
                     }
@@ -46,7 +50,11 @@ pub fn run_workers(workers: usize, job: impl Fn(usize) -> anyhow::Result<Vec<Dur
             }
         }
     }
-    let mut run = Run { latencies_ms: Vec::new(), wall: Duration::ZERO, errors: Vec::new() };
+    let mut run = Run {
+        latencies_ms: Vec::new(),
+        wall: Duration::ZERO,
+        errors: Vec::new(),
+    };
     for (child, r) in children {
         let text = String::from_utf8_lossy(&process::read_to_end(r)?).into_owned();
         process::wait(child)?;

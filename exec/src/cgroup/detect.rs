@@ -11,7 +11,10 @@ pub enum CgroupLayout {
     /// The unified hierarchy only.
     V2 { mount: PathBuf },
     /// v1 controllers plus a v2 hierarchy (usually `/sys/fs/cgroup/unified`).
-    Hybrid { controllers: Vec<(String, PathBuf)>, unified: PathBuf },
+    Hybrid {
+        controllers: Vec<(String, PathBuf)>,
+        unified: PathBuf,
+    },
     /// No cgroup file system is mounted.
     None,
 }
@@ -23,8 +26,12 @@ pub fn detect(mountinfo: &str) -> CgroupLayout {
     let mut v1 = Vec::new();
     let mut v2 = None;
     for line in mountinfo.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else { continue };
-        let Some(mount) = pre.split(' ').nth(4) else { continue };
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let Some(mount) = pre.split(' ').nth(4) else {
+            continue;
+        };
         let mut post = post.split(' ');
         let fstype = post.next().unwrap_or("");
         let super_opts = post.nth(1).unwrap_or("");
@@ -32,7 +39,23 @@ pub fn detect(mountinfo: &str) -> CgroupLayout {
             "cgroup2" => v2 = Some(PathBuf::from(mount)),
             "cgroup" => {
                 for opt in super_opts.split(',') {
-                    let known = ["cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "devices", "blkio", "io", "perf_event", "net_cls", "net_prio", "hugetlb", "rdma", "misc"];
+                    let known = [
+                        "cpu",
+                        "cpuacct",
+                        "cpuset",
+                        "memory",
+                        "pids",
+                        "freezer",
+                        "devices",
+                        "blkio",
+                        "io",
+                        "perf_event",
+                        "net_cls",
+                        "net_prio",
+                        "hugetlb",
+                        "rdma",
+                        "misc",
+                    ];
                     if known.contains(&opt) {
                         v1.push((opt.to_string(), PathBuf::from(mount)));
                     } else if let Some(name) = opt.strip_prefix("name=") {
@@ -48,7 +71,10 @@ pub fn detect(mountinfo: &str) -> CgroupLayout {
         (true, None) => CgroupLayout::None,
         (true, Some(mount)) => CgroupLayout::V2 { mount },
         (false, None) => CgroupLayout::V1 { controllers: v1 },
-        (false, Some(unified)) => CgroupLayout::Hybrid { controllers: v1, unified },
+        (false, Some(unified)) => CgroupLayout::Hybrid {
+            controllers: v1,
+            unified,
+        },
     }
 }
 
@@ -66,7 +92,10 @@ mod tests {
     #[test]
     fn detects_hybrid_v1_v2() {
         match detect(HYBRID) {
-            CgroupLayout::Hybrid { controllers, unified } => {
+            CgroupLayout::Hybrid {
+                controllers,
+                unified,
+            } => {
                 assert_eq!(unified, PathBuf::from("/sys/fs/cgroup/unified"));
                 let names: Vec<&str> = controllers.iter().map(|(c, _)| c.as_str()).collect();
                 assert_eq!(names, vec!["cpu", "cpuacct", "freezer", "name=systemd"]);
@@ -74,7 +103,12 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let v2 = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
-        assert_eq!(detect(v2), CgroupLayout::V2 { mount: "/sys/fs/cgroup".into() });
+        assert_eq!(
+            detect(v2),
+            CgroupLayout::V2 {
+                mount: "/sys/fs/cgroup".into()
+            }
+        );
         assert_eq!(detect(""), CgroupLayout::None);
     }
 }

@@ -27,9 +27,17 @@ pub enum CgroupError {
     #[error("cgroup v1 controller {0:?} is not mounted")]
     MissingController(&'static str),
     #[error("{op} {path}: {err}")]
-    Io { op: &'static str, path: PathBuf, err: std::io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        err: std::io::Error,
+    },
     #[error("cgroup {path} did not reach state {state:?} within {timeout:?}")]
-    Timeout { path: PathBuf, state: &'static str, timeout: Duration },
+    Timeout {
+        path: PathBuf,
+        state: &'static str,
+        timeout: Duration,
+    },
     #[error("cgroup {path} still has processes {pids:?} after kill")]
     NotEmpty { path: PathBuf, pids: Vec<i32> },
 }
@@ -47,7 +55,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { memory_bytes: Some(256 << 20), pids: Some(64), cpu: Some((100_000, 100_000)) }
+        Limits {
+            memory_bytes: Some(256 << 20),
+            pids: Some(64),
+            cpu: Some((100_000, 100_000)),
+        }
     }
 }
 
@@ -74,7 +86,9 @@ impl CgroupBackend {
                 Ok(CgroupBackend::V1(V1::from_controllers(&controllers)?))
             }
             CgroupLayout::V2 { mount } => Ok(CgroupBackend::V2(V2::new(mount))),
-            CgroupLayout::None => Err(CgroupError::Unsupported("no cgroup file system is mounted".into())),
+            CgroupLayout::None => Err(CgroupError::Unsupported(
+                "no cgroup file system is mounted".into(),
+            )),
         }
     }
 
@@ -92,7 +106,9 @@ impl CgroupBackend {
 
     /// Creates `rel` (and parents) with `limits`.
     pub fn create(&self, rel: &Path, limits: &Limits) -> CgroupResult<Cgroup> {
-        let cg = Cgroup { rel: rel.to_path_buf() };
+        let cg = Cgroup {
+            rel: rel.to_path_buf(),
+        };
         match self {
             CgroupBackend::V1(b) => b.create(&cg, limits)?,
             CgroupBackend::V2(b) => b.create(&cg, limits)?,
@@ -115,7 +131,11 @@ impl CgroupBackend {
             CgroupBackend::V2(b) => b.path(cg).join("cgroup.procs"),
         };
         let text = read(&file)?;
-        Ok(text.lines().filter_map(|l| l.trim().parse().ok()).map(Pid::from_raw).collect())
+        Ok(text
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .map(Pid::from_raw)
+            .collect())
     }
 
     pub fn freeze(&self, cg: &Cgroup) -> CgroupResult<()> {
@@ -182,8 +202,12 @@ impl CgroupBackend {
     /// recovery and leak checks.
     pub fn list_below(&self, prefix: &Path) -> Vec<Cgroup> {
         let root = match self {
-            CgroupBackend::V1(b) => b.freezer_path(&Cgroup { rel: prefix.to_path_buf() }),
-            CgroupBackend::V2(b) => b.path(&Cgroup { rel: prefix.to_path_buf() }),
+            CgroupBackend::V1(b) => b.freezer_path(&Cgroup {
+                rel: prefix.to_path_buf(),
+            }),
+            CgroupBackend::V2(b) => b.path(&Cgroup {
+                rel: prefix.to_path_buf(),
+            }),
         };
         let mut out = Vec::new();
         collect_dirs(&root, prefix, &mut out);
@@ -193,7 +217,9 @@ impl CgroupBackend {
 }
 
 fn collect_dirs(dir: &Path, rel: &Path, out: &mut Vec<Cgroup>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         if e.file_type().is_ok_and(|t| t.is_dir()) {
             let r = rel.join(e.file_name());
@@ -205,32 +231,57 @@ fn collect_dirs(dir: &Path, rel: &Path, out: &mut Vec<Cgroup>) {
 
 pub(crate) fn read(path: impl AsRef<Path>) -> CgroupResult<String> {
     let path = path.as_ref();
-    std::fs::read_to_string(path).map_err(|err| CgroupError::Io { op: "read", path: path.to_path_buf(), err })
+    std::fs::read_to_string(path).map_err(|err| CgroupError::Io {
+        op: "read",
+        path: path.to_path_buf(),
+        err,
+    })
 }
 
 pub(crate) fn write(path: impl AsRef<Path>, value: &str) -> CgroupResult<()> {
     let path = path.as_ref();
-    std::fs::write(path, value).map_err(|err| CgroupError::Io { op: "write", path: path.to_path_buf(), err })
+    std::fs::write(path, value).map_err(|err| CgroupError::Io {
+        op: "write",
+        path: path.to_path_buf(),
+        err,
+    })
 }
 
 pub(crate) fn mkdir(path: &Path) -> CgroupResult<()> {
-    std::fs::create_dir_all(path).map_err(|err| CgroupError::Io { op: "mkdir", path: path.to_path_buf(), err })
+    std::fs::create_dir_all(path).map_err(|err| CgroupError::Io {
+        op: "mkdir",
+        path: path.to_path_buf(),
+        err,
+    })
 }
 
 pub(crate) fn rmdir(path: &Path) -> CgroupResult<()> {
     match std::fs::remove_dir(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(err) => Err(CgroupError::Io { op: "rmdir", path: path.to_path_buf(), err }),
+        Err(err) => Err(CgroupError::Io {
+            op: "rmdir",
+            path: path.to_path_buf(),
+            err,
+        }),
     }
 }
 
 /// Polls `check` until true or `timeout`.
-pub(crate) fn poll_until(path: &Path, state: &'static str, timeout: Duration, mut check: impl FnMut() -> CgroupResult<bool>) -> CgroupResult<()> {
+pub(crate) fn poll_until(
+    path: &Path,
+    state: &'static str,
+    timeout: Duration,
+    mut check: impl FnMut() -> CgroupResult<bool>,
+) -> CgroupResult<()> {
     let start = Instant::now();
     while !check()? {
         if start.elapsed() > timeout {
-            return Err(CgroupError::Timeout { path: path.to_path_buf(), state, timeout });
+            return Err(CgroupError::Timeout {
+                path: path.to_path_buf(),
+                state,
+                timeout,
+            });
         }
         std::thread::sleep(Duration::from_micros(100));
     }

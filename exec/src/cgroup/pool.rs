@@ -16,8 +16,19 @@ pub struct CgroupPool {
 
 impl CgroupPool {
     /// Pre-creates `size` cgroups `<prefix>/pool-<i>`.
-    pub fn new(backend: CgroupBackend, prefix: &Path, size: usize, limits: Limits) -> CgroupResult<CgroupPool> {
-        let mut pool = CgroupPool { backend, prefix: prefix.to_path_buf(), limits, free: Vec::new(), all: Vec::new() };
+    pub fn new(
+        backend: CgroupBackend,
+        prefix: &Path,
+        size: usize,
+        limits: Limits,
+    ) -> CgroupResult<CgroupPool> {
+        let mut pool = CgroupPool {
+            backend,
+            prefix: prefix.to_path_buf(),
+            limits,
+            free: Vec::new(),
+            all: Vec::new(),
+        };
         for _ in 0..size {
             let cg = pool.make()?;
             pool.free.push(cg);
@@ -64,12 +75,19 @@ impl CgroupPool {
     /// Kills anything left and removes every cgroup of the pool.
     pub fn destroy(mut self) -> CgroupResult<()> {
         for cg in std::mem::take(&mut self.all) {
-            if !self.backend.procs(&cg).map(|p| p.is_empty()).unwrap_or(true) {
+            if !self
+                .backend
+                .procs(&cg)
+                .map(|p| p.is_empty())
+                .unwrap_or(true)
+            {
                 self.backend.kill_all(&cg)?;
             }
             self.backend.remove(&cg)?;
         }
-        let _ = self.backend.remove(&Cgroup { rel: self.prefix.clone() });
+        let _ = self.backend.remove(&Cgroup {
+            rel: self.prefix.clone(),
+        });
         Ok(())
     }
 }

@@ -1,7 +1,9 @@
 //! cgroup v1: one hierarchy per controller. A container's cgroup is the
 //! same relative path in the memory, pids, cpu and freezer hierarchies.
 
-use super::{mkdir, poll_until, read, rmdir, write, Cgroup, CgroupBackend, CgroupError, CgroupResult, Limits};
+use super::{
+    mkdir, poll_until, read, rmdir, write, Cgroup, CgroupBackend, CgroupError, CgroupResult, Limits,
+};
 use crate::sys::process::kill;
 use nix::sys::signal::Signal;
 use std::path::{Path, PathBuf};
@@ -25,7 +27,12 @@ impl V1 {
                 .map(|(_, p)| p.clone())
                 .ok_or(CgroupError::MissingController(name))
         };
-        Ok(V1 { memory: find("memory")?, pids: find("pids")?, cpu: find("cpu")?, freezer: find("freezer")? })
+        Ok(V1 {
+            memory: find("memory")?,
+            pids: find("pids")?,
+            cpu: find("cpu")?,
+            freezer: find("freezer")?,
+        })
     }
 
     /// All four hierarchies under one root (a fake cgroupfs in tests).
@@ -94,7 +101,9 @@ impl V1 {
         let file = self.freezer_path(cg).join("freezer.state");
         let want = if frozen { "FROZEN" } else { "THAWED" };
         write(&file, want)?;
-        poll_until(&file, want, Duration::from_secs(5), || Ok(read(&file)?.trim() == want))
+        poll_until(&file, want, Duration::from_secs(5), || {
+            Ok(read(&file)?.trim() == want)
+        })
     }
 
     /// Freeze so nothing forks while we list, SIGKILL all, thaw so the
@@ -125,10 +134,19 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let v1 = V1::under(dir.path());
         let backend = CgroupBackend::V1(v1.clone());
-        let limits = Limits { memory_bytes: Some(1 << 20), pids: Some(8), cpu: Some((20_000, 100_000)) };
-        let cg = backend.create(Path::new("sock/pool-0"), &limits).expect("create");
+        let limits = Limits {
+            memory_bytes: Some(1 << 20),
+            pids: Some(8),
+            cpu: Some((20_000, 100_000)),
+        };
+        let cg = backend
+            .create(Path::new("sock/pool-0"), &limits)
+            .expect("create");
         let read = |p: PathBuf| std::fs::read_to_string(&p).expect("read");
-        assert_eq!(read(v1.memory.join("sock/pool-0/memory.limit_in_bytes")), (1u64 << 20).to_string());
+        assert_eq!(
+            read(v1.memory.join("sock/pool-0/memory.limit_in_bytes")),
+            (1u64 << 20).to_string()
+        );
         assert_eq!(read(v1.pids.join("sock/pool-0/pids.max")), "8");
         assert_eq!(read(v1.cpu.join("sock/pool-0/cpu.cfs_quota_us")), "20000");
         assert_eq!(read(v1.cpu.join("sock/pool-0/cpu.cfs_period_us")), "100000");

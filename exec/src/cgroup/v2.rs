@@ -38,7 +38,11 @@ impl V2 {
         .flatten()
         .collect();
         let available = self.available_controllers();
-        let enable: Vec<&str> = wanted.iter().copied().filter(|c| available.iter().any(|a| a == c)).collect();
+        let enable: Vec<&str> = wanted
+            .iter()
+            .copied()
+            .filter(|c| available.iter().any(|a| a == c))
+            .collect();
         // Enable controllers down the path: each ancestor below the root
         // only ever holds other cgroups, never processes.
         let mut dir = self.root.clone();
@@ -77,7 +81,9 @@ impl V2 {
         write(dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })?;
         let want = if frozen { "frozen 1" } else { "frozen 0" };
         let events = dir.join("cgroup.events");
-        poll_until(&events, want, Duration::from_secs(5), || Ok(read(&events)?.lines().any(|l| l.trim() == want)))
+        poll_until(&events, want, Duration::from_secs(5), || {
+            Ok(read(&events)?.lines().any(|l| l.trim() == want))
+        })
     }
 
     /// `cgroup.kill` (Linux 5.14) SIGKILLs every process atomically.
@@ -101,19 +107,40 @@ mod tests {
     fn create_enables_controllers_in_ancestors_and_sets_limits_in_the_leaf() {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path();
-        std::fs::write(root.join("cgroup.controllers"), "cpuset cpu io memory pids\n").expect("write");
+        std::fs::write(
+            root.join("cgroup.controllers"),
+            "cpuset cpu io memory pids\n",
+        )
+        .expect("write");
         let backend = CgroupBackend::V2(V2::new(root.to_path_buf()));
-        let limits = Limits { memory_bytes: Some(64 << 20), pids: Some(32), cpu: Some((50_000, 100_000)) };
-        let cg = backend.create(Path::new("sock-exec/pool-0"), &limits).expect("create");
+        let limits = Limits {
+            memory_bytes: Some(64 << 20),
+            pids: Some(32),
+            cpu: Some((50_000, 100_000)),
+        };
+        let cg = backend
+            .create(Path::new("sock-exec/pool-0"), &limits)
+            .expect("create");
         let read = |p: &str| std::fs::read_to_string(root.join(p)).expect(p);
         assert_eq!(read("cgroup.subtree_control"), "+memory +pids +cpu");
-        assert_eq!(read("sock-exec/cgroup.subtree_control"), "+memory +pids +cpu");
-        assert_eq!(read("sock-exec/pool-0/memory.max"), (64u64 << 20).to_string());
+        assert_eq!(
+            read("sock-exec/cgroup.subtree_control"),
+            "+memory +pids +cpu"
+        );
+        assert_eq!(
+            read("sock-exec/pool-0/memory.max"),
+            (64u64 << 20).to_string()
+        );
         assert_eq!(read("sock-exec/pool-0/pids.max"), "32");
         assert_eq!(read("sock-exec/pool-0/cpu.max"), "50000 100000");
         // The leaf itself never gets controllers enabled (it holds processes).
-        assert!(!root.join("sock-exec/pool-0/cgroup.subtree_control").exists());
-        assert_eq!(backend.join_files(&cg), vec![root.join("sock-exec/pool-0/cgroup.procs")]);
+        assert!(!root
+            .join("sock-exec/pool-0/cgroup.subtree_control")
+            .exists());
+        assert_eq!(
+            backend.join_files(&cg),
+            vec![root.join("sock-exec/pool-0/cgroup.procs")]
+        );
     }
 
     #[test]
@@ -121,8 +148,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("cgroup.controllers"), "pids\n").expect("write");
         let backend = CgroupBackend::V2(V2::new(dir.path().to_path_buf()));
-        backend.create(Path::new("a/b"), &Limits::default()).expect("create");
-        assert_eq!(std::fs::read_to_string(dir.path().join("a/cgroup.subtree_control")).expect("read"), "+pids");
+        backend
+            .create(Path::new("a/b"), &Limits::default())
+            .expect("create");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("a/cgroup.subtree_control")).expect("read"),
+            "+pids"
+        );
         assert!(dir.path().join("a/b/pids.max").exists());
         assert!(!dir.path().join("a/b/memory.max").exists());
     }
@@ -134,8 +166,15 @@ mod tests {
         let cg = Cgroup { rel: "c".into() };
         std::fs::create_dir_all(dir.path().join("c")).expect("mkdir");
         // A fake kernel that already reports the frozen state.
-        std::fs::write(dir.path().join("c/cgroup.events"), "populated 1\nfrozen 1\n").expect("write");
+        std::fs::write(
+            dir.path().join("c/cgroup.events"),
+            "populated 1\nfrozen 1\n",
+        )
+        .expect("write");
         v2.set_frozen(&cg, true).expect("freeze");
-        assert_eq!(std::fs::read_to_string(dir.path().join("c/cgroup.freeze")).expect("read"), "1");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("c/cgroup.freeze")).expect("read"),
+            "1"
+        );
     }
 }

@@ -74,7 +74,10 @@ impl Partial<'_> {
 }
 
 fn mkdir(path: &Path) -> Result<(), CreateError> {
-    std::fs::create_dir_all(path).map_err(|err| CreateError::Dirs { path: path.to_path_buf(), err })
+    std::fs::create_dir_all(path).map_err(|err| CreateError::Dirs {
+        path: path.to_path_buf(),
+        err,
+    })
 }
 
 impl Executor {
@@ -90,7 +93,13 @@ impl Executor {
         let cgroup = self.pool.take()?;
         let (uid, gid) = (self.config.uid, self.config.gid);
         let base = self.config.base_root.clone();
-        let mut p = Partial { exec: self, cgroup: Some(cgroup), dir: dir.clone(), mounts: Vec::new(), done: false };
+        let mut p = Partial {
+            exec: self,
+            cgroup: Some(cgroup),
+            dir: dir.clone(),
+            mounts: Vec::new(),
+            done: false,
+        };
 
         let (root, scratch) = (dir.join("root"), dir.join("scratch"));
         for d in [&root, &scratch.join("tmp")] {
@@ -108,20 +117,41 @@ impl Executor {
         let pythonpath = mount_packages(&mut p, &root, &spec.packages)?;
 
         let socket = scratch.join("server.sock");
-        let listener = UnixListener::bind(&socket).map_err(|err| CreateError::Socket { path: socket.clone(), err })?;
+        let listener = UnixListener::bind(&socket).map_err(|err| CreateError::Socket {
+            path: socket.clone(),
+            err,
+        })?;
         let log = scratch.join("output.log");
-        let output = std::fs::File::create(&log).map_err(|err| CreateError::Dirs { path: log.clone(), err })?;
+        let output = std::fs::File::create(&log).map_err(|err| CreateError::Dirs {
+            path: log.clone(),
+            err,
+        })?;
         let cg = p.cgroup.clone().ok_or_else(|| CreateError::Dirs {
             path: dir.clone(),
             err: std::io::Error::other("cgroup already returned"),
         })?;
-        let plan = SpawnPlan::new(&p.exec.config, p.exec.backend().join_files(&cg), &root, &pythonpath)?;
+        let plan = SpawnPlan::new(
+            &p.exec.config,
+            p.exec.backend().join_files(&cg),
+            &root,
+            &pythonpath,
+        )?;
         let init = spawn(&plan, OwnedFd::from(listener), OwnedFd::from(output))?;
 
         p.done = true;
         let mounts = std::mem::take(&mut p.mounts);
         let cgroup = p.cgroup.take().unwrap_or(cg);
-        Ok(Container { id, dir, root, scratch, socket, init, cgroup, state: State::Running, mounts })
+        Ok(Container {
+            id,
+            dir,
+            root,
+            scratch,
+            socket,
+            init,
+            cgroup,
+            state: State::Running,
+            mounts,
+        })
     }
 }
 
@@ -129,13 +159,18 @@ impl Executor {
 /// world-traversable and `f.py` world-readable.
 fn check_handler(dir: &Path) -> Result<(), CreateError> {
     use std::os::unix::fs::PermissionsExt;
-    let bad = |why: String| CreateError::Handler { path: dir.to_path_buf(), why };
+    let bad = |why: String| CreateError::Handler {
+        path: dir.to_path_buf(),
+        why,
+    };
     let meta = std::fs::metadata(dir).map_err(|e| bad(e.to_string()))?;
     if !meta.is_dir() {
         return Err(bad("not a folder".into()));
     }
     if meta.permissions().mode() & 0o005 != 0o005 {
-        return Err(bad("must be readable and searchable by others (chmod o+rx)".into()));
+        return Err(bad(
+            "must be readable and searchable by others (chmod o+rx)".into(),
+        ));
     }
     let f = dir.join("f.py");
     let fm = std::fs::metadata(&f).map_err(|e| bad(format!("f.py: {e}")))?;
@@ -146,7 +181,11 @@ fn check_handler(dir: &Path) -> Result<(), CreateError> {
 }
 
 /// Step 6; returns the `SOCK_PYTHONPATH` value for the runtime.
-fn mount_packages(p: &mut Partial<'_>, root: &Path, packages: &[(String, PathBuf)]) -> Result<String, CreateError> {
+fn mount_packages(
+    p: &mut Partial<'_>,
+    root: &Path,
+    packages: &[(String, PathBuf)],
+) -> Result<String, CreateError> {
     if packages.is_empty() {
         return Ok(String::new());
     }
@@ -156,7 +195,10 @@ fn mount_packages(p: &mut Partial<'_>, root: &Path, packages: &[(String, PathBuf
     let mut paths = Vec::with_capacity(packages.len());
     for (key, src) in packages {
         if !src.is_dir() {
-            return Err(CreateError::Package { key: key.clone(), path: src.clone() });
+            return Err(CreateError::Package {
+                key: key.clone(),
+                path: src.clone(),
+            });
         }
         let dst = dir.join(key);
         mkdir(&dst)?;

@@ -10,7 +10,10 @@ use nix::sys::signal::Signal;
 impl Executor {
     pub fn destroy(&mut self, c: Container) -> Result<(), ExecutorError> {
         let id = c.id;
-        self.teardown(c).map_err(|e| ExecutorError::Destroy { id, source: Box::new(e) })
+        self.teardown(c).map_err(|e| ExecutorError::Destroy {
+            id,
+            source: Box::new(e),
+        })
     }
 
     fn teardown(&mut self, c: Container) -> Result<(), ExecutorError> {
@@ -28,7 +31,10 @@ impl Executor {
         for m in c.mounts.iter().rev() {
             mount::unmount(m, true)?;
         }
-        std::fs::remove_dir_all(&c.dir).map_err(|err| ExecutorError::Io { path: c.dir.clone(), err })?;
+        std::fs::remove_dir_all(&c.dir).map_err(|err| ExecutorError::Io {
+            path: c.dir.clone(),
+            err,
+        })?;
         self.pool_give_back(c.cgroup)?;
         Ok(())
     }

@@ -34,12 +34,23 @@ impl Executor {
     /// Sends `event` (JSON text) to the handler and waits up to `timeout`.
     /// On timeout or death the container is killed and marked dead; the
     /// executor itself keeps serving.
-    pub fn invoke(&mut self, c: &mut Container, event: &str, timeout: Duration) -> Result<Response, InvokeError> {
+    pub fn invoke(
+        &mut self,
+        c: &mut Container,
+        event: &str,
+        timeout: Duration,
+    ) -> Result<Response, InvokeError> {
         if c.state != State::Running {
-            return Err(InvokeError::NotRunning { id: c.id, state: c.state });
+            return Err(InvokeError::NotRunning {
+                id: c.id,
+                state: c.state,
+            });
         }
         let result = request(c, event, timeout);
-        if matches!(result, Err(InvokeError::Timeout(_)) | Err(InvokeError::Died)) {
+        if matches!(
+            result,
+            Err(InvokeError::Timeout(_)) | Err(InvokeError::Died)
+        ) {
             let _ = self.backend().kill_all(&c.cgroup);
             c.state = State::Dead;
         }
@@ -49,14 +60,18 @@ impl Executor {
 
 fn request(c: &Container, event: &str, timeout: Duration) -> Result<Response, InvokeError> {
     let deadline = Instant::now() + timeout;
-    let mut s = UnixStream::connect(&c.socket).map_err(|err| InvokeError::Connect { path: c.socket.clone(), err })?;
+    let mut s = UnixStream::connect(&c.socket).map_err(|err| InvokeError::Connect {
+        path: c.socket.clone(),
+        err,
+    })?;
     let head = format!(
         "POST /invoke HTTP/1.1\r\nHost: sock\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         event.len()
     );
     let mut req = head.into_bytes();
     req.extend_from_slice(event.as_bytes());
-    s.set_write_timeout(Some(timeout)).map_err(InvokeError::Io)?;
+    s.set_write_timeout(Some(timeout))
+        .map_err(InvokeError::Io)?;
     s.write_all(&req).map_err(|e| classify(e, timeout))?;
     // Read until the head is complete and Content-Length bytes of body have
     // arrived: not until EOF, since processes the handler forked may hold
@@ -77,7 +92,11 @@ fn request(c: &Container, event: &str, timeout: Duration) -> Result<Response, In
         s.set_read_timeout(Some(left)).map_err(InvokeError::Io)?;
         match s.read(&mut chunk) {
             Ok(0) if buf.is_empty() => return Err(InvokeError::Died),
-            Ok(0) => return Err(InvokeError::Protocol("connection closed mid-response".into())),
+            Ok(0) => {
+                return Err(InvokeError::Protocol(
+                    "connection closed mid-response".into(),
+                ))
+            }
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) => return Err(classify(e, timeout)),
         }
@@ -87,7 +106,9 @@ fn request(c: &Container, event: &str, timeout: Duration) -> Result<Response, In
 
 /// Head length + Content-Length once the head is complete.
 fn complete_length(buf: &[u8]) -> Result<Option<usize>, InvokeError> {
-    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else { return Ok(None) };
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Ok(None);
+    };
     let head = String::from_utf8_lossy(&buf[..end]);
     let length = head
         .lines()
@@ -103,7 +124,9 @@ fn complete_length(buf: &[u8]) -> Result<Option<usize>, InvokeError> {
 
 fn classify(e: std::io::Error, timeout: Duration) -> InvokeError {
     match e.kind() {
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => InvokeError::Timeout(timeout),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            InvokeError::Timeout(timeout)
+        }
         std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => InvokeError::Died,
         _ => InvokeError::Io(e),
     }
@@ -120,7 +143,10 @@ fn parse(buf: &[u8]) -> Result<Response, InvokeError> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| InvokeError::Protocol(format!("bad status line {status_line:?}")))?;
-    Ok(Response { status, body: body.to_string() })
+    Ok(Response {
+        status,
+        body: body.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -129,8 +155,15 @@ mod tests {
 
     #[test]
     fn parses_responses() {
-        let r = parse(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\n\r\n{}").expect("ok");
-        assert_eq!(r, Response { status: 500, body: "{}".into() });
+        let r = parse(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\n\r\n{}")
+            .expect("ok");
+        assert_eq!(
+            r,
+            Response {
+                status: 500,
+                body: "{}".into()
+            }
+        );
         assert!(parse(b"garbage").is_err());
     }
 }

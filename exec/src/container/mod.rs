@@ -127,20 +127,35 @@ impl Executor {
         if !config.base_root.join("sock/runtime.py").exists() {
             return Err(ExecutorError::NoBase(config.base_root.clone()));
         }
-        crate::base::install_runtime(&config.base_root)
-            .map_err(|e| ExecutorError::Io { path: config.base_root.clone(), err: std::io::Error::other(e.to_string()) })?;
+        crate::base::install_runtime(&config.base_root).map_err(|e| ExecutorError::Io {
+            path: config.base_root.clone(),
+            err: std::io::Error::other(e.to_string()),
+        })?;
         sys::process::set_child_subreaper()?;
         let backend = CgroupBackend::host()?;
         let containers_dir = config.state_dir.join("containers");
         let recovered = recover::recover(&containers_dir, &backend, &config.cgroup_prefix)?;
-        std::fs::create_dir_all(&containers_dir)
-            .map_err(|err| ExecutorError::Io { path: containers_dir.clone(), err })?;
+        std::fs::create_dir_all(&containers_dir).map_err(|err| ExecutorError::Io {
+            path: containers_dir.clone(),
+            err,
+        })?;
         sys::mount::make_private_mountpoint(&containers_dir)?;
-        let pool = CgroupPool::new(backend, &config.cgroup_prefix, config.pool_size, config.limits)?;
+        let pool = CgroupPool::new(
+            backend,
+            &config.cgroup_prefix,
+            config.pool_size,
+            config.limits,
+        )?;
         if recovered.found_anything() {
             tracing::warn!(?recovered, "cleaned up after a previous run");
         }
-        Ok(Executor { config, pool, containers_dir, next_id: 0, recovered })
+        Ok(Executor {
+            config,
+            pool,
+            containers_dir,
+            next_id: 0,
+            recovered,
+        })
     }
 
     pub fn backend(&self) -> &CgroupBackend {

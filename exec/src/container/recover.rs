@@ -41,7 +41,10 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
             out.push(v);
             i += 4;
@@ -53,10 +56,17 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-pub(super) fn recover(containers: &Path, backend: &CgroupBackend, prefix: &Path) -> Result<Recovery, ExecutorError> {
+pub(super) fn recover(
+    containers: &Path,
+    backend: &CgroupBackend,
+    prefix: &Path,
+) -> Result<Recovery, ExecutorError> {
     let mut r = Recovery::default();
-    let info = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|err| ExecutorError::Io { path: "/proc/self/mountinfo".into(), err })?;
+    let info =
+        std::fs::read_to_string("/proc/self/mountinfo").map_err(|err| ExecutorError::Io {
+            path: "/proc/self/mountinfo".into(),
+            err,
+        })?;
     // Processes first, so nothing holds the mounts.
     for cg in backend.list_below(prefix) {
         backend.kill_all(&cg)?;
@@ -70,12 +80,17 @@ pub(super) fn recover(containers: &Path, backend: &CgroupBackend, prefix: &Path)
     if let Ok(entries) = std::fs::read_dir(containers) {
         for e in entries.flatten() {
             let p = e.path();
-            std::fs::remove_dir_all(&p).map_err(|err| ExecutorError::Io { path: p.clone(), err })?;
+            std::fs::remove_dir_all(&p).map_err(|err| ExecutorError::Io {
+                path: p.clone(),
+                err,
+            })?;
             r.dirs += 1;
         }
     }
     // The pool's own cgroups are listed (and recreated) too; do not count them as leaks.
-    let _ = backend.remove(&crate::cgroup::Cgroup { rel: prefix.to_path_buf() });
+    let _ = backend.remove(&crate::cgroup::Cgroup {
+        rel: prefix.to_path_buf(),
+    });
     Ok(r)
 }
 

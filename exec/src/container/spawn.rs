@@ -64,7 +64,8 @@ impl SpawnPlan {
             cstring("LANG=C.UTF-8")?,
             cstring(&format!("SOCK_PYTHONPATH={pythonpath}"))?,
         ];
-        let null = std::fs::File::open("/dev/null").map_err(|e| SpawnError::Child(format!("open /dev/null: {e}")))?;
+        let null = std::fs::File::open("/dev/null")
+            .map_err(|e| SpawnError::Child(format!("open /dev/null: {e}")))?;
         Ok(SpawnPlan {
             join_files,
             root: root.to_path_buf(),
@@ -79,7 +80,11 @@ impl SpawnPlan {
 }
 
 /// Starts the container's init; returns its host pid once it has exec'd.
-pub(super) fn spawn(plan: &SpawnPlan, listener: OwnedFd, output: OwnedFd) -> Result<Pid, SpawnError> {
+pub(super) fn spawn(
+    plan: &SpawnPlan,
+    listener: OwnedFd,
+    output: OwnedFd,
+) -> Result<Pid, SpawnError> {
     let (pid_r, pid_w) = fs::pipe()?;
     let (err_r, err_w) = fs::pipe()?;
     match process::fork()? {
@@ -115,7 +120,13 @@ fn report(err_w: &OwnedFd, msg: &str) {
 }
 
 /// C1: join the cgroup, unshare, fork the init, report its pid, exit.
-fn intermediate(plan: &SpawnPlan, listener: &OwnedFd, output: &OwnedFd, pid_w: OwnedFd, err_w: OwnedFd) -> ! {
+fn intermediate(
+    plan: &SpawnPlan,
+    listener: &OwnedFd,
+    output: &OwnedFd,
+    pid_w: OwnedFd,
+    err_w: OwnedFd,
+) -> ! {
     for f in &plan.join_files {
         if let Err(e) = std::fs::write(f, "0") {
             report(&err_w, &format!("join cgroup {}: {e}", f.display()));

@@ -12,7 +12,9 @@
 use super::scratch::{make_dirs, synthetic_rootfs, ScratchDir, ScratchMount};
 use super::worker::{run_workers, OpResult, Run};
 use super::{Config, PrimError, Row};
-use crate::sys::prim::{bind, monotonic_ns, mount_overlay, remount_bind_readonly, umount, Propagation};
+use crate::sys::prim::{
+    bind, monotonic_ns, mount_overlay, remount_bind_readonly, umount, Propagation,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -26,7 +28,12 @@ enum Variant {
     OverlayTmpfs,
 }
 
-const VARIANTS: [Variant; 4] = [Variant::Bind, Variant::BindRo, Variant::OverlayDisk, Variant::OverlayTmpfs];
+const VARIANTS: [Variant; 4] = [
+    Variant::Bind,
+    Variant::BindRo,
+    Variant::OverlayDisk,
+    Variant::OverlayTmpfs,
+];
 
 impl Variant {
     fn name(self) -> &'static str {
@@ -56,8 +63,18 @@ fn mount_unmount(v: Variant, l: &Layout) -> OpResult {
             bind(&l.lower, &l.target)?;
             remount_bind_readonly(&l.target)?;
         }
-        Variant::OverlayDisk => mount_overlay(&l.lower, &l.disk_upper_work.0, &l.disk_upper_work.1, &l.target)?,
-        Variant::OverlayTmpfs => mount_overlay(&l.lower, &l.tmpfs_upper_work.0, &l.tmpfs_upper_work.1, &l.target)?,
+        Variant::OverlayDisk => mount_overlay(
+            &l.lower,
+            &l.disk_upper_work.0,
+            &l.disk_upper_work.1,
+            &l.target,
+        )?,
+        Variant::OverlayTmpfs => mount_overlay(
+            &l.lower,
+            &l.tmpfs_upper_work.0,
+            &l.tmpfs_upper_work.1,
+            &l.target,
+        )?,
     }
     let mounted = monotonic_ns() - t0;
     umount(&l.target)?;
@@ -78,7 +95,12 @@ pub fn run(cfg: &Config) -> Result<Vec<Row>, PrimError> {
     };
     if !lower.is_dir() {
         let err = std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory");
-        return Err(PrimError::Io { op: "lower layer / bind source", path: lower, err }.within(EXPERIMENT, "setup"));
+        return Err(PrimError::Io {
+            op: "lower layer / bind source",
+            path: lower,
+            err,
+        }
+        .within(EXPERIMENT, "setup"));
     }
     let layout = Layout {
         lower,
@@ -91,7 +113,8 @@ pub fn run(cfg: &Config) -> Result<Vec<Row>, PrimError> {
     for _round in 0..cfg.rounds.max(1) {
         for (vi, v) in VARIANTS.into_iter().enumerate() {
             let mut op = || mount_unmount(v, &layout);
-            let run = run_workers(1, cfg.warmup, cfg.per_round(cfg.iterations), &mut op).map_err(|e| e.within(EXPERIMENT, v.name()))?;
+            let run = run_workers(1, cfg.warmup, cfg.per_round(cfg.iterations), &mut op)
+                .map_err(|e| e.within(EXPERIMENT, v.name()))?;
             cells.entry(vi).or_default().absorb(run);
         }
     }
@@ -100,7 +123,16 @@ pub fn run(cfg: &Config) -> Result<Vec<Row>, PrimError> {
     drop(disk);
     Ok(cells
         .into_iter()
-        .flat_map(|(vi, mut run)| Row::pair(EXPERIMENT, VARIANTS[vi].name(), ("mount+umount", "mount"), ("-", 0), &mut run, &detail))
+        .flat_map(|(vi, mut run)| {
+            Row::pair(
+                EXPERIMENT,
+                VARIANTS[vi].name(),
+                ("mount+umount", "mount"),
+                ("-", 0),
+                &mut run,
+                &detail,
+            )
+        })
         .collect())
 }
 

@@ -58,26 +58,40 @@ pub fn backends(mountinfo: &str, proc_self_cgroup: &str, tag: &str) -> Vec<Backe
             .iter()
             .filter_map(|want| {
                 let (_, mount) = controllers.iter().find(|(c, _)| c == want)?;
-                Some(mount.join(own_cgroup(proc_self_cgroup, Some(want))?).join(tag))
+                Some(
+                    mount
+                        .join(own_cgroup(proc_self_cgroup, Some(want))?)
+                        .join(tag),
+                )
             })
             .collect();
         dirs.dedup(); // co-mounted memory,pids: one directory
         dirs
     };
-    let v2_dir = |mount: &Path| own_cgroup(proc_self_cgroup, None).map(|own| mount.join(own).join(tag));
+    let v2_dir =
+        |mount: &Path| own_cgroup(proc_self_cgroup, None).map(|own| mount.join(own).join(tag));
     let mut out = Vec::new();
     let (controllers, unified) = match detect(mountinfo) {
         CgroupLayout::V1 { controllers } => (controllers, None),
         CgroupLayout::V2 { mount } => (Vec::new(), Some(mount)),
-        CgroupLayout::Hybrid { controllers, unified } => (controllers, Some(unified)),
+        CgroupLayout::Hybrid {
+            controllers,
+            unified,
+        } => (controllers, Some(unified)),
         CgroupLayout::None => (Vec::new(), None),
     };
     let dirs = v1_dirs(&controllers);
     if !dirs.is_empty() {
-        out.push(Backend { name: "v1 memory+pids".into(), bench_dirs: dirs });
+        out.push(Backend {
+            name: "v1 memory+pids".into(),
+            bench_dirs: dirs,
+        });
     }
     if let Some(dir) = unified.as_deref().and_then(v2_dir) {
-        out.push(Backend { name: "v2".into(), bench_dirs: vec![dir] });
+        out.push(Backend {
+            name: "v2".into(),
+            bench_dirs: vec![dir],
+        });
     }
     out
 }
@@ -124,19 +138,26 @@ fn rmdir_retry(dir: &Path) -> std::io::Result<()> {
     }
 }
 
-const VARIANTS: [&str; 3] = ["mkdir+rmdir", "create: mkdir+join+leave+rmdir", "reuse: join+leave"];
+const VARIANTS: [&str; 3] = [
+    "mkdir+rmdir",
+    "create: mkdir+join+leave+rmdir",
+    "reuse: join+leave",
+];
 
 fn write_procs(dir: &Path) -> Result<(), super::worker::OpFailed> {
     let f = dir.join("cgroup.procs");
-    std::fs::write(&f, "0").map_err(|e| super::worker::OpFailed(format!("write {}: {e}", f.display())))
+    std::fs::write(&f, "0")
+        .map_err(|e| super::worker::OpFailed(format!("write {}: {e}", f.display())))
 }
 
 fn mk(dir: &Path) -> Result<(), super::worker::OpFailed> {
-    std::fs::create_dir(dir).map_err(|e| super::worker::OpFailed(format!("mkdir {}: {e}", dir.display())))
+    std::fs::create_dir(dir)
+        .map_err(|e| super::worker::OpFailed(format!("mkdir {}: {e}", dir.display())))
 }
 
 fn rm(dir: &Path) -> Result<(), super::worker::OpFailed> {
-    std::fs::remove_dir(dir).map_err(|e| super::worker::OpFailed(format!("rmdir {}: {e}", dir.display())))
+    std::fs::remove_dir(dir)
+        .map_err(|e| super::worker::OpFailed(format!("rmdir {}: {e}", dir.display())))
 }
 
 /// One operation of variant `vi` across all hierarchies of a backend.
@@ -189,7 +210,12 @@ fn measure_backend(cfg: &Config, b: &Backend) -> Result<Vec<Row>, PrimError> {
         }
     }
     drop(tree);
-    let detail = b.bench_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" ");
+    let detail = b
+        .bench_dirs
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
     Ok(cells
         .into_iter()
         .map(|(vi, mut run)| {
@@ -209,12 +235,16 @@ fn measure_backend(cfg: &Config, b: &Backend) -> Result<Vec<Row>, PrimError> {
 }
 
 pub fn run(cfg: &Config) -> Result<Vec<Row>, PrimError> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(PrimError::io("read", "/proc/self/mountinfo"))?;
-    let own = std::fs::read_to_string("/proc/self/cgroup").map_err(PrimError::io("read", "/proc/self/cgroup"))?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(PrimError::io("read", "/proc/self/mountinfo"))?;
+    let own = std::fs::read_to_string("/proc/self/cgroup")
+        .map_err(PrimError::io("read", "/proc/self/cgroup"))?;
     let tag = format!("sock-prim-{}", std::process::id());
     let found = backends(&mountinfo, &own, &tag);
     if found.is_empty() {
-        return Err(PrimError::Cgroup("no cgroup hierarchy with memory/pids (v1) or a v2 hierarchy is mounted".into()));
+        return Err(PrimError::Cgroup(
+            "no cgroup hierarchy with memory/pids (v1) or a v2 hierarchy is mounted".into(),
+        ));
     }
     let mut rows = Vec::new();
     for b in &found {
@@ -236,7 +266,10 @@ mod tests {
 
     #[test]
     fn own_cgroup_per_hierarchy() {
-        assert_eq!(own_cgroup(OWN, Some("memory")), Some(PathBuf::from("process_api/abc")));
+        assert_eq!(
+            own_cgroup(OWN, Some("memory")),
+            Some(PathBuf::from("process_api/abc"))
+        );
         assert_eq!(own_cgroup(OWN, Some("pids")), Some(PathBuf::from("")));
         assert_eq!(own_cgroup(OWN, None), Some(PathBuf::from("user.slice")));
         assert_eq!(own_cgroup(OWN, Some("cpu")), None);
@@ -248,8 +281,14 @@ mod tests {
         assert_eq!(b.len(), 2);
         assert_eq!(
             b[0].bench_dirs,
-            vec![PathBuf::from("/sys/fs/cgroup/memory/process_api/abc/t"), PathBuf::from("/sys/fs/cgroup/pids/t")]
+            vec![
+                PathBuf::from("/sys/fs/cgroup/memory/process_api/abc/t"),
+                PathBuf::from("/sys/fs/cgroup/pids/t")
+            ]
         );
-        assert_eq!(b[1].bench_dirs, vec![PathBuf::from("/sys/fs/cgroup/unified/user.slice/t")]);
+        assert_eq!(
+            b[1].bench_dirs,
+            vec![PathBuf::from("/sys/fs/cgroup/unified/user.slice/t")]
+        );
     }
 }

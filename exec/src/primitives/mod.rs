@@ -43,7 +43,11 @@ pub enum PrimError {
     #[error(transparent)]
     Sys(#[from] SysError),
     #[error("{op} {}: {err}", path.display())]
-    Io { op: &'static str, path: PathBuf, err: std::io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        err: std::io::Error,
+    },
     #[error("operation failed in a worker: {0}")]
     Op(String),
     #[error("worker process died: {status}")]
@@ -64,10 +68,17 @@ pub enum PrimError {
 impl PrimError {
     /// Wraps an error with the experiment and variant it happened in.
     pub fn within(self, experiment: &'static str, variant: impl Into<String>) -> PrimError {
-        PrimError::In { experiment, variant: variant.into(), source: Box::new(self) }
+        PrimError::In {
+            experiment,
+            variant: variant.into(),
+            source: Box::new(self),
+        }
     }
 
-    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> PrimError {
+    pub(crate) fn io(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> PrimError {
         let path = path.into();
         move |err| PrimError::Io { op, path, err }
     }
@@ -168,7 +179,10 @@ impl Row {
             ops_per_s,
             detail: detail.to_string(),
         };
-        [mk(op_metric, op, ops), mk(core_metric, core, 1e6 / core.mean_us)]
+        [
+            mk(op_metric, op, ops),
+            mk(core_metric, core, 1e6 / core.mean_us),
+        ]
     }
 }
 
@@ -183,7 +197,13 @@ pub enum Experiment {
 }
 
 impl Experiment {
-    pub const ALL: [Experiment; 5] = [Experiment::Netns, Experiment::MountCount, Experiment::BindOverlay, Experiment::Cgroup, Experiment::Root];
+    pub const ALL: [Experiment; 5] = [
+        Experiment::Netns,
+        Experiment::MountCount,
+        Experiment::BindOverlay,
+        Experiment::Cgroup,
+        Experiment::Root,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -227,7 +247,11 @@ pub struct Outcome {
 /// Runs `experiments` one after the other and writes `<name>.csv`,
 /// `<name>.svg` and `<name>.png` for each into `out_dir`. One failing experiment does not
 /// stop the others: its error is in its [`Outcome`].
-pub fn run_all(cfg: &Config, experiments: &[Experiment], out_dir: &Path) -> Result<Vec<Outcome>, PrimError> {
+pub fn run_all(
+    cfg: &Config,
+    experiments: &[Experiment],
+    out_dir: &Path,
+) -> Result<Vec<Outcome>, PrimError> {
     worker::require_single_threaded()?;
     std::fs::create_dir_all(out_dir).map_err(PrimError::io("create output dir", out_dir))?;
     let mut outcomes = Vec::new();
@@ -246,7 +270,12 @@ pub fn run_all(cfg: &Config, experiments: &[Experiment], out_dir: &Path) -> Resu
                 Err(e) => plot_error = Some(e),
             }
         }
-        outcomes.push(Outcome { experiment, rows, files, plot_error });
+        outcomes.push(Outcome {
+            experiment,
+            rows,
+            files,
+            plot_error,
+        });
     }
     Ok(outcomes)
 }

@@ -51,8 +51,13 @@ pub fn run(cfg: &Config) -> Result<Vec<Row>, PrimError> {
     let mut cells: BTreeMap<(usize, u8), (Run, usize)> = BTreeMap::new();
     for _round in 0..cfg.rounds.max(1) {
         for &n in &cfg.mount_counts {
-            for (pi, p) in [Propagation::Private, Propagation::Shared].into_iter().enumerate() {
-                let (run, total) = cell(cfg, n, p).map_err(|e| e.within(EXPERIMENT, format!("{}, {n} mounts", variant_name(p))))?;
+            for (pi, p) in [Propagation::Private, Propagation::Shared]
+                .into_iter()
+                .enumerate()
+            {
+                let (run, total) = cell(cfg, n, p).map_err(|e| {
+                    e.within(EXPERIMENT, format!("{}, {n} mounts", variant_name(p)))
+                })?;
                 let slot = cells.entry((n, pi as u8)).or_default();
                 slot.0.absorb(run);
                 slot.1 = total;
@@ -62,7 +67,11 @@ pub fn run(cfg: &Config) -> Result<Vec<Row>, PrimError> {
     Ok(cells
         .into_iter()
         .flat_map(|((n, pi), (mut run, total))| {
-            let p = if pi == 0 { Propagation::Private } else { Propagation::Shared };
+            let p = if pi == 0 {
+                Propagation::Private
+            } else {
+                Propagation::Shared
+            };
             Row::pair(
                 EXPERIMENT,
                 variant_name(p),

@@ -51,7 +51,14 @@ pub fn run(cfg: &Config) -> Result<Vec<Row>, PrimError> {
     Ok(cells
         .into_iter()
         .flat_map(|((vi, procs), mut run)| {
-            Row::pair(EXPERIMENT, names[vi].0, ("fork+unshare+exit+wait", "unshare"), ("processes", procs as u64), &mut run, "")
+            Row::pair(
+                EXPERIMENT,
+                names[vi].0,
+                ("fork+unshare+exit+wait", "unshare"),
+                ("processes", procs as u64),
+                &mut run,
+                "",
+            )
         })
         .collect())
 }

@@ -12,7 +12,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-pub const CSV_HEADER: &str = "experiment,variant,metric,x_name,x,samples,median_us,p95_us,mean_us,ops_per_s,detail";
+pub const CSV_HEADER: &str =
+    "experiment,variant,metric,x_name,x,samples,median_us,p95_us,mean_us,ops_per_s,detail";
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
@@ -50,7 +51,8 @@ pub fn write_csv(rows: &[Row], path: &Path) -> Result<(), PrimError> {
         text.push('\n');
     }
     let mut f = std::fs::File::create(path).map_err(PrimError::io("create", path))?;
-    f.write_all(text.as_bytes()).map_err(PrimError::io("write", path))
+    f.write_all(text.as_bytes())
+        .map_err(PrimError::io("write", path))
 }
 
 const FONT_PATHS: [&str; 4] = [
@@ -90,7 +92,10 @@ fn series(rows: &[Row], metric: &str, y: impl Fn(&Row) -> f64) -> Vec<Series> {
         let point = (r.x as f64, y(r));
         match out.iter_mut().find(|s| s.label == r.variant) {
             Some(s) => s.points.push(point),
-            None => out.push(Series { label: r.variant.clone(), points: vec![point] }),
+            None => out.push(Series {
+                label: r.variant.clone(),
+                points: vec![point],
+            }),
         }
     }
     out
@@ -98,9 +103,18 @@ fn series(rows: &[Row], metric: &str, y: impl Fn(&Row) -> f64) -> Vec<Series> {
 
 type Area<DB> = DrawingArea<DB, plotters::coord::Shift>;
 
-fn line_panel<DB: DrawingBackend>(area: &Area<DB>, title: &str, x_label: &str, y_label: &str, data: &[Series]) -> Result<(), String> {
+fn line_panel<DB: DrawingBackend>(
+    area: &Area<DB>,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    data: &[Series],
+) -> Result<(), String> {
     let xs = data.iter().flat_map(|s| s.points.iter().map(|p| p.0));
-    let ys = data.iter().flat_map(|s| s.points.iter().map(|p| p.1)).filter(|v| v.is_finite());
+    let ys = data
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .filter(|v| v.is_finite());
     let x_max = xs.fold(1.0f64, f64::max);
     let y_max = ys.fold(1.0f64, f64::max) * 1.1;
     let mut chart = ChartBuilder::on(area)
@@ -123,11 +137,18 @@ fn line_panel<DB: DrawingBackend>(area: &Area<DB>, title: &str, x_label: &str, y
     for (i, s) in data.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         chart
-            .draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                s.points.iter().copied(),
+                color.stroke_width(2),
+            ))
             .map_err(|e| e.to_string())?
             .label(s.label.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
-        chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(|e| e.to_string())?;
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        chart
+            .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+            .map_err(|e| e.to_string())?;
     }
     chart
         .configure_series_labels()
@@ -143,9 +164,18 @@ fn line_panel<DB: DrawingBackend>(area: &Area<DB>, title: &str, x_label: &str, y
 /// the left. The x axis spans twice the largest median, so one noisy
 /// tail cannot squash every bar; a p95 beyond it is drawn at the edge
 /// (its value is in the bar's text).
-fn bar_panel<DB: DrawingBackend>(area: &Area<DB>, title: &str, rows: &[&Row]) -> Result<(), String> {
+fn bar_panel<DB: DrawingBackend>(
+    area: &Area<DB>,
+    title: &str,
+    rows: &[&Row],
+) -> Result<(), String> {
     let n = rows.len().max(1) as f64;
-    let x_max = rows.iter().map(|r| r.summary.median_us).filter(|v| v.is_finite()).fold(1.0f64, f64::max) * 2.0;
+    let x_max = rows
+        .iter()
+        .map(|r| r.summary.median_us)
+        .filter(|v| v.is_finite())
+        .fold(1.0f64, f64::max)
+        * 2.0;
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 24))
         .margin(10)
@@ -168,18 +198,39 @@ fn bar_panel<DB: DrawingBackend>(area: &Area<DB>, title: &str, rows: &[&Row]) ->
         let y = n - 1.0 - i as f64;
         let color = Palette99::pick(i).to_rgba();
         let (m, p) = (r.summary.median_us, r.summary.p95_us);
-        chart.draw_series(std::iter::once(Rectangle::new([(0.0, y + 0.15), (m, y + 0.85)], color.filled()))).map_err(|e| e.to_string())?;
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(0.0, y + 0.15), (m, y + 0.85)],
+                color.filled(),
+            )))
+            .map_err(|e| e.to_string())?;
         let tick = p.min(x_max);
         chart
-            .draw_series(std::iter::once(PathElement::new(vec![(tick, y + 0.25), (tick, y + 0.75)], BLACK.stroke_width(2))))
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(tick, y + 0.25), (tick, y + 0.75)],
+                BLACK.stroke_width(2),
+            )))
             .map_err(|e| e.to_string())?;
         let numbers = format!("{m:.1} µs (p95 {p:.1})");
-        let centred = font.clone().into_text_style(area).pos(Pos::new(HPos::Left, VPos::Center));
-        chart.draw_series(std::iter::once(Text::new(numbers, ((m.max(tick) + x_max * 0.01).min(x_max * 0.74), y + 0.5), centred))).map_err(|e| e.to_string())?;
+        let centred = font
+            .clone()
+            .into_text_style(area)
+            .pos(Pos::new(HPos::Left, VPos::Center));
+        chart
+            .draw_series(std::iter::once(Text::new(
+                numbers,
+                ((m.max(tick) + x_max * 0.01).min(x_max * 0.74), y + 0.5),
+                centred,
+            )))
+            .map_err(|e| e.to_string())?;
         let (_, py) = chart.backend_coord(&(0.0, y + 0.5));
         let label = format!("{} [{}]", r.variant, r.metric);
-        let left_centred = font.clone().into_text_style(area).pos(Pos::new(HPos::Left, VPos::Center));
-        area.draw(&Text::new(label, (12, py), left_centred)).map_err(|e| e.to_string())?;
+        let left_centred = font
+            .clone()
+            .into_text_style(area)
+            .pos(Pos::new(HPos::Left, VPos::Center));
+        area.draw(&Text::new(label, (12, py), left_centred))
+            .map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -187,13 +238,28 @@ fn bar_panel<DB: DrawingBackend>(area: &Area<DB>, title: &str, rows: &[&Row]) ->
 /// Draws the plot of `experiment` from its rows into `path` (SVG) and
 /// the same path with a `.png` extension.
 pub fn plot(experiment: Experiment, rows: &[Row], path: &Path) -> Result<(), PrimError> {
-    let err = |msg: String| PrimError::Plot { path: path.to_path_buf(), msg };
+    let err = |msg: String| PrimError::Plot {
+        path: path.to_path_buf(),
+        msg,
+    };
     ensure_font().map_err(err)?;
     let size = plot_size(experiment, rows);
-    draw(experiment, rows, SVGBackend::new(path, size).into_drawing_area()).map_err(err)?;
+    draw(
+        experiment,
+        rows,
+        SVGBackend::new(path, size).into_drawing_area(),
+    )
+    .map_err(err)?;
     let png = path.with_extension("png");
-    draw(experiment, rows, BitMapBackend::new(&png, size).into_drawing_area())
-        .map_err(|msg| PrimError::Plot { path: png.clone(), msg })
+    draw(
+        experiment,
+        rows,
+        BitMapBackend::new(&png, size).into_drawing_area(),
+    )
+    .map_err(|msg| PrimError::Plot {
+        path: png.clone(),
+        msg,
+    })
 }
 
 fn plot_size(experiment: Experiment, rows: &[Row]) -> (u32, u32) {
@@ -203,7 +269,11 @@ fn plot_size(experiment: Experiment, rows: &[Row]) -> (u32, u32) {
     }
 }
 
-fn draw<DB: DrawingBackend>(experiment: Experiment, rows: &[Row], root: Area<DB>) -> Result<(), String> {
+fn draw<DB: DrawingBackend>(
+    experiment: Experiment,
+    rows: &[Row],
+    root: Area<DB>,
+) -> Result<(), String> {
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     match experiment {
         Experiment::Netns | Experiment::MountCount => {
@@ -211,14 +281,38 @@ fn draw<DB: DrawingBackend>(experiment: Experiment, rows: &[Row], root: Area<DB>
             let op = "fork+unshare+exit+wait";
             if experiment == Experiment::Netns {
                 let thr = series(rows, op, |r| r.ops_per_s);
-                line_panel(&left, "create+destroy throughput", "concurrent processes", "operations/s (all processes)", &thr)?;
+                line_panel(
+                    &left,
+                    "create+destroy throughput",
+                    "concurrent processes",
+                    "operations/s (all processes)",
+                    &thr,
+                )?;
                 let lat = series(rows, "unshare", |r| r.summary.median_us);
-                line_panel(&right, "unshare() latency", "concurrent processes", "median µs", &lat)?;
+                line_panel(
+                    &right,
+                    "unshare() latency",
+                    "concurrent processes",
+                    "median µs",
+                    &lat,
+                )?;
             } else {
                 let lat = series(rows, "unshare(NEWNS)", |r| r.summary.median_us);
-                line_panel(&left, "unshare(CLONE_NEWNS) latency", "dummy mounts on the host", "median µs", &lat)?;
+                line_panel(
+                    &left,
+                    "unshare(CLONE_NEWNS) latency",
+                    "dummy mounts on the host",
+                    "median µs",
+                    &lat,
+                )?;
                 let all = series(rows, op, |r| r.summary.median_us);
-                line_panel(&right, "fork + unshare + exit (teardown) + wait", "dummy mounts on the host", "median µs", &all)?;
+                line_panel(
+                    &right,
+                    "fork + unshare + exit (teardown) + wait",
+                    "dummy mounts on the host",
+                    "median µs",
+                    &all,
+                )?;
             }
         }
         Experiment::BindOverlay | Experiment::Cgroup | Experiment::Root => {

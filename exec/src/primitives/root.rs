@@ -15,7 +15,9 @@
 use super::scratch::{synthetic_rootfs, ScratchDir};
 use super::worker::{run_workers, Forker, OpResult, Run};
 use super::{Config, PrimError, Row};
-use crate::sys::prim::{chdir, chroot, make_rprivate_root, monotonic_ns, pivot_root_here, rbind, unshare, CloneFlags};
+use crate::sys::prim::{
+    chdir, chroot, make_rprivate_root, monotonic_ns, pivot_root_here, rbind, unshare, CloneFlags,
+};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -58,7 +60,8 @@ pub fn run(cfg: &Config) -> Result<Vec<Row>, PrimError> {
         for (vi, name) in VARIANTS.iter().enumerate() {
             let mut forker = Forker::new();
             let mut op = || forker.run(&mut || switch_root(vi, &rootfs));
-            let run = run_workers(1, cfg.warmup, cfg.per_round(cfg.iterations), &mut op).map_err(|e| e.within(EXPERIMENT, *name))?;
+            let run = run_workers(1, cfg.warmup, cfg.per_round(cfg.iterations), &mut op)
+                .map_err(|e| e.within(EXPERIMENT, *name))?;
             cells.entry(vi).or_default().absorb(run);
         }
     }
@@ -66,6 +69,15 @@ pub fn run(cfg: &Config) -> Result<Vec<Row>, PrimError> {
     drop(scratch);
     Ok(cells
         .into_iter()
-        .flat_map(|(vi, mut run)| Row::pair(EXPERIMENT, VARIANTS[vi], ("fork+switch+exit+wait", "switch root"), ("-", 0), &mut run, &detail))
+        .flat_map(|(vi, mut run)| {
+            Row::pair(
+                EXPERIMENT,
+                VARIANTS[vi],
+                ("fork+switch+exit+wait", "switch root"),
+                ("-", 0),
+                &mut run,
+                &detail,
+            )
+        })
         .collect())
 }

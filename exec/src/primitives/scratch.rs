@@ -15,10 +15,17 @@ pub struct ScratchMount {
 }
 
 impl ScratchMount {
-    pub fn new(parent: &Path, name: &str, propagation: Propagation) -> Result<ScratchMount, PrimError> {
+    pub fn new(
+        parent: &Path,
+        name: &str,
+        propagation: Propagation,
+    ) -> Result<ScratchMount, PrimError> {
         let dir = parent.join(format!("sock-prim-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(PrimError::io("create scratch dir", &dir))?;
-        let mut guard = ScratchMount { dir, mounted: false };
+        let mut guard = ScratchMount {
+            dir,
+            mounted: false,
+        };
         mount_tmpfs(&guard.dir, "size=64m,mode=0700")?;
         guard.mounted = true;
         // A new mount under a shared parent is itself shared (systemd
@@ -95,7 +102,10 @@ pub fn synthetic_rootfs(dir: &Path) -> Result<PathBuf, PrimError> {
         let d = root.join(sub);
         std::fs::create_dir_all(&d).map_err(PrimError::io("create dir", &d))?;
     }
-    for (file, text) in [("etc/hostname", "sock\n"), ("etc/os-release", "ID=sock-prim\n")] {
+    for (file, text) in [
+        ("etc/hostname", "sock\n"),
+        ("etc/os-release", "ID=sock-prim\n"),
+    ] {
         let f = root.join(file);
         std::fs::write(&f, text).map_err(PrimError::io("write", &f))?;
     }
@@ -104,6 +114,7 @@ pub fn synthetic_rootfs(dir: &Path) -> Result<PathBuf, PrimError> {
 
 /// Lines of /proc/self/mountinfo: the mounts of the caller's namespace.
 pub fn mount_count() -> Result<usize, PrimError> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").map_err(PrimError::io("read", "/proc/self/mountinfo"))?;
+    let text = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(PrimError::io("read", "/proc/self/mountinfo"))?;
     Ok(text.lines().count())
 }

@@ -25,13 +25,25 @@ impl Summary {
     pub fn from_ns(samples_ns: &mut [u64]) -> Summary {
         samples_ns.sort_unstable();
         let n = samples_ns.len();
-        let mean_us = if n == 0 { f64::NAN } else { samples_ns.iter().map(|&v| v as f64).sum::<f64>() / n as f64 / 1_000.0 };
-        Summary { samples: n, median_us: quantile_us(samples_ns, 0.5), p95_us: quantile_us(samples_ns, 0.95), mean_us }
+        let mean_us = if n == 0 {
+            f64::NAN
+        } else {
+            samples_ns.iter().map(|&v| v as f64).sum::<f64>() / n as f64 / 1_000.0
+        };
+        Summary {
+            samples: n,
+            median_us: quantile_us(samples_ns, 0.5),
+            p95_us: quantile_us(samples_ns, 0.95),
+            mean_us,
+        }
     }
 
     /// Summarises wall-clock durations.
     pub fn from_durations(samples: &[std::time::Duration]) -> Summary {
-        let mut ns: Vec<u64> = samples.iter().map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)).collect();
+        let mut ns: Vec<u64> = samples
+            .iter()
+            .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+            .collect();
         Summary::from_ns(&mut ns)
     }
 }

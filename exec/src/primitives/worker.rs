@@ -75,7 +75,11 @@ impl Run {
 /// fork(2) is only sound from a single-threaded process: the study must
 /// run before any thread (rayon, a tracing appender) is started.
 pub fn require_single_threaded() -> Result<(), PrimError> {
-    let threads = thread_count().map_err(|err| PrimError::Io { op: "read /proc/self/status", path: "/proc/self/status".into(), err })?;
+    let threads = thread_count().map_err(|err| PrimError::Io {
+        op: "read /proc/self/status",
+        path: "/proc/self/status".into(),
+        err,
+    })?;
     if threads != 1 {
         return Err(PrimError::MultiThreaded { threads });
     }
@@ -98,7 +102,12 @@ impl Drop for Spawned {
 
 /// Runs `op` in `workers` forked processes: `warmup` untimed calls each,
 /// then `iterations` timed calls each, all workers starting together.
-pub fn run_workers(workers: usize, warmup: usize, iterations: usize, op: &mut dyn FnMut() -> OpResult) -> Result<Run, PrimError> {
+pub fn run_workers(
+    workers: usize,
+    warmup: usize,
+    iterations: usize,
+    op: &mut dyn FnMut() -> OpResult,
+) -> Result<Run, PrimError> {
     require_single_threaded()?;
     let (ready_r, ready_w) = pipe()?;
     let (go_r, go_w) = pipe()?;
@@ -116,7 +125,9 @@ pub fn run_workers(workers: usize, warmup: usize, iterations: usize, op: &mut dy
     // Wait until every worker finished its warm-up (or died: EOF).
     let mut ready = vec![0u8; workers];
     let got = read_up_to(&mut File::from(ready_r), &mut ready);
-    File::from(go_w).write_all(&vec![1u8; workers]).map_err(PrimError::io("write go pipe", "pipe"))?;
+    File::from(go_w)
+        .write_all(&vec![1u8; workers])
+        .map_err(PrimError::io("write go pipe", "pipe"))?;
     drop(go_r);
     let mut run = Run::default();
     let mut span = (u64::MAX, 0u64);
@@ -134,14 +145,20 @@ pub fn run_workers(workers: usize, warmup: usize, iterations: usize, op: &mut dy
                 run.core_ns.extend(r.core_ns);
             }
             (Err(e), _) => first_err = first_err.or(Some(e)),
-            (Ok(_), other) => first_err = first_err.or(Some(PrimError::WorkerDied { status: format!("{other:?}") })),
+            (Ok(_), other) => {
+                first_err = first_err.or(Some(PrimError::WorkerDied {
+                    status: format!("{other:?}"),
+                }))
+            }
         }
     }
     if let Some(e) = first_err {
         return Err(e);
     }
     if got < workers {
-        return Err(PrimError::WorkerDied { status: format!("only {got} of {workers} workers got ready") });
+        return Err(PrimError::WorkerDied {
+            status: format!("only {got} of {workers} workers got ready"),
+        });
     }
     run.wall_ns = span.1.saturating_sub(span.0);
     Ok(run)
@@ -161,7 +178,14 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> usize {
 }
 
 /// The body of a forked worker; never returns.
-fn worker_main(warmup: usize, iterations: usize, op: &mut dyn FnMut() -> OpResult, ready_w: &OwnedFd, go_r: &OwnedFd, res_w: OwnedFd) -> ! {
+fn worker_main(
+    warmup: usize,
+    iterations: usize,
+    op: &mut dyn FnMut() -> OpResult,
+    ready_w: &OwnedFd,
+    go_r: &OwnedFd,
+    res_w: OwnedFd,
+) -> ! {
     let mut out = File::from(res_w);
     let mut op_ns = Vec::with_capacity(iterations);
     let mut core_ns = Vec::with_capacity(iterations);
@@ -225,14 +249,21 @@ struct Report {
 }
 
 fn encode_failure(e: &OpFailed) -> Vec<u8> {
-    let mut bytes: Vec<u8> = [FAILED, e.0.len() as u64].iter().flat_map(|w| w.to_le_bytes()).collect();
+    let mut bytes: Vec<u8> = [FAILED, e.0.len() as u64]
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
     bytes.extend(e.0.as_bytes());
     bytes
 }
 
 /// Decodes a failure record (`[u64::MAX, len, text]`) at the start of `bytes`.
 fn decode_failure(bytes: &[u8]) -> Option<OpFailed> {
-    let word = |i: usize| bytes.get(i * 8..i * 8 + 8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
+    let word = |i: usize| {
+        bytes
+            .get(i * 8..i * 8 + 8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+    };
     if word(0)? != FAILED {
         return None;
     }
@@ -243,16 +274,32 @@ fn decode_failure(bytes: &[u8]) -> Option<OpFailed> {
 
 fn read_report(fd: OwnedFd) -> Result<Report, PrimError> {
     let mut bytes = Vec::new();
-    File::from(fd).read_to_end(&mut bytes).map_err(|err| PrimError::Io { op: "read worker report", path: "pipe".into(), err })?;
+    File::from(fd)
+        .read_to_end(&mut bytes)
+        .map_err(|err| PrimError::Io {
+            op: "read worker report",
+            path: "pipe".into(),
+            err,
+        })?;
     if let Some(OpFailed(text)) = decode_failure(&bytes) {
         return Err(PrimError::Op(text));
     }
-    let words: Vec<u64> = bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect();
-    let bad = || PrimError::WorkerDied { status: format!("short report ({} bytes)", bytes.len()) };
+    let words: Vec<u64> = bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+        .collect();
+    let bad = || PrimError::WorkerDied {
+        status: format!("short report ({} bytes)", bytes.len()),
+    };
     let head = words.get(..4).ok_or_else(bad)?;
     let n = usize::try_from(head[3]).map_err(|_| bad())?;
     let body = words.get(4..4 + 2 * n).ok_or_else(bad)?;
-    Ok(Report { start: head[1], end: head[2], op_ns: body[..n].to_vec(), core_ns: body[n..].to_vec() })
+    Ok(Report {
+        start: head[1],
+        end: head[2],
+        op_ns: body[..n].to_vec(),
+        core_ns: body[n..].to_vec(),
+    })
 }
 
 /// A helper for operations that fork one short-lived child each: the
@@ -278,7 +325,9 @@ impl Forker {
             let (r, w) = pipe()?;
             self.pipe = Some((File::from(r), w));
         }
-        let Some((r, w)) = self.pipe.as_mut() else { return Err(OpFailed("forker pipe missing".into())) };
+        let Some((r, w)) = self.pipe.as_mut() else {
+            return Err(OpFailed("forker pipe missing".into()));
+        };
         match fork()? {
             ForkResult::Child => {
                 let bytes = match inner() {
@@ -297,7 +346,8 @@ impl Forker {
                     WaitStatus::Exited(_, 0) if got == 8 && word != FAILED => Ok(word),
                     _ if got == 8 && word == FAILED => {
                         read_up_to(r, &mut buf[8..]);
-                        let len = u64::from_le_bytes(buf[8..].try_into().unwrap_or([0; 8])) as usize;
+                        let len =
+                            u64::from_le_bytes(buf[8..].try_into().unwrap_or([0; 8])) as usize;
                         let mut text = vec![0u8; len.min(4096)];
                         read_up_to(r, &mut text);
                         Err(OpFailed(String::from_utf8_lossy(&text).into_owned()))

@@ -38,7 +38,8 @@ pub fn install_fd(fd: BorrowedFd<'_>, target: RawFd) -> SysResult<()> {
     if fd.as_raw_fd() == target {
         // dup2 onto itself would keep O_CLOEXEC; clear it explicitly.
         let flags = nix::fcntl::FdFlag::empty();
-        nix::fcntl::fcntl(target, nix::fcntl::FcntlArg::F_SETFD(flags)).map_err(|e| SysError::new("fcntl(F_SETFD)", e))?;
+        nix::fcntl::fcntl(target, nix::fcntl::FcntlArg::F_SETFD(flags))
+            .map_err(|e| SysError::new("fcntl(F_SETFD)", e))?;
         return Ok(());
     }
     nix::unistd::dup2(fd.as_raw_fd(), target).map_err(|e| SysError::new("dup2", e))?;

@@ -21,11 +21,19 @@ pub struct SysError {
 
 impl SysError {
     pub fn new(op: &'static str, errno: Errno) -> SysError {
-        SysError { op, path: None, errno }
+        SysError {
+            op,
+            path: None,
+            errno,
+        }
     }
 
     pub fn at(op: &'static str, path: impl Into<PathBuf>, errno: Errno) -> SysError {
-        SysError { op, path: Some(path.into()), errno }
+        SysError {
+            op,
+            path: Some(path.into()),
+            errno,
+        }
     }
 }
 

@@ -43,17 +43,32 @@ pub fn thread_count() -> std::io::Result<usize> {
 
 /// A tmpfs on `dst` (`options` e.g. `size=4k,mode=0755`).
 pub fn mount_tmpfs(dst: &Path, options: &str) -> SysResult<()> {
-    mount(Some("tmpfs"), dst, Some("tmpfs"), MsFlags::empty(), Some(options)).map_err(|e| SysError::at("mount tmpfs", dst, e))
+    mount(
+        Some("tmpfs"),
+        dst,
+        Some("tmpfs"),
+        MsFlags::empty(),
+        Some(options),
+    )
+    .map_err(|e| SysError::at("mount tmpfs", dst, e))
 }
 
 /// A plain (non-recursive) bind mount of `src` on `dst`.
 pub fn bind(src: &Path, dst: &Path) -> SysResult<()> {
-    mount(Some(src), dst, NONE, MsFlags::MS_BIND, NONE).map_err(|e| SysError::at("bind mount", dst, e))
+    mount(Some(src), dst, NONE, MsFlags::MS_BIND, NONE)
+        .map_err(|e| SysError::at("bind mount", dst, e))
 }
 
 /// A recursive bind mount (MS_BIND|MS_REC) of `src` on `dst`.
 pub fn rbind(src: &Path, dst: &Path) -> SysResult<()> {
-    mount(Some(src), dst, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE).map_err(|e| SysError::at("rbind mount", dst, e))
+    mount(
+        Some(src),
+        dst,
+        NONE,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        NONE,
+    )
+    .map_err(|e| SysError::at("rbind mount", dst, e))
 }
 
 /// Turns the bind mount at `dst` read-only (a second mount(2) call: the
@@ -66,9 +81,20 @@ pub fn remount_bind_readonly(dst: &Path) -> SysResult<()> {
 /// An overlayfs on `dst` with one lower layer and an upper/work pair
 /// (which must live on the same file system).
 pub fn mount_overlay(lower: &Path, upper: &Path, work: &Path, dst: &Path) -> SysResult<()> {
-    let data = format!("lowerdir={},upperdir={},workdir={}", lower.display(), upper.display(), work.display());
-    mount(Some("overlay"), dst, Some("overlay"), MsFlags::empty(), Some(data.as_str()))
-        .map_err(|e| SysError::at("mount overlay", dst, e))
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.display(),
+        upper.display(),
+        work.display()
+    );
+    mount(
+        Some("overlay"),
+        dst,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(data.as_str()),
+    )
+    .map_err(|e| SysError::at("mount overlay", dst, e))
 }
 
 /// Mount propagation of one mount (mount_namespaces(7)).
@@ -90,7 +116,8 @@ pub fn set_propagation(dst: &Path, p: Propagation) -> SysResult<()> {
 /// Makes every mount of the caller's mount namespace private (used right
 /// after unshare(CLONE_NEWNS), so nothing propagates back to the host).
 pub fn make_rprivate_root() -> SysResult<()> {
-    mount(NONE, "/", NONE, MsFlags::MS_REC | MsFlags::MS_PRIVATE, NONE).map_err(|e| SysError::at("make rprivate", "/", e))
+    mount(NONE, "/", NONE, MsFlags::MS_REC | MsFlags::MS_PRIVATE, NONE)
+        .map_err(|e| SysError::at("make rprivate", "/", e))
 }
 
 /// umount2(dst, 0): synchronous unmount.
@@ -123,13 +150,22 @@ pub fn pivot_root_here() -> SysResult<()> {
 /// Waits until one of `fds` is readable or hung up, at most `timeout`;
 /// returns one flag per fd (all false on timeout). EINTR counts as a
 /// timeout-free wake-up with no fd ready.
-pub fn wait_readable(fds: &[std::os::fd::BorrowedFd<'_>], timeout: std::time::Duration) -> SysResult<Vec<bool>> {
+pub fn wait_readable(
+    fds: &[std::os::fd::BorrowedFd<'_>],
+    timeout: std::time::Duration,
+) -> SysResult<Vec<bool>> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let mut pfds: Vec<PollFd<'_>> = fds.iter().map(|fd| PollFd::new(*fd, PollFlags::POLLIN)).collect();
+    let mut pfds: Vec<PollFd<'_>> = fds
+        .iter()
+        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+        .collect();
     let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
     match poll(&mut pfds, PollTimeout::from(ms)) {
         Ok(_) | Err(nix::errno::Errno::EINTR) => {}
         Err(e) => return Err(SysError::new("poll", e)),
     }
-    Ok(pfds.iter().map(|p| p.revents().is_some_and(|r| !r.is_empty())).collect())
+    Ok(pfds
+        .iter()
+        .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
+        .collect())
 }

@@ -39,7 +39,8 @@ pub fn unshare_lean() -> SysResult<()> {
 /// Orphans of our descendants (e.g. a container's init after its
 /// intermediate parent exits) are reparented to us, so we can reap them.
 pub fn set_child_subreaper() -> SysResult<()> {
-    nix::sys::prctl::set_child_subreaper(true).map_err(|e| SysError::new("prctl(PR_SET_CHILD_SUBREAPER)", e))
+    nix::sys::prctl::set_child_subreaper(true)
+        .map_err(|e| SysError::new("prctl(PR_SET_CHILD_SUBREAPER)", e))
 }
 
 /// Reaps every exited child without blocking; returns (pid, status).

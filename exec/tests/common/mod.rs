@@ -26,7 +26,10 @@ pub fn can_run(suite: &str) -> bool {
     let why = if !sock_exec::sys::process::is_root() {
         Some("needs root".to_string())
     } else if !base_root().join("sock/runtime.py").exists() {
-        Some(format!("no base image at {} (run `sock-exec base`)", base_root().display()))
+        Some(format!(
+            "no base image at {} (run `sock-exec base`)",
+            base_root().display()
+        ))
     } else {
         None
     };
@@ -49,26 +52,39 @@ pub fn run_cases(suite: &str, cases: &[Case<'_>]) {
     if !can_run(suite) {
         return;
     }
-    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     let mut failed = Vec::new();
     let mut ran = 0;
     for (name, case) in cases {
         if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
             continue;
         }
-        let dir = tempfile::Builder::new().prefix("sock-test-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("sock-test-")
+            .tempdir()
+            .expect("tempdir");
         let t = std::time::Instant::now();
         let r = case(dir.path());
         ran += 1;
         match r {
-            Ok(()) => println!("test {suite}::{name} ... ok ({:.1} s)", t.elapsed().as_secs_f64()),
+            Ok(()) => println!(
+                "test {suite}::{name} ... ok ({:.1} s)",
+                t.elapsed().as_secs_f64()
+            ),
             Err(e) => {
                 println!("test {suite}::{name} ... FAILED: {e}");
                 failed.push(*name);
             }
         }
     }
-    println!("\n{suite}: {} passed; {} failed", ran - failed.len(), failed.len());
+    println!(
+        "\n{suite}: {} passed; {} failed",
+        ran - failed.len(),
+        failed.len()
+    );
     if !failed.is_empty() {
         std::process::exit(1);
     }
@@ -91,10 +107,14 @@ pub fn handler(dir: &Path, name: &str, source: &str) -> ContainerSpec {
     std::fs::create_dir_all(&h).expect("mkdir");
     std::fs::write(h.join("f.py"), source).expect("write f.py");
     std::fs::set_permissions(&h, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    std::fs::set_permissions(h.join("f.py"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    std::fs::set_permissions(h.join("f.py"), std::fs::Permissions::from_mode(0o644))
+        .expect("chmod");
     // The temp dir itself must be traversable too.
     let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
-    ContainerSpec { handler_dir: h, packages: Vec::new() }
+    ContainerSpec {
+        handler_dir: h,
+        packages: Vec::new(),
+    }
 }
 
 pub fn check(cond: bool, msg: impl Into<String>) -> TestResult {
@@ -106,22 +126,30 @@ pub fn check(cond: bool, msg: impl Into<String>) -> TestResult {
 }
 
 pub fn mount_count() -> usize {
-    std::fs::read_to_string("/proc/self/mountinfo").map(|s| s.lines().count()).unwrap_or(0)
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
 }
 
 pub fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// Our live child processes (containers' inits are reparented to us).
 pub fn child_count() -> usize {
     let me = std::process::id().to_string();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return 0 };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
     dir.flatten()
         .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
         .filter(|stat| {
             // pid (comm) state ppid ...: comm may hold spaces; split after ')'.
-            stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)).is_some_and(|pp| pp == me)
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .is_some_and(|pp| pp == me)
         })
         .count()
 }

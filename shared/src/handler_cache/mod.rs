@@ -115,7 +115,13 @@ impl HandlerCache {
     pub fn start(&mut self, f: FunctionId, memory: Bytes, pinned: PackageSet) -> InstanceId {
         let id = InstanceId(self.next_id);
         self.next_id += 1;
-        let inst = Instance { id, function: f, memory, state: InstanceState::Busy, pinned };
+        let inst = Instance {
+            id,
+            function: f,
+            memory,
+            state: InstanceState::Busy,
+            pinned,
+        };
         self.instances.insert(id, inst);
         self.busy_bytes += memory;
         id
@@ -125,16 +131,33 @@ impl HandlerCache {
     /// policy decides; otherwise destroy it. Returns the decision and every
     /// instance removed (destroyed or evicted), so the caller can release
     /// their install-cache pins.
-    pub fn release(&mut self, id: InstanceId, now: Micros, cold_cost: Micros) -> (Release, Vec<Instance>) {
+    pub fn release(
+        &mut self,
+        id: InstanceId,
+        now: Micros,
+        cold_cost: Micros,
+    ) -> (Release, Vec<Instance>) {
         let Some(inst) = self.instances.get(&id) else {
-            return (Release { kept: false, evicted: Vec::new() }, Vec::new());
+            return (
+                Release {
+                    kept: false,
+                    evicted: Vec::new(),
+                },
+                Vec::new(),
+            );
         };
         let (mem, function) = (inst.memory, inst.function);
         self.busy_bytes = self.busy_bytes - mem;
         let mut removed = Vec::new();
         if mem > self.budget || self.budget == Bytes::ZERO {
             removed.extend(self.instances.remove(&id));
-            return (Release { kept: false, evicted: Vec::new() }, removed);
+            return (
+                Release {
+                    kept: false,
+                    evicted: Vec::new(),
+                },
+                removed,
+            );
         }
         let mut evicted = Vec::new();
         while self.idle_bytes + mem > self.budget {
@@ -150,7 +173,13 @@ impl HandlerCache {
         }
         if self.idle_bytes + mem > self.budget {
             removed.extend(self.instances.remove(&id));
-            return (Release { kept: false, evicted }, removed);
+            return (
+                Release {
+                    kept: false,
+                    evicted,
+                },
+                removed,
+            );
         }
         if let Some(inst) = self.instances.get_mut(&id) {
             inst.state = InstanceState::Idle { since: now };
@@ -160,20 +189,37 @@ impl HandlerCache {
             self.idle.resize_with(function.index() + 1, Vec::new);
         }
         self.idle[function.index()].push(id);
-        self.policy.on_idle(IdleInfo { instance: id, function, memory: mem, cold_cost, now });
-        (Release { kept: true, evicted }, removed)
+        self.policy.on_idle(IdleInfo {
+            instance: id,
+            function,
+            memory: mem,
+            cold_cost,
+            now,
+        });
+        (
+            Release {
+                kept: true,
+                evicted,
+            },
+            removed,
+        )
     }
 
     /// Removes idle instances whose keep-alive expired at `now`.
     pub fn expire(&mut self, now: Micros) -> Vec<Instance> {
         let ids = self.policy.expired(now);
-        ids.into_iter().filter_map(|id| self.remove_idle(id)).collect()
+        ids.into_iter()
+            .filter_map(|id| self.remove_idle(id))
+            .collect()
     }
 
     fn remove_idle(&mut self, id: InstanceId) -> Option<Instance> {
         self.policy.on_leave(id);
         let inst = self.instances.remove(&id)?;
-        debug_assert!(matches!(inst.state, InstanceState::Idle { .. }), "busy instance evicted");
+        debug_assert!(
+            matches!(inst.state, InstanceState::Idle { .. }),
+            "busy instance evicted"
+        );
         self.idle_bytes = self.idle_bytes - inst.memory;
         if let Some(v) = self.idle.get_mut(inst.function.index()) {
             v.retain(|&x| x != id);
@@ -199,7 +245,13 @@ mod tests {
         let (r, _) = c.release(a, Micros(10), Micros(0));
         assert!(r.kept && r.evicted.is_empty());
         let (r, gone) = c.release(b, Micros(20), Micros(0));
-        assert_eq!(r, Release { kept: true, evicted: vec![a] });
+        assert_eq!(
+            r,
+            Release {
+                kept: true,
+                evicted: vec![a]
+            }
+        );
         assert_eq!(gone.len(), 1);
         assert_eq!(c.take_idle(FunctionId(0)), None);
         assert_eq!(c.take_idle(FunctionId(1)), Some(b));

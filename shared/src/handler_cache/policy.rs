@@ -1,9 +1,9 @@
 //! Keep-alive (eviction) policies for the handler cache. A policy only
 //! ranks idle instances and answers with decisions; the cache applies them.
 
+use super::idmap::IdMap;
 use crate::units::{Bytes, FunctionId, InstanceId, Micros};
 use serde::{Deserialize, Serialize};
-use super::idmap::IdMap;
 use std::collections::VecDeque;
 use std::fmt::Debug;
 
@@ -67,7 +67,9 @@ impl PolicyConfig {
     pub fn build(&self) -> Box<dyn KeepAlivePolicy> {
         match self {
             PolicyConfig::Lru => Box::new(Lru::new(None)),
-            PolicyConfig::Ttl { ttl_s } => Box::new(Lru::new(Some(Micros::from_ms_f64(ttl_s * 1000.0)))),
+            PolicyConfig::Ttl { ttl_s } => {
+                Box::new(Lru::new(Some(Micros::from_ms_f64(ttl_s * 1000.0))))
+            }
             PolicyConfig::Gdsf => Box::new(super::gdsf::Gdsf::default()),
         }
     }
@@ -91,7 +93,12 @@ pub struct Lru {
 
 impl Lru {
     pub fn new(ttl: Option<Micros>) -> Lru {
-        Lru { ttl, queue: VecDeque::new(), since: IdMap::default(), latest: Micros::ZERO }
+        Lru {
+            ttl,
+            queue: VecDeque::new(),
+            since: IdMap::default(),
+            latest: Micros::ZERO,
+        }
     }
 
     fn is_live(&self, entry: &(Micros, InstanceId)) -> bool {
@@ -145,7 +152,9 @@ impl KeepAlivePolicy for Lru {
     }
 
     fn expired(&mut self, now: Micros) -> Vec<InstanceId> {
-        let Some(ttl) = self.ttl else { return Vec::new() };
+        let Some(ttl) = self.ttl else {
+            return Vec::new();
+        };
         self.live_in_order()
             .take_while(|(since, _)| *since + ttl <= now)
             .map(|&(_, id)| id)

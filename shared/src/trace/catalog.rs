@@ -10,14 +10,30 @@ use std::collections::BTreeMap;
 pub enum CatalogError {
     #[error("header field `format` is {0:?}, expected {FORMAT_NAME:?}")]
     Format(String),
-    #[error("trace format version {0} is not supported (this build reads version {FORMAT_VERSION})")]
+    #[error(
+        "trace format version {0} is not supported (this build reads version {FORMAT_VERSION})"
+    )]
     Version(u32),
-    #[error("packages[{package}].deps names package index {dep}, but there are only {count} packages")]
-    UnknownDep { package: usize, dep: u32, count: usize },
+    #[error(
+        "packages[{package}].deps names package index {dep}, but there are only {count} packages"
+    )]
+    UnknownDep {
+        package: usize,
+        dep: u32,
+        count: usize,
+    },
     #[error("functions[{function}].packages names package index {package}, but there are only {count} packages")]
-    UnknownPackage { function: usize, package: u32, count: usize },
+    UnknownPackage {
+        function: usize,
+        package: u32,
+        count: usize,
+    },
     #[error("{field} of {what} is {value}; it must be a finite number >= 0")]
-    BadNumber { what: String, field: &'static str, value: f64 },
+    BadNumber {
+        what: String,
+        field: &'static str,
+        value: f64,
+    },
     #[error("package {0:?} appears twice")]
     DuplicatePackage(String),
     #[error("no package named {0:?} in the trace")]
@@ -68,9 +84,15 @@ impl Catalog {
         }
         let ps = &header.packages;
         Ok(Catalog {
-            import_time: ps.iter().map(|p| Micros::from_ms_f64(p.import_ms)).collect(),
+            import_time: ps
+                .iter()
+                .map(|p| Micros::from_ms_f64(p.import_ms))
+                .collect(),
             import_mem: ps.iter().map(|p| Bytes::from_mb_f64(p.import_mb)).collect(),
-            install_time: ps.iter().map(|p| Micros::from_ms_f64(p.install_ms)).collect(),
+            install_time: ps
+                .iter()
+                .map(|p| Micros::from_ms_f64(p.install_ms))
+                .collect(),
             disk: ps.iter().map(|p| Bytes(p.disk_bytes)).collect(),
             closures,
             by_key,
@@ -133,7 +155,9 @@ impl Catalog {
         } else {
             self.by_name.get(spec)
         };
-        found.copied().ok_or_else(|| CatalogError::NoSuchPackage(spec.to_string()))
+        found
+            .copied()
+            .ok_or_else(|| CatalogError::NoSuchPackage(spec.to_string()))
     }
 
     /// `set` closed under package dependencies.
@@ -153,17 +177,29 @@ impl Catalog {
     }
 }
 
-fn check_number(what: impl FnOnce() -> String, field: &'static str, value: f64) -> Result<(), CatalogError> {
+fn check_number(
+    what: impl FnOnce() -> String,
+    field: &'static str,
+    value: f64,
+) -> Result<(), CatalogError> {
     if value.is_finite() && value >= 0.0 {
         Ok(())
     } else {
-        Err(CatalogError::BadNumber { what: what(), field, value })
+        Err(CatalogError::BadNumber {
+            what: what(),
+            field,
+            value,
+        })
     }
 }
 
 fn check_package(i: usize, p: &Package, count: usize) -> Result<(), CatalogError> {
     if let Some(&dep) = p.deps.iter().find(|&&d| d as usize >= count) {
-        return Err(CatalogError::UnknownDep { package: i, dep, count });
+        return Err(CatalogError::UnknownDep {
+            package: i,
+            dep,
+            count,
+        });
     }
     let what = || format!("packages[{i}] ({})", p.key());
     check_number(what, "import_ms", p.import_ms)?;
@@ -173,7 +209,11 @@ fn check_package(i: usize, p: &Package, count: usize) -> Result<(), CatalogError
 
 fn check_function(i: usize, f: &Function, count: usize) -> Result<(), CatalogError> {
     if let Some(&package) = f.packages.iter().find(|&&p| p as usize >= count) {
-        return Err(CatalogError::UnknownPackage { function: i, package, count });
+        return Err(CatalogError::UnknownPackage {
+            function: i,
+            package,
+            count,
+        });
     }
     let what = || format!("functions[{i}] ({})", f.name);
     check_number(what, "duration_ms", f.duration_ms)?;

@@ -84,7 +84,11 @@ pub struct TraceHeader {
 }
 
 impl TraceHeader {
-    pub fn new(packages: Vec<Package>, functions: Vec<Function>, source: serde_json::Value) -> Self {
+    pub fn new(
+        packages: Vec<Package>,
+        functions: Vec<Function>,
+        source: serde_json::Value,
+    ) -> Self {
         TraceHeader {
             format: FORMAT_NAME.to_string(),
             version: FORMAT_VERSION,

@@ -8,19 +8,44 @@ use std::io::BufRead;
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
     #[error("{source_name}: cannot read line {line}: {err}")]
-    Io { source_name: String, line: u64, err: std::io::Error },
+    Io {
+        source_name: String,
+        line: u64,
+        err: std::io::Error,
+    },
     #[error("{source_name}: the trace is empty (line 1 must be the JSON header)")]
     Empty { source_name: String },
     #[error("{source_name}: line 1 (header): {err}")]
-    Header { source_name: String, err: serde_json::Error },
+    Header {
+        source_name: String,
+        err: serde_json::Error,
+    },
     #[error("{source_name}: line 1 (header): {err}")]
-    Catalog { source_name: String, err: CatalogError },
+    Catalog {
+        source_name: String,
+        err: CatalogError,
+    },
     #[error("{source_name}: line {line}: {msg}; an invocation line is `[time_us, function_index]`, got {text:?}")]
-    Invocation { source_name: String, line: u64, msg: String, text: String },
+    Invocation {
+        source_name: String,
+        line: u64,
+        msg: String,
+        text: String,
+    },
     #[error("{source_name}: line {line}: function index {function} is out of range ({count} functions in the header)")]
-    UnknownFunction { source_name: String, line: u64, function: u64, count: usize },
+    UnknownFunction {
+        source_name: String,
+        line: u64,
+        function: u64,
+        count: usize,
+    },
     #[error("{source_name}: line {line}: time {time_us} us is earlier than the previous invocation ({previous_us} us); invocations must be sorted by time")]
-    Unsorted { source_name: String, line: u64, time_us: u64, previous_us: u64 },
+    Unsorted {
+        source_name: String,
+        line: u64,
+        time_us: u64,
+        previous_us: u64,
+    },
 }
 
 /// Reads a trace from any buffered source. `source_name` (usually the file
@@ -56,7 +81,14 @@ impl<R: BufRead> TraceReader<R> {
             source_name: source_name.clone(),
             err,
         })?;
-        Ok(TraceReader { input, source_name, catalog, line: 1, last_time: 0, buf })
+        Ok(TraceReader {
+            input,
+            source_name,
+            catalog,
+            line: 1,
+            last_time: 0,
+            buf,
+        })
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -66,9 +98,26 @@ impl<R: BufRead> TraceReader<R> {
     /// Splits the reader into its catalog and an invocation-only iterator
     /// (so a replay can borrow the catalog while consuming the stream).
     pub fn into_parts(self) -> (Catalog, Invocations<R>) {
-        let TraceReader { input, source_name, catalog, line, last_time, buf } = self;
+        let TraceReader {
+            input,
+            source_name,
+            catalog,
+            line,
+            last_time,
+            buf,
+        } = self;
         let count = catalog.function_count();
-        (catalog, Invocations { input, source_name, count, line, last_time, buf })
+        (
+            catalog,
+            Invocations {
+                input,
+                source_name,
+                count,
+                line,
+                last_time,
+                buf,
+            },
+        )
     }
 }
 
@@ -129,7 +178,11 @@ fn next_invocation<R: BufRead>(
             Ok(0) => return None,
             Ok(_) => {}
             Err(err) => {
-                return Some(Err(TraceError::Io { source_name: source_name.to_string(), line: *line, err }))
+                return Some(Err(TraceError::Io {
+                    source_name: source_name.to_string(),
+                    line: *line,
+                    err,
+                }))
             }
         }
         let text = buf.trim();
@@ -163,7 +216,10 @@ fn next_invocation<R: BufRead>(
             }));
         }
         *last_time = time_us;
-        return Some(Ok(Invocation { time: Micros(time_us), function: FunctionId(function as u32) }));
+        return Some(Ok(Invocation {
+            time: Micros(time_us),
+            function: FunctionId(function as u32),
+        }));
     }
 }
 
@@ -175,7 +231,8 @@ fn parse_pair(text: &str) -> Result<(u64, u64), &'static str> {
         .and_then(|t| t.strip_suffix(']'))
         .ok_or("not a JSON array")?;
     let mut parts = inner.split(',');
-    let a = parse_uint(parts.next().ok_or("missing time")?).ok_or("time is not an unsigned integer")?;
+    let a =
+        parse_uint(parts.next().ok_or("missing time")?).ok_or("time is not an unsigned integer")?;
     let b = parse_uint(parts.next().ok_or("missing function index")?)
         .ok_or("function index is not an unsigned integer")?;
     if parts.next().is_some() {
@@ -224,13 +281,19 @@ mod tests {
 
     #[test]
     fn header_errors() {
-        let e = TraceReader::new("".as_bytes(), "x").expect_err("empty").to_string();
+        let e = TraceReader::new("".as_bytes(), "x")
+            .expect_err("empty")
+            .to_string();
         assert!(e.contains("empty"));
         let bad = HEADER.replace("\"packages\":[0]", "\"packages\":[3]");
-        let e = TraceReader::new(bad.as_bytes(), "x").expect_err("pkg").to_string();
+        let e = TraceReader::new(bad.as_bytes(), "x")
+            .expect_err("pkg")
+            .to_string();
         assert!(e.contains("functions[0].packages"), "{e}");
         let bad = HEADER.replace("\"import_ms\":1", "\"import_ms\":-1");
-        let e = TraceReader::new(bad.as_bytes(), "x").expect_err("neg").to_string();
+        let e = TraceReader::new(bad.as_bytes(), "x")
+            .expect_err("neg")
+            .to_string();
         assert!(e.contains("import_ms"), "{e}");
     }
 }

@@ -16,14 +16,21 @@ impl<W: Write> TraceWriter<W> {
     pub fn new(mut out: W, header: &TraceHeader) -> io::Result<Self> {
         serde_json::to_writer(&mut out, header)?;
         out.write_all(b"\n")?;
-        Ok(TraceWriter { out, last: 0, count: 0 })
+        Ok(TraceWriter {
+            out,
+            last: 0,
+            count: 0,
+        })
     }
 
     pub fn write(&mut self, inv: Invocation) -> io::Result<()> {
         if inv.time.0 < self.last {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("invocation at {} us written after one at {} us", inv.time.0, self.last),
+                format!(
+                    "invocation at {} us written after one at {} us",
+                    inv.time.0, self.last
+                ),
             ));
         }
         self.last = inv.time.0;

@@ -131,7 +131,15 @@ impl ZygoteTree {
         let mut by_set = BTreeMap::new();
         by_set.insert(PackageSet::new(), ZygoteId(0));
         let index = vec![IndexEntry::of(&nodes[&ZygoteId(0)])];
-        Some(ZygoteTree { nodes, by_set, leaves: BTreeSet::new(), index, budget, used: mem, next_id: 1 })
+        Some(ZygoteTree {
+            nodes,
+            by_set,
+            leaves: BTreeSet::new(),
+            index,
+            budget,
+            used: mem,
+            next_id: 1,
+        })
     }
 
     pub fn budget(&self) -> Bytes {
@@ -172,9 +180,17 @@ impl ZygoteTree {
                 continue;
             }
             let better = best.is_none_or(|b| {
-                (e.import_cost, e.depth).cmp(&(b.import_cost, b.depth)).then(b.id.cmp(&e.id)).is_gt()
+                (e.import_cost, e.depth)
+                    .cmp(&(b.import_cost, b.depth))
+                    .then(b.id.cmp(&e.id))
+                    .is_gt()
             });
-            if better && self.nodes.get(&e.id).is_some_and(|n| n.packages.is_subset(request)) {
+            if better
+                && self
+                    .nodes
+                    .get(&e.id)
+                    .is_some_and(|n| n.packages.is_subset(request))
+            {
                 best = Some(e);
             }
         }
@@ -182,7 +198,9 @@ impl ZygoteTree {
     }
 
     pub fn record_hit(&mut self, id: ZygoteId) {
-        let Some(n) = self.nodes.get_mut(&id) else { return };
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return;
+        };
         let was_leaf = self.leaves.remove(&leaf_key(n));
         n.hits += 1;
         if was_leaf {
@@ -238,7 +256,11 @@ impl ZygoteTree {
         self.by_set.insert(node.packages.clone(), id);
         self.index.push(IndexEntry::of(&node));
         self.nodes.insert(id, node);
-        Some(Growth { zygote: id, parent, evicted })
+        Some(Growth {
+            zygote: id,
+            parent,
+            evicted,
+        })
     }
 
     /// Leaves to evict so that `need` more bytes fit, without touching
@@ -254,7 +276,11 @@ impl ZygoteTree {
             protected.insert(c);
             cur = self.nodes.get(&c).and_then(|n| n.parent);
         }
-        let mut leaves = self.leaves.iter().filter(|(_, Reverse(id))| !protected.contains(id)).peekable();
+        let mut leaves = self
+            .leaves
+            .iter()
+            .filter(|(_, Reverse(id))| !protected.contains(id))
+            .peekable();
         let mut promoted: BinaryHeap<Reverse<LeafKey>> = BinaryHeap::new();
         let mut children_left: BTreeMap<ZygoteId, usize> = BTreeMap::new();
         let mut used = self.used;
@@ -266,16 +292,24 @@ impl ZygoteTree {
                 (None, Some(_)) => false,
                 (None, None) => return None,
             };
-            let key = if from_leaves { leaves.next().copied() } else { promoted.pop().map(|Reverse(k)| k) };
+            let key = if from_leaves {
+                leaves.next().copied()
+            } else {
+                promoted.pop().map(|Reverse(k)| k)
+            };
             let (_, Reverse(id)) = key?;
             let victim = self.nodes.get(&id)?;
             used = used - victim.memory;
             order.push(id);
-            let Some(parent) = victim.parent.and_then(|p| self.nodes.get(&p)) else { continue };
+            let Some(parent) = victim.parent.and_then(|p| self.nodes.get(&p)) else {
+                continue;
+            };
             if parent.pinned || protected.contains(&parent.id) {
                 continue;
             }
-            let left = children_left.entry(parent.id).or_insert(parent.children.len());
+            let left = children_left
+                .entry(parent.id)
+                .or_insert(parent.children.len());
             *left -= 1;
             if *left == 0 {
                 promoted.push(Reverse(leaf_key(parent)));

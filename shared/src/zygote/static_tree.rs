@@ -59,16 +59,23 @@ impl ZygoteTree {
     ) -> Result<(), StaticTreeError> {
         let mut listed = PackageSet::new();
         for name in &node.packages {
-            let p = catalog.lookup(name).map_err(|_| StaticTreeError::UnknownPackage {
-                path: path.to_string(),
-                name: name.clone(),
-            })?;
+            let p = catalog
+                .lookup(name)
+                .map_err(|_| StaticTreeError::UnknownPackage {
+                    path: path.to_string(),
+                    name: name.clone(),
+                })?;
             listed.insert(p);
         }
-        let base = self.node(parent).map(|n| n.packages.clone()).unwrap_or_default();
+        let base = self
+            .node(parent)
+            .map(|n| n.packages.clone())
+            .unwrap_or_default();
         let packages = base.union(&catalog.close(&listed));
         if packages == base {
-            return Err(StaticTreeError::Empty { path: path.to_string() });
+            return Err(StaticTreeError::Empty {
+                path: path.to_string(),
+            });
         }
         let growth = self
             .grow(parent, packages, Micros::ZERO, true, cost)
@@ -77,7 +84,13 @@ impl ZygoteTree {
                 budget_mb: self.budget().as_mb_f64(),
             })?;
         for (i, c) in node.children.iter().enumerate() {
-            self.add_static(growth.zygote, c, &format!("{path}.children[{i}]"), catalog, cost)?;
+            self.add_static(
+                growth.zygote,
+                c,
+                &format!("{path}.children[{i}]"),
+                catalog,
+                cost,
+            )?;
         }
         Ok(())
     }

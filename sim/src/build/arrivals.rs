@@ -38,7 +38,9 @@ pub fn stream<E>(
     rng: &mut StdRng,
     mut emit: impl FnMut(Invocation) -> Result<(), E>,
 ) -> Result<u64, E> {
-    let Some(&first) = minutes.first() else { return Ok(0) };
+    let Some(&first) = minutes.first() else {
+        return Ok(0);
+    };
     let mut buf: Vec<(u64, u32)> = Vec::new();
     let mut total = 0;
     for (&label, row) in minutes.iter().zip(counts) {
@@ -55,7 +57,10 @@ pub fn stream<E>(
         }
         buf.sort_unstable();
         for &(t, f) in &buf {
-            emit(Invocation { time: Micros(t), function: FunctionId(f) })?;
+            emit(Invocation {
+                time: Micros(t),
+                function: FunctionId(f),
+            })?;
         }
         total += buf.len() as u64;
     }
@@ -84,7 +89,18 @@ mod tests {
     fn even_spreads_calls_from_the_minute_start() {
         let v = collect(ArrivalChoice::Even, 1);
         let m3 = 3 * MINUTE_US;
-        assert_eq!(v, [(0, 0), (0, 2), (30_000_000, 0), (m3, 0), (m3, 1), (m3 + 20_000_000, 0), (m3 + 40_000_000, 0)]);
+        assert_eq!(
+            v,
+            [
+                (0, 0),
+                (0, 2),
+                (30_000_000, 0),
+                (m3, 0),
+                (m3, 1),
+                (m3 + 20_000_000, 0),
+                (m3 + 40_000_000, 0)
+            ]
+        );
     }
 
     #[test]
@@ -92,7 +108,10 @@ mod tests {
         let v = collect(ArrivalChoice::Uniform, 1);
         assert!(v.windows(2).all(|w| w[0] <= w[1]));
         assert_eq!(v.iter().filter(|x| x.0 < MINUTE_US).count(), 3);
-        assert!(v.iter().skip(3).all(|x| (3 * MINUTE_US..4 * MINUTE_US).contains(&x.0)));
+        assert!(v
+            .iter()
+            .skip(3)
+            .all(|x| (3 * MINUTE_US..4 * MINUTE_US).contains(&x.0)));
         assert_eq!(v, collect(ArrivalChoice::Uniform, 1));
         assert_ne!(v, collect(ArrivalChoice::Uniform, 2));
     }

@@ -28,13 +28,19 @@ pub fn assign(
     rng: &mut StdRng,
 ) -> Result<BTreeMap<(String, String), usize>, AssignError> {
     if files.is_empty() && !apps.is_empty() {
-        return Err(AssignError::NoClosures { path: source.to_string() });
+        return Err(AssignError::NoClosures {
+            path: source.to_string(),
+        });
     }
     let mut order: Vec<usize> = (0..files.len()).collect();
     order.shuffle(rng);
     let mut sorted = apps.to_vec();
     sorted.sort();
-    Ok(sorted.into_iter().enumerate().map(|(k, app)| (app, order[k % order.len()])).collect())
+    Ok(sorted
+        .into_iter()
+        .enumerate()
+        .map(|(k, app)| (app, order[k % order.len()]))
+        .collect())
 }
 
 #[cfg(test)]
@@ -43,11 +49,18 @@ mod tests {
     use rand::SeedableRng;
 
     fn files(n: usize) -> Vec<ClosureFile> {
-        (0..n).map(|i| ClosureFile { id: format!("f{i}"), packages: Vec::new() }).collect()
+        (0..n)
+            .map(|i| ClosureFile {
+                id: format!("f{i}"),
+                packages: Vec::new(),
+            })
+            .collect()
     }
 
     fn apps(n: usize) -> Vec<(String, String)> {
-        (0..n).map(|i| ("o".to_string(), format!("a{i:02}"))).collect()
+        (0..n)
+            .map(|i| ("o".to_string(), format!("a{i:02}")))
+            .collect()
     }
 
     #[test]
@@ -58,7 +71,13 @@ mod tests {
         assert_eq!(distinct.len(), 10);
         let mut reversed = apps(10);
         reversed.reverse();
-        let b = assign(&reversed, &files(20), "r.json", &mut StdRng::seed_from_u64(5)).expect("ok");
+        let b = assign(
+            &reversed,
+            &files(20),
+            "r.json",
+            &mut StdRng::seed_from_u64(5),
+        )
+        .expect("ok");
         assert_eq!(a, b, "the apps' file order does not matter");
         let c = assign(&apps(5), &files(2), "r.json", &mut rng).expect("wraps");
         assert_eq!(c.len(), 5);

@@ -54,12 +54,23 @@ const TEXT_COLUMNS: [&str; 4] = ["HashOwner", "HashApp", "HashFunction", "Trigge
 pub enum AzureError {
     #[error(transparent)]
     Table(#[from] TableError),
-    #[error("{path}: line 1: no minute columns (columns named by a whole number, e.g. `1` .. `1440`)")]
+    #[error(
+        "{path}: line 1: no minute columns (columns named by a whole number, e.g. `1` .. `1440`)"
+    )]
     NoMinuteColumns { path: String },
     #[error("{path}: line 1: minute column `{column}` follows `{previous}`; minutes must increase left to right")]
-    MinutesNotIncreasing { path: String, previous: u32, column: u32 },
+    MinutesNotIncreasing {
+        path: String,
+        previous: u32,
+        column: u32,
+    },
     #[error("{path}: line {line}: function {function} already appears on line {first}")]
-    DuplicateFunction { path: String, line: u64, first: u64, function: String },
+    DuplicateFunction {
+        path: String,
+        line: u64,
+        first: u64,
+        function: String,
+    },
     #[error("{path}: no row matches a function of the invocations file, so no duration is known")]
     NoDurations { path: String },
     #[error("{path}: no row matches an app of the invocations file, so no memory is known")]
@@ -106,7 +117,11 @@ impl AzureSlice {
     /// Distinct apps, in order of first appearance.
     pub fn apps(&self) -> Vec<(String, String)> {
         let mut seen = std::collections::BTreeSet::new();
-        self.functions.iter().map(AzureFunction::app_key).filter(|k| seen.insert(k.clone())).collect()
+        self.functions
+            .iter()
+            .map(AzureFunction::app_key)
+            .filter(|k| seen.insert(k.clone()))
+            .collect()
     }
 }
 
@@ -121,11 +136,19 @@ pub struct AzureInputs<'a> {
 }
 
 /// Reads and joins the three files (`rng` draws `--duration sample`).
-pub fn load(inputs: &AzureInputs<'_>, rng: &mut StdRng, warnings: &mut Warnings) -> Result<AzureSlice, AzureError> {
+pub fn load(
+    inputs: &AzureInputs<'_>,
+    rng: &mut StdRng,
+    warnings: &mut Warnings,
+) -> Result<AzureSlice, AzureError> {
     let mut slice = load_invocations(inputs.invocations)?;
     let durations = load_durations(inputs.durations, inputs.duration, &slice, rng, warnings)?;
     let memory = load_memory(inputs.memory, inputs.memory_column, &slice, warnings)?;
-    for (f, (d, m)) in slice.functions.iter_mut().zip(durations.into_iter().zip(memory)) {
+    for (f, (d, m)) in slice
+        .functions
+        .iter_mut()
+        .zip(durations.into_iter().zip(memory))
+    {
         f.duration_ms = d;
         f.memory_mb = m;
     }
@@ -134,16 +157,32 @@ pub fn load(inputs: &AzureInputs<'_>, rng: &mut StdRng, warnings: &mut Warnings)
 
 fn load_invocations(path: &Path) -> Result<AzureSlice, AzureError> {
     let t = CsvTable::read(path, &TEXT_COLUMNS)?;
-    t.require(&ID_COLUMNS, "an invocations file needs HashOwner, HashApp, HashFunction")?;
+    t.require(
+        &ID_COLUMNS,
+        "an invocations file needs HashOwner, HashApp, HashFunction",
+    )?;
     let minutes = minute_columns(&t)?;
-    let (owner, app, hash) = (t.strings("HashOwner")?, t.strings("HashApp")?, t.strings("HashFunction")?);
-    let trigger = if t.has_column("Trigger") { t.strings("Trigger")? } else { vec![String::new(); t.len()] };
+    let (owner, app, hash) = (
+        t.strings("HashOwner")?,
+        t.strings("HashApp")?,
+        t.strings("HashFunction")?,
+    );
+    let trigger = if t.has_column("Trigger") {
+        t.strings("Trigger")?
+    } else {
+        vec![String::new(); t.len()]
+    };
     let mut seen: BTreeMap<(&str, &str, &str), u64> = BTreeMap::new();
     let mut functions = Vec::with_capacity(t.len());
     for i in 0..t.len() {
         if let Some(&first) = seen.get(&(owner[i].as_str(), app[i].as_str(), hash[i].as_str())) {
             let (path, line, function) = (t.path().to_string(), t.line(i), hash[i].clone());
-            return Err(AzureError::DuplicateFunction { path, line, first, function });
+            return Err(AzureError::DuplicateFunction {
+                path,
+                line,
+                first,
+                function,
+            });
         }
         seen.insert((&owner[i], &app[i], &hash[i]), t.line(i));
         functions.push(AzureFunction {
@@ -156,25 +195,48 @@ fn load_invocations(path: &Path) -> Result<AzureSlice, AzureError> {
             memory_mb: 0.0,
         });
     }
-    let counts = minutes.iter().map(|m| t.counts(&m.to_string())).collect::<Result<Vec<_>, _>>()?;
-    Ok(AzureSlice { source: t.path().to_string(), functions, minutes, counts })
+    let counts = minutes
+        .iter()
+        .map(|m| t.counts(&m.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(AzureSlice {
+        source: t.path().to_string(),
+        functions,
+        minutes,
+        counts,
+    })
 }
 
 /// Columns named by a whole number, checked to increase.
 fn minute_columns(t: &CsvTable) -> Result<Vec<u32>, AzureError> {
-    let minutes: Vec<u32> = t.header().iter().filter_map(|h| h.parse::<u32>().ok()).collect();
+    let minutes: Vec<u32> = t
+        .header()
+        .iter()
+        .filter_map(|h| h.parse::<u32>().ok())
+        .collect();
     if minutes.is_empty() {
-        return Err(AzureError::NoMinuteColumns { path: t.path().to_string() });
+        return Err(AzureError::NoMinuteColumns {
+            path: t.path().to_string(),
+        });
     }
     if let Some(w) = minutes.windows(2).find(|w| w[1] <= w[0]) {
-        return Err(AzureError::MinutesNotIncreasing { path: t.path().to_string(), previous: w[0], column: w[1] });
+        return Err(AzureError::MinutesNotIncreasing {
+            path: t.path().to_string(),
+            previous: w[0],
+            column: w[1],
+        });
     }
     Ok(minutes)
 }
 
 /// Row index of each function key of `slice`.
 fn function_index(slice: &AzureSlice) -> BTreeMap<(&str, &str, &str), usize> {
-    slice.functions.iter().enumerate().map(|(i, f)| ((f.owner.as_str(), f.app.as_str(), f.hash.as_str()), i)).collect()
+    slice
+        .functions
+        .iter()
+        .enumerate()
+        .map(|(i, f)| ((f.owner.as_str(), f.app.as_str(), f.hash.as_str()), i))
+        .collect()
 }
 
 fn load_durations(
@@ -185,20 +247,35 @@ fn load_durations(
     warnings: &mut Warnings,
 ) -> Result<Vec<f64>, AzureError> {
     let t = CsvTable::read(path, &TEXT_COLUMNS)?;
-    t.require(&ID_COLUMNS, "a durations file needs HashOwner, HashApp, HashFunction")?;
+    t.require(
+        &ID_COLUMNS,
+        "a durations file needs HashOwner, HashApp, HashFunction",
+    )?;
     let columns: Vec<&str> = match choice {
         DurationChoice::Average => vec!["Average"],
         DurationChoice::Median => vec!["percentile_Average_50"],
         DurationChoice::Sample => PERCENTILES.iter().map(|p| p.0).collect(),
     };
     t.require(&columns, "needed by the --duration choice")?;
-    let values = columns.iter().map(|c| t.numbers(c)).collect::<Result<Vec<_>, _>>()?;
-    let (owner, app, hash) = (t.strings("HashOwner")?, t.strings("HashApp")?, t.strings("HashFunction")?);
+    let values = columns
+        .iter()
+        .map(|c| t.numbers(c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (owner, app, hash) = (
+        t.strings("HashOwner")?,
+        t.strings("HashApp")?,
+        t.strings("HashFunction")?,
+    );
     let index = function_index(slice);
     let mut rows: Vec<Option<usize>> = vec![None; slice.functions.len()];
     for i in 0..t.len() {
         match index.get(&(owner[i].as_str(), app[i].as_str(), hash[i].as_str())) {
-            None => warnings.push(WarningKind::UnusedRow, t.path(), Some(t.line(i)), format!("no function {}", hash[i])),
+            None => warnings.push(
+                WarningKind::UnusedRow,
+                t.path(),
+                Some(t.line(i)),
+                format!("no function {}", hash[i]),
+            ),
             Some(&f) if rows[f].is_some() => {
                 let detail = format!("function {} already has a row", hash[i]);
                 warnings.push(WarningKind::DuplicateRow, t.path(), Some(t.line(i)), detail);
@@ -213,15 +290,22 @@ fn load_durations(
             DurationChoice::Sample => {
                 let mut q: Vec<f64> = values.iter().map(|v| v[i]).collect();
                 if q.windows(2).any(|w| w[1] < w[0]) {
-                    warnings.push(WarningKind::UnsortedPercentiles, t.path(), Some(t.line(i)), format!("{q:?}"));
+                    warnings.push(
+                        WarningKind::UnsortedPercentiles,
+                        t.path(),
+                        Some(t.line(i)),
+                        format!("{q:?}"),
+                    );
                     q.sort_by(f64::total_cmp);
                 }
                 sample_percentiles(&q, rng.gen())
             }
         }));
     }
-    fill_missing(out, slice, WarningKind::NoDurationRow, warnings, || AzureError::NoDurations {
-        path: t.path().to_string(),
+    fill_missing(out, slice, WarningKind::NoDurationRow, warnings, || {
+        AzureError::NoDurations {
+            path: t.path().to_string(),
+        }
     })
 }
 
@@ -257,7 +341,10 @@ fn fill_missing(
         .map(|(i, v)| {
             v.unwrap_or_else(|| {
                 let f = &slice.functions[i];
-                let detail = format!("function {} (app {}): using the median {median:.3}", f.hash, f.app);
+                let detail = format!(
+                    "function {} (app {}): using the median {median:.3}",
+                    f.hash, f.app
+                );
                 warnings.push(kind, &slice.source, Some(f.line), detail);
                 median
             })
@@ -279,13 +366,25 @@ pub fn median(v: &[f64]) -> f64 {
     }
 }
 
-fn load_memory(path: &Path, column: &str, slice: &AzureSlice, warnings: &mut Warnings) -> Result<Vec<f64>, AzureError> {
+fn load_memory(
+    path: &Path,
+    column: &str,
+    slice: &AzureSlice,
+    warnings: &mut Warnings,
+) -> Result<Vec<f64>, AzureError> {
     let t = CsvTable::read(path, &TEXT_COLUMNS)?;
-    t.require(&["HashOwner", "HashApp"], "a memory file needs HashOwner, HashApp")?;
+    t.require(
+        &["HashOwner", "HashApp"],
+        "a memory file needs HashOwner, HashApp",
+    )?;
     t.require(&[column], "the --memory-column")?;
     let values = t.numbers(column)?;
     let (owner, app) = (t.strings("HashOwner")?, t.strings("HashApp")?);
-    let hash = if t.has_column("HashFunction") { Some(t.strings("HashFunction")?) } else { None };
+    let hash = if t.has_column("HashFunction") {
+        Some(t.strings("HashFunction")?)
+    } else {
+        None
+    };
     let mut fns_per_app: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     for f in &slice.functions {
         *fns_per_app.entry((&f.owner, &f.app)).or_insert(0) += 1;
@@ -297,12 +396,22 @@ fn load_memory(path: &Path, column: &str, slice: &AzureSlice, warnings: &mut War
         let key = (owner[i].as_str(), app[i].as_str());
         let line = Some(t.line(i));
         if !fns_per_app.contains_key(&key) {
-            warnings.push(WarningKind::UnusedRow, t.path(), line, format!("no function of app {}", app[i]));
+            warnings.push(
+                WarningKind::UnusedRow,
+                t.path(),
+                line,
+                format!("no function of app {}", app[i]),
+            );
             continue;
         }
         let row_key = hash.as_ref().map_or("", |h| h[i].as_str());
         if !seen_rows.insert((key, row_key)) {
-            warnings.push(WarningKind::DuplicateRow, t.path(), line, format!("app {} already has this row", app[i]));
+            warnings.push(
+                WarningKind::DuplicateRow,
+                t.path(),
+                line,
+                format!("app {} already has this row", app[i]),
+            );
             continue;
         }
         match app_mb.get(&key) {
@@ -321,12 +430,20 @@ fn load_memory(path: &Path, column: &str, slice: &AzureSlice, warnings: &mut War
         .iter()
         .map(|f| {
             let key = (f.owner.as_str(), f.app.as_str());
-            app_mb.get(&key).map(|&(mb, _)| mb / fns_per_app[&key] as f64)
+            app_mb
+                .get(&key)
+                .map(|&(mb, _)| mb / fns_per_app[&key] as f64)
         })
         .collect();
-    fill_missing(per_function, slice, WarningKind::NoMemoryRow, warnings, || AzureError::NoMemory {
-        path: t.path().to_string(),
-    })
+    fill_missing(
+        per_function,
+        slice,
+        WarningKind::NoMemoryRow,
+        warnings,
+        || AzureError::NoMemory {
+            path: t.path().to_string(),
+        },
+    )
 }
 
 #[cfg(test)]

@@ -44,11 +44,20 @@ pub enum CostsError {
     #[error(transparent)]
     Json(#[from] JsonError),
     #[error("{path}: {key}: `{field}` is {value}; it must be a finite number >= 0")]
-    BadNumber { path: String, key: String, field: &'static str, value: f64 },
+    BadNumber {
+        path: String,
+        key: String,
+        field: &'static str,
+        value: f64,
+    },
     #[error("{path}: {key} appears twice once names are normalised")]
     Duplicate { path: String, key: String },
     #[error("{path}: {key}: closure entry {entry:?} is not `name==version`")]
-    BadClosureEntry { path: String, key: String, entry: String },
+    BadClosureEntry {
+        path: String,
+        key: String,
+        entry: String,
+    },
 }
 
 /// Measured costs keyed by package, and what reading them took.
@@ -72,19 +81,31 @@ pub fn load_measured(path: &Path) -> Result<Measured, CostsError> {
                 if value.is_finite() && value >= 0.0 {
                     Ok(value)
                 } else {
-                    Err(CostsError::BadNumber { path: file.clone(), key: key.clone(), field, value })
+                    Err(CostsError::BadNumber {
+                        path: file.clone(),
+                        key: key.clone(),
+                        field,
+                        value,
+                    })
                 }
             };
             let costs = Costs {
                 import_ms: check("ms", r.ms)?,
                 install_ms: check("install_time", r.install_time)?,
                 disk_bytes: check("disk_size", r.disk_size)?.round() as u64,
-                import_mb: if r.mb.is_finite() { r.mb.max(0.0) } else { check("mb", r.mb)? },
+                import_mb: if r.mb.is_finite() {
+                    r.mb.max(0.0)
+                } else {
+                    check("mb", r.mb)?
+                },
                 modules: r.top,
             };
             out.negative_mb += usize::from(r.mb < 0.0);
             if out.costs.insert(req, costs).is_some() {
-                return Err(CostsError::Duplicate { path: file.clone(), key });
+                return Err(CostsError::Duplicate {
+                    path: file.clone(),
+                    key,
+                });
             }
         }
     }
@@ -100,15 +121,20 @@ pub fn load_deps(path: &Path) -> Result<BTreeMap<Requirement, Vec<Requirement>>,
     for (name, versions) in map.0 {
         for (version, closures) in versions.0 {
             let req = Requirement::new(&name, &version);
-            let best = closures.0.iter().max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)));
+            let best = closures
+                .0
+                .iter()
+                .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)));
             let Some((text, _)) = best else { continue };
             let mut deps = Vec::new();
             for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-                let (n, v) = entry.split_once("==").ok_or_else(|| CostsError::BadClosureEntry {
-                    path: file.clone(),
-                    key: req.key(),
-                    entry: entry.to_string(),
-                })?;
+                let (n, v) = entry
+                    .split_once("==")
+                    .ok_or_else(|| CostsError::BadClosureEntry {
+                        path: file.clone(),
+                        key: req.key(),
+                        entry: entry.to_string(),
+                    })?;
                 let dep = Requirement::new(n, v);
                 if dep != req {
                     deps.push(dep);
@@ -117,7 +143,10 @@ pub fn load_deps(path: &Path) -> Result<BTreeMap<Requirement, Vec<Requirement>>,
             deps.sort();
             deps.dedup();
             if out.insert(req.clone(), deps).is_some() {
-                return Err(CostsError::Duplicate { path: file.clone(), key: req.key() });
+                return Err(CostsError::Duplicate {
+                    path: file.clone(),
+                    key: req.key(),
+                });
             }
         }
     }
@@ -145,7 +174,10 @@ mod tests {
         );
         let m = load_measured(&p).expect("valid");
         let c = &m.costs[&Requirement::new("six", "1.16.0")];
-        assert_eq!((c.import_ms, c.import_mb, c.install_ms, c.disk_bytes), (1.5, 0.0, 500.5, 1000));
+        assert_eq!(
+            (c.import_ms, c.import_mb, c.install_ms, c.disk_bytes),
+            (1.5, 0.0, 500.5, 1000)
+        );
         assert_eq!(c.modules, ["six"]);
         assert_eq!(m.negative_mb, 1);
     }
@@ -153,12 +185,23 @@ mod tests {
     #[test]
     fn bad_costs_name_file_package_and_field() {
         let dir = tempfile::tempdir().expect("tmp");
-        let p = write(dir.path(), "ii.json", r#"{"a": {"1": {"install_time": -1, "disk_size": 1, "ms": 1, "mb": 1}}}"#);
+        let p = write(
+            dir.path(),
+            "ii.json",
+            r#"{"a": {"1": {"install_time": -1, "disk_size": 1, "ms": 1, "mb": 1}}}"#,
+        );
         let e = load_measured(&p).expect_err("negative").to_string();
         assert!(e.contains("ii.json: a==1: `install_time` is -1"), "{e}");
-        let p = write(dir.path(), "ii.json", "{\"a\": {\"1\": {\"install_time\": 1,\n\"disk_size\": 1, \"mb\": 1}}}");
+        let p = write(
+            dir.path(),
+            "ii.json",
+            "{\"a\": {\"1\": {\"install_time\": 1,\n\"disk_size\": 1, \"mb\": 1}}}",
+        );
         let e = load_measured(&p).expect_err("missing").to_string();
-        assert!(e.contains("missing field `ms`") && e.contains("line 2"), "{e}");
+        assert!(
+            e.contains("missing field `ms`") && e.contains("line 2"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -171,7 +214,10 @@ mod tests {
                 "six": {"1.16.0": {"six==1.16.0": 3}}}"#,
         );
         let d = load_deps(&p).expect("valid");
-        assert_eq!(d[&Requirement::new("scipy", "1.11.2")], vec![Requirement::new("numpy", "1.25.2")]);
+        assert_eq!(
+            d[&Requirement::new("scipy", "1.11.2")],
+            vec![Requirement::new("numpy", "1.25.2")]
+        );
         assert!(d[&Requirement::new("six", "1.16.0")].is_empty());
     }
 }

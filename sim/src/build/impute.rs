@@ -50,11 +50,32 @@ impl ZeroLogNormal {
         let mut pos: Vec<f64> = values.iter().copied().filter(|&v| v > 0.0).collect();
         pos.sort_by(f64::total_cmp);
         let n = values.len();
-        let zero_share = if n == 0 { 1.0 } else { (n - pos.len()) as f64 / n as f64 };
-        let q = |p: f64| if pos.is_empty() { 0.0 } else { pos[((p * pos.len() as f64).ceil() as usize).clamp(1, pos.len()) - 1] };
+        let zero_share = if n == 0 {
+            1.0
+        } else {
+            (n - pos.len()) as f64 / n as f64
+        };
+        let q = |p: f64| {
+            if pos.is_empty() {
+                0.0
+            } else {
+                pos[((p * pos.len() as f64).ceil() as usize).clamp(1, pos.len()) - 1]
+            }
+        };
         let (median, p90) = (q(0.5), q(0.9));
-        let sigma = if median > 0.0 { (p90 / median).ln() / Z_P90 } else { 0.0 };
-        ZeroLogNormal { n, zero_share, median, p90, sigma, max: pos.last().copied().unwrap_or(0.0) }
+        let sigma = if median > 0.0 {
+            (p90 / median).ln() / Z_P90
+        } else {
+            0.0
+        };
+        ZeroLogNormal {
+            n,
+            zero_share,
+            median,
+            p90,
+            sigma,
+            max: pos.last().copied().unwrap_or(0.0),
+        }
     }
 
     fn sample<R: Rng>(&self, rng: &mut R) -> f64 {
@@ -98,14 +119,20 @@ pub struct Imputer<'a> {
 
 impl<'a> Imputer<'a> {
     pub fn new(measured: &'a BTreeMap<Requirement, Costs>, seed: u64) -> Imputer<'a> {
-        let field = |f: fn(&Costs) -> f64| ZeroLogNormal::fit(&measured.values().map(f).collect::<Vec<_>>());
+        let field = |f: fn(&Costs) -> f64| {
+            ZeroLogNormal::fit(&measured.values().map(f).collect::<Vec<_>>())
+        };
         let model = CostModel {
             import_ms: field(|c| c.import_ms),
             import_mb: field(|c| c.import_mb),
             install_ms: field(|c| c.install_ms),
             disk_bytes: field(|c| c.disk_bytes as f64),
         };
-        Imputer { measured, model, seed }
+        Imputer {
+            measured,
+            model,
+            seed,
+        }
     }
 
     pub fn model(&self) -> &CostModel {
@@ -124,19 +151,28 @@ impl<'a> Imputer<'a> {
     }
 
     fn nearest_version(&self, req: &Requirement) -> Option<&Costs> {
-        let lo = Requirement { name: req.name.clone(), version: String::new() };
-        let same: Vec<(&Requirement, &Costs)> =
-            self.measured.range(lo..).take_while(|(r, _)| r.name == req.name).collect();
+        let lo = Requirement {
+            name: req.name.clone(),
+            version: String::new(),
+        };
+        let same: Vec<(&Requirement, &Costs)> = self
+            .measured
+            .range(lo..)
+            .take_while(|(r, _)| r.name == req.name)
+            .collect();
         let below = same
             .iter()
             .filter(|(r, _)| compare_versions(&r.version, &req.version) != Ordering::Greater)
             .max_by(|a, b| compare_versions(&a.0.version, &b.0.version));
-        let above = same.iter().min_by(|a, b| compare_versions(&a.0.version, &b.0.version));
+        let above = same
+            .iter()
+            .min_by(|a, b| compare_versions(&a.0.version, &b.0.version));
         below.or(above).map(|(_, c)| *c)
     }
 
     fn draw(&self, req: &Requirement) -> Costs {
-        let mut rng = StdRng::seed_from_u64(super::splitmix64(self.seed ^ fnv1a(req.key().as_bytes())));
+        let mut rng =
+            StdRng::seed_from_u64(super::splitmix64(self.seed ^ fnv1a(req.key().as_bytes())));
         let m = &self.model;
         Costs {
             import_ms: round3(m.import_ms.sample(&mut rng)),
@@ -155,7 +191,9 @@ fn round3(x: f64) -> f64 {
 /// FNV-1a, 64 bit: a stable hash of the package key (std's hasher is not
 /// guaranteed stable across releases).
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Compares versions component by component (split at `.`); a component's
@@ -187,7 +225,13 @@ mod tests {
     use super::*;
 
     fn costs(ms: f64) -> Costs {
-        Costs { import_ms: ms, import_mb: 1.0, install_ms: 500.0, disk_bytes: 1000, modules: vec!["m".into()] }
+        Costs {
+            import_ms: ms,
+            import_mb: 1.0,
+            install_ms: 500.0,
+            disk_bytes: 1000,
+            modules: vec!["m".into()],
+        }
     }
 
     #[test]
@@ -205,10 +249,22 @@ mod tests {
         m.insert(Requirement::new("numpy", "1.26.0"), costs(48.0));
         m.insert(Requirement::new("six", "1.16.0"), costs(2.0));
         let imp = Imputer::new(&m, 7);
-        assert_eq!(imp.costs(&Requirement::new("numpy", "1.26.0")), (costs(48.0), Origin::Measured));
-        assert_eq!(imp.costs(&Requirement::new("numpy", "1.25.2")).0.import_ms, 40.0);
-        assert_eq!(imp.costs(&Requirement::new("numpy", "1.9.0")).0.import_ms, 40.0); // below all: smallest
-        assert_eq!(imp.costs(&Requirement::new("numpy", "2.0.0")).0.import_ms, 48.0);
+        assert_eq!(
+            imp.costs(&Requirement::new("numpy", "1.26.0")),
+            (costs(48.0), Origin::Measured)
+        );
+        assert_eq!(
+            imp.costs(&Requirement::new("numpy", "1.25.2")).0.import_ms,
+            40.0
+        );
+        assert_eq!(
+            imp.costs(&Requirement::new("numpy", "1.9.0")).0.import_ms,
+            40.0
+        ); // below all: smallest
+        assert_eq!(
+            imp.costs(&Requirement::new("numpy", "2.0.0")).0.import_ms,
+            48.0
+        );
         let (a, origin) = imp.costs(&Requirement::new("pandas", "2.1.0"));
         assert_eq!(origin, Origin::Model);
         assert!(a.modules.is_empty() && a.import_ms > 0.0);
@@ -222,7 +278,10 @@ mod tests {
         let mut v: Vec<f64> = (1..=10).map(f64::from).collect();
         v.extend([0.0; 10]);
         let f = ZeroLogNormal::fit(&v);
-        assert_eq!((f.zero_share, f.median, f.p90, f.max), (0.5, 5.0, 9.0, 10.0));
+        assert_eq!(
+            (f.zero_share, f.median, f.p90, f.max),
+            (0.5, 5.0, 9.0, 10.0)
+        );
         assert!((f.sigma - (9.0f64 / 5.0).ln() / Z_P90).abs() < 1e-12);
         let mut rng = StdRng::seed_from_u64(1);
         let draws: Vec<f64> = (0..10_000).map(|_| f.sample(&mut rng)).collect();

@@ -43,13 +43,19 @@ pub enum JsonError {
     Read { path: String, err: std::io::Error },
     /// serde_json's message names the line and column.
     #[error("{path}: {err}")]
-    Parse { path: String, err: serde_json::Error },
+    Parse {
+        path: String,
+        err: serde_json::Error,
+    },
 }
 
 /// Reads and parses a whole JSON file.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, JsonError> {
     let name = path.display().to_string();
-    let text = std::fs::read(path).map_err(|err| JsonError::Read { path: name.clone(), err })?;
+    let text = std::fs::read(path).map_err(|err| JsonError::Read {
+        path: name.clone(),
+        err,
+    })?;
     serde_json::from_slice(&text).map_err(|err| JsonError::Parse { path: name, err })
 }
 
@@ -62,6 +68,9 @@ mod tests {
         let m: OrderedMap<u32> = serde_json::from_str(r#"{"b": 1, "a": 2}"#).expect("valid");
         assert_eq!(m.0, vec![("b".to_string(), 1), ("a".to_string(), 2)]);
         let e = serde_json::from_str::<OrderedMap<u32>>("{\"a\": 1,\n \"a\": 2}").expect_err("dup");
-        assert!(e.to_string().contains("\"a\" appears twice") && e.to_string().contains("line 2"), "{e}");
+        assert!(
+            e.to_string().contains("\"a\" appears twice") && e.to_string().contains("line 2"),
+            "{e}"
+        );
     }
 }

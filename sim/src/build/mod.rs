@@ -106,7 +106,11 @@ pub struct Inputs {
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error("no {what} file: give {flag} FILE, or --data DIR holding {default}")]
-    MissingInput { what: &'static str, flag: &'static str, default: String },
+    MissingInput {
+        what: &'static str,
+        flag: &'static str,
+        default: String,
+    },
     #[error(transparent)]
     Azure(#[from] azure::AzureError),
     #[error(transparent)]
@@ -146,13 +150,35 @@ impl BuildParams {
     pub fn resolve(&self) -> Result<Inputs, BuildError> {
         let under = |rel: String| self.data.as_ref().map(|d| d.join(rel));
         let pick = |given: &Option<PathBuf>, what, flag, rel: String| {
-            given.clone().or_else(|| under(rel.clone())).ok_or(BuildError::MissingInput { what, flag, default: rel })
+            given
+                .clone()
+                .or_else(|| under(rel.clone()))
+                .ok_or(BuildError::MissingInput {
+                    what,
+                    flag,
+                    default: rel,
+                })
         };
         let s = &self.slice;
         Ok(Inputs {
-            invocations: pick(&self.invocations, "invocations", "--invocations", format!("azure-functions-2019/invocations_{s}.csv"))?,
-            durations: pick(&self.durations, "durations", "--durations", format!("azure-functions-2019/durations_{s}.csv"))?,
-            memory: pick(&self.memory, "memory", "--memory", format!("azure-functions-2019/memory_{s}.csv"))?,
+            invocations: pick(
+                &self.invocations,
+                "invocations",
+                "--invocations",
+                format!("azure-functions-2019/invocations_{s}.csv"),
+            )?,
+            durations: pick(
+                &self.durations,
+                "durations",
+                "--durations",
+                format!("azure-functions-2019/durations_{s}.csv"),
+            )?,
+            memory: pick(
+                &self.memory,
+                "memory",
+                "--memory",
+                format!("azure-functions-2019/memory_{s}.csv"),
+            )?,
             requirements: pick(
                 &self.requirements,
                 "closures",
@@ -165,7 +191,10 @@ impl BuildParams {
                 "--install-import",
                 "package-costs/install_import.json".into(),
             )?,
-            deps: self.deps.clone().or_else(|| under("package-costs/deps.json".into()).filter(|p| p.exists())),
+            deps: self
+                .deps
+                .clone()
+                .or_else(|| under("package-costs/deps.json".into()).filter(|p| p.exists())),
         })
     }
 }
@@ -181,7 +210,11 @@ pub fn build<W: Write>(params: &BuildParams, out: W) -> Result<BuildReport, Buil
         duration: params.duration,
         memory_column: &params.memory_column,
     };
-    let slice = azure::load(&azure_inputs, &mut rng(params.seed, Stream::Durations), &mut warnings)?;
+    let slice = azure::load(
+        &azure_inputs,
+        &mut rng(params.seed, Stream::Durations),
+        &mut warnings,
+    )?;
     let closures = requirements::load(&inputs.requirements, &mut warnings)?;
     let measured = costs::load_measured(&inputs.install_import)?;
     let deps = match &inputs.deps {
@@ -191,16 +224,42 @@ pub fn build<W: Write>(params: &BuildParams, out: W) -> Result<BuildReport, Buil
     let imputer = impute::Imputer::new(&measured.costs, params.seed);
     let apps = slice.apps();
     let source_name = inputs.requirements.display().to_string();
-    let app_file = assign::assign(&apps, &closures.files, &source_name, &mut rng(params.seed, Stream::Closures))?;
+    let app_file = assign::assign(
+        &apps,
+        &closures.files,
+        &source_name,
+        &mut rng(params.seed, Stream::Closures),
+    )?;
     let used: BTreeSet<usize> = app_file.values().copied().collect();
     let mut counts = tables::TableCounts::default();
     let table = tables::packages(&closures.files, &used, &imputer, &deps, &mut counts);
-    let functions = tables::functions(&slice, &app_file, &table, !params.no_memory_floor, &mut counts);
-    let mut report = BuildReport::new(&slice, apps.len(), &closures, used.len(), counts, &measured, &imputer, warnings);
+    let functions = tables::functions(
+        &slice,
+        &app_file,
+        &table,
+        !params.no_memory_floor,
+        &mut counts,
+    );
+    let mut report = BuildReport::new(
+        &slice,
+        apps.len(),
+        &closures,
+        used.len(),
+        counts,
+        &measured,
+        &imputer,
+        warnings,
+    );
     let header = TraceHeader::new(table.packages, functions, report.source(params, &inputs)?);
     let mut writer = TraceWriter::new(BufWriter::with_capacity(1 << 20, out), &header)?;
     let mut arrivals_rng = rng(params.seed, Stream::Arrivals);
-    arrivals::stream(&slice.minutes, &slice.counts, params.arrivals, &mut arrivals_rng, |inv| writer.write(inv))?;
+    arrivals::stream(
+        &slice.minutes,
+        &slice.counts,
+        params.arrivals,
+        &mut arrivals_rng,
+        |inv| writer.write(inv),
+    )?;
     report.span_us = last_time(&slice);
     writer.finish()?;
     Ok(report)
@@ -217,5 +276,8 @@ fn last_time(slice: &azure::AzureSlice) -> u64 {
 /// The file name of `p`, for provenance that does not depend on where the
 /// inputs live.
 fn file_name(p: &Path) -> String {
-    p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }

@@ -63,7 +63,11 @@ impl BuildReport {
     /// The header's `source`: generator, conventions, input file names and
     /// the counts (no paths or times, so the bytes do not depend on where
     /// or when the trace was built).
-    pub(super) fn source(&self, p: &BuildParams, inputs: &Inputs) -> Result<serde_json::Value, serde_json::Error> {
+    pub(super) fn source(
+        &self,
+        p: &BuildParams,
+        inputs: &Inputs,
+    ) -> Result<serde_json::Value, serde_json::Error> {
         Ok(json!({
             "generator": "sim trace build",
             "params": {

@@ -30,7 +30,10 @@ pub struct Requirement {
 
 impl Requirement {
     pub fn new(name: &str, version: &str) -> Requirement {
-        Requirement { name: normalize_name(name), version: version.to_string() }
+        Requirement {
+            name: normalize_name(name),
+            version: version.to_string(),
+        }
     }
 
     /// `name==version`, the trace's package key.
@@ -122,14 +125,22 @@ pub fn parse_entry(raw: &str) -> Result<Entry, &'static str> {
         name = &name[..open];
     }
     let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-    if name.is_empty() || !name.chars().all(name_ok) || !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+    if name.is_empty()
+        || !name.chars().all(name_ok)
+        || !name.starts_with(|c: char| c.is_ascii_alphanumeric())
+    {
         return Err("the name is not a valid package name");
     }
-    let version_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '!' | '_' | '-');
+    let version_ok =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '!' | '_' | '-');
     if !version.chars().all(version_ok) {
         return Err("the version has characters a version cannot have");
     }
-    Ok(Entry { req: Requirement::new(name, version), had_marker: cut.is_some(), had_extras })
+    Ok(Entry {
+        req: Requirement::new(name, version),
+        had_marker: cut.is_some(),
+        had_extras,
+    })
 }
 
 /// Reads `requirements_compiled.json`.
@@ -147,7 +158,13 @@ pub fn load(path: &Path, warnings: &mut Warnings) -> Result<Closures, Requiremen
     Ok(out)
 }
 
-fn parse_file(file: &str, id: &str, entries: &[String], counts: &mut EntryCounts, warnings: &mut Warnings) -> Vec<Requirement> {
+fn parse_file(
+    file: &str,
+    id: &str,
+    entries: &[String],
+    counts: &mut EntryCounts,
+    warnings: &mut Warnings,
+) -> Vec<Requirement> {
     let mut set = BTreeSet::new();
     for (i, raw) in entries.iter().enumerate() {
         counts.entries += 1;
@@ -169,7 +186,11 @@ fn parse_file(file: &str, id: &str, entries: &[String], counts: &mut EntryCounts
     let packages: Vec<Requirement> = set.into_iter().collect();
     for w in packages.windows(2) {
         if w[0].name == w[1].name {
-            let detail = format!("file {id:?}: {} and {} are both pinned", w[0].key(), w[1].key());
+            let detail = format!(
+                "file {id:?}: {} and {} are both pinned",
+                w[0].key(),
+                w[1].key()
+            );
             warnings.push(WarningKind::ConflictingVersions, file, None, detail);
         }
     }
@@ -181,13 +202,18 @@ mod tests {
     use super::*;
 
     fn key(raw: &str) -> String {
-        parse_entry(raw).map(|e| e.req.key()).unwrap_or_else(|e| format!("ERR {e}"))
+        parse_entry(raw)
+            .map(|e| e.req.key())
+            .unwrap_or_else(|e| format!("ERR {e}"))
     }
 
     #[test]
     fn splits_at_the_last_dash_before_a_digit() {
         assert_eq!(key("certifi-2023.7.22"), "certifi==2023.7.22");
-        assert_eq!(key("python-owasp-zap-v2-4-0.1.0"), "python-owasp-zap-v2-4==0.1.0");
+        assert_eq!(
+            key("python-owasp-zap-v2-4-0.1.0"),
+            "python-owasp-zap-v2-4==0.1.0"
+        );
         assert_eq!(key("isi-sdk-7-2-0.2.11"), "isi-sdk-7-2==0.2.11");
         assert_eq!(key("flake8-2020-1.8.1"), "flake8-2020==1.8.1");
         assert_eq!(key("types-PyYAML-6.0.3"), "types-pyyaml==6.0.3");
@@ -196,16 +222,30 @@ mod tests {
 
     #[test]
     fn cuts_markers_comments_and_extras() {
-        let e = parse_entry(r#"google-api-core[grpc]-2.11.1 ; platform_python_implementation != "PyPy""#).expect("ok");
+        let e = parse_entry(
+            r#"google-api-core[grpc]-2.11.1 ; platform_python_implementation != "PyPy""#,
+        )
+        .expect("ok");
         assert_eq!(e.req.key(), "google-api-core==2.11.1");
         assert!(e.had_marker && e.had_extras);
-        assert_eq!(key("beautifulsoup4-4.11.1 # Util for webcrawling"), "beautifulsoup4==4.11.1");
+        assert_eq!(
+            key("beautifulsoup4-4.11.1 # Util for webcrawling"),
+            "beautifulsoup4==4.11.1"
+        );
         assert_eq!(key("xarray[Xarray,xarray]-2023.8.0"), "xarray==2023.8.0");
     }
 
     #[test]
     fn malformed_entries_are_errors() {
-        for raw in ["pylint-=2.4.4", "flask-=2.1.0 ; python_version > \"3.0\"", "nodash", "-1.0", "a[b-1.0", "a b-1.0", ""] {
+        for raw in [
+            "pylint-=2.4.4",
+            "flask-=2.1.0 ; python_version > \"3.0\"",
+            "nodash",
+            "-1.0",
+            "a[b-1.0",
+            "a b-1.0",
+            "",
+        ] {
             assert!(parse_entry(raw).is_err(), "{raw:?} should not parse");
         }
     }
@@ -214,14 +254,30 @@ mod tests {
     fn a_file_merges_duplicates_and_warns_on_conflicts() {
         let mut counts = EntryCounts::default();
         let mut w = Warnings::default();
-        let entries: Vec<String> =
-            ["pelican[markdown]-4.8.0", "pelican-4.8.0", "six-1.16.0", "six-1.15.0", "bad-=1"].map(String::from).to_vec();
+        let entries: Vec<String> = [
+            "pelican[markdown]-4.8.0",
+            "pelican-4.8.0",
+            "six-1.16.0",
+            "six-1.15.0",
+            "bad-=1",
+        ]
+        .map(String::from)
+        .to_vec();
         let got = parse_file("r.json", "f1", &entries, &mut counts, &mut w);
         let keys: Vec<String> = got.iter().map(Requirement::key).collect();
         assert_eq!(keys, ["pelican==4.8.0", "six==1.15.0", "six==1.16.0"]);
-        assert_eq!((counts.entries, counts.merged_duplicates, counts.malformed), (5, 1, 1));
+        assert_eq!(
+            (counts.entries, counts.merged_duplicates, counts.malformed),
+            (5, 1, 1)
+        );
         assert_eq!(w.count(WarningKind::MalformedEntry), 1);
         assert_eq!(w.count(WarningKind::ConflictingVersions), 1);
-        assert!(w.0[0].to_string().contains("r.json: file \"f1\", entry 4 \"bad-=1\""), "{}", w.0[0]);
+        assert!(
+            w.0[0]
+                .to_string()
+                .contains("r.json: file \"f1\", entry 4 \"bad-=1\""),
+            "{}",
+            w.0[0]
+        );
     }
 }

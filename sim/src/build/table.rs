@@ -20,17 +20,40 @@ pub enum TableError {
     #[error("{path}: line 1: the file is empty (a CSV header is expected)")]
     Empty { path: String },
     #[error("{path}: line {line}: {fields} fields, but the header has {expected}")]
-    Shape { path: String, line: u64, fields: usize, expected: usize },
+    Shape {
+        path: String,
+        line: u64,
+        fields: usize,
+        expected: usize,
+    },
     #[error("{path}: {err}")]
     Polars { path: String, err: PolarsError },
     #[error("{path}: polars read {rows} rows but the file has {records} records (a quoted field spanning lines?)")]
-    RowCount { path: String, rows: usize, records: usize },
+    RowCount {
+        path: String,
+        rows: usize,
+        records: usize,
+    },
     #[error("{path}: line 1: no column `{column}` in the header ({what})")]
-    MissingColumn { path: String, column: String, what: &'static str },
+    MissingColumn {
+        path: String,
+        column: String,
+        what: &'static str,
+    },
     #[error("{path}: line {line}: column `{column}` is empty")]
-    EmptyField { path: String, line: u64, column: String },
+    EmptyField {
+        path: String,
+        line: u64,
+        column: String,
+    },
     #[error("{path}: line {line}: column `{column}` is {value:?}; expected {expected}")]
-    BadValue { path: String, line: u64, column: String, value: String, expected: &'static str },
+    BadValue {
+        path: String,
+        line: u64,
+        column: String,
+        value: String,
+        expected: &'static str,
+    },
 }
 
 /// A CSV file as a polars frame plus the line number of each row.
@@ -47,7 +70,10 @@ impl CsvTable {
     /// whatever they look like (hash ids could be all digits).
     pub fn read(path: &Path, string_columns: &[&str]) -> Result<CsvTable, TableError> {
         let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|err| TableError::Read { path: name.clone(), err })?;
+        let bytes = std::fs::read(path).map_err(|err| TableError::Read {
+            path: name.clone(),
+            err,
+        })?;
         let (header, lines, clean) = check_shape(&name, &bytes)?;
         let schema: Schema = string_columns
             .iter()
@@ -60,12 +86,24 @@ impl CsvTable {
             .with_schema_overwrite(Some(Arc::new(schema)))
             .into_reader_with_file_handle(Cursor::new(clean))
             .finish()
-            .map_err(|err| TableError::Polars { path: name.clone(), err })?;
+            .map_err(|err| TableError::Polars {
+                path: name.clone(),
+                err,
+            })?;
         if df.height() != lines.len() {
             // Row i must be line lines[i]; refuse rather than misname lines.
-            return Err(TableError::RowCount { path: name, rows: df.height(), records: lines.len() });
+            return Err(TableError::RowCount {
+                path: name,
+                rows: df.height(),
+                records: lines.len(),
+            });
         }
-        Ok(CsvTable { path: name, header, df, lines })
+        Ok(CsvTable {
+            path: name,
+            header,
+            df,
+            lines,
+        })
     }
 
     pub fn path(&self) -> &str {
@@ -98,25 +136,40 @@ impl CsvTable {
     /// Errors unless every column in `columns` exists.
     pub fn require(&self, columns: &[&str], what: &'static str) -> Result<(), TableError> {
         match columns.iter().find(|c| !self.has_column(c)) {
-            Some(c) => Err(TableError::MissingColumn { path: self.path.clone(), column: c.to_string(), what }),
+            Some(c) => Err(TableError::MissingColumn {
+                path: self.path.clone(),
+                column: c.to_string(),
+                what,
+            }),
             None => Ok(()),
         }
     }
 
     fn series(&self, column: &str) -> Result<&Series, TableError> {
-        let col = self.df.column(column).map_err(|_| TableError::MissingColumn {
-            path: self.path.clone(),
-            column: column.to_string(),
-            what: "required",
-        })?;
+        let col = self
+            .df
+            .column(column)
+            .map_err(|_| TableError::MissingColumn {
+                path: self.path.clone(),
+                column: column.to_string(),
+                what: "required",
+            })?;
         Ok(col.as_materialized_series())
     }
 
     /// A text column; an empty field is an error.
     pub fn strings(&self, column: &str) -> Result<Vec<String>, TableError> {
         let s = self.series(column)?;
-        let s = s.cast(&DataType::String).map_err(|err| TableError::Polars { path: self.path.clone(), err })?;
-        let ca = s.str().map_err(|err| TableError::Polars { path: self.path.clone(), err })?;
+        let s = s
+            .cast(&DataType::String)
+            .map_err(|err| TableError::Polars {
+                path: self.path.clone(),
+                err,
+            })?;
+        let ca = s.str().map_err(|err| TableError::Polars {
+            path: self.path.clone(),
+            err,
+        })?;
         ca.iter()
             .enumerate()
             .map(|(i, v)| match v {
@@ -130,17 +183,36 @@ impl CsvTable {
     pub fn numbers(&self, column: &str) -> Result<Vec<f64>, TableError> {
         let s = self.series(column)?;
         let values: Vec<Option<f64>> = if s.dtype().is_primitive_numeric() {
-            let f = s.cast(&DataType::Float64).map_err(|err| TableError::Polars { path: self.path.clone(), err })?;
-            let ca = f.f64().map_err(|err| TableError::Polars { path: self.path.clone(), err })?;
+            let f = s
+                .cast(&DataType::Float64)
+                .map_err(|err| TableError::Polars {
+                    path: self.path.clone(),
+                    err,
+                })?;
+            let ca = f.f64().map_err(|err| TableError::Polars {
+                path: self.path.clone(),
+                err,
+            })?;
             ca.iter().collect()
         } else {
-            let t = s.cast(&DataType::String).map_err(|err| TableError::Polars { path: self.path.clone(), err })?;
-            let ca = t.str().map_err(|err| TableError::Polars { path: self.path.clone(), err })?;
+            let t = s
+                .cast(&DataType::String)
+                .map_err(|err| TableError::Polars {
+                    path: self.path.clone(),
+                    err,
+                })?;
+            let ca = t.str().map_err(|err| TableError::Polars {
+                path: self.path.clone(),
+                err,
+            })?;
             let mut out = Vec::with_capacity(ca.len());
             for (i, v) in ca.iter().enumerate() {
                 out.push(match v.map(str::trim) {
                     None | Some("") => None,
-                    Some(text) => Some(text.parse::<f64>().map_err(|_| self.bad(i, column, text, "a number"))?),
+                    Some(text) => Some(
+                        text.parse::<f64>()
+                            .map_err(|_| self.bad(i, column, text, "a number"))?,
+                    ),
                 });
             }
             out
@@ -173,7 +245,11 @@ impl CsvTable {
     }
 
     fn empty(&self, row: usize, column: &str) -> TableError {
-        TableError::EmptyField { path: self.path.clone(), line: self.line(row), column: column.to_string() }
+        TableError::EmptyField {
+            path: self.path.clone(),
+            line: self.line(row),
+            column: column.to_string(),
+        }
     }
 
     /// An error for row `row` of `column`, for callers that validate values.
@@ -196,8 +272,14 @@ type Shape = (Vec<String>, Vec<u64>, Vec<u8>);
 fn check_shape(path: &str, bytes: &[u8]) -> Result<Shape, TableError> {
     let text = String::from_utf8_lossy(bytes);
     let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
-    let header_line = lines.next().filter(|l| !l.trim().is_empty()).ok_or(TableError::Empty { path: path.into() })?;
-    let header: Vec<String> = split_fields(header_line).into_iter().map(|f| f.trim().trim_matches('"').to_string()).collect();
+    let header_line = lines
+        .next()
+        .filter(|l| !l.trim().is_empty())
+        .ok_or(TableError::Empty { path: path.into() })?;
+    let header: Vec<String> = split_fields(header_line)
+        .into_iter()
+        .map(|f| f.trim().trim_matches('"').to_string())
+        .collect();
     let mut clean = Vec::with_capacity(bytes.len());
     clean.extend_from_slice(header_line.as_bytes());
     clean.push(b'\n');
@@ -209,7 +291,12 @@ fn check_shape(path: &str, bytes: &[u8]) -> Result<Shape, TableError> {
         let n = i as u64 + 2;
         let fields = split_fields(line).len();
         if fields != header.len() {
-            return Err(TableError::Shape { path: path.into(), line: n, fields, expected: header.len() });
+            return Err(TableError::Shape {
+                path: path.into(),
+                line: n,
+                fields,
+                expected: header.len(),
+            });
         }
         numbers.push(n);
         clean.extend_from_slice(line.as_bytes());
@@ -260,18 +347,31 @@ mod tests {
     #[test]
     fn errors_name_file_line_and_column() {
         let e = table("id,n\n1,2\n3\n").expect_err("short row").to_string();
-        assert!(e.ends_with("t.csv: line 3: 1 fields, but the header has 2"), "{e}");
+        assert!(
+            e.ends_with("t.csv: line 3: 1 fields, but the header has 2"),
+            "{e}"
+        );
         let t = table("id,n\na,1\nb,x\n").expect("reads");
         let e = t.counts("n").expect_err("word").to_string();
-        assert!(e.contains("t.csv: line 3: column `n` is \"x\"; expected a number"), "{e}");
+        assert!(
+            e.contains("t.csv: line 3: column `n` is \"x\"; expected a number"),
+            "{e}"
+        );
         let t = table("id,n\na,1.5\n\nb,\n").expect("reads");
         let e = t.numbers("n").expect_err("empty").to_string();
         assert!(e.contains("line 4: column `n` is empty"), "{e}");
         let e = t.counts("n").expect_err("fraction").to_string();
         assert!(e.contains("line 4") || e.contains("line 2"), "{e}");
         let t = table("id,n\na,-1\n").expect("reads");
-        assert!(t.numbers("n").expect_err("negative").to_string().contains(">= 0"));
-        let e = t.require(&["id", "m"], "needed").expect_err("missing").to_string();
+        assert!(t
+            .numbers("n")
+            .expect_err("negative")
+            .to_string()
+            .contains(">= 0"));
+        let e = t
+            .require(&["id", "m"], "needed")
+            .expect_err("missing")
+            .to_string();
         assert!(e.contains("t.csv: line 1: no column `m`"), "{e}");
         assert!(table("").expect_err("empty").to_string().contains("empty"));
     }

@@ -56,10 +56,19 @@ pub fn packages(
     deps: &BTreeMap<Requirement, Vec<Requirement>>,
     counts: &mut TableCounts,
 ) -> PackageTable {
-    let all: BTreeSet<&Requirement> = used.iter().flat_map(|&k| files[k].packages.iter()).collect();
-    let index: BTreeMap<&Requirement, u32> = all.iter().enumerate().map(|(i, r)| (*r, i as u32)).collect();
-    let closures: BTreeMap<usize, Vec<u32>> =
-        used.iter().map(|&k| (k, files[k].packages.iter().map(|r| index[r]).collect())).collect();
+    let all: BTreeSet<&Requirement> = used
+        .iter()
+        .flat_map(|&k| files[k].packages.iter())
+        .collect();
+    let index: BTreeMap<&Requirement, u32> = all
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (*r, i as u32))
+        .collect();
+    let closures: BTreeMap<usize, Vec<u32>> = used
+        .iter()
+        .map(|&k| (k, files[k].packages.iter().map(|r| index[r]).collect()))
+        .collect();
     let common = common_companions(index.len(), closures.values());
     let mut packages = Vec::with_capacity(all.len());
     for (i, req) in all.iter().enumerate() {
@@ -99,7 +108,10 @@ fn package(req: &Requirement, c: Costs, deps: Vec<u32>, imputed: bool) -> Packag
 }
 
 /// For each package, the packages present in every closure that holds it.
-fn common_companions<'a>(n: usize, closures: impl Iterator<Item = &'a Vec<u32>>) -> Vec<BTreeSet<u32>> {
+fn common_companions<'a>(
+    n: usize,
+    closures: impl Iterator<Item = &'a Vec<u32>>,
+) -> Vec<BTreeSet<u32>> {
     let mut common: Vec<Option<BTreeSet<u32>>> = vec![None; n];
     for c in closures {
         let set: BTreeSet<u32> = c.iter().copied().collect();
@@ -130,7 +142,11 @@ pub fn functions(
             // and `packages` built a closure for every file it mapped to.
             let file = app_file[&(f.owner.clone(), f.app.clone())];
             let packages = table.closures[&file].clone();
-            let floor = PYTHON_BASE_MB + packages.iter().map(|&p| table.packages[p as usize].import_mb).sum::<f64>();
+            let floor = PYTHON_BASE_MB
+                + packages
+                    .iter()
+                    .map(|&p| table.packages[p as usize].import_mb)
+                    .sum::<f64>();
             let mut memory_mb = f.memory_mb;
             if memory_floor && memory_mb < floor {
                 memory_mb = floor;

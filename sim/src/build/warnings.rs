@@ -34,12 +34,16 @@ impl WarningKind {
     pub fn as_str(self) -> &'static str {
         match self {
             WarningKind::MalformedEntry => "malformed closure entry (skipped)",
-            WarningKind::ConflictingVersions => "two versions of a package in one closure (both kept)",
+            WarningKind::ConflictingVersions => {
+                "two versions of a package in one closure (both kept)"
+            }
             WarningKind::NoDurationRow => "function without a duration row (median duration used)",
             WarningKind::NoMemoryRow => "function whose app has no memory row (median memory used)",
             WarningKind::UnusedRow => "row matching no function of the invocations file (unused)",
             WarningKind::DuplicateRow => "duplicate row (the first one is used)",
-            WarningKind::ConflictingMemory => "memory rows of one app disagree (the first one is used)",
+            WarningKind::ConflictingMemory => {
+                "memory rows of one app disagree (the first one is used)"
+            }
             WarningKind::UnsortedPercentiles => "duration percentiles out of order (sorted)",
         }
     }
@@ -70,7 +74,12 @@ pub struct Warnings(pub Vec<Warning>);
 
 impl Warnings {
     pub fn push(&mut self, kind: WarningKind, file: &str, line: Option<u64>, detail: String) {
-        self.0.push(Warning { kind, file: file.to_string(), line, detail });
+        self.0.push(Warning {
+            kind,
+            file: file.to_string(),
+            line,
+            detail,
+        });
     }
 
     pub fn len(&self) -> usize {

@@ -60,7 +60,13 @@ impl Arrivals {
     /// `functions` processes with rates proportional to `1 / rank^exponent`
     /// (ranks a random permutation of the indices, drawn from `rng`) summing
     /// to `total_rate` per µs.
-    pub(super) fn new(functions: usize, exponent: f64, total_rate: f64, burst: Option<Burst>, mut rng: StdRng) -> Self {
+    pub(super) fn new(
+        functions: usize,
+        exponent: f64,
+        total_rate: f64,
+        burst: Option<Burst>,
+        mut rng: StdRng,
+    ) -> Self {
         let mut rank: Vec<usize> = (0..functions).collect();
         rank.shuffle(&mut rng);
         let weights: Vec<f64> = rank.iter().map(|&r| zipf_weight(r, exponent)).collect();
@@ -68,9 +74,19 @@ impl Arrivals {
         let boost = burst.map_or(1.0, |b| 1.0 / b.on_fraction());
         let sources = weights
             .iter()
-            .map(|w| Source { t: 0.0, rate: total_rate * w / sum * boost, on: true, period_end: f64::INFINITY })
+            .map(|w| Source {
+                t: 0.0,
+                rate: total_rate * w / sum * boost,
+                on: true,
+                period_end: f64::INFINITY,
+            })
             .collect();
-        let mut arrivals = Arrivals { sources, heap: BinaryHeap::with_capacity(functions), burst, rng };
+        let mut arrivals = Arrivals {
+            sources,
+            heap: BinaryHeap::with_capacity(functions),
+            burst,
+            rng,
+        };
         for f in 0..functions {
             if let Some(b) = burst {
                 // Start in the stationary state; the residual of an
@@ -108,7 +124,10 @@ impl Iterator for Arrivals {
     fn next(&mut self) -> Option<Invocation> {
         let Reverse((time, f)) = self.heap.pop()?;
         self.schedule(f as usize);
-        Some(Invocation { time: Micros(time), function: FunctionId(f) })
+        Some(Invocation {
+            time: Micros(time),
+            function: FunctionId(f),
+        })
     }
 }
 
@@ -167,22 +186,35 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
 
-    fn run(functions: usize, exponent: f64, rate: f64, burst: Option<Burst>, n: usize) -> Vec<Invocation> {
-        Arrivals::new(functions, exponent, rate, burst, StdRng::seed_from_u64(9)).take(n).collect()
+    fn run(
+        functions: usize,
+        exponent: f64,
+        rate: f64,
+        burst: Option<Burst>,
+        n: usize,
+    ) -> Vec<Invocation> {
+        Arrivals::new(functions, exponent, rate, burst, StdRng::seed_from_u64(9))
+            .take(n)
+            .collect()
     }
 
     #[test]
     fn merged_stream_is_sorted_with_index_tiebreak() {
         let v = run(50, 1.0, 1e-3, None, 20_000);
         assert_eq!(v.len(), 20_000);
-        assert!(v.windows(2).all(|w| (w[0].time, w[0].function) <= (w[1].time, w[1].function)));
+        assert!(v
+            .windows(2)
+            .all(|w| (w[0].time, w[0].function) <= (w[1].time, w[1].function)));
     }
 
     #[test]
     fn mean_rate_matches_with_and_without_bursts() {
         // 1e-3 per µs = 1000/s; 200k arrivals should take ~200 s.
         // Many short cycles, so the span's spread is small.
-        let burst = Burst { on_us: 1e5, off_us: 9e5 };
+        let burst = Burst {
+            on_us: 1e5,
+            off_us: 9e5,
+        };
         for b in [None, Some(burst)] {
             let v = run(20, 0.5, 1e-3, b, 200_000);
             let span = v.last().map_or(0, |i| i.time.0) as f64;
@@ -196,13 +228,19 @@ mod tests {
         // 1 for Poisson, well above 1 for an on/off process.
         let cv = |burst| {
             let v = run(1, 1.0, 1e-4, burst, 50_000);
-            let gaps: Vec<f64> = v.windows(2).map(|w| (w[1].time.0 - w[0].time.0) as f64).collect();
+            let gaps: Vec<f64> = v
+                .windows(2)
+                .map(|w| (w[1].time.0 - w[0].time.0) as f64)
+                .collect();
             let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
             let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
             var.sqrt() / mean
         };
         let poisson = cv(None);
-        let bursty = cv(Some(Burst { on_us: 1e6, off_us: 9e6 }));
+        let bursty = cv(Some(Burst {
+            on_us: 1e6,
+            off_us: 9e6,
+        }));
         assert!((poisson - 1.0).abs() < 0.05, "{poisson}");
         assert!(bursty > 2.0, "{bursty}");
     }

@@ -45,21 +45,45 @@ impl LogNormalFit {
 
 /// Exclusive import time (ms): ReqBench `install_import.json` field `ms`
 /// (dependencies pre-imported), 476 versions: median 5.05, p90 36.7.
-pub(super) const IMPORT_MS: LogNormalFit = LogNormalFit { median: 5.05, quantile: 36.7, z: Z_P90 };
+pub(super) const IMPORT_MS: LogNormalFit = LogNormalFit {
+    median: 5.05,
+    quantile: 36.7,
+    z: Z_P90,
+};
 /// Exclusive import memory (MB): same file, field `mb`, the 341 versions with
 /// a positive delta: median 0.70, p90 2.37.
-pub(super) const IMPORT_MB: LogNormalFit = LogNormalFit { median: 0.70, quantile: 2.37, z: Z_P90 };
+pub(super) const IMPORT_MB: LogNormalFit = LogNormalFit {
+    median: 0.70,
+    quantile: 2.37,
+    z: Z_P90,
+};
 /// `pip install --no-deps` time (ms): field `install_time`, 500 versions:
 /// median 540, p90 870.
-pub(super) const INSTALL_MS: LogNormalFit = LogNormalFit { median: 540.0, quantile: 870.0, z: Z_P90 };
+pub(super) const INSTALL_MS: LogNormalFit = LogNormalFit {
+    median: 540.0,
+    quantile: 870.0,
+    z: Z_P90,
+};
 /// Installed size (bytes): field `disk_size`: median 354 KB, p99 80 MB.
-pub(super) const DISK_BYTES: LogNormalFit = LogNormalFit { median: 354e3, quantile: 80e6, z: Z_P99 };
+pub(super) const DISK_BYTES: LogNormalFit = LogNormalFit {
+    median: 354e3,
+    quantile: 80e6,
+    z: Z_P99,
+};
 /// Handler duration (ms): Azure Functions 2019, 500-function slice, per-function
 /// `Average` weighted by invocations: median 195, p90 928.
-pub(super) const DURATION_MS: LogNormalFit = LogNormalFit { median: 195.0, quantile: 928.0, z: Z_P90 };
+pub(super) const DURATION_MS: LogNormalFit = LogNormalFit {
+    median: 195.0,
+    quantile: 928.0,
+    z: Z_P90,
+};
 /// Handler memory (MB): same slice, `AverageAllocatedMb` per function:
 /// median 58, p90 183.
-pub(super) const MEMORY_MB: LogNormalFit = LogNormalFit { median: 58.0, quantile: 183.0, z: Z_P90 };
+pub(super) const MEMORY_MB: LogNormalFit = LogNormalFit {
+    median: 58.0,
+    quantile: 183.0,
+    z: Z_P90,
+};
 
 /// The package table: package `i` has popularity rank `i` and depends only
 /// on packages with a lower index, so the dependency graph is a DAG.
@@ -105,7 +129,12 @@ pub(super) fn functions<R: Rng>(
             let duration_ms = round3(DURATION_MS.sample(rng));
             let floor = PYTHON_BASE_MB + closure.import_mb(packages, &requirements);
             let memory_mb = round3(MEMORY_MB.sample(rng).max(floor));
-            Function { name: format!("fn{i:0width$}"), packages: requirements, duration_ms, memory_mb }
+            Function {
+                name: format!("fn{i:0width$}"),
+                packages: requirements,
+                duration_ms,
+                memory_mb,
+            }
         })
         .collect()
 }
@@ -120,7 +149,11 @@ struct ClosureScratch {
 
 impl ClosureScratch {
     fn new(n: usize) -> Self {
-        ClosureScratch { mark: vec![0; n], stamp: 0, stack: Vec::new() }
+        ClosureScratch {
+            mark: vec![0; n],
+            stamp: 0,
+            stack: Vec::new(),
+        }
     }
 
     /// Sum of `import_mb` over `roots` closed under `deps`.
@@ -165,8 +198,16 @@ mod tests {
     #[test]
     fn fits_reproduce_their_quantiles() {
         // sigma from (median, p90) for import time: ln(36.7/5.05)/1.2816.
-        assert!((IMPORT_MS.sigma() - 1.5476).abs() < 1e-3, "{}", IMPORT_MS.sigma());
-        assert!((DISK_BYTES.sigma() - 2.3301).abs() < 1e-3, "{}", DISK_BYTES.sigma());
+        assert!(
+            (IMPORT_MS.sigma() - 1.5476).abs() < 1e-3,
+            "{}",
+            IMPORT_MS.sigma()
+        );
+        assert!(
+            (DISK_BYTES.sigma() - 2.3301).abs() < 1e-3,
+            "{}",
+            DISK_BYTES.sigma()
+        );
     }
 
     #[test]

@@ -125,10 +125,16 @@ pub struct GenSummary {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum GenError {
     #[error("--{flag} is {value}; it must be {rule}")]
-    Param { flag: &'static str, value: String, rule: &'static str },
+    Param {
+        flag: &'static str,
+        value: String,
+        rule: &'static str,
+    },
     #[error("--invocations is {0} but --functions is 0: there is no function to invoke")]
     NoFunctions(u64),
-    #[error("the arrival processes ran dry after {0} invocations (every function's rate underflowed)")]
+    #[error(
+        "the arrival processes ran dry after {0} invocations (every function's rate underflowed)"
+    )]
     RanDry(u64),
 }
 
@@ -138,7 +144,11 @@ struct Count(Option<Poisson<f64>>);
 
 impl Count {
     fn new(mean: f64) -> Count {
-        Count(if mean > 0.0 { Poisson::new(mean).ok() } else { None })
+        Count(if mean > 0.0 {
+            Poisson::new(mean).ok()
+        } else {
+            None
+        })
     }
 
     fn sample<R: rand::Rng>(&self, rng: &mut R) -> u64 {
@@ -170,18 +180,52 @@ impl Model {
         if p.functions == 0 && p.invocations > 0 {
             return Err(GenError::NoFunctions(p.invocations));
         }
-        check("duration-s", p.duration_s, |x| x > 0.0 && x <= MAX_DURATION_S, "a number in (0, 1e9]")?;
+        check(
+            "duration-s",
+            p.duration_s,
+            |x| x > 0.0 && x <= MAX_DURATION_S,
+            "a number in (0, 1e9]",
+        )?;
         let finite_nonneg = |x: f64| x >= 0.0 && x.is_finite();
-        check("package-zipf", p.package_zipf, finite_nonneg, "a finite number >= 0")?;
-        check("function-zipf", p.function_zipf, finite_nonneg, "a finite number >= 0")?;
+        check(
+            "package-zipf",
+            p.package_zipf,
+            finite_nonneg,
+            "a finite number >= 0",
+        )?;
+        check(
+            "function-zipf",
+            p.function_zipf,
+            finite_nonneg,
+            "a finite number >= 0",
+        )?;
         let period = |x: f64| x > 0.0 && x <= MAX_DURATION_S;
         check("burst-on-s", p.burst_on_s, period, "a number in (0, 1e9]")?;
         check("burst-off-s", p.burst_off_s, period, "a number in (0, 1e9]")?;
-        check("dep-mean", p.dep_mean, |x| (0.0..=catalog::MAX_DEPS as f64).contains(&x), "a number in [0, 5]")?;
+        check(
+            "dep-mean",
+            p.dep_mean,
+            |x| (0.0..=catalog::MAX_DEPS as f64).contains(&x),
+            "a number in [0, 5]",
+        )?;
         let max_req = catalog::MAX_REQUIREMENTS as f64;
-        check("extra-requirements", p.extra_requirements, |x| (0.0..=max_req).contains(&x), "a number in [0, 256]")?;
-        check("hello-fraction", p.hello_fraction, |x| (0.0..=1.0).contains(&x), "a number in [0, 1]")?;
-        Ok(Model { params: p.clone(), deps: Count::new(p.dep_mean), requirements: Count::new(p.extra_requirements) })
+        check(
+            "extra-requirements",
+            p.extra_requirements,
+            |x| (0.0..=max_req).contains(&x),
+            "a number in [0, 256]",
+        )?;
+        check(
+            "hello-fraction",
+            p.hello_fraction,
+            |x| (0.0..=1.0).contains(&x),
+            "a number in [0, 1]",
+        )?;
+        Ok(Model {
+            params: p.clone(),
+            deps: Count::new(p.dep_mean),
+            requirements: Count::new(p.extra_requirements),
+        })
     }
 
     fn rng(&self, stream: Stream) -> StdRng {
@@ -190,16 +234,28 @@ impl Model {
 
     fn burst(&self) -> Option<Burst> {
         let p = &self.params;
-        p.bursty.then_some(Burst { on_us: p.burst_on_s * 1e6, off_us: p.burst_off_s * 1e6 })
+        p.bursty.then_some(Burst {
+            on_us: p.burst_on_s * 1e6,
+            off_us: p.burst_off_s * 1e6,
+        })
     }
 }
 
 /// `value` must satisfy `ok` (NaN never does: every rule is a comparison).
-fn check(flag: &'static str, value: f64, ok: impl Fn(f64) -> bool, rule: &'static str) -> Result<(), GenError> {
+fn check(
+    flag: &'static str,
+    value: f64,
+    ok: impl Fn(f64) -> bool,
+    rule: &'static str,
+) -> Result<(), GenError> {
     if ok(value) {
         Ok(())
     } else {
-        Err(GenError::Param { flag, value: value.to_string(), rule })
+        Err(GenError::Param {
+            flag,
+            value: value.to_string(),
+            rule,
+        })
     }
 }
 
@@ -207,7 +263,11 @@ fn check_count(flag: &'static str, value: usize) -> Result<(), GenError> {
     if value <= MAX_TABLE {
         Ok(())
     } else {
-        Err(GenError::Param { flag, value: value.to_string(), rule: "at most 16777216" })
+        Err(GenError::Param {
+            flag,
+            value: value.to_string(),
+            rule: "at most 16777216",
+        })
     }
 }
 
@@ -223,29 +283,47 @@ fn splitmix64(x: u64) -> u64 {
 pub fn generate<W: Write>(p: &GenParams, out: W) -> anyhow::Result<GenSummary> {
     let model = Model::new(p)?;
     let header = header(&model)?;
-    let mut writer =
-        TraceWriter::new(BufWriter::with_capacity(1 << 16, out), &header).context("writing the trace header")?;
+    let mut writer = TraceWriter::new(BufWriter::with_capacity(1 << 16, out), &header)
+        .context("writing the trace header")?;
     let mut span_us = 0;
     if p.invocations > 0 {
         let total_rate = p.invocations as f64 / (p.duration_s * 1e6);
-        let arrivals = Arrivals::new(p.functions, p.function_zipf, total_rate, model.burst(), model.rng(Stream::Arrivals));
+        let arrivals = Arrivals::new(
+            p.functions,
+            p.function_zipf,
+            total_rate,
+            model.burst(),
+            model.rng(Stream::Arrivals),
+        );
         for inv in arrivals.take(usize::try_from(p.invocations).unwrap_or(usize::MAX)) {
             span_us = inv.time.0;
-            writer.write(inv).with_context(|| format!("writing invocation {}", writer.count() + 1))?;
+            writer
+                .write(inv)
+                .with_context(|| format!("writing invocation {}", writer.count() + 1))?;
         }
     }
     if writer.count() < p.invocations {
         return Err(GenError::RanDry(writer.count()).into());
     }
     writer.finish().context("flushing the trace")?;
-    Ok(GenSummary { packages: p.packages, functions: p.functions, invocations: p.invocations, span_us })
+    Ok(GenSummary {
+        packages: p.packages,
+        functions: p.functions,
+        invocations: p.invocations,
+        span_us,
+    })
 }
 
 /// Line 1: the package and function tables, and the parameters as `source`.
 fn header(model: &Model) -> anyhow::Result<TraceHeader> {
     let popularity = ZipfTable::new(model.params.packages, model.params.package_zipf);
     let packages = catalog::packages(model, &popularity, &mut model.rng(Stream::Packages));
-    let functions = catalog::functions(model, &packages, &popularity, &mut model.rng(Stream::Functions));
+    let functions = catalog::functions(
+        model,
+        &packages,
+        &popularity,
+        &mut model.rng(Stream::Functions),
+    );
     let source = serde_json::json!({
         "generator": "sim trace gen",
         "params": serde_json::to_value(&model.params).context("recording the parameters")?,

@@ -78,7 +78,9 @@ impl ZipfTable {
                 break;
             }
         }
-        let i = self.cum[..limit].partition_point(|&c| c <= x).min(limit - 1) as u32;
+        let i = self.cum[..limit]
+            .partition_point(|&c| c <= x)
+            .min(limit - 1) as u32;
         if taken.binary_search(&i).is_ok() {
             // Rounding put x on the edge of a taken interval.
             return self.draw_by_scan(rng, limit, taken);
@@ -159,6 +161,9 @@ mod tests {
         let s = t.sample_distinct(&mut rng, 300, 20);
         assert_eq!(s, (0..20).collect::<Vec<u32>>());
         let uniform = ZipfTable::new(10, 0.0);
-        assert_eq!(uniform.sample_distinct(&mut rng, 10, 10), (0..10).collect::<Vec<u32>>());
+        assert_eq!(
+            uniform.sample_distinct(&mut rng, 10, 10),
+            (0..10).collect::<Vec<u32>>()
+        );
     }
 }

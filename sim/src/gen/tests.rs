@@ -2,7 +2,13 @@ use super::*;
 use sock_core::trace::{Invocation, TraceReader};
 
 fn small() -> GenParams {
-    GenParams { packages: 60, functions: 40, invocations: 5_000, duration_s: 60.0, ..GenParams::default() }
+    GenParams {
+        packages: 60,
+        functions: 40,
+        invocations: 5_000,
+        duration_s: 60.0,
+        ..GenParams::default()
+    }
 }
 
 fn bytes(p: &GenParams) -> Vec<u8> {
@@ -14,7 +20,9 @@ fn bytes(p: &GenParams) -> Vec<u8> {
 fn read(text: &[u8]) -> (TraceHeader, Vec<Invocation>) {
     let reader = TraceReader::new(text, "gen.json").expect("header reads back");
     let header = reader.catalog().header.clone();
-    let invocations = reader.collect::<Result<Vec<_>, _>>().expect("invocations read back");
+    let invocations = reader
+        .collect::<Result<Vec<_>, _>>()
+        .expect("invocations read back");
     (header, invocations)
 }
 
@@ -23,7 +31,10 @@ fn same_params_same_bytes() {
     for bursty in [false, true] {
         let p = GenParams { bursty, ..small() };
         assert_eq!(bytes(&p), bytes(&p));
-        let other = GenParams { seed: 43, ..p.clone() };
+        let other = GenParams {
+            seed: 43,
+            ..p.clone()
+        };
         assert_ne!(bytes(&p), bytes(&other));
     }
 }
@@ -32,7 +43,12 @@ fn same_params_same_bytes() {
 fn reads_back_with_exactly_the_requested_invocations() {
     for bursty in [false, true] {
         // Bursts much shorter than the trace, so the span stays near 60 s.
-        let p = GenParams { bursty, burst_on_s: 0.5, burst_off_s: 4.5, ..small() };
+        let p = GenParams {
+            bursty,
+            burst_on_s: 0.5,
+            burst_off_s: 4.5,
+            ..small()
+        };
         let mut out = Vec::new();
         let summary = generate(&p, &mut out).expect("valid");
         let (header, inv) = read(&out);
@@ -53,10 +69,20 @@ fn reads_back_with_exactly_the_requested_invocations() {
 
 #[test]
 fn packages_form_a_dag_and_requirements_are_distinct() {
-    let p = GenParams { packages: 500, functions: 300, invocations: 10, dep_mean: 2.0, ..GenParams::default() };
+    let p = GenParams {
+        packages: 500,
+        functions: 300,
+        invocations: 10,
+        dep_mean: 2.0,
+        ..GenParams::default()
+    };
     let (header, _) = read(&bytes(&p));
     for (i, pkg) in header.packages.iter().enumerate() {
-        assert!(pkg.deps.iter().all(|&d| (d as usize) < i), "{i}: {:?}", pkg.deps);
+        assert!(
+            pkg.deps.iter().all(|&d| (d as usize) < i),
+            "{i}: {:?}",
+            pkg.deps
+        );
         assert!(pkg.deps.windows(2).all(|w| w[0] < w[1]));
         assert!(pkg.deps.len() <= catalog::MAX_DEPS);
         assert!(pkg.import_ms >= 0.0 && pkg.import_mb >= 0.0 && pkg.install_ms >= 0.0);
@@ -66,7 +92,11 @@ fn packages_form_a_dag_and_requirements_are_distinct() {
     assert_eq!(header.functions[42].name, "fn00042");
     let mut hello = 0;
     for f in &header.functions {
-        assert!(f.packages.windows(2).all(|w| w[0] < w[1]), "{:?}", f.packages);
+        assert!(
+            f.packages.windows(2).all(|w| w[0] < w[1]),
+            "{:?}",
+            f.packages
+        );
         hello += usize::from(f.packages.is_empty());
         assert!(f.memory_mb >= catalog::PYTHON_BASE_MB);
     }
@@ -77,7 +107,13 @@ fn packages_form_a_dag_and_requirements_are_distinct() {
 #[test]
 fn tables_do_not_depend_on_arrival_knobs() {
     let a = small();
-    let b = GenParams { invocations: 77, duration_s: 5.0, function_zipf: 2.0, bursty: true, ..small() };
+    let b = GenParams {
+        invocations: 77,
+        duration_s: 5.0,
+        function_zipf: 2.0,
+        bursty: true,
+        ..small()
+    };
     let (ha, _) = read(&bytes(&a));
     let (hb, _) = read(&bytes(&b));
     assert_eq!(ha.packages, hb.packages);
@@ -86,13 +122,24 @@ fn tables_do_not_depend_on_arrival_knobs() {
 
 #[test]
 fn empty_edges_are_valid() {
-    let none = GenParams { invocations: 0, ..small() };
+    let none = GenParams {
+        invocations: 0,
+        ..small()
+    };
     let (_, inv) = read(&bytes(&none));
     assert!(inv.is_empty());
-    let nothing = GenParams { packages: 0, functions: 0, invocations: 0, ..small() };
+    let nothing = GenParams {
+        packages: 0,
+        functions: 0,
+        invocations: 0,
+        ..small()
+    };
     assert_eq!(read(&bytes(&nothing)).0.functions.len(), 0);
     // No packages: every function is a hello-world handler.
-    let bare = GenParams { packages: 0, ..small() };
+    let bare = GenParams {
+        packages: 0,
+        ..small()
+    };
     let (header, inv) = read(&bytes(&bare));
     assert!(header.functions.iter().all(|f| f.packages.is_empty()));
     assert_eq!(inv.len() as u64, bare.invocations);
@@ -101,19 +148,97 @@ fn empty_edges_are_valid() {
 #[test]
 fn bad_params_are_errors_naming_the_flag() {
     let cases: Vec<(GenParams, &str)> = vec![
-        (GenParams { functions: 0, ..small() }, "--functions is 0"),
-        (GenParams { duration_s: 0.0, ..small() }, "--duration-s"),
-        (GenParams { duration_s: -1.0, ..small() }, "--duration-s"),
-        (GenParams { duration_s: f64::INFINITY, ..small() }, "--duration-s"),
-        (GenParams { package_zipf: f64::NAN, ..small() }, "--package-zipf is NaN"),
-        (GenParams { function_zipf: -0.5, ..small() }, "--function-zipf"),
-        (GenParams { function_zipf: f64::INFINITY, ..small() }, "--function-zipf"),
-        (GenParams { dep_mean: 6.0, ..small() }, "--dep-mean"),
-        (GenParams { extra_requirements: -1.0, ..small() }, "--extra-requirements"),
-        (GenParams { hello_fraction: 1.5, ..small() }, "--hello-fraction"),
-        (GenParams { burst_on_s: 0.0, ..small() }, "--burst-on-s"),
-        (GenParams { burst_off_s: f64::NAN, ..small() }, "--burst-off-s"),
-        (GenParams { packages: MAX_TABLE + 1, ..small() }, "--packages"),
+        (
+            GenParams {
+                functions: 0,
+                ..small()
+            },
+            "--functions is 0",
+        ),
+        (
+            GenParams {
+                duration_s: 0.0,
+                ..small()
+            },
+            "--duration-s",
+        ),
+        (
+            GenParams {
+                duration_s: -1.0,
+                ..small()
+            },
+            "--duration-s",
+        ),
+        (
+            GenParams {
+                duration_s: f64::INFINITY,
+                ..small()
+            },
+            "--duration-s",
+        ),
+        (
+            GenParams {
+                package_zipf: f64::NAN,
+                ..small()
+            },
+            "--package-zipf is NaN",
+        ),
+        (
+            GenParams {
+                function_zipf: -0.5,
+                ..small()
+            },
+            "--function-zipf",
+        ),
+        (
+            GenParams {
+                function_zipf: f64::INFINITY,
+                ..small()
+            },
+            "--function-zipf",
+        ),
+        (
+            GenParams {
+                dep_mean: 6.0,
+                ..small()
+            },
+            "--dep-mean",
+        ),
+        (
+            GenParams {
+                extra_requirements: -1.0,
+                ..small()
+            },
+            "--extra-requirements",
+        ),
+        (
+            GenParams {
+                hello_fraction: 1.5,
+                ..small()
+            },
+            "--hello-fraction",
+        ),
+        (
+            GenParams {
+                burst_on_s: 0.0,
+                ..small()
+            },
+            "--burst-on-s",
+        ),
+        (
+            GenParams {
+                burst_off_s: f64::NAN,
+                ..small()
+            },
+            "--burst-off-s",
+        ),
+        (
+            GenParams {
+                packages: MAX_TABLE + 1,
+                ..small()
+            },
+            "--packages",
+        ),
     ];
     for (p, want) in cases {
         assert!(p.validate().is_err(), "{want}");
@@ -126,10 +251,20 @@ fn bad_params_are_errors_naming_the_flag() {
 
 #[test]
 fn extreme_but_valid_exponents_work() {
-    let p = GenParams { package_zipf: 50.0, function_zipf: 50.0, extra_requirements: 20.0, ..small() };
+    let p = GenParams {
+        package_zipf: 50.0,
+        function_zipf: 50.0,
+        extra_requirements: 20.0,
+        ..small()
+    };
     let (_, inv) = read(&bytes(&p));
     assert_eq!(inv.len() as u64, p.invocations);
-    let bursty = GenParams { bursty: true, function_zipf: 6.0, functions: 2_000, ..p };
+    let bursty = GenParams {
+        bursty: true,
+        function_zipf: 6.0,
+        functions: 2_000,
+        ..p
+    };
     let (_, inv) = read(&bytes(&bursty));
     assert_eq!(inv.len() as u64, bursty.invocations);
 }
@@ -151,7 +286,11 @@ fn clap_defaults_match_default() {
 #[ignore = "measures speed; run by hand"]
 fn speed_one_million() {
     for bursty in [false, true] {
-        let p = GenParams { invocations: 1_000_000, bursty, ..GenParams::default() };
+        let p = GenParams {
+            invocations: 1_000_000,
+            bursty,
+            ..GenParams::default()
+        };
         let start = std::time::Instant::now();
         let mut sink = CountingSink(0);
         let s = generate(&p, &mut sink).expect("valid");

@@ -143,7 +143,10 @@ pub fn package_use(catalog: &Catalog, calls: &[u64]) -> PackageUse {
             invocations[p.index()] += c;
         }
     }
-    PackageUse { functions, invocations }
+    PackageUse {
+        functions,
+        invocations,
+    }
 }
 
 /// Computes the study; `calls[f]` is function `f`'s invocation count.
@@ -158,7 +161,11 @@ pub fn study(path: &str, catalog: &Catalog, calls: &[u64]) -> Study {
     let closure_fit = TOP_N
         .iter()
         .filter(|&&n| n <= catalog.package_count())
-        .map(|&n| FitRow { top: n, functions: fit[n].1, invocations: fit[n].2 })
+        .map(|&n| FitRow {
+            top: n,
+            functions: fit[n].1,
+            invocations: fit[n].2,
+        })
         .collect();
     let curves = curves(catalog, calls, by_function, by_invocation, fit);
     let total: u64 = calls.iter().sum();
@@ -179,8 +186,22 @@ pub fn study(path: &str, catalog: &Catalog, calls: &[u64]) -> Study {
         costs: CostDists {
             package_import_ms: dist(&curves.package_import_ms),
             package_install_ms: dist(&curves.package_install_ms),
-            package_import_mb: dist(&sorted(catalog.header.packages.iter().map(|p| p.import_mb).collect())),
-            package_disk_mb: dist(&sorted(catalog.header.packages.iter().map(|p| p.disk_bytes as f64 / 1e6).collect())),
+            package_import_mb: dist(&sorted(
+                catalog
+                    .header
+                    .packages
+                    .iter()
+                    .map(|p| p.import_mb)
+                    .collect(),
+            )),
+            package_disk_mb: dist(&sorted(
+                catalog
+                    .header
+                    .packages
+                    .iter()
+                    .map(|p| p.disk_bytes as f64 / 1e6)
+                    .collect(),
+            )),
             closure_import_ms: dist(&curves.closure_import_ms),
             closure_install_ms: dist(&curves.closure_install_ms),
         },
@@ -189,11 +210,18 @@ pub fn study(path: &str, catalog: &Catalog, calls: &[u64]) -> Study {
     }
 }
 
-fn curves(catalog: &Catalog, calls: &[u64], by_function: Vec<f64>, by_invocation: Vec<f64>, fit: Vec<(usize, f64, f64)>) -> Curves {
+fn curves(
+    catalog: &Catalog,
+    calls: &[u64],
+    by_function: Vec<f64>,
+    by_invocation: Vec<f64>,
+    fit: Vec<(usize, f64, f64)>,
+) -> Curves {
     let n = catalog.function_count();
     let closure = |f: usize| catalog.closure(FunctionId(f as u32));
     // `+ 0.0`: an empty f64 sum is -0.0, which would print as "-0.0".
-    let sum = |f: usize, cost: &dyn Fn(PackageId) -> f64| closure(f).iter().map(cost).sum::<f64>() + 0.0;
+    let sum =
+        |f: usize, cost: &dyn Fn(PackageId) -> f64| closure(f).iter().map(cost).sum::<f64>() + 0.0;
     let mut invocations_desc = calls.to_vec();
     invocations_desc.sort_unstable_by(|a, b| b.cmp(a));
     Curves {
@@ -201,10 +229,32 @@ fn curves(catalog: &Catalog, calls: &[u64], by_function: Vec<f64>, by_invocation
         popularity_by_invocation: by_invocation,
         fit,
         closure_sizes: sorted((0..n).map(|f| closure(f).len() as f64).collect()),
-        package_import_ms: sorted(catalog.header.packages.iter().map(|p| p.import_ms).collect()),
-        package_install_ms: sorted(catalog.header.packages.iter().map(|p| p.install_ms).collect()),
-        closure_import_ms: sorted((0..n).map(|f| sum(f, &|p| catalog.import_time(p).as_ms_f64())).collect()),
-        closure_install_ms: sorted((0..n).map(|f| sum(f, &|p| catalog.install_time(p).as_ms_f64())).collect()),
+        package_import_ms: sorted(
+            catalog
+                .header
+                .packages
+                .iter()
+                .map(|p| p.import_ms)
+                .collect(),
+        ),
+        package_install_ms: sorted(
+            catalog
+                .header
+                .packages
+                .iter()
+                .map(|p| p.install_ms)
+                .collect(),
+        ),
+        closure_import_ms: sorted(
+            (0..n)
+                .map(|f| sum(f, &|p| catalog.import_time(p).as_ms_f64()))
+                .collect(),
+        ),
+        closure_install_ms: sorted(
+            (0..n)
+                .map(|f| sum(f, &|p| catalog.install_time(p).as_ms_f64()))
+                .collect(),
+        ),
         invocations_desc,
     }
 }
@@ -225,7 +275,11 @@ pub fn cumulative_shares(counts: &[u64]) -> Vec<f64> {
     out.push(0.0);
     for x in c {
         acc += x;
-        out.push(if total == 0 { 0.0 } else { acc as f64 / total as f64 });
+        out.push(if total == 0 {
+            0.0
+        } else {
+            acc as f64 / total as f64
+        });
     }
     out
 }
@@ -237,10 +291,22 @@ pub fn top_count(percent: f64, packages: usize) -> usize {
 
 fn popularity_rows(by_function: &[f64], by_invocation: &[f64]) -> Vec<ShareRow> {
     let p = by_function.len() - 1;
-    let row = |label: String, n: usize| ShareRow { label, packages: n, by_function: by_function[n], by_invocation: by_invocation[n] };
-    let mut rows: Vec<ShareRow> =
-        TOP_PERCENT.iter().map(|&k| row(format!("top {k}%"), top_count(k, p))).collect();
-    rows.extend(TOP_N.iter().filter(|&&n| n <= p).map(|&n| row(format!("top {n}"), n)));
+    let row = |label: String, n: usize| ShareRow {
+        label,
+        packages: n,
+        by_function: by_function[n],
+        by_invocation: by_invocation[n],
+    };
+    let mut rows: Vec<ShareRow> = TOP_PERCENT
+        .iter()
+        .map(|&k| row(format!("top {k}%"), top_count(k, p)))
+        .collect();
+    rows.extend(
+        TOP_N
+            .iter()
+            .filter(|&&n| n <= p)
+            .map(|&n| row(format!("top {n}"), n)),
+    );
     rows
 }
 
@@ -262,11 +328,19 @@ fn fit_curve(catalog: &Catalog, calls: &[u64], rank: &[usize]) -> Vec<(usize, f6
     let mut fns_at = vec![0u64; p + 1];
     let mut calls_at = vec![0u64; p + 1];
     for (f, &c) in calls.iter().enumerate() {
-        let worst = catalog.closure(FunctionId(f as u32)).iter().map(|q| rank[q.index()]).max().unwrap_or(0);
+        let worst = catalog
+            .closure(FunctionId(f as u32))
+            .iter()
+            .map(|q| rank[q.index()])
+            .max()
+            .unwrap_or(0);
         fns_at[worst] += 1;
         calls_at[worst] += c;
     }
-    let (nf, nc) = (calls.len().max(1) as f64, calls.iter().sum::<u64>().max(1) as f64);
+    let (nf, nc) = (
+        calls.len().max(1) as f64,
+        calls.iter().sum::<u64>().max(1) as f64,
+    );
     let (mut af, mut ac) = (0u64, 0u64);
     (0..=p)
         .map(|n| {
@@ -288,7 +362,12 @@ fn top_packages(catalog: &Catalog, functions: &[u64], k: usize) -> Vec<TopPackag
         .filter(|&p| functions[p] > 0)
         .map(|p| {
             let pkg = catalog.package(PackageId(p as u32));
-            TopPackage { package: pkg.key(), functions: functions[p], function_share: functions[p] as f64 / n, imputed: pkg.imputed }
+            TopPackage {
+                package: pkg.key(),
+                functions: functions[p],
+                function_share: functions[p] as f64 / n,
+                imputed: pkg.imputed,
+            }
         })
         .collect()
 }
@@ -323,8 +402,15 @@ pub fn dist(v: &[f64]) -> Dist {
 fn skew(desc: &[u64]) -> Skew {
     let shares = cumulative_shares(desc);
     let n = desc.len();
-    let rows = SKEW_PERCENT.iter().map(|&x| (x, shares[top_count(x, n)])).collect();
-    Skew { rows, gini: gini(desc), never_invoked: desc.iter().filter(|&&c| c == 0).count() }
+    let rows = SKEW_PERCENT
+        .iter()
+        .map(|&x| (x, shares[top_count(x, n)]))
+        .collect();
+    Skew {
+        rows,
+        gini: gini(desc),
+        never_invoked: desc.iter().filter(|&&c| c == 0).count(),
+    }
 }
 
 /// Gini coefficient of the counts (0 = every function equally invoked,
@@ -337,7 +423,11 @@ pub fn gini(counts: &[u64]) -> f64 {
     if v.is_empty() || total == 0.0 {
         return 0.0;
     }
-    let weighted: f64 = v.iter().enumerate().map(|(i, &x)| (i as f64 + 1.0) * x as f64).sum();
+    let weighted: f64 = v
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| (i as f64 + 1.0) * x as f64)
+        .sum();
     (2.0 * weighted) / (n * total) - (n + 1.0) / n
 }
 
@@ -352,7 +442,10 @@ mod tests {
         assert_eq!(top_count(10.0, 1000), 100);
         assert_eq!(top_count(50.0, 0), 0);
         let v = [1.0, 2.0, 3.0, 4.0];
-        assert_eq!((quantile(&v, 0.5), quantile(&v, 0.99), quantile(&v, 0.0)), (2.0, 4.0, 1.0));
+        assert_eq!(
+            (quantile(&v, 0.5), quantile(&v, 0.99), quantile(&v, 0.0)),
+            (2.0, 4.0, 1.0)
+        );
         assert_eq!(gini(&[5, 5, 5]), 0.0);
         assert!((gini(&[0, 0, 0, 10]) - 0.75).abs() < 1e-12);
         assert_eq!(ranks(&[3, 5, 3]), vec![2, 1, 3]);

@@ -43,7 +43,10 @@ pub struct StudyParams {
 impl StudyParams {
     pub fn out_dir(&self) -> PathBuf {
         self.out.clone().unwrap_or_else(|| {
-            let stem = self.trace.file_stem().map_or_else(|| "trace".into(), |s| s.to_string_lossy().into_owned());
+            let stem = self
+                .trace
+                .file_stem()
+                .map_or_else(|| "trace".into(), |s| s.to_string_lossy().into_owned());
             PathBuf::from(format!("{stem}-study"))
         })
     }
@@ -77,7 +80,10 @@ pub struct Outputs {
 /// Reads the trace, computes the study, writes the output folder.
 pub fn run(params: &StudyParams) -> Result<(Study, Outputs), StudyError> {
     let path = params.trace.display().to_string();
-    let file = File::open(&params.trace).map_err(|err| StudyError::Open { path: path.clone(), err })?;
+    let file = File::open(&params.trace).map_err(|err| StudyError::Open {
+        path: path.clone(),
+        err,
+    })?;
     let reader = TraceReader::new(BufReader::with_capacity(1 << 20, file), path.clone())?;
     let (catalog, invocations) = reader.into_parts();
     let mut calls = vec![0u64; catalog.function_count()];
@@ -86,7 +92,10 @@ pub fn run(params: &StudyParams) -> Result<(Study, Outputs), StudyError> {
     }
     let study = compute::study(&path, &catalog, &calls);
     let dir = params.out_dir();
-    std::fs::create_dir_all(&dir).map_err(|err| StudyError::OutDir { path: dir.display().to_string(), err })?;
+    std::fs::create_dir_all(&dir).map_err(|err| StudyError::OutDir {
+        path: dir.display().to_string(),
+        err,
+    })?;
     let mut files = Vec::new();
     let json_path = dir.join("study.json");
     let json = serde_json::to_string_pretty(&study).map_err(StudyError::Json)? + "\n";
@@ -101,5 +110,8 @@ pub fn run(params: &StudyParams) -> Result<(Study, Outputs), StudyError> {
 }
 
 fn write_err(path: &Path, err: std::io::Error) -> StudyError {
-    StudyError::Write { path: path.display().to_string(), err }
+    StudyError::Write {
+        path: path.display().to_string(),
+        err,
+    }
 }

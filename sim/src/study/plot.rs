@@ -43,17 +43,33 @@ pub fn load_font(font: Option<&Path>) -> Result<(), PlotError> {
     let result = FONT.get_or_init(|| {
         let path = match font {
             Some(p) => p.to_path_buf(),
-            None => match FONT_CANDIDATES.iter().map(PathBuf::from).find(|p| p.exists()) {
+            None => match FONT_CANDIDATES
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| p.exists())
+            {
                 Some(p) => p,
-                None => return Err(PlotError::NoFont { tried: FONT_CANDIDATES.join(", ") }.to_string()),
+                None => {
+                    return Err(PlotError::NoFont {
+                        tried: FONT_CANDIDATES.join(", "),
+                    }
+                    .to_string())
+                }
             },
         };
         let name = path.display().to_string();
-        let bytes = std::fs::read(&path).map_err(|err| PlotError::ReadFont { path: name.clone(), err }.to_string())?;
+        let bytes = std::fs::read(&path).map_err(|err| {
+            PlotError::ReadFont {
+                path: name.clone(),
+                err,
+            }
+            .to_string()
+        })?;
         // plotters keeps fonts for the life of the process; leaking the one
         // font file (a few hundred KB) is that lifetime, once.
         let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-        register_font("sans-serif", FontStyle::Normal, bytes).map_err(|_| PlotError::BadFont { path: name }.to_string())
+        register_font("sans-serif", FontStyle::Normal, bytes)
+            .map_err(|_| PlotError::BadFont { path: name }.to_string())
     });
     result.clone().map_err(PlotError::Font)
 }
@@ -74,9 +90,17 @@ pub fn write_all(dir: &Path, study: &Study) -> Result<Vec<PathBuf>, PlotError> {
     let mut files = Vec::new();
     for chart in charts(study) {
         let png = dir.join(format!("{}.png", chart.file));
-        draw(BitMapBackend::new(&png, (900, 560)).into_drawing_area(), &chart, &png)?;
+        draw(
+            BitMapBackend::new(&png, (900, 560)).into_drawing_area(),
+            &chart,
+            &png,
+        )?;
         let svg = dir.join(format!("{}.svg", chart.file));
-        draw(SVGBackend::new(&svg, (900, 560)).into_drawing_area(), &chart, &svg)?;
+        draw(
+            SVGBackend::new(&svg, (900, 560)).into_drawing_area(),
+            &chart,
+            &svg,
+        )?;
         files.extend([png, svg]);
     }
     Ok(files)
@@ -86,7 +110,12 @@ pub fn write_all(dir: &Path, study: &Study) -> Result<Vec<PathBuf>, PlotError> {
 pub fn charts(study: &Study) -> Vec<Chart> {
     let c = &study.curves;
     let ranked = |shares: &[f64]| -> Vec<(f64, f64)> {
-        shares.iter().enumerate().skip(1).map(|(k, s)| (k as f64, 100.0 * s)).collect()
+        shares
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(k, s)| (k as f64, 100.0 * s))
+            .collect()
     };
     vec![
         Chart {
@@ -107,22 +136,54 @@ pub fn charts(study: &Study) -> Vec<Chart> {
             y_label: "% whose whole closure fits",
             log_x: true,
             series: vec![
-                ("functions".into(), c.fit.iter().skip(1).map(|&(n, f, _)| (n as f64, 100.0 * f)).collect()),
-                ("invocations".into(), c.fit.iter().skip(1).map(|&(n, _, i)| (n as f64, 100.0 * i)).collect()),
+                (
+                    "functions".into(),
+                    c.fit
+                        .iter()
+                        .skip(1)
+                        .map(|&(n, f, _)| (n as f64, 100.0 * f))
+                        .collect(),
+                ),
+                (
+                    "invocations".into(),
+                    c.fit
+                        .iter()
+                        .skip(1)
+                        .map(|&(n, _, i)| (n as f64, 100.0 * i))
+                        .collect(),
+                ),
             ],
         },
-        cdf_chart("closure_size", "Closure size per function", "packages in the closure", false, vec![(
-            "functions".into(),
-            c.closure_sizes.clone(),
-        )]),
-        cdf_chart("import_cost", "Import cost", "import time, ms (log)", true, vec![
-            ("per package (exclusive)".into(), c.package_import_ms.clone()),
-            ("per function closure".into(), c.closure_import_ms.clone()),
-        ]),
-        cdf_chart("install_cost", "Install cost", "install time, ms (log)", true, vec![
-            ("per package".into(), c.package_install_ms.clone()),
-            ("per function closure".into(), c.closure_install_ms.clone()),
-        ]),
+        cdf_chart(
+            "closure_size",
+            "Closure size per function",
+            "packages in the closure",
+            false,
+            vec![("functions".into(), c.closure_sizes.clone())],
+        ),
+        cdf_chart(
+            "import_cost",
+            "Import cost",
+            "import time, ms (log)",
+            true,
+            vec![
+                (
+                    "per package (exclusive)".into(),
+                    c.package_import_ms.clone(),
+                ),
+                ("per function closure".into(), c.closure_import_ms.clone()),
+            ],
+        ),
+        cdf_chart(
+            "install_cost",
+            "Install cost",
+            "install time, ms (log)",
+            true,
+            vec![
+                ("per package".into(), c.package_install_ms.clone()),
+                ("per function closure".into(), c.closure_install_ms.clone()),
+            ],
+        ),
         Chart {
             file: "invocation_skew",
             title: "Invocations by function popularity".into(),
@@ -135,7 +196,13 @@ pub fn charts(study: &Study) -> Vec<Chart> {
 }
 
 /// An empirical CDF chart of sorted samples (log x drops values <= 0).
-fn cdf_chart(file: &'static str, title: &str, x_label: &'static str, log_x: bool, series: Vec<(String, Vec<f64>)>) -> Chart {
+fn cdf_chart(
+    file: &'static str,
+    title: &str,
+    x_label: &'static str,
+    log_x: bool,
+    series: Vec<(String, Vec<f64>)>,
+) -> Chart {
     let series = series
         .into_iter()
         .map(|(name, v)| {
@@ -148,7 +215,14 @@ fn cdf_chart(file: &'static str, title: &str, x_label: &'static str, log_x: bool
             (name, pts)
         })
         .collect();
-    Chart { file, title: format!("{title} (CDF)"), x_label, y_label: "% at or below", log_x, series }
+    Chart {
+        file,
+        title: format!("{title} (CDF)"),
+        x_label,
+        y_label: "% at or below",
+        log_x,
+        series,
+    }
 }
 
 fn lorenz(desc: &[u64]) -> Vec<(f64, f64)> {
@@ -158,21 +232,43 @@ fn lorenz(desc: &[u64]) -> Vec<(f64, f64)> {
     let mut pts = vec![(0.0, 0.0)];
     for (i, &c) in desc.iter().enumerate() {
         acc += c;
-        pts.push((100.0 * (i + 1) as f64 / n, 100.0 * acc as f64 / total as f64));
+        pts.push((
+            100.0 * (i + 1) as f64 / n,
+            100.0 * acc as f64 / total as f64,
+        ));
     }
     pts
 }
 
-const COLORS: [RGBColor; 4] = [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(148, 103, 189)];
+const COLORS: [RGBColor; 4] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+];
 
-fn draw<DB: DrawingBackend>(root: DrawingArea<DB, plotters::coord::Shift>, chart: &Chart, path: &Path) -> Result<(), PlotError>
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    chart: &Chart,
+    path: &Path,
+) -> Result<(), PlotError>
 where
     DB::ErrorType: 'static,
 {
-    let err = |e: &dyn std::fmt::Display| PlotError::Draw { path: path.display().to_string(), msg: e.to_string() };
+    let err = |e: &dyn std::fmt::Display| PlotError::Draw {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    };
     let tx = |x: f64| if chart.log_x { x.log10() } else { x };
-    let xs: Vec<f64> = chart.series.iter().flat_map(|(_, p)| p.iter().map(|&(x, _)| tx(x))).collect();
-    let (mut lo, mut hi) = (xs.iter().copied().fold(f64::INFINITY, f64::min), xs.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+    let xs: Vec<f64> = chart
+        .series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|&(x, _)| tx(x)))
+        .collect();
+    let (mut lo, mut hi) = (
+        xs.iter().copied().fold(f64::INFINITY, f64::min),
+        xs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    );
     if !lo.is_finite() || !hi.is_finite() {
         (lo, hi) = (0.0, 1.0);
     }
@@ -183,7 +279,11 @@ where
         // Whole decades, so the ticks land on 1, 10, 100, ...
         (lo, hi) = (lo.floor(), hi.ceil().max(lo.floor() + 1.0));
     }
-    let x_ticks = if chart.log_x { (hi - lo) as usize + 1 } else { 11 };
+    let x_ticks = if chart.log_x {
+        (hi - lo) as usize + 1
+    } else {
+        11
+    };
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let mut ctx = ChartBuilder::on(&root)
         .caption(&chart.title, ("sans-serif", 22))
@@ -194,7 +294,13 @@ where
         .build_cartesian_2d(lo..hi, 0f64..100f64)
         .map_err(|e| err(&e))?;
     let log = chart.log_x;
-    let fmt_x = move |v: &f64| if log { format_tick(10f64.powf(*v)) } else { format_tick(*v) };
+    let fmt_x = move |v: &f64| {
+        if log {
+            format_tick(10f64.powf(*v))
+        } else {
+            format_tick(*v)
+        }
+    };
     ctx.configure_mesh()
         .x_desc(chart.x_label)
         .y_desc(chart.y_label)
@@ -210,7 +316,9 @@ where
         ctx.draw_series(LineSeries::new(line, color.stroke_width(2)))
             .map_err(|e| err(&e))?
             .label(name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
     }
     ctx.configure_series_labels()
         .background_style(WHITE.mix(0.85))

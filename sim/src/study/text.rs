@@ -32,26 +32,62 @@ impl Study {
     }
 
     fn popularity_text(&self, s: &mut String) {
-        let _ = writeln!(s, "package popularity: share of all imports going to the top packages");
-        let _ = writeln!(s, "(SOCK, 876K GitHub files: 36% of imports go to 0.02% of packages)");
-        let _ = writeln!(s, "  {:<14}{:>10}{:>14}{:>15}", "top", "packages", "by function", "by invocation");
+        let _ = writeln!(
+            s,
+            "package popularity: share of all imports going to the top packages"
+        );
+        let _ = writeln!(
+            s,
+            "(SOCK, 876K GitHub files: 36% of imports go to 0.02% of packages)"
+        );
+        let _ = writeln!(
+            s,
+            "  {:<14}{:>10}{:>14}{:>15}",
+            "top", "packages", "by function", "by invocation"
+        );
         for r in &self.popularity {
             let label = r.label.trim_start_matches("top ");
-            let _ = writeln!(s, "  {label:<14}{:>10}{:>14}{:>15}", r.packages, pct(r.by_function), pct(r.by_invocation));
+            let _ = writeln!(
+                s,
+                "  {label:<14}{:>10}{:>14}{:>15}",
+                r.packages,
+                pct(r.by_function),
+                pct(r.by_invocation)
+            );
         }
-        let _ = writeln!(s, "\nmost common packages (share of functions whose closure holds it)");
+        let _ = writeln!(
+            s,
+            "\nmost common packages (share of functions whose closure holds it)"
+        );
         for (i, p) in self.top_packages.iter().enumerate() {
             let mark = if p.imputed { "  (costs imputed)" } else { "" };
-            let _ = writeln!(s, "  {:>3}  {:<36}{:>6}{:>8}{mark}", i + 1, p.package, p.functions, pct(p.function_share));
+            let _ = writeln!(
+                s,
+                "  {:>3}  {:<36}{:>6}{:>8}{mark}",
+                i + 1,
+                p.package,
+                p.functions,
+                pct(p.function_share)
+            );
         }
         let _ = writeln!(s);
     }
 
     fn fit_text(&self, s: &mut String) {
         let _ = writeln!(s, "closures that fit entirely in the top N packages");
-        let _ = writeln!(s, "  {:<8}{:>12}{:>14}", "top N", "functions", "invocations");
+        let _ = writeln!(
+            s,
+            "  {:<8}{:>12}{:>14}",
+            "top N", "functions", "invocations"
+        );
         for r in &self.closure_fit {
-            let _ = writeln!(s, "  {:<8}{:>12}{:>14}", r.top, pct(r.functions), pct(r.invocations));
+            let _ = writeln!(
+                s,
+                "  {:<8}{:>12}{:>14}",
+                r.top,
+                pct(r.functions),
+                pct(r.invocations)
+            );
         }
         let d = &self.closure_size;
         let _ = writeln!(
@@ -80,9 +116,16 @@ impl Study {
     fn skew_text(&self, s: &mut String) {
         let k = &self.skew;
         let _ = write!(s, "invocation skew: ");
-        let parts: Vec<String> =
-            k.rows.iter().map(|(x, share)| format!("top {x}% of functions take {}", pct(*share))).collect();
+        let parts: Vec<String> = k
+            .rows
+            .iter()
+            .map(|(x, share)| format!("top {x}% of functions take {}", pct(*share)))
+            .collect();
         let _ = writeln!(s, "{}", parts.join(", "));
-        let _ = writeln!(s, "  Gini {:.3}; {} functions never invoked", k.gini, k.never_invoked);
+        let _ = writeln!(
+            s,
+            "  Gini {:.3}; {} functions never invoked",
+            k.gini, k.never_invoked
+        );
     }
 }

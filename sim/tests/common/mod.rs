@@ -23,7 +23,8 @@ o2,a2,f3,2000,3,1000,3000,1000,1000,1500,2000,2500,2900,3000
     )
 }
 
-pub const MEMORY: &str = "HashFunction,HashOwner,HashApp,SampleCount,AverageAllocatedMb,AverageAllocatedMb_pct1
+pub const MEMORY: &str =
+    "HashFunction,HashOwner,HashApp,SampleCount,AverageAllocatedMb,AverageAllocatedMb_pct1
 f1,o1,a1,10,300,280
 f2,o1,a1,10,300,280
 f3,o2,a2,10,120,100
@@ -48,11 +49,20 @@ pub const DEPS: &str = r#"{"scipy": {"1.11.2": {"numpy==1.26.0,scipy==1.11.2": 9
 pub fn fixture(dir: &Path) -> PathBuf {
     let data = dir.join("data");
     for (rel, text) in [
-        ("azure-functions-2019/invocations_t.csv", INVOCATIONS.to_string()),
+        (
+            "azure-functions-2019/invocations_t.csv",
+            INVOCATIONS.to_string(),
+        ),
         ("azure-functions-2019/durations_t.csv", durations()),
         ("azure-functions-2019/memory_t.csv", MEMORY.to_string()),
-        ("github-requirements/requirements_compiled.json", REQUIREMENTS.to_string()),
-        ("package-costs/install_import.json", INSTALL_IMPORT.to_string()),
+        (
+            "github-requirements/requirements_compiled.json",
+            REQUIREMENTS.to_string(),
+        ),
+        (
+            "package-costs/install_import.json",
+            INSTALL_IMPORT.to_string(),
+        ),
         ("package-costs/deps.json", DEPS.to_string()),
     ] {
         let p = data.join(rel);
@@ -65,5 +75,7 @@ pub fn fixture(dir: &Path) -> PathBuf {
 /// The project's copy of the real data, beside the checkout (read-only).
 pub fn real_data() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
-    p.join("azure-functions-2019/invocations_500.csv").exists().then_some(p)
+    p.join("azure-functions-2019/invocations_500.csv")
+        .exists()
+        .then_some(p)
 }
