@@ -65,10 +65,11 @@ where
         let inv = inv?;
         engine.advance_to(inv.time)?;
         engine.planner.tick(inv.time);
-        engine.stats.observe_usage(inv.time, engine.planner.usage());
         if engine.inflight.len() < engine.limit && engine.queue.is_empty() {
+            // `start` records usage after the plan, at this same instant.
             engine.start(seq as u64, inv, inv.time)?;
         } else {
+            engine.stats.observe_usage(inv.time, engine.planner.usage());
             engine.queue.push_back((seq as u64, inv));
         }
     }

@@ -2,13 +2,13 @@
 //! N times at each concurrency, for lean containers and (when installed)
 //! `docker run --rm --network none` and `runc run` on the same rootfs.
 
-use super::p50_p95_ms;
 use super::workers::run_workers;
 use crate::baseline::plain::Plain;
 use crate::baseline::runc::{self, Runc};
 use crate::baseline::{docker, noop_argv, oci, Probe};
 use crate::cli::ContainersArgs;
 use crate::container::{ContainerSpec, Executor, ExecutorConfig};
+use crate::primitives::Summary;
 use anyhow::{bail, Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -61,9 +61,13 @@ fn lean_job(
     }
     if std::env::var_os("SOCK_BENCH_PHASES").is_some() {
         for (i, name) in ["create", "invoke", "destroy"].iter().enumerate() {
-            let mut v: Vec<f64> = phases.iter().map(|p| p[i].as_secs_f64() * 1e3).collect();
-            let (p50, p95) = p50_p95_ms(&mut v);
-            eprintln!("worker {k}: {name} p50 {p50:.2} ms p95 {p95:.2} ms");
+            let mut v: Vec<u64> = phases.iter().map(|p| p[i].as_nanos() as u64).collect();
+            let s = Summary::from_ns(&mut v);
+            eprintln!(
+                "worker {k}: {name} p50 {:.2} ms p95 {:.2} ms",
+                s.median_us / 1e3,
+                s.p95_us / 1e3
+            );
         }
     }
     exec.shutdown()?;
@@ -74,9 +78,10 @@ fn row(system: &str, concurrency: usize, run: super::workers::Run) -> Result<Row
     if let Some(e) = run.errors.first() {
         bail!("{system} at concurrency {concurrency}: {e}");
     }
-    let mut l = run.latencies_ms;
+    let mut l = run.latencies_ns;
     let n = l.len();
-    let (p50, p95) = p50_p95_ms(&mut l);
+    let s = Summary::from_ns(&mut l);
+    let (p50, p95) = (s.median_us / 1e3, s.p95_us / 1e3);
     Ok(Row {
         system: system.into(),
         concurrency,

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 /// Result of one concurrent run.
 #[derive(Debug)]
 pub struct Run {
-    /// Per-operation latency (ms), all workers together.
-    pub latencies_ms: Vec<f64>,
+    /// Per-operation latency (ns), all workers together.
+    pub latencies_ns: Vec<u64>,
     pub wall: Duration,
     /// Errors reported by workers (one line each).
     pub errors: Vec<String>,
@@ -51,7 +51,7 @@ pub fn run_workers(
         }
     }
     let mut run = Run {
-        latencies_ms: Vec::new(),
+        latencies_ns: Vec::new(),
         wall: Duration::ZERO,
         errors: Vec::new(),
     };
@@ -59,8 +59,8 @@ pub fn run_workers(
         let text = String::from_utf8_lossy(&process::read_to_end(r)?).into_owned();
         process::wait(child)?;
         for line in text.lines() {
-            match line.parse::<u128>() {
-                Ok(ns) => run.latencies_ms.push(ns as f64 / 1e6),
+            match line.parse::<u64>() {
+                Ok(ns) => run.latencies_ns.push(ns),
                 Err(_) => run.errors.push(line.to_string()),
             }
         }

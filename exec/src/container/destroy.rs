@@ -1,7 +1,7 @@
 //! Destroying a container: kill its init, which takes every process of its
-//! PID namespace with it (pid_namespaces(7)); make sure the cgroup is empty
-//! (cgroup kill as the fallback); unmount in reverse order; delete its
-//! folder; return the cgroup to the pool.
+//! PID namespace with it (pid_namespaces(7)); unmount in reverse order;
+//! delete its folder; return the cgroup to the pool, which cgroup-kills
+//! anything still inside first.
 
 use super::{Container, Executor, ExecutorError, State};
 use crate::sys::{mount, process};
@@ -17,17 +17,13 @@ impl Executor {
     }
 
     fn teardown(&mut self, c: Container) -> Result<(), ExecutorError> {
-        let backend = self.backend().clone();
         if c.state == State::Paused {
             // Frozen tasks do not act on SIGKILL until thawed (cgroup v1).
-            backend.thaw(&c.cgroup)?;
+            self.backend().thaw(&c.cgroup)?;
         }
         process::kill(c.init, Signal::SIGKILL)?;
         // Reaping PID 1 waits until the kernel has killed the whole namespace.
         process::wait_reaped(c.init)?;
-        if !backend.procs(&c.cgroup)?.is_empty() {
-            backend.kill_all(&c.cgroup)?;
-        }
         for m in c.mounts.iter().rev() {
             mount::unmount(m, true)?;
         }
@@ -35,6 +31,7 @@ impl Executor {
             path: c.dir.clone(),
             err,
         })?;
+        // The pool kills anything still in the cgroup (cgroup kill) first.
         self.pool_give_back(c.cgroup)?;
         Ok(())
     }
