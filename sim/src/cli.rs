@@ -27,6 +27,27 @@ pub enum Command {
         #[command(subcommand)]
         command: TraceCommand,
     },
+    /// Compare predicted records (`sim --records`) with measured ones
+    /// (`sock-exec run --records`), matched by seq: decision agreement,
+    /// path confusion table, latency error per path and phase.
+    Compare(CompareArgs),
+}
+
+/// `sim compare` options.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Records predicted by the simulator (JSON Lines, `sim --records`).
+    #[arg(long)]
+    pub predicted: PathBuf,
+    /// Records measured by the executor (JSON Lines, same schema).
+    #[arg(long)]
+    pub measured: PathBuf,
+    /// Report format on stdout.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Also write the per-path, per-phase error table to this CSV file.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

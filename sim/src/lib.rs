@@ -12,9 +12,11 @@
 //! - [`build`]: `sim trace build`, real traces from the Azure Functions 2019
 //!   trace, pip-compiled GitHub closures and measured package costs.
 //! - [`study`]: `sim trace stats`, the package study of SOCK section 3.
+//! - [`compare`]: `sim compare`, predicted records against measured ones.
 
 pub mod build;
 pub mod cli;
+pub mod compare;
 pub mod gen;
 pub mod histogram;
 pub mod replay;

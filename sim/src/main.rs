@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use sock_sim::cli::{Cli, Command, Format, TraceCommand};
+use sock_sim::cli::{Cli, Command, CompareArgs, Format, TraceCommand};
 use sock_sim::settings::Settings;
 use std::io::Write;
 use std::path::Path;
@@ -52,6 +52,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Trace {
             command: TraceCommand::Stats { params },
         }) => study(&params),
+        Some(Command::Compare(args)) => compare(&args),
         None => {
             let args = cli.run;
             let Some(trace) = args.trace.clone() else {
@@ -120,5 +121,33 @@ fn study(params: &sock_sim::study::StudyParams) -> Result<()> {
         outputs.files.len(),
         outputs.dir.display()
     );
+    Ok(())
+}
+
+/// `sim compare`: the report on stdout (text or JSON), the CSV table on request.
+fn compare(args: &CompareArgs) -> Result<()> {
+    use sock_sim::compare;
+    let predicted = compare::load_records(&args.predicted)?;
+    let measured = compare::load_records(&args.measured)?;
+    let report =
+        compare::compare(&predicted, &measured).with_files(&args.predicted, &args.measured);
+    if report.counts.matched == 0 {
+        bail!(
+            "no record matches by seq: {} has {} records, {} has {}",
+            args.predicted.display(),
+            predicted.len(),
+            args.measured.display(),
+            measured.len()
+        );
+    }
+    if let Some(csv) = &args.csv {
+        std::fs::write(csv, compare::render_csv(&report))
+            .with_context(|| format!("cannot write {}", csv.display()))?;
+    }
+    let text = match args.format {
+        Format::Text => compare::render_text(&report),
+        Format::Json => serde_json::to_string_pretty(&report)? + "\n",
+    };
+    std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())
 }
