@@ -11,6 +11,14 @@ Handler convention (OpenLambda's): /handler/f.py defines f(event); the
 request body is the JSON event, the response body is f's JSON result.
 A failing handler yields a 500 response with the error and the runtime
 keeps serving. One request per connection (Connection: close).
+
+Before loading the handler the runtime imports the modules listed in
+SOCK_IMPORTS (comma-separated; the packages sock-core planned to import
+on this path) and reports the time that took in the `X-Sock-Import-Us`
+response header; `X-Sock-Handler-Us` is the handler's own run time.
+
+With SOCK_ROLE=zygote the same interpreter becomes a Zygote server
+instead (see zygote.py, beside this file).
 """
 
 import _json
@@ -18,6 +26,7 @@ import _signal
 import _socket
 import posix
 import sys
+import time
 
 LISTEN_FD = 3
 HANDLER = "/handler/f.py"
@@ -78,10 +87,31 @@ def dumps(obj):
     return "".join(_encode(obj, 0))
 
 
+def add_paths(pythonpath):
+    """Puts the container's package folders (colon-separated) first on sys.path."""
+    for p in reversed([p for p in pythonpath.split(":") if p]):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+
+
+def import_modules(names):
+    """Imports `names` in order; returns (microseconds, None) or (us, error)."""
+    t0 = time.perf_counter_ns()
+    for name in names:
+        try:
+            __import__(name)
+        except BaseException as e:
+            took = (time.perf_counter_ns() - t0) // 1000
+            return took, "import %s: %s: %s" % (name, type(e).__name__, e)
+    return (time.perf_counter_ns() - t0) // 1000, None
+
+
+def env_list(name):
+    return [x for x in posix.environ.get(name.encode(), b"").decode().split(",") if x]
+
+
 def load_handler():
     """Returns (f, None) or (None, error message)."""
-    for p in reversed([p for p in posix.environ.get(b"SOCK_PYTHONPATH", b"").decode().split(":") if p]):
-        sys.path.insert(0, p)
     try:
         with open(HANDLER, "rb") as src:
             code = compile(src.read(), HANDLER, "exec")
@@ -113,13 +143,17 @@ def read_request(conn):
     return body[:length]
 
 
-def respond(conn, status, payload):
+# Measured start-up work, reported in every response's headers.
+STARTUP = {"import_us": 0}
+
+
+def respond(conn, status, payload, handler_us=0):
     body = payload.encode()
     reason = {200: "OK", 400: "Bad Request", 500: "Internal Server Error"}[status]
-    head = "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % (
-        status,
-        reason,
-        len(body),
+    head = (
+        "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+        "X-Sock-Import-Us: %d\r\nX-Sock-Handler-Us: %d\r\nConnection: close\r\n\r\n"
+        % (status, reason, len(body), STARTUP["import_us"], handler_us)
     )
     conn.sendall(head.encode() + body)
 
@@ -142,12 +176,13 @@ def serve_one(listener, f, load_error):
         if f is None:
             respond(conn, 500, dumps({"error": load_error}))
             return
+        t0 = time.perf_counter_ns()
         try:
             result = dumps(f(event))
         except Exception as e:
-            respond(conn, 500, error_payload(e))
+            respond(conn, 500, error_payload(e), (time.perf_counter_ns() - t0) // 1000)
             return
-        respond(conn, 200, result)
+        respond(conn, 200, result, (time.perf_counter_ns() - t0) // 1000)
     except OSError:
         pass  # the client went away; serve the next one
     finally:
@@ -160,13 +195,30 @@ def serve_one(listener, f, load_error):
         conn.close()
 
 
-def main():
+def start_handler(import_us, import_error):
+    """Loads the handler and serves forever on fd 3 (fresh containers, and
+    handlers forked from a Zygote once they have joined their container)."""
     _signal.signal(_signal.SIGCHLD, _reap)
     _signal.signal(_signal.SIGTERM, _exit_on_term)
+    STARTUP["import_us"] = import_us
     listener = _socket.socket(fileno=LISTEN_FD)
-    f, load_error = load_handler()
+    if import_error is None:
+        f, load_error = load_handler()
+    else:
+        f, load_error = None, import_error
     while True:
         serve_one(listener, f, load_error)
+
+
+def main():
+    add_paths(posix.environ.get(b"SOCK_PYTHONPATH", b"").decode())
+    if posix.environ.get(b"SOCK_ROLE") == b"zygote":
+        import zygote
+
+        zygote.main(sys.modules[__name__])
+        return
+    import_us, error = import_modules(env_list("SOCK_IMPORTS"))
+    start_handler(import_us, error)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ use std::process::{Command, Stdio};
 
 /// The in-container runtime, embedded so the binary is self-contained.
 pub const RUNTIME_PY: &str = include_str!("../runtime/sock_runtime.py");
+/// The Zygote server, installed beside it as `/sock/zygote.py`.
+pub const ZYGOTE_PY: &str = include_str!("../runtime/zygote.py");
 
 /// Mount points the base must hold (it is read-only once mounted).
 pub const MOUNT_POINTS: [&str; 4] = ["handler", "host", "packages", "sock"];
@@ -150,9 +152,14 @@ pub fn install_runtime(root: &Path) -> Result<(), BaseError> {
         let p = root.join(d);
         std::fs::create_dir_all(&p).map_err(io("mkdir", &p))?;
     }
-    let rt = root.join("sock/runtime.py");
-    if std::fs::read_to_string(&rt).ok().as_deref() != Some(RUNTIME_PY) {
-        std::fs::write(&rt, RUNTIME_PY).map_err(io("write", &rt))?;
+    for (name, text) in [
+        ("sock/runtime.py", RUNTIME_PY),
+        ("sock/zygote.py", ZYGOTE_PY),
+    ] {
+        let path = root.join(name);
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text) {
+            std::fs::write(&path, text).map_err(io("write", &path))?;
+        }
     }
     Ok(())
 }

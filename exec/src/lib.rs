@@ -8,6 +8,7 @@
 //! - [`base`]: the read-only base image (debootstrap) and the runtime it holds.
 //! - [`container`]: the lean container lifecycle (create, invoke, pause,
 //!   resume, destroy, crash recovery).
+//! - [`zygote`]: forking Zygote servers into new lean containers.
 //! - [`bench`]: `sock-exec bench containers` against Docker and runc.
 
 pub mod base;
@@ -16,5 +17,7 @@ pub mod bench;
 pub mod cgroup;
 pub mod cli;
 pub mod container;
+pub mod install;
 pub mod primitives;
 pub mod sys;
+pub mod zygote;

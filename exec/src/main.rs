@@ -59,7 +59,7 @@ fn run(cli: Cli) -> Result<()> {
             let mut exec = Executor::new(ExecutorConfig::new(cli.state.clone(), root))?;
             let spec = ContainerSpec {
                 handler_dir: handler.clone(),
-                packages: Vec::new(),
+                ..ContainerSpec::default()
             };
             let t0 = Instant::now();
             let mut c = exec.create(&spec)?;

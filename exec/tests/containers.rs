@@ -10,8 +10,6 @@ use sock_exec::sys::process;
 use std::path::Path;
 use std::time::Duration;
 
-const T: Duration = Duration::from_secs(20);
-
 fn main() {
     run_cases(
         "containers",
@@ -49,8 +47,6 @@ fn main() {
         ],
     );
 }
-
-const ECHO: &str = "def f(event):\n    return {'echo': event}\n";
 
 fn lifecycle_invoke_pause_resume(dir: &Path) -> TestResult {
     let mut ex = executor(dir, "lifecycle");
@@ -232,94 +228,15 @@ fn fork_bomb_stops_at_pids_limit(dir: &Path) -> TestResult {
     ex.shutdown().map_err(|e| e.to_string())
 }
 
-const PROBE: &str = r#"
-import os
-def attempt(fn):
-    try:
-        fn()
-        return "allowed"
-    except Exception as e:
-        return type(e).__name__
-
-def write(path):
-    with open(path, "w") as fh:
-        fh.write("x")
-
-def f(event):
-    return {
-        "uid": os.getuid(),
-        "pid": os.getpid(),
-        "hostname": os.uname().nodename,
-        "host_secret_visible": os.path.exists(event["secret"]),
-        "host_secret_via_dotdot": os.path.exists("/../../../.." + event["secret"]),
-        "other_scratch_visible": os.path.exists(event["other_scratch"]),
-        "signal_host_pid": attempt(lambda: os.kill(event["host_pid"], 0)),
-        "write_base": attempt(lambda: write("/usr/evil")),
-        "write_handler": attempt(lambda: write("/handler/evil")),
-        "write_scratch": attempt(lambda: write("/host/ok")),
-        "write_tmp": attempt(lambda: write("/tmp/ok")),
-        "chroot_escape": attempt(lambda: os.chroot("/tmp")),
-        "read_shadow": attempt(lambda: open("/etc/shadow").read()),
-    }
-"#;
-
 fn handler_is_isolated(dir: &Path) -> TestResult {
     let mut ex = executor(dir, "isolation");
-    let secret = dir.join("host-secret");
-    std::fs::write(&secret, "secret").map_err(|e| e.to_string())?;
     let mut other = ex
         .create(&handler(dir, "other", ECHO))
         .map_err(|e| e.to_string())?;
     let mut c = ex
         .create(&handler(dir, "probe", PROBE))
         .map_err(|e| e.to_string())?;
-    let event = serde_json::json!({
-        "secret": secret,
-        "other_scratch": other.scratch,
-        "host_pid": std::process::id(),
-    });
-    let r = ex
-        .invoke(&mut c, &event.to_string(), T)
-        .map_err(|e| e.to_string())?;
-    let v: serde_json::Value =
-        serde_json::from_str(&r.body).map_err(|e| format!("{e}: {}", r.body))?;
-    let expect = serde_json::json!({
-        "uid": 65534,
-        "pid": 1,
-        "hostname": "sock",
-        "host_secret_visible": false,
-        "host_secret_via_dotdot": false,
-        "other_scratch_visible": false,
-        "signal_host_pid": "ProcessLookupError",
-        "write_base": "OSError",
-        "write_handler": "OSError",
-        "write_scratch": "allowed",
-        "write_tmp": "allowed",
-        "chroot_escape": "PermissionError",
-        "read_shadow": "PermissionError",
-    });
-    // Read-only file systems raise OSError(EROFS); accept PermissionError too.
-    let mut got = v.clone();
-    for k in ["write_base", "write_handler"] {
-        if got[k] == "PermissionError" {
-            got[k] = "OSError".into();
-        }
-    }
-    check(
-        got == expect,
-        format!("isolation probe:\n got  {v}\n want {expect}"),
-    )?;
-    check(
-        c.scratch.join("ok").exists(),
-        "the container's own scratch is its /host",
-    )?;
-    check(
-        ex.invoke(&mut other, "0", T)
-            .map_err(|e| e.to_string())?
-            .status
-            == 200,
-        "other container fine",
-    )?;
+    check_isolated(&mut ex, &mut c, &mut other, dir, std::process::id())?;
     ex.destroy(c).map_err(|e| e.to_string())?;
     ex.destroy(other).map_err(|e| e.to_string())?;
     ex.shutdown().map_err(|e| e.to_string())

@@ -41,7 +41,7 @@ fn lean_job(
     let mut exec = Executor::new(config)?;
     let spec = ContainerSpec {
         handler_dir: handler.to_path_buf(),
-        packages: Vec::new(),
+        ..ContainerSpec::default()
     };
     let mut out = Vec::with_capacity(iters);
     let mut phases = Vec::with_capacity(iters);

@@ -11,14 +11,16 @@
 //!    package, then the tmpfs itself remounted read-only;
 //! 7. create the listening Unix socket `scratch/server.sock` (socket
 //!    activation: the runtime inherits it, so callers may connect at once);
-//! 8. spawn the init process (see `spawn.rs`).
+//! 8. spawn the init process (see `spawn.rs`), or have a Zygote fork
+//!    it into the container (see `crate::zygote`).
 //!
 //! Any failure undoes the steps already done, in reverse.
 
-use super::spawn::{spawn, SpawnError, SpawnPlan};
+use super::spawn::{spawn, Role, SpawnError, SpawnPlan};
 use super::{Container, ContainerSpec, Executor, State};
 use crate::cgroup::{Cgroup, CgroupError};
 use crate::sys::{mount, SysError};
+use nix::unistd::Pid;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
@@ -41,36 +43,32 @@ pub enum CreateError {
     Spawn(#[from] SpawnError),
 }
 
-/// Undo log for a half-made container.
-struct Partial<'e> {
-    exec: &'e mut Executor,
-    cgroup: Option<Cgroup>,
-    dir: PathBuf,
-    mounts: Vec<PathBuf>,
-    done: bool,
+/// Undo log for a half-made container; [`Executor::undo`] reverses it.
+pub(crate) struct Partial {
+    pub(crate) id: u64,
+    pub(crate) cgroup: Option<Cgroup>,
+    pub(crate) dir: PathBuf,
+    pub(crate) root: PathBuf,
+    pub(crate) scratch: PathBuf,
+    pub(crate) mounts: Vec<PathBuf>,
 }
 
-impl Drop for Partial<'_> {
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        for m in self.mounts.iter().rev() {
-            let _ = mount::unmount(m, true);
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-        if let Some(cg) = self.cgroup.take() {
-            let _ = self.exec.pool_give_back(cg);
-        }
-    }
-}
-
-impl Partial<'_> {
+impl Partial {
     fn bind(&mut self, src: &Path, dst: &Path, readonly: bool) -> Result<(), SysError> {
         mount::bind(src, dst, readonly)?;
         self.mounts.push(dst.to_path_buf());
         Ok(())
     }
+}
+
+/// A container with steps 1-7 done: everything but its first process.
+pub(crate) struct Prepared {
+    pub(crate) partial: Partial,
+    pub(crate) socket: PathBuf,
+    pub(crate) listener: OwnedFd,
+    pub(crate) output: OwnedFd,
+    /// `SOCK_PYTHONPATH`: the package folders inside the container.
+    pub(crate) pythonpath: String,
 }
 
 fn mkdir(path: &Path) -> Result<(), CreateError> {
@@ -85,23 +83,132 @@ impl Executor {
         self.pool.give_back(cg)
     }
 
-    /// Creates and starts a lean container running `spec`'s handler.
+    /// Creates and starts a lean container running `spec`'s handler in a
+    /// fresh interpreter.
     pub fn create(&mut self, spec: &ContainerSpec) -> Result<Container, CreateError> {
+        self.create_as(spec, Role::Handler)
+    }
+
+    /// Starts a Zygote server from scratch (a fresh interpreter importing
+    /// `spec.imports`) in its own lean container. See `crate::zygote`.
+    pub fn create_zygote(&mut self, spec: &ContainerSpec) -> Result<Container, CreateError> {
+        self.create_as(spec, Role::Zygote)
+    }
+
+    fn create_as(&mut self, spec: &ContainerSpec, role: Role) -> Result<Container, CreateError> {
+        let prep = self.prepare(spec)?;
+        let started = (|| {
+            let cg = prep
+                .partial
+                .cgroup
+                .clone()
+                .ok_or_else(|| CreateError::Dirs {
+                    path: prep.partial.dir.clone(),
+                    err: std::io::Error::other("cgroup already returned"),
+                })?;
+            let plan = SpawnPlan::new(
+                &self.config,
+                role,
+                self.backend().join_files(&cg),
+                &prep.partial.root,
+                &prep.pythonpath,
+                &spec.imports,
+            )?;
+            let listener = prep
+                .listener
+                .try_clone()
+                .map_err(|err| CreateError::Socket {
+                    path: prep.socket.clone(),
+                    err,
+                })?;
+            let output = prep.output.try_clone().map_err(|err| CreateError::Dirs {
+                path: prep.partial.scratch.clone(),
+                err,
+            })?;
+            Ok(spawn(&plan, listener, output)?)
+        })();
+        match started {
+            Ok(init) => Ok(self.finish(prep, init)),
+            Err(e) => {
+                self.undo(prep.partial);
+                Err(e)
+            }
+        }
+    }
+
+    /// The container is running with `init` as its first process.
+    pub(crate) fn finish(&mut self, prep: Prepared, init: Pid) -> Container {
+        let Prepared {
+            partial, socket, ..
+        } = prep;
+        let Partial {
+            id,
+            cgroup,
+            dir,
+            root,
+            scratch,
+            mounts,
+        } = partial;
+        Container {
+            id,
+            dir,
+            root,
+            scratch,
+            socket,
+            init,
+            cgroup: cgroup.expect("a prepared container holds its cgroup"),
+            state: State::Running,
+            mounts,
+        }
+    }
+
+    /// Reverses the steps a half-made container went through.
+    pub(crate) fn undo(&mut self, mut p: Partial) {
+        for m in p.mounts.iter().rev() {
+            let _ = mount::unmount(m, true);
+        }
+        let _ = std::fs::remove_dir_all(&p.dir);
+        if let Some(cg) = p.cgroup.take() {
+            let _ = self.pool_give_back(cg);
+        }
+    }
+
+    /// Steps 1-7; on failure the steps done are undone.
+    pub(crate) fn prepare(&mut self, spec: &ContainerSpec) -> Result<Prepared, CreateError> {
         let id = self.next_id;
         self.next_id += 1;
         let dir = self.containers_dir.join(format!("c{id}"));
         let cgroup = self.pool.take()?;
-        let (uid, gid) = (self.config.uid, self.config.gid);
-        let base = self.config.base_root.clone();
         let mut p = Partial {
-            exec: self,
+            id,
             cgroup: Some(cgroup),
-            dir: dir.clone(),
+            root: dir.join("root"),
+            scratch: dir.join("scratch"),
+            dir,
             mounts: Vec::new(),
-            done: false,
         };
+        match self.prepare_steps(spec, &mut p) {
+            Ok((socket, listener, output, pythonpath)) => Ok(Prepared {
+                partial: p,
+                socket,
+                listener,
+                output,
+                pythonpath,
+            }),
+            Err(e) => {
+                self.undo(p);
+                Err(e)
+            }
+        }
+    }
 
-        let (root, scratch) = (dir.join("root"), dir.join("scratch"));
+    fn prepare_steps(
+        &self,
+        spec: &ContainerSpec,
+        p: &mut Partial,
+    ) -> Result<(PathBuf, OwnedFd, OwnedFd, String), CreateError> {
+        let (uid, gid) = (self.config.uid, self.config.gid);
+        let (root, scratch) = (p.root.clone(), p.scratch.clone());
         for d in [&root, &scratch.join("tmp")] {
             mkdir(d)?;
         }
@@ -109,12 +216,15 @@ impl Executor {
             nix::unistd::chown(d.as_path(), Some(uid.into()), Some(gid.into()))
                 .map_err(|e| CreateError::Mount(SysError::at("chown", d.as_path(), e)))?;
         }
-        p.bind(&base, &root, true)?;
-        check_handler(&spec.handler_dir)?;
-        p.bind(&spec.handler_dir, &root.join("handler"), true)?;
+        p.bind(&self.config.base_root, &root, true)?;
+        // A Zygote has no handler (empty path): /handler stays empty.
+        if !spec.handler_dir.as_os_str().is_empty() {
+            check_handler(&spec.handler_dir)?;
+            p.bind(&spec.handler_dir, &root.join("handler"), true)?;
+        }
         p.bind(&scratch, &root.join("host"), false)?;
         p.bind(&scratch.join("tmp"), &root.join("tmp"), false)?;
-        let pythonpath = mount_packages(&mut p, &root, &spec.packages)?;
+        let pythonpath = mount_packages(p, &root, &spec.packages)?;
 
         let socket = scratch.join("server.sock");
         let listener = UnixListener::bind(&socket).map_err(|err| CreateError::Socket {
@@ -126,32 +236,7 @@ impl Executor {
             path: log.clone(),
             err,
         })?;
-        let cg = p.cgroup.clone().ok_or_else(|| CreateError::Dirs {
-            path: dir.clone(),
-            err: std::io::Error::other("cgroup already returned"),
-        })?;
-        let plan = SpawnPlan::new(
-            &p.exec.config,
-            p.exec.backend().join_files(&cg),
-            &root,
-            &pythonpath,
-        )?;
-        let init = spawn(&plan, OwnedFd::from(listener), OwnedFd::from(output))?;
-
-        p.done = true;
-        let mounts = std::mem::take(&mut p.mounts);
-        let cgroup = p.cgroup.take().unwrap_or(cg);
-        Ok(Container {
-            id,
-            dir,
-            root,
-            scratch,
-            socket,
-            init,
-            cgroup,
-            state: State::Running,
-            mounts,
-        })
+        Ok((socket, listener.into(), output.into(), pythonpath))
     }
 }
 
@@ -182,7 +267,7 @@ fn check_handler(dir: &Path) -> Result<(), CreateError> {
 
 /// Step 6; returns the `SOCK_PYTHONPATH` value for the runtime.
 fn mount_packages(
-    p: &mut Partial<'_>,
+    p: &mut Partial,
     root: &Path,
     packages: &[(String, PathBuf)],
 ) -> Result<String, CreateError> {

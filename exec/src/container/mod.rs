@@ -16,8 +16,10 @@ mod recover;
 mod spawn;
 
 pub use create::CreateError;
+pub(crate) use create::Prepared;
 pub use invoke::{InvokeError, Response};
 pub use recover::{mounts_below, Recovery};
+pub use spawn::Role;
 
 use crate::cgroup::{Cgroup, CgroupBackend, CgroupError, CgroupPool, Limits};
 use crate::sys::{self, SysError};
@@ -74,14 +76,19 @@ pub enum ExecutorError {
     Destroy { id: u64, source: Box<ExecutorError> },
 }
 
-/// What a container runs: its handler folder and packages.
+/// What a container runs: its handler folder, packages and imports.
 #[derive(Clone, Debug, Default)]
 pub struct ContainerSpec {
-    /// Folder holding `f.py`, bind-mounted read-only at `/handler`.
+    /// Folder holding `f.py`, bind-mounted read-only at `/handler`; empty
+    /// for a Zygote's container.
     pub handler_dir: PathBuf,
     /// (`name==version`, installed folder), each bind-mounted read-only
     /// at `/packages/<name==version>` and put on the handler's sys.path.
     pub packages: Vec<(String, PathBuf)>,
+    /// Modules the first process imports before it serves (timed; the
+    /// import phase). A fresh handler imports them itself, a Zygote before
+    /// it accepts fork requests.
+    pub imports: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,4 +1,6 @@
-//! Starting a container's init process.
+//! Starting a container's init process (fresh start: a new interpreter).
+//! Containers whose first process is forked from a Zygote are started by
+//! `crate::zygote` instead.
 //!
 //! The executor forks C1, which joins the cgroup, unshares IPC/UTS/PID
 //! namespaces and forks C2: the first process of the new PID namespace
@@ -29,9 +31,30 @@ pub enum SpawnError {
     NoPid,
 }
 
+/// What the container's first process becomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Serves the handler over HTTP: PID 1 of a new PID namespace, runs
+    /// as the unprivileged user.
+    Handler,
+    /// A Zygote server: stays in the executor's PID namespace and keeps
+    /// root, because its children must join other containers.
+    Zygote,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Handler => "handler",
+            Role::Zygote => "zygote",
+        }
+    }
+}
+
 /// Everything the children need, prepared before fork.
 #[derive(Debug)]
 pub(super) struct SpawnPlan {
+    role: Role,
     join_files: Vec<PathBuf>,
     root: PathBuf,
     uid: u32,
@@ -49,9 +72,11 @@ fn cstring(s: &str) -> Result<CString, SpawnError> {
 impl SpawnPlan {
     pub(super) fn new(
         config: &ExecutorConfig,
+        role: Role,
         join_files: Vec<PathBuf>,
         root: &Path,
         pythonpath: &str,
+        imports: &[String],
     ) -> Result<SpawnPlan, SpawnError> {
         let mut argv = vec![cstring(&config.python)?];
         for f in &config.python_flags {
@@ -63,10 +88,13 @@ impl SpawnPlan {
             cstring("HOME=/tmp")?,
             cstring("LANG=C.UTF-8")?,
             cstring(&format!("SOCK_PYTHONPATH={pythonpath}"))?,
+            cstring(&format!("SOCK_IMPORTS={}", imports.join(",")))?,
+            cstring(&format!("SOCK_ROLE={}", role.as_str()))?,
         ];
         let null = std::fs::File::open("/dev/null")
             .map_err(|e| SpawnError::Child(format!("open /dev/null: {e}")))?;
         Ok(SpawnPlan {
+            role,
             join_files,
             root: root.to_path_buf(),
             uid: config.uid,
@@ -133,7 +161,11 @@ fn intermediate(
             process::exit_now(1);
         }
     }
-    if let Err(e) = process::unshare_lean() {
+    let unshared = match plan.role {
+        Role::Handler => process::unshare_lean(),
+        Role::Zygote => process::unshare_ipc_uts(),
+    };
+    if let Err(e) = unshared {
         report(&err_w, &e.to_string());
         process::exit_now(1);
     }
@@ -155,7 +187,8 @@ fn intermediate(
     }
 }
 
-/// C2, PID 1 of the new namespace: the fixed entry sequence. Returns only
+/// C2, PID 1 of the new namespace (a handler) or the Zygote server: the
+/// fixed entry sequence. Returns only
 /// on failure.
 fn init(plan: &SpawnPlan, listener: &OwnedFd, output: &OwnedFd) -> SysError {
     let steps = || -> Result<(), SysError> {
@@ -165,8 +198,10 @@ fn init(plan: &SpawnPlan, listener: &OwnedFd, output: &OwnedFd) -> SysError {
         fs::install_fd(output.as_fd(), 2)?;
         fs::install_fd(listener.as_fd(), 3)?;
         fs::chroot_to(&plan.root)?;
-        fs::drop_privileges(plan.uid, plan.gid)?;
-        fs::no_new_privs()?;
+        if plan.role == Role::Handler {
+            fs::drop_privileges(plan.uid, plan.gid)?;
+            fs::no_new_privs()?;
+        }
         Ok(())
     };
     if let Err(e) = steps() {

@@ -58,3 +58,36 @@ pub fn exec(program: &CString, argv: &[CString], env: &[CString]) -> SysError {
         Ok(never) => match never {},
     }
 }
+
+/// Sends `data` over a connected Unix socket with `fds` attached
+/// (SCM_RIGHTS): the receiver gets its own copies of the open files.
+pub fn send_with_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[RawFd]) -> SysResult<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let iov = [std::io::IoSlice::new(data)];
+    let cmsg = [ControlMessage::ScmRights(fds)];
+    let sent = sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+        .map_err(|e| SysError::new("sendmsg(SCM_RIGHTS)", e))?;
+    if sent != data.len() {
+        // The request is small (one line); a short write means the peer is
+        // gone or the socket is unusable.
+        return Err(SysError::new(
+            "sendmsg(SCM_RIGHTS)",
+            nix::errno::Errno::EMSGSIZE,
+        ));
+    }
+    Ok(())
+}
+
+/// Opens `path` close-on-exec with `flags` (O_RDONLY | O_DIRECTORY for a
+/// container root, O_WRONLY for a cgroup.procs file).
+pub fn open(path: &Path, flags: nix::fcntl::OFlag) -> SysResult<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let fd = nix::fcntl::open(
+        path,
+        flags | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| SysError::at("open", path, e))?;
+    // SAFETY: `open` just returned this descriptor and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}

@@ -36,6 +36,13 @@ pub fn unshare_lean() -> SysResult<()> {
     nix::sched::unshare(flags).map_err(|e| SysError::new("unshare(IPC|UTS|PID)", e))
 }
 
+/// New IPC and UTS namespaces only: a Zygote's container, which stays in
+/// the executor's PID namespace so its children can make their own.
+pub fn unshare_ipc_uts() -> SysResult<()> {
+    let flags = CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS;
+    nix::sched::unshare(flags).map_err(|e| SysError::new("unshare(IPC|UTS)", e))
+}
+
 /// Orphans of our descendants (e.g. a container's init after its
 /// intermediate parent exits) are reparented to us, so we can reap them.
 pub fn set_child_subreaper() -> SysResult<()> {

@@ -5,8 +5,14 @@
 
 #![allow(dead_code)]
 
-use sock_exec::container::{ContainerSpec, Executor, ExecutorConfig};
+use sock_exec::container::{Container, ContainerSpec, Executor, ExecutorConfig};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Per-request timeout of the privileged tests.
+pub const T: Duration = Duration::from_secs(20);
+
+pub const ECHO: &str = "def f(event):\n    return {'echo': event}\n";
 
 pub type TestResult = Result<(), String>;
 
@@ -113,7 +119,7 @@ pub fn handler(dir: &Path, name: &str, source: &str) -> ContainerSpec {
     let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
     ContainerSpec {
         handler_dir: h,
-        packages: Vec::new(),
+        ..ContainerSpec::default()
     }
 }
 
@@ -152,4 +158,95 @@ pub fn child_count() -> usize {
                 .is_some_and(|pp| pp == me)
         })
         .count()
+}
+
+/// A handler that reports what it can see and do (see [`check_isolated`]).
+pub const PROBE: &str = r#"
+import os
+def attempt(fn):
+    try:
+        fn()
+        return "allowed"
+    except Exception as e:
+        return type(e).__name__
+
+def write(path):
+    with open(path, "w") as fh:
+        fh.write("x")
+
+def f(event):
+    return {
+        "uid": os.getuid(),
+        "pid": os.getpid(),
+        "hostname": os.uname().nodename,
+        "host_secret_visible": os.path.exists(event["secret"]),
+        "host_secret_via_dotdot": os.path.exists("/../../../.." + event["secret"]),
+        "other_scratch_visible": os.path.exists(event["other_scratch"]),
+        "signal_host_pid": attempt(lambda: os.kill(event["host_pid"], 0)),
+        "write_base": attempt(lambda: write("/usr/evil")),
+        "write_handler": attempt(lambda: write("/handler/evil")),
+        "write_scratch": attempt(lambda: write("/host/ok")),
+        "write_tmp": attempt(lambda: write("/tmp/ok")),
+        "chroot_escape": attempt(lambda: os.chroot("/tmp")),
+        "read_shadow": attempt(lambda: open("/etc/shadow").read()),
+    }
+"#;
+
+/// Runs the isolation probe (`PROBE`) in `c` and checks every answer: the
+/// same checks for fresh and Zygote-forked handlers. `foreign_pid` is a
+/// process outside the container (the executor, or the Zygote it was
+/// forked from) that the handler must not be able to see.
+pub fn check_isolated(
+    ex: &mut Executor,
+    c: &mut Container,
+    other: &mut Container,
+    dir: &Path,
+    foreign_pid: u32,
+) -> TestResult {
+    let secret = dir.join("host-secret");
+    std::fs::write(&secret, "secret").map_err(|e| e.to_string())?;
+    let event = serde_json::json!({
+        "secret": secret,
+        "other_scratch": other.scratch,
+        "host_pid": foreign_pid,
+    });
+    let r = ex
+        .invoke(c, &event.to_string(), T)
+        .map_err(|e| e.to_string())?;
+    let v: serde_json::Value =
+        serde_json::from_str(&r.body).map_err(|e| format!("{e}: {}", r.body))?;
+    let expect = serde_json::json!({
+        "uid": 65534,
+        "pid": 1,
+        "hostname": "sock",
+        "host_secret_visible": false,
+        "host_secret_via_dotdot": false,
+        "other_scratch_visible": false,
+        "signal_host_pid": "ProcessLookupError",
+        "write_base": "OSError",
+        "write_handler": "OSError",
+        "write_scratch": "allowed",
+        "write_tmp": "allowed",
+        "chroot_escape": "PermissionError",
+        "read_shadow": "PermissionError",
+    });
+    // Read-only file systems raise OSError(EROFS); accept PermissionError too.
+    let mut got = v.clone();
+    for k in ["write_base", "write_handler"] {
+        if got[k] == "PermissionError" {
+            got[k] = "OSError".into();
+        }
+    }
+    check(
+        got == expect,
+        format!("isolation probe:\n got  {v}\n want {expect}"),
+    )?;
+    check(
+        c.scratch.join("ok").exists(),
+        "the container's own scratch is its /host",
+    )?;
+    check(
+        ex.invoke(other, "0", T).map_err(|e| e.to_string())?.status == 200,
+        "other container fine",
+    )
 }

@@ -1,0 +1,251 @@
+"""sock-exec's Zygote server (SOCK §4.2): a Python interpreter that has
+imported a set of packages and forks copies of itself into other lean
+containers, so they start with those packages already imported.
+
+Started by runtime.py when SOCK_ROLE=zygote. The Zygote lives in its own
+lean container (its own cgroup, chroot, IPC/UTS namespaces) but in the
+executor's PID namespace, and it keeps root: its children must join
+other containers (cgroup, namespaces, chroot), which needs privileges.
+Handlers it forks drop to the unprivileged user before they import or run
+anything of their own. Stdlib plus ctypes only (Python 3.9+; unshare and
+sethostname go through libc because os.unshare is 3.12+).
+
+Protocol, one request per connection on the listening socket (fd 3):
+
+    request:  one JSON object terminated by "\\n", sent with SCM_RIGHTS
+              fds attached when op is "fork".
+    replies:  JSON objects, one per line, then the Zygote closes.
+
+    {"op": "ping"}
+        -> {"event": "pong", "pid": P, "modules": [...], "import_us": N}
+    {"op": "fork", "role": "handler"|"zygote", "imports": [modules],
+     "pythonpath": "/packages/a:/packages/b", "uid": U, "gid": G}
+     fds: [root dir, listening socket, log file, /dev/null, cgroup.procs...]
+        -> {"event": "forked", "pid": P}      (the new process, our PID ns)
+        -> {"event": "joined"}                (in the container, privileges dropped)
+        -> {"event": "imported", "import_us": N, "error": null|"..."}
+        -> {"event": "ready"}                 (serving on its socket)
+        or, at any point: {"event": "error", "stage": S, "error": "..."}
+
+The child of a fork request (C1) joins the target's cgroup by writing to
+the cgroup.procs fds, unshares IPC and UTS (and PID for a handler), and
+forks C2, the new container's first process; C1 reports C2's pid and
+exits, and the Zygote reaps it at once (no zombies). C2 is reparented to
+the executor, a child subreaper. C2 enters the target's root with
+fchdir + chroot, places its fds, drops privileges (handlers), imports
+what the Zygote lacked, and serves: a handler over HTTP (runtime.py), a
+Zygote as this server.
+"""
+
+import _signal
+import _socket
+import array
+import ctypes
+import gc
+import posix
+import sys
+import time
+
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+PR_SET_NO_NEW_PRIVS = 38
+F_DUPFD = 0
+MAX_FDS = 16
+LISTEN_FD = 3
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+# What this Zygote has imported (its own and its ancestors' packages).
+STATE = {"modules": [], "import_us": 0}
+
+
+def _check(ret, what):
+    if ret != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, "%s: %s" % (what, posix.strerror(errno)))
+
+
+def send(conn, rt, obj):
+    conn.sendall((rt.dumps(obj) + "\n").encode())
+
+
+def receive(conn):
+    """Reads one request line and the fds sent with it."""
+    data = b""
+    fds = array.array("i")
+    while b"\n" not in data:
+        msg, ancdata, _flags, _addr = conn.recvmsg(65536, _socket.CMSG_SPACE(MAX_FDS * fds.itemsize))
+        for level, kind, payload in ancdata:
+            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                usable = len(payload) - len(payload) % fds.itemsize
+                fds.frombytes(payload[:usable])
+        if not msg:
+            break
+        data += msg
+    return data.partition(b"\n")[0], list(fds)
+
+
+def main(rt):
+    """The Zygote's entry point (fresh start): import, then serve."""
+    import_us, error = rt.import_modules(rt.env_list("SOCK_IMPORTS"))
+    if error is not None:
+        sys.stderr.write("zygote: %s\n" % error)
+        sys.stderr.flush()
+        posix._exit(1)
+    STATE["modules"] = rt.env_list("SOCK_IMPORTS")
+    STATE["import_us"] = import_us
+    serve(rt)
+
+
+def serve(rt):
+    _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
+    _signal.signal(_signal.SIGTERM, lambda _s, _f: posix._exit(0))
+    # Objects alive now are never collected: keeps the garbage collector
+    # from writing to (and so copying) pages shared with forked children.
+    gc.freeze()
+    listener = _socket.socket(fileno=LISTEN_FD)
+    while True:
+        try:
+            fd, _ = listener._accept()
+        except InterruptedError:
+            continue
+        conn = _socket.socket(fileno=fd)
+        try:
+            handle(rt, conn)
+        except Exception as e:  # a bad request must not take the Zygote down
+            try:
+                send(conn, rt, {"event": "error", "stage": "request", "error": "%s: %s" % (type(e).__name__, e)})
+            except OSError:
+                pass
+        finally:
+            conn.close()
+
+
+def handle(rt, conn):
+    line, fds = receive(conn)
+    try:
+        req = rt.loads(line.decode())
+        op = req.get("op")
+        if op == "ping":
+            send(conn, rt, {"event": "pong", "pid": posix.getpid(), "modules": STATE["modules"], "import_us": STATE["import_us"]})
+        elif op == "fork":
+            fork(rt, conn, req, fds)
+        else:
+            send(conn, rt, {"event": "error", "stage": "request", "error": "unknown op %r" % (op,)})
+    finally:
+        for fd in fds:
+            try:
+                posix.close(fd)
+            except OSError:
+                pass
+
+
+def fork(rt, conn, req, fds):
+    role = req.get("role")
+    if role not in ("handler", "zygote"):
+        raise ValueError("role must be handler or zygote, not %r" % (role,))
+    if len(fds) < 5:
+        raise ValueError("a fork needs at least 5 fds (root, socket, log, null, cgroup), got %d" % len(fds))
+    pid = posix.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = c1(rt, conn, req, fds, role)
+        except BaseException as e:
+            try:
+                send(conn, rt, {"event": "error", "stage": "join", "error": "%s: %s" % (type(e).__name__, e)})
+            except BaseException:
+                pass
+        finally:
+            posix._exit(code)
+    # C1 exits as soon as it has forked C2: reap it now.
+    while True:
+        try:
+            posix.waitpid(pid, 0)
+            return
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return
+
+
+def c1(rt, conn, req, fds, role):
+    """Joins the target's cgroup and namespaces, forks C2, reports its pid."""
+    for cg in fds[4:]:
+        posix.write(cg, b"0")
+    flags = CLONE_NEWIPC | CLONE_NEWUTS
+    if role == "handler":
+        flags |= CLONE_NEWPID  # C2 is PID 1 of a new namespace
+    _check(_libc.unshare(flags), "unshare")
+    pid = posix.fork()
+    if pid != 0:
+        send(conn, rt, {"event": "forked", "pid": pid})
+        return 0
+    stage = "enter"
+    try:
+        c2(rt, conn, req, fds, role)
+    except BaseException as e:
+        try:
+            send(conn, rt, {"event": "error", "stage": stage, "error": "%s: %s" % (type(e).__name__, e)})
+        except BaseException:
+            pass
+        posix._exit(1)
+    posix._exit(0)
+
+
+def c2(rt, conn, req, fds, role):
+    """The new container's first process: enter, drop privileges, import, serve."""
+    root, listen, log, null = fds[0], fds[1], fds[2], fds[3]
+    name = b"sock"
+    _check(_libc.sethostname(name, len(name)), "sethostname")
+    # Place fds: 0 null, 1-2 log, 3 the container's listening socket, 4 the
+    # reply connection; everything else (the Zygote's own socket, the
+    # request fds) is closed. Copies above 100 first, so no dup2 below can
+    # overwrite a source it still needs.
+    high = [_libc.fcntl(fd, F_DUPFD, 100) for fd in (null, log, log, listen, conn.fileno(), root)]
+    if min(high) < 0:
+        _check(-1, "fcntl(F_DUPFD)")
+    for dst, src in enumerate(high):
+        posix.dup2(src, dst)
+    posix.closerange(6, 1 << 16)
+    conn.detach()  # its number now names another file; forget it
+    conn = _socket.socket(fileno=4)
+    posix.fchdir(5)
+    posix.chroot(".")
+    posix.chdir("/")
+    posix.close(5)
+    if role == "handler":
+        posix.setgroups([])
+        posix.setresgid(req["gid"], req["gid"], req["gid"])
+        posix.setresuid(req["uid"], req["uid"], req["uid"])
+        _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+    send(conn, rt, {"event": "joined"})
+    rt.add_paths(req.get("pythonpath", ""))
+    imports = req.get("imports", [])
+    import_us, error = rt.import_modules(imports)
+    if error is not None and role == "zygote":
+        send(conn, rt, {"event": "error", "stage": "import", "error": error})
+        posix._exit(1)
+    # A handler whose import failed still serves: every request gets a 500
+    # naming the error, as in a fresh container.
+    send(conn, rt, {"event": "imported", "import_us": import_us, "error": error})
+    if role == "zygote":
+        STATE["modules"] = STATE["modules"] + imports
+        STATE["import_us"] = import_us
+        send(conn, rt, {"event": "ready"})
+        conn.close()
+        serve(rt)
+        return
+    if error is None:
+        f, load_error = rt.load_handler()
+    else:
+        f, load_error = None, error
+    send(conn, rt, {"event": "ready", "load_error": load_error})
+    conn.close()
+    rt.STARTUP["import_us"] = import_us
+    _signal.signal(_signal.SIGCHLD, rt._reap)
+    _signal.signal(_signal.SIGTERM, rt._exit_on_term)
+    listener = _socket.socket(fileno=LISTEN_FD)
+    while True:
+        rt.serve_one(listener, f, load_error)

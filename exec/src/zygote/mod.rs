@@ -1,0 +1,317 @@
+//! Zygotes on real processes (SOCK §4.2): the executor's side of the fork
+//! protocol spoken by `runtime/zygote.py` (the protocol is documented
+//! there and in ARCHITECTURE.md).
+//!
+//! A Zygote is a Python interpreter that has imported a package set, living
+//! in its own lean container ([`Executor::create_zygote`] for a fresh one,
+//! or forked from a parent Zygote with [`Role::Zygote`]). To start a
+//! container from it, the executor prepares the target (cgroup, bind
+//! mounts, listening socket: create steps 1-7), opens the target's root,
+//! cgroup.procs files and log, and sends them to the Zygote over
+//! SCM_RIGHTS; the Zygote's child joins the target and becomes its first
+//! process. The executor then owns that process like any other container's
+//! init: [`Executor::destroy`] works the same.
+
+use crate::container::{Container, ContainerSpec, CreateError, Executor, Prepared, Role};
+use crate::sys::{fs, process, SysError};
+use nix::fcntl::OFlag;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use serde::Deserialize;
+use std::io::{BufRead, BufReader};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ForkError {
+    #[error("preparing the target container: {0}")]
+    Create(#[from] CreateError),
+    #[error("the Zygote at {path} is unreachable (dead?): {err}")]
+    Unreachable { path: PathBuf, err: std::io::Error },
+    #[error("{0}")]
+    Sys(#[from] SysError),
+    #[error("talking to the Zygote: {0}")]
+    Io(std::io::Error),
+    #[error("the Zygote's child failed at {stage}: {error}")]
+    Child { stage: String, error: String },
+    #[error("the Zygote closed the connection before {0} (it crashed, or its child did){1}")]
+    Closed(&'static str, String),
+    #[error("no reply from the Zygote within {0:?}")]
+    Timeout(Duration),
+    #[error("bad reply from the Zygote: {0}")]
+    Protocol(String),
+}
+
+/// One line of the Zygote's reply stream.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+enum Event {
+    Pong {
+        pid: i32,
+        modules: Vec<String>,
+        import_us: u64,
+    },
+    Forked {
+        pid: i32,
+    },
+    Joined,
+    Imported {
+        import_us: u64,
+        error: Option<String>,
+    },
+    Ready {
+        #[serde(default)]
+        load_error: Option<String>,
+    },
+    Error {
+        stage: String,
+        error: String,
+    },
+}
+
+/// What a Zygote reports about itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZygoteInfo {
+    /// Its pid in the executor's PID namespace.
+    pub pid: i32,
+    /// Modules it imported itself (not its ancestors').
+    pub modules: Vec<String>,
+    /// How long those imports took, as it measured them.
+    pub import_us: u64,
+}
+
+/// Timings of one fork, measured on both sides.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ForkReport {
+    /// Create steps 1-7 for the target container (executor side).
+    pub prepare: Duration,
+    /// Request sent until the child has joined the container and dropped
+    /// its privileges (the fork phase).
+    pub join: Duration,
+    /// The child's imports of what the Zygote lacked, measured in the child.
+    pub import_us: u64,
+    /// Request sent until the child serves.
+    pub total: Duration,
+    /// The import or handler-load error a handler will answer with (500).
+    pub load_error: Option<String>,
+}
+
+/// How long the executor waits for each reply line of a fork or ping.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+impl Executor {
+    /// Asks a Zygote who it is; waits until it serves (a fresh Zygote
+    /// accepts only once its imports are done, so this is its readiness).
+    pub fn ping(&self, zygote: &Container, timeout: Duration) -> Result<ZygoteInfo, ForkError> {
+        let stream = connect(zygote)?;
+        fs::send_with_fds(stream.as_fd(), b"{\"op\":\"ping\"}\n", &[])?;
+        let mut lines = Lines::new(stream, timeout)?;
+        match lines.next()? {
+            Some(Event::Pong {
+                pid,
+                modules,
+                import_us,
+            }) => Ok(ZygoteInfo {
+                pid,
+                modules,
+                import_us,
+            }),
+            Some(Event::Error { stage, error }) => Err(ForkError::Child { stage, error }),
+            Some(other) => Err(ForkError::Protocol(format!("expected pong, got {other:?}"))),
+            None => Err(ForkError::Closed("answering a ping", log_tail(zygote))),
+        }
+    }
+
+    /// Forks `zygote` into a new lean container made for `spec`: the child
+    /// imports `spec.imports` (what the Zygote lacks) and then serves as a
+    /// handler (`Role::Handler`) or as a new Zygote (`Role::Zygote`).
+    /// On any failure the target container is undone and the child killed.
+    pub fn fork_from(
+        &mut self,
+        zygote: &Container,
+        spec: &ContainerSpec,
+        role: Role,
+        timeout: Duration,
+    ) -> Result<(Container, ForkReport), ForkError> {
+        let t0 = Instant::now();
+        let prep = self.prepare(spec)?;
+        let prepare = t0.elapsed();
+        let mut child = None;
+        let result = self.fork_prepared(zygote, &prep, spec, role, timeout, &mut child);
+        match result {
+            Ok(mut report) => {
+                report.prepare = prepare;
+                let pid = child.expect("a successful fork reports the child's pid");
+                Ok((self.finish(prep, pid), report))
+            }
+            Err(e) => {
+                if let Some(pid) = child {
+                    // It may not be ours to reap yet (its parent, the
+                    // Zygote's short-lived C1, may still be exiting); the
+                    // cgroup kill in undo catches what the signal misses.
+                    let _ = process::kill(pid, Signal::SIGKILL);
+                }
+                self.undo(prep.partial);
+                process::reap_all();
+                Err(e)
+            }
+        }
+    }
+
+    fn fork_prepared(
+        &self,
+        zygote: &Container,
+        prep: &Prepared,
+        spec: &ContainerSpec,
+        role: Role,
+        timeout: Duration,
+        child: &mut Option<Pid>,
+    ) -> Result<ForkReport, ForkError> {
+        let cgroup = prep
+            .partial
+            .cgroup
+            .as_ref()
+            .ok_or_else(|| ForkError::Protocol("target has no cgroup".into()))?;
+        let root = fs::open(&prep.partial.root, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
+        let null = fs::open(Path::new("/dev/null"), OFlag::O_RDWR)?;
+        let procs: Vec<OwnedFd> = self
+            .backend()
+            .join_files(cgroup)
+            .iter()
+            .map(|f| fs::open(f, OFlag::O_WRONLY))
+            .collect::<Result<_, _>>()?;
+        let mut fds: Vec<RawFd> = vec![
+            root.as_raw_fd(),
+            prep.listener.as_raw_fd(),
+            prep.output.as_raw_fd(),
+            null.as_raw_fd(),
+        ];
+        fds.extend(procs.iter().map(|f| f.as_raw_fd()));
+        let request = serde_json::json!({
+            "op": "fork",
+            "role": role.as_str(),
+            "imports": spec.imports,
+            "pythonpath": prep.pythonpath,
+            "uid": self.config.uid,
+            "gid": self.config.gid,
+        });
+        let line = format!("{request}\n");
+
+        let stream = connect(zygote)?;
+        let t0 = Instant::now();
+        fs::send_with_fds(stream.as_fd(), line.as_bytes(), &fds)?;
+        drop((root, null, procs));
+        let mut lines = Lines::new(stream, timeout)?;
+        let mut report = ForkReport::default();
+        // The pid (from C1) and the child's own events (from C2) come from
+        // two processes, so "forked" may arrive after "joined"; the child's
+        // events are in order.
+        let stages = ["joining", "importing", "serving"];
+        let mut stage = 0;
+        loop {
+            let Some(event) = lines.next()? else {
+                let what = if child.is_none() {
+                    "the fork"
+                } else {
+                    stages[stage.min(2)]
+                };
+                return Err(ForkError::Closed(what, log_tail(zygote)));
+            };
+            match event {
+                Event::Forked { pid } if child.is_none() => *child = Some(Pid::from_raw(pid)),
+                Event::Joined if stage == 0 => {
+                    report.join = t0.elapsed();
+                    stage = 1;
+                }
+                Event::Imported { import_us, error } if stage == 1 => {
+                    report.import_us = import_us;
+                    report.load_error = error;
+                    stage = 2;
+                }
+                Event::Ready { load_error } if stage == 2 => {
+                    report.total = t0.elapsed();
+                    if report.load_error.is_none() {
+                        report.load_error = load_error;
+                    }
+                    stage = 3;
+                }
+                Event::Error { stage, error } => return Err(ForkError::Child { stage, error }),
+                other => {
+                    return Err(ForkError::Protocol(format!(
+                        "unexpected {other:?} while waiting for {}",
+                        stages[stage.min(2)]
+                    )))
+                }
+            }
+            if stage == 3 && child.is_some() {
+                // EOF comes once the Zygote has reaped C1 (and C2 has let
+                // go of the connection), so the child is ours to reap.
+                return match lines.next()? {
+                    None => Ok(report),
+                    Some(extra) => Err(ForkError::Protocol(format!(
+                        "unexpected {extra:?} after ready"
+                    ))),
+                };
+            }
+        }
+    }
+}
+
+fn connect(zygote: &Container) -> Result<UnixStream, ForkError> {
+    UnixStream::connect(&zygote.socket).map_err(|err| ForkError::Unreachable {
+        path: zygote.socket.clone(),
+        err,
+    })
+}
+
+/// The last lines of a Zygote's log, to explain why it went away.
+fn log_tail(zygote: &Container) -> String {
+    let text = std::fs::read_to_string(zygote.scratch.join("output.log")).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(5)..].join(" | ");
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!("; its log ends: {tail}")
+    }
+}
+
+/// Reply lines, each waited for with the same timeout.
+struct Lines {
+    reader: BufReader<UnixStream>,
+    timeout: Duration,
+}
+
+impl Lines {
+    fn new(stream: UnixStream, timeout: Duration) -> Result<Lines, ForkError> {
+        stream
+            .set_read_timeout(Some(timeout))
+            .map_err(ForkError::Io)?;
+        Ok(Lines {
+            reader: BufReader::new(stream),
+            timeout,
+        })
+    }
+
+    fn next(&mut self) -> Result<Option<Event>, ForkError> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => Ok(None),
+            Ok(_) => serde_json::from_str(line.trim())
+                .map(Some)
+                .map_err(|e| ForkError::Protocol(format!("{e}: {:?}", line.trim()))),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                Err(ForkError::Timeout(self.timeout))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Ok(None),
+            Err(e) => Err(ForkError::Io(e)),
+        }
+    }
+}
