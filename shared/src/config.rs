@@ -1,8 +1,10 @@
 //! Tier configuration: sizes, policies and which tiers are on. This is the
 //! `tiers` part of a sim / sock-exec config file.
 
+use crate::cost::CostParams;
 use crate::handler_cache::PolicyConfig;
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 
 /// How the import cache behaves; `Off` and `Root` reproduce SOCK's
 /// comparisons (lean containers without Zygotes; a single bare Zygote).
@@ -79,4 +81,24 @@ pub struct TierConfig {
     pub handler: HandlerTier,
     pub zygote: ZygoteTier,
     pub install: InstallTier,
+}
+
+/// A run's settings file (`sim --config`, `sock-exec run --config`):
+/// `{"tiers": .., "cost": .., "replay": .., "zygote_tree": ..}`, every
+/// section optional.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub tiers: TierConfig,
+    pub cost: CostParams,
+    pub replay: ReplaySettings,
+    /// OpenLambda-format tree file, for `tiers.zygote.mode = "static"`.
+    pub zygote_tree: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplaySettings {
+    /// At most this many invocations at once (sim only; `None`: unlimited).
+    pub max_concurrency: Option<usize>,
 }

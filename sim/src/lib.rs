@@ -44,7 +44,7 @@ pub fn simulate(trace: &Path, settings: &Settings, records: Option<&Path>) -> Re
         trace.display().to_string(),
     )?;
     let (catalog, invocations) = reader.into_parts();
-    let tree = settings.static_tree()?;
+    let tree = settings::static_tree(settings)?;
     let mut planner = Planner::new(
         &catalog,
         settings.cost.clone(),

@@ -3,7 +3,6 @@
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use sock_sim::cli::{Cli, Command, CompareArgs, Format, TraceCommand};
-use sock_sim::settings::Settings;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -58,7 +57,7 @@ fn run(cli: Cli) -> Result<()> {
             let Some(trace) = args.trace.clone() else {
                 bail!("no trace given: use `sim --trace traces/pypi.json` (or `sim --help`)");
             };
-            let settings = Settings::resolve(&args)?;
+            let settings = sock_sim::settings::resolve(&args)?;
             let started = std::time::Instant::now();
             let summary = sock_sim::simulate(&trace, &settings, args.records.as_deref())?;
             tracing::info!(

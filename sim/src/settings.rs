@@ -4,29 +4,15 @@
 
 use crate::cli::{PolicyArg, RunArgs, ZygoteArg};
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
-use sock_core::config::{TierConfig, ZygoteMode};
-use sock_core::cost::CostParams;
+use serde::Deserialize;
+use sock_core::config::ZygoteMode;
 use sock_core::handler_cache::PolicyConfig;
 use sock_core::zygote::StaticTreeNode;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// The config file's shape. Every section is optional.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Settings {
-    pub tiers: TierConfig,
-    pub cost: CostParams,
-    pub replay: ReplaySettings,
-    /// OpenLambda-format tree file, for `tiers.zygote.mode = "static"`.
-    pub zygote_tree: Option<PathBuf>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ReplaySettings {
-    pub max_concurrency: Option<usize>,
-}
+/// The config file's shape lives in sock-core, so `sim` and `sock-exec run`
+/// read one file the same way.
+pub use sock_core::config::{ReplaySettings, Settings};
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path, what: &str) -> Result<T> {
     let text = std::fs::read_to_string(path)
@@ -34,70 +20,68 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path, what: &str) -> Result<T>
     serde_json::from_str(&text).with_context(|| format!("{what} {} is not valid", path.display()))
 }
 
-impl Settings {
-    /// Config file, then calibration file, then flags.
-    pub fn resolve(args: &RunArgs) -> Result<Settings> {
-        let mut s: Settings = match &args.config {
-            Some(p) => read_json(p, "config file")?,
-            None => Settings::default(),
-        };
-        if let Some(p) = &args.calibration {
-            s.cost = read_json(p, "calibration file")?;
-        }
-        let t = &mut s.tiers;
-        if let Some(v) = args.handler_mb {
-            t.handler.budget_mb = v;
-        }
-        if let Some(p) = args.policy {
-            let ttl_s = args.ttl_s.unwrap_or(600.0);
-            t.handler.policy = match p {
-                PolicyArg::Lru => PolicyConfig::Lru,
-                PolicyArg::Ttl => PolicyConfig::Ttl { ttl_s },
-                PolicyArg::Gdsf => PolicyConfig::Gdsf,
-            };
-        } else if let Some(ttl_s) = args.ttl_s {
-            match &mut t.handler.policy {
-                PolicyConfig::Ttl { ttl_s: v } => *v = ttl_s,
-                _ => bail!("--ttl-s only applies to the ttl keep-alive policy"),
-            }
-        }
-        if let Some(z) = args.zygotes {
-            t.zygote.mode = match z {
-                ZygoteArg::Off => ZygoteMode::Off,
-                ZygoteArg::Root => ZygoteMode::Root,
-                ZygoteArg::Dynamic => ZygoteMode::Dynamic,
-                ZygoteArg::Static => ZygoteMode::Static,
-            };
-        }
-        if let Some(v) = args.zygote_mb {
-            t.zygote.budget_mb = v;
-        }
-        if let Some(v) = args.min_gain_ms {
-            t.zygote.min_gain_ms = v;
-        }
-        if let Some(v) = args.install_mb {
-            t.install.budget_mb = v;
-        }
-        if let Some(p) = &args.zygote_tree {
-            s.zygote_tree = Some(p.clone());
-            if args.zygotes.is_none() {
-                s.tiers.zygote.mode = ZygoteMode::Static;
-            }
-        }
-        if let Some(n) = args.max_concurrency {
-            s.replay.max_concurrency = Some(n);
-        }
-        if s.replay.max_concurrency == Some(0) {
-            bail!("max_concurrency must be at least 1");
-        }
-        Ok(s)
+/// Config file, then calibration file, then flags.
+pub fn resolve(args: &RunArgs) -> Result<Settings> {
+    let mut s: Settings = match &args.config {
+        Some(p) => read_json(p, "config file")?,
+        None => Settings::default(),
+    };
+    if let Some(p) = &args.calibration {
+        s.cost = read_json(p, "calibration file")?;
     }
-
-    /// Loads the static tree file named by the settings, if any.
-    pub fn static_tree(&self) -> Result<Option<StaticTreeNode>> {
-        match &self.zygote_tree {
-            Some(p) => Ok(Some(read_json(p, "Zygote tree file")?)),
-            None => Ok(None),
+    let t = &mut s.tiers;
+    if let Some(v) = args.handler_mb {
+        t.handler.budget_mb = v;
+    }
+    if let Some(p) = args.policy {
+        let ttl_s = args.ttl_s.unwrap_or(600.0);
+        t.handler.policy = match p {
+            PolicyArg::Lru => PolicyConfig::Lru,
+            PolicyArg::Ttl => PolicyConfig::Ttl { ttl_s },
+            PolicyArg::Gdsf => PolicyConfig::Gdsf,
+        };
+    } else if let Some(ttl_s) = args.ttl_s {
+        match &mut t.handler.policy {
+            PolicyConfig::Ttl { ttl_s: v } => *v = ttl_s,
+            _ => bail!("--ttl-s only applies to the ttl keep-alive policy"),
         }
+    }
+    if let Some(z) = args.zygotes {
+        t.zygote.mode = match z {
+            ZygoteArg::Off => ZygoteMode::Off,
+            ZygoteArg::Root => ZygoteMode::Root,
+            ZygoteArg::Dynamic => ZygoteMode::Dynamic,
+            ZygoteArg::Static => ZygoteMode::Static,
+        };
+    }
+    if let Some(v) = args.zygote_mb {
+        t.zygote.budget_mb = v;
+    }
+    if let Some(v) = args.min_gain_ms {
+        t.zygote.min_gain_ms = v;
+    }
+    if let Some(v) = args.install_mb {
+        t.install.budget_mb = v;
+    }
+    if let Some(p) = &args.zygote_tree {
+        s.zygote_tree = Some(p.clone());
+        if args.zygotes.is_none() {
+            s.tiers.zygote.mode = ZygoteMode::Static;
+        }
+    }
+    if let Some(n) = args.max_concurrency {
+        s.replay.max_concurrency = Some(n);
+    }
+    if s.replay.max_concurrency == Some(0) {
+        bail!("max_concurrency must be at least 1");
+    }
+    Ok(s)
+}
+
+/// Loads the static tree file named by the settings, if any.
+pub fn static_tree(s: &Settings) -> Result<Option<StaticTreeNode>> {
+    match &s.zygote_tree {
+        Some(p) => Ok(Some(read_json(p, "Zygote tree file")?)),
+        None => Ok(None),
     }
 }
