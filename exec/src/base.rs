@@ -163,3 +163,17 @@ pub fn install_runtime(root: &Path) -> Result<(), BaseError> {
     }
     Ok(())
 }
+
+/// The base image's Python as `major.minor` (the highest
+/// `usr/lib/python3.N` holding `os.py`): installs pick wheels for it.
+pub fn python_version(root: &Path) -> Option<String> {
+    let dir = std::fs::read_dir(root.join("usr/lib")).ok()?;
+    dir.flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let minor: u32 = name.strip_prefix("python3.")?.parse().ok()?;
+            e.path().join("os.py").exists().then_some(minor)
+        })
+        .max()
+        .map(|m| format!("3.{m}"))
+}

@@ -40,11 +40,101 @@ pub enum Command {
         #[arg(long, default_value_t = 30.0)]
         timeout_s: f64,
     },
+    /// Replay a trace on real lean containers, Zygotes and an install
+    /// cache, driven by the sock-core planner; writes measured records in
+    /// `sim --records`'s schema (compare them with `sim compare`).
+    Run(RunArgs),
+    /// Make local wheels standing in for a trace's packages (offline runs):
+    /// each imports in the trace's import_ms, holds import_mb, and imports
+    /// its dependencies first.
+    Packages(PackagesArgs),
+    /// Measure the cost model's parameters on this host and write the
+    /// calibration file `sim --calibration` reads.
+    Calibrate(CalibrateArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Trace file (format: traces/README.md).
+    #[arg(long)]
+    pub trace: PathBuf,
+    /// Write one JSON record per invocation (measured phases) here.
+    #[arg(long)]
+    pub records: Option<PathBuf>,
+    /// Settings file, as `sim --config` reads it: {"tiers", "cost", "zygote_tree"}.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Cost parameters (`sock-exec calibrate`'s output), as `sim --calibration`.
+    #[arg(long)]
+    pub calibration: Option<PathBuf>,
+    /// Offline: install wheels only from this folder (e.g. `sock-exec packages`'s).
+    /// Without it, pip's index (PyPI).
+    #[arg(long)]
+    pub find_links: Option<PathBuf>,
+    /// Replay only the first N invocations.
+    #[arg(long)]
+    pub limit: Option<u64>,
+    /// Pace arrivals at trace time / SPEEDUP of wall time (default: as fast
+    /// as possible; decisions use trace time either way).
+    #[arg(long)]
+    pub speedup: Option<f64>,
+    /// Per-request and per-fork timeout.
+    #[arg(long, default_value_t = 60.0)]
+    pub timeout_s: f64,
+    /// Work folder for handlers and the run's install cache (emptied first).
+    /// Default: <state>/run.
+    #[arg(long)]
+    pub work: Option<PathBuf>,
+    /// Progress line every N invocations (0: none).
+    #[arg(long, default_value_t = 500)]
+    pub progress: u64,
+    /// Summary format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: SummaryFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SummaryFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PackagesArgs {
+    /// Trace whose packages to make.
+    #[arg(long)]
+    pub trace: PathBuf,
+    /// Output folder for the wheels.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Multiply every import time (e.g. 0.5 for a quicker run).
+    #[arg(long, default_value_t = 1.0)]
+    pub import_scale: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// Where to write the calibration JSON.
+    #[arg(long, default_value = "calibration.json")]
+    pub out: PathBuf,
+    /// Trace whose packages to measure (per-package import time, memory,
+    /// install time); without it only the host parameters are measured.
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+    /// Offline: wheels folder for the trace's packages.
+    #[arg(long)]
+    pub find_links: Option<PathBuf>,
+    /// Repetitions per host parameter (medians are written).
+    #[arg(short, long, default_value_t = 30)]
+    pub n: usize,
+    /// Measure at most this many of the trace's packages.
+    #[arg(long)]
+    pub max_packages: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]

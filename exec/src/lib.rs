@@ -14,10 +14,12 @@
 pub mod base;
 pub mod baseline;
 pub mod bench;
+pub mod calibrate;
 pub mod cgroup;
 pub mod cli;
 pub mod container;
 pub mod install;
 pub mod primitives;
+pub mod run;
 pub mod sys;
 pub mod zygote;

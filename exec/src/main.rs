@@ -79,6 +79,17 @@ fn run(cli: Cli) -> Result<()> {
             exec.shutdown()?;
             Ok(())
         }
+        Command::Run(args) => run_trace(&cli, args),
+        Command::Packages(args) => packages(args),
+        Command::Calibrate(args) => {
+            let root = base_root(&cli);
+            BaseImage::existing(&root).with_context(|| {
+                format!("no base image at {}; run `sock-exec base`", root.display())
+            })?;
+            let report = sock_exec::calibrate::run(&cli.state, &root, args)?;
+            print!("{report}");
+            Ok(())
+        }
         Command::Bench {
             command: BenchCommand::Containers(args),
         } => {
@@ -143,6 +154,130 @@ fn primitives(cli: &Cli, args: &sock_exec::cli::PrimitivesArgs) -> Result<()> {
     if failed > 0 {
         anyhow::bail!("{failed} experiment(s) failed");
     }
+    Ok(())
+}
+
+fn read_trace(
+    path: &std::path::Path,
+) -> Result<(
+    sock_core::trace::Catalog,
+    sock_core::trace::Invocations<std::io::BufReader<std::fs::File>>,
+)> {
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot open trace {}", path.display()))?;
+    let reader = sock_core::trace::TraceReader::new(
+        std::io::BufReader::with_capacity(1 << 20, file),
+        path.display().to_string(),
+    )?;
+    Ok(reader.into_parts())
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path, what: &str) -> Result<T> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {what} {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{what} {} is not valid", path.display()))
+}
+
+fn run_trace(cli: &Cli, args: &sock_exec::cli::RunArgs) -> Result<()> {
+    use sock_exec::run::{replay, RunOptions, Runner};
+    let root = base_root(cli);
+    BaseImage::existing(&root)
+        .with_context(|| format!("no base image at {}; run `sock-exec base`", root.display()))?;
+    let mut settings: sock_core::config::Settings = match &args.config {
+        Some(p) => read_json(p, "config file")?,
+        None => Default::default(),
+    };
+    if let Some(p) = &args.calibration {
+        settings.cost = read_json(p, "calibration file")?;
+    }
+    if settings.replay.max_concurrency.is_some() {
+        anyhow::bail!(
+            "replay.max_concurrency is a sim-only setting: sock-exec run replays with unlimited \
+             virtual concurrency; remove it from the config to compare the two"
+        );
+    }
+    let tree: Option<sock_core::zygote::StaticTreeNode> = match &settings.zygote_tree {
+        Some(p) => Some(read_json(p, "Zygote tree file")?),
+        None => None,
+    };
+    let (catalog, invocations) = read_trace(&args.trace)?;
+    let python = sock_exec::base::python_version(&root)
+        .with_context(|| format!("no python3.N under {}/usr/lib", root.display()))?;
+    let source = match &args.find_links {
+        Some(d) => sock_exec::install::Source::FindLinks(d.clone()),
+        None => sock_exec::install::Source::Index,
+    };
+    let opts = RunOptions {
+        work_dir: args.work.clone().unwrap_or_else(|| cli.state.join("run")),
+        source,
+        python_version: python,
+        speedup: args.speedup,
+        timeout: Duration::from_secs_f64(args.timeout_s),
+        progress_every: args.progress,
+    };
+    let mut config = ExecutorConfig::new(cli.state.clone(), root);
+    config.cgroup_prefix = "sock-exec-run".into();
+    let mut exec = Executor::new(config)?;
+    let runner = Runner::new(
+        &mut exec,
+        &catalog,
+        settings.cost.clone(),
+        settings.tiers.clone(),
+        tree.as_ref(),
+        opts,
+    )?;
+    let mut out = match &args.records {
+        Some(p) => Some(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => None,
+    };
+    let summary = replay(
+        runner,
+        invocations,
+        args.limit,
+        out.as_mut().map(|w| w as &mut dyn std::io::Write),
+    )?;
+    if let Some(mut w) = out {
+        std::io::Write::flush(&mut w)?;
+    }
+    exec.shutdown()?;
+    match args.format {
+        sock_exec::cli::SummaryFormat::Json => {
+            println!("{}", serde_json::to_string_pretty(&summary)?)
+        }
+        sock_exec::cli::SummaryFormat::Text => print!("{}", summary.render()),
+    }
+    Ok(())
+}
+
+fn packages(args: &sock_exec::cli::PackagesArgs) -> Result<()> {
+    use sock_exec::install::wheel::{build_wheels, TestPackage};
+    if !(args.import_scale.is_finite() && args.import_scale >= 0.0) {
+        anyhow::bail!("--import-scale must be a finite number >= 0");
+    }
+    let (catalog, _) = read_trace(&args.trace)?;
+    let pkgs: Vec<TestPackage> = (0..catalog.package_count())
+        .map(|i| {
+            let p = catalog.package(sock_core::PackageId(i as u32));
+            let mut t = TestPackage::new(&p.name, &p.version);
+            t.import_ms = p.import_ms * args.import_scale;
+            t.import_mb = p.import_mb;
+            t.requires = p
+                .deps
+                .iter()
+                .map(|&d| catalog.package(sock_core::PackageId(d)).name.clone())
+                .collect();
+            t
+        })
+        .collect();
+    let files = build_wheels(&args.out, &pkgs)?;
+    println!(
+        "wrote {} wheels to {} (import times x{})",
+        files.len(),
+        args.out.display(),
+        args.import_scale
+    );
     Ok(())
 }
 

@@ -8,10 +8,14 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
     pub body: String,
+    /// `X-Sock-Import-Us`: the runtime's start-up imports (µs), when sent.
+    pub import_us: Option<u64>,
+    /// `X-Sock-Handler-Us`: the handler's own run time (µs), when sent.
+    pub handler_us: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,9 +147,18 @@ fn parse(buf: &[u8]) -> Result<Response, InvokeError> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| InvokeError::Protocol(format!("bad status line {status_line:?}")))?;
+    let header = |name: &str| {
+        head.lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.trim().parse().ok())
+    };
     Ok(Response {
         status,
         body: body.to_string(),
+        import_us: header("x-sock-import-us"),
+        handler_us: header("x-sock-handler-us"),
     })
 }
 
@@ -161,9 +174,13 @@ mod tests {
             r,
             Response {
                 status: 500,
-                body: "{}".into()
+                body: "{}".into(),
+                ..Response::default()
             }
         );
+        let r = parse(b"HTTP/1.1 200 OK\r\nX-Sock-Import-Us: 12\r\nx-sock-handler-us: 7\r\n\r\n1")
+            .expect("ok");
+        assert_eq!((r.import_us, r.handler_us), (Some(12), Some(7)));
         assert!(parse(b"garbage").is_err());
     }
 }

@@ -11,7 +11,7 @@ mod reader;
 mod writer;
 
 pub use catalog::{Catalog, CatalogError};
-pub use reader::{TraceError, TraceReader};
+pub use reader::{Invocations, TraceError, TraceReader};
 pub use writer::TraceWriter;
 
 use crate::units::{FunctionId, Micros};

@@ -1,0 +1,744 @@
+//! `sock-exec run --trace FILE`: replays a trace on real lean containers,
+//! Zygotes and an on-disk install cache, with every decision taken by the
+//! same sock-core [`Planner`] `sim` uses, and writes one
+//! [`InvocationRecord`] per invocation with *measured* phases.
+//!
+//! Time. The replay runs in the trace's virtual time, as `sim` does: each
+//! invocation is planned at its arrival time, and it completes at arrival
+//! plus its *measured* latency (where `sim` uses the predicted one). The
+//! real work happens one invocation at a time, as fast as the host allows
+//! (or paced with `speedup`); an instance that is busy in virtual time
+//! stays unpaused until its virtual completion. So when measured and
+//! predicted latencies agree, so do the decisions; where they differ
+//! (a cold start slower than predicted keeps an instance busy longer), the
+//! decision agreement `sim compare` reports shows the effect.
+//!
+//! Applying plans (see ARCHITECTURE.md, "sock-exec run"):
+//! - `HandlerHit`: thaw the paused container, invoke.
+//! - `Fork`: install missing packages, fork the Zygote into a new
+//!   container (it imports what the Zygote lacks), invoke.
+//! - `Fresh`: install, create a container whose fresh interpreter imports
+//!   the closure, invoke.
+//! - side decisions: pause / destroy / evict / expire handler containers,
+//!   create Zygotes (forked from their parent, after the invocation, off
+//!   its critical path), evict Zygotes, delete evicted packages.
+//!
+//! Failures never fail a request when another path can serve it: a fork
+//! from a dead or broken Zygote falls back to a fresh start (recorded as
+//! `fresh`) and the Zygote is repaired (re-forked from its parent, or
+//! started fresh); a lost paused handler falls back to a fresh start.
+//!
+//! Phases: `install` is the pip time, `import` what the importing process
+//! measured itself, `handler` what the runtime measured around `f(event)`;
+//! the start phase of the path (`create` for fresh, `fork` for a Zygote
+//! hit, `unpause` for a handler hit) takes the rest of the measured
+//! end-to-end latency, so phases sum to `latency_us` as in `sim`. A Zygote
+//! hit's `create` is the container set-up (create steps 1-7).
+
+use crate::container::{Container, ContainerSpec, Executor, Role, State};
+use crate::install::{Installer, Source};
+use crate::zygote::ForkError;
+use sock_core::config::ZygoteMode;
+use sock_core::cost::CostParams;
+use sock_core::planner::{Action, Plan, Planner, SideDecision};
+use sock_core::record::{InvocationRecord, PathKind, PhasesUs};
+use sock_core::trace::{Catalog, Invocation};
+use sock_core::zygote::StaticTreeNode;
+use sock_core::{InstanceId, Micros, PackageId, PackageSet, ZygoteId};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("planner: {0}")]
+    Planner(#[from] sock_core::planner::PlannerError),
+    #[error("install cache: {0}")]
+    Install(#[from] crate::install::InstallError),
+    #[error("{what}: {err}")]
+    Container { what: String, err: String },
+    #[error("{op} {}: {err}", path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        err: std::io::Error,
+    },
+    #[error("writing records: {0}")]
+    Records(std::io::Error),
+}
+
+fn cerr(what: impl Into<String>, err: impl std::fmt::Display) -> RunError {
+    RunError::Container {
+        what: what.into(),
+        err: err.to_string(),
+    }
+}
+
+/// Knobs of a run that are mechanism, not policy (policy is the settings).
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Where handler folders and the install cache live (recreated).
+    pub work_dir: PathBuf,
+    pub source: Source,
+    /// The containers' Python, `major.minor`.
+    pub python_version: String,
+    /// Pace arrivals at `trace time / speedup` of wall time; `None`: as fast
+    /// as the host allows.
+    pub speedup: Option<f64>,
+    /// Per-request and per-fork timeout.
+    pub timeout: Duration,
+    /// Progress line on stderr every this many invocations (0: never).
+    pub progress_every: u64,
+}
+
+/// Totals of a run, beside the records.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct RunSummary {
+    pub invocations: u64,
+    pub handler_hits: u64,
+    pub zygote_hits: u64,
+    pub fresh: u64,
+    /// Invocations whose planned path failed and were served fresh.
+    pub fallbacks: u64,
+    /// Zygotes re-created after they died or broke.
+    pub zygote_repairs: u64,
+    pub zygotes_created: u64,
+    pub zygote_create_failures: u64,
+    /// Responses other than 200 (handler errors count here).
+    pub errors: u64,
+    pub packages_installed: u64,
+    pub packages_evicted: u64,
+    pub wall_s: f64,
+    /// Memory of the tiers at the end: the model's figure and the sum of
+    /// the cgroups' memory usage (MB).
+    pub zygote_mb_model: f64,
+    pub zygote_mb_measured: f64,
+    pub zygotes_live: usize,
+    pub handler_idle_mb_model: f64,
+    pub handler_idle_mb_measured: f64,
+    pub handlers_live: usize,
+}
+
+/// A real Zygote: its container, or none while it is being repaired.
+#[derive(Debug)]
+struct RealZygote {
+    container: Option<Container>,
+}
+
+#[derive(Debug)]
+pub struct Runner<'e, 'c> {
+    exec: &'e mut Executor,
+    planner: Planner<'c>,
+    catalog: &'c Catalog,
+    installer: Installer,
+    opts: RunOptions,
+    handler_dirs: Vec<PathBuf>,
+    /// Top-level modules of each package.
+    modules: Vec<Vec<String>>,
+    instances: HashMap<InstanceId, Container>,
+    zygotes: BTreeMap<ZygoteId, RealZygote>,
+    /// (virtual end, seq, instance) of invocations still busy.
+    inflight: BinaryHeap<Reverse<(Micros, u64, InstanceId)>>,
+    summary: RunSummary,
+    started: Instant,
+}
+
+impl<'e, 'c> Runner<'e, 'c> {
+    /// Sets up the work folder (handlers, an empty install cache), the
+    /// planner, and the Zygotes that exist from the start (the root, or a
+    /// whole static tree).
+    pub fn new(
+        exec: &'e mut Executor,
+        catalog: &'c Catalog,
+        params: CostParams,
+        tiers: sock_core::config::TierConfig,
+        static_tree: Option<&StaticTreeNode>,
+        opts: RunOptions,
+    ) -> Result<Runner<'e, 'c>, RunError> {
+        let planner = Planner::new(catalog, params, tiers, static_tree)?;
+        let work = &opts.work_dir;
+        if work.exists() {
+            std::fs::remove_dir_all(work).map_err(|err| RunError::Io {
+                op: "clear",
+                path: work.clone(),
+                err,
+            })?;
+        }
+        let installer = Installer::new(
+            work.join("packages"),
+            opts.source.clone(),
+            &opts.python_version,
+        )?;
+        let modules: Vec<Vec<String>> = (0..catalog.package_count())
+            .map(|p| {
+                let pkg = catalog.package(PackageId(p as u32));
+                if pkg.modules.is_empty() {
+                    vec![crate::install::wheel::module_name(&pkg.name)]
+                } else {
+                    pkg.modules.clone()
+                }
+            })
+            .collect();
+        let handler_dirs = write_handlers(catalog, &modules, &work.join("handlers"))?;
+        let mut runner = Runner {
+            exec,
+            planner,
+            catalog,
+            installer,
+            opts,
+            handler_dirs,
+            modules,
+            instances: HashMap::new(),
+            zygotes: BTreeMap::new(),
+            inflight: BinaryHeap::new(),
+            summary: RunSummary::default(),
+            started: Instant::now(),
+        };
+        runner.start_initial_zygotes()?;
+        Ok(runner)
+    }
+
+    pub fn planner(&self) -> &Planner<'c> {
+        &self.planner
+    }
+
+    /// Host pids of the live Zygotes (tests kill them to test repair).
+    pub fn zygote_pids(&self) -> BTreeMap<ZygoteId, i32> {
+        self.zygotes
+            .iter()
+            .filter_map(|(z, r)| r.container.as_ref().map(|c| (*z, c.init.as_raw())))
+            .collect()
+    }
+
+    fn keys(&self, set: &PackageSet) -> Vec<String> {
+        set.iter().map(|p| self.catalog.package(p).key()).collect()
+    }
+
+    fn import_list(&self, set: &PackageSet) -> Vec<String> {
+        set.iter()
+            .flat_map(|p| self.modules[p.index()].iter().cloned())
+            .collect()
+    }
+
+    fn mounts(&self, set: &PackageSet) -> Result<Vec<(String, PathBuf)>, RunError> {
+        set.iter()
+            .map(|p| {
+                let key = self.catalog.package(p).key();
+                let path = self.installer.key_path(&key)?;
+                Ok((key, path))
+            })
+            .collect()
+    }
+
+    /// Installs `set` (what is missing); returns the time pip took.
+    fn install(&mut self, set: &PackageSet) -> Result<Duration, RunError> {
+        let t = Instant::now();
+        for key in self.keys(set) {
+            if !self.installer.is_installed(&key) {
+                self.installer.install(&key)?;
+                self.summary.packages_installed += 1;
+            }
+        }
+        Ok(t.elapsed())
+    }
+
+    fn start_initial_zygotes(&mut self) -> Result<(), RunError> {
+        if self.planner.config().zygote.mode == ZygoteMode::Off {
+            return Ok(());
+        }
+        let nodes: Vec<(ZygoteId, PackageSet)> = self
+            .planner
+            .tree()
+            .map(|t| t.nodes().map(|n| (n.id, n.packages.clone())).collect())
+            .unwrap_or_default();
+        // Parents come before children (ids grow with depth in a loaded tree;
+        // ensure_zygote forks from the parent, starting it first if needed).
+        for (z, packages) in nodes {
+            self.install(&packages)?;
+            self.ensure_zygote(z)?;
+        }
+        Ok(())
+    }
+
+    /// Makes Zygote `z` real: forked from its (real) parent, or started
+    /// fresh when it is the root or its parent cannot fork.
+    fn ensure_zygote(&mut self, z: ZygoteId) -> Result<(), RunError> {
+        if self.zygotes.get(&z).is_some_and(|r| r.container.is_some()) {
+            return Ok(());
+        }
+        let Some(node) = self.planner.tree().and_then(|t| t.node(z)).cloned() else {
+            return Ok(());
+        };
+        let packages = self.mounts(&node.packages)?;
+        let mut forked = None;
+        if let Some(parent) = node.parent {
+            self.ensure_zygote(parent)?;
+            let spec = ContainerSpec {
+                packages: packages.clone(),
+                imports: self.import_list(&node.own),
+                ..ContainerSpec::default()
+            };
+            if let Some(pc) = self.zygotes.get(&parent).and_then(|r| r.container.as_ref()) {
+                match self
+                    .exec
+                    .fork_from(pc, &spec, Role::Zygote, self.opts.timeout)
+                {
+                    Ok((c, _)) => forked = Some(c),
+                    Err(e) => {
+                        tracing::warn!(zygote = z.0, parent = parent.0, error = %e, "forking a Zygote failed; starting it fresh");
+                        self.note_broken(parent, &e);
+                    }
+                }
+            }
+        }
+        let c = match forked {
+            Some(c) => c,
+            None => {
+                let spec = ContainerSpec {
+                    packages,
+                    imports: self.import_list(&node.packages),
+                    ..ContainerSpec::default()
+                };
+                let c = self
+                    .exec
+                    .create_zygote(&spec)
+                    .map_err(|e| cerr(format!("start Zygote {}", z.0), e))?;
+                if let Err(e) = self.exec.ping(&c, self.opts.timeout) {
+                    let _ = self.exec.destroy(c);
+                    return Err(cerr(format!("start Zygote {}", z.0), e));
+                }
+                c
+            }
+        };
+        self.zygotes.insert(z, RealZygote { container: Some(c) });
+        Ok(())
+    }
+
+    /// A Zygote failed to fork: if it is gone (crashed, killed), drop its
+    /// container so the next use re-creates it.
+    fn note_broken(&mut self, z: ZygoteId, e: &ForkError) {
+        let dead = matches!(
+            e,
+            ForkError::Unreachable { .. } | ForkError::Closed(..) | ForkError::Timeout(_)
+        );
+        let alive = self
+            .zygotes
+            .get(&z)
+            .and_then(|r| r.container.as_ref())
+            .is_some_and(|c| nix::sys::signal::kill(c.init, None).is_ok());
+        if dead || !alive {
+            if let Some(c) = self.zygotes.get_mut(&z).and_then(|r| r.container.take()) {
+                let _ = self.exec.destroy(c);
+            }
+            self.summary.zygote_repairs += 1;
+        }
+    }
+
+    /// Runs one invocation (the `seq`-th of the trace) and returns its record.
+    pub fn step(&mut self, seq: u64, inv: Invocation) -> Result<InvocationRecord, RunError> {
+        self.pace(inv.time);
+        self.advance_to(inv.time)?;
+        let side = self.planner.tick(inv.time);
+        self.apply(&side)?;
+        let plan = self.planner.invoke(inv, inv.time);
+        // Package evictions come from making room for this plan's installs.
+        let (before, after): (Vec<_>, Vec<_>) = plan
+            .side
+            .iter()
+            .cloned()
+            .partition(|d| matches!(d, SideDecision::EvictPackage { .. }));
+        self.apply(&before)?;
+        let rec = self.serve(seq, inv, &plan)?;
+        self.apply(&after)?;
+        let end = inv.time + Micros(rec.latency_us);
+        self.inflight.push(Reverse((end, seq, plan.instance)));
+        self.summary.invocations += 1;
+        match rec.path {
+            PathKind::HandlerHit => self.summary.handler_hits += 1,
+            PathKind::ZygoteHit => self.summary.zygote_hits += 1,
+            PathKind::Fresh => self.summary.fresh += 1,
+        }
+        if self.opts.progress_every > 0
+            && self
+                .summary
+                .invocations
+                .is_multiple_of(self.opts.progress_every)
+        {
+            let s = &self.summary;
+            eprintln!(
+                "run: {} invocations in {:.1} s: {} handler hits, {} Zygote hits, {} fresh ({} fallbacks), {} Zygotes live",
+                s.invocations,
+                self.started.elapsed().as_secs_f64(),
+                s.handler_hits,
+                s.zygote_hits,
+                s.fresh,
+                s.fallbacks,
+                self.zygotes.values().filter(|r| r.container.is_some()).count()
+            );
+        }
+        Ok(rec)
+    }
+
+    fn pace(&self, t: Micros) {
+        if let Some(speedup) = self.opts.speedup {
+            let due = Duration::from_secs_f64(t.0 as f64 / 1e6 / speedup);
+            if let Some(wait) = due.checked_sub(self.started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+    }
+
+    /// Completes every invocation whose virtual end is at or before `t`.
+    fn advance_to(&mut self, t: Micros) -> Result<(), RunError> {
+        while let Some(&Reverse((end, _, instance))) = self.inflight.peek() {
+            if end > t {
+                break;
+            }
+            self.inflight.pop();
+            let side = self.planner.tick(end);
+            self.apply(&side)?;
+            let side = self.planner.complete(instance, end);
+            self.apply(&side)?;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, side: &[SideDecision]) -> Result<(), RunError> {
+        for d in side {
+            match *d {
+                SideDecision::Pause { instance } => {
+                    if let Some(c) = self.instances.get_mut(&instance) {
+                        if c.state == State::Running && self.exec.pause(c).is_err() {
+                            // Could not freeze it: drop it; a later hit on it
+                            // falls back to a fresh start.
+                            if let Some(c) = self.instances.remove(&instance) {
+                                let _ = self.exec.destroy(c);
+                            }
+                        }
+                    }
+                }
+                SideDecision::Destroy { instance }
+                | SideDecision::EvictHandler { instance }
+                | SideDecision::ExpireHandler { instance } => {
+                    if let Some(c) = self.instances.remove(&instance) {
+                        self.exec
+                            .destroy(c)
+                            .map_err(|e| cerr(format!("destroy instance {}", instance.0), e))?;
+                    }
+                }
+                SideDecision::CreateZygote { zygote, .. } => {
+                    self.summary.zygotes_created += 1;
+                    if let Err(e) = self.ensure_zygote(zygote) {
+                        // The model has it; the next fork from it retries.
+                        self.summary.zygote_create_failures += 1;
+                        tracing::warn!(zygote = zygote.0, error = %e, "creating a Zygote failed");
+                    }
+                }
+                SideDecision::EvictZygote { zygote } => {
+                    if let Some(c) = self.zygotes.remove(&zygote).and_then(|r| r.container) {
+                        self.exec
+                            .destroy(c)
+                            .map_err(|e| cerr(format!("destroy Zygote {}", zygote.0), e))?;
+                    }
+                }
+                SideDecision::EvictPackage { package } => {
+                    let key = self.catalog.package(package).key();
+                    self.installer.remove(&key)?;
+                    self.summary.packages_evicted += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Serves `plan` for real; falls back to a fresh start when its path fails.
+    fn serve(
+        &mut self,
+        seq: u64,
+        inv: Invocation,
+        plan: &Plan,
+    ) -> Result<InvocationRecord, RunError> {
+        let f = inv.function;
+        let closure = self.catalog.closure(f).clone();
+        let t0 = Instant::now();
+        let mut phases = PhasesUs::default();
+        let mut rec = InvocationRecord {
+            seq,
+            arrival_us: inv.time.0,
+            function: f.0,
+            function_name: self.catalog.function(f).name.clone(),
+            instance: plan.instance.0,
+            path: plan.action.path(),
+            zygote: None,
+            zygote_depth: None,
+            imported: Vec::new(),
+            installed: Vec::new(),
+            phases_us: phases,
+            latency_us: 0,
+        };
+        let response = match &plan.action {
+            Action::HandlerHit { instance } => {
+                match self.instances.get_mut(instance) {
+                    Some(c) if c.state != State::Dead => {
+                        if c.state == State::Paused {
+                            self.exec
+                                .resume(c)
+                                .map_err(|e| cerr(format!("resume instance {}", instance.0), e))?;
+                        }
+                        let r = self.exec.invoke(c, "{}", self.opts.timeout);
+                        r.map_err(|e| cerr(format!("invoke instance {}", instance.0), e))?
+                    }
+                    _ => {
+                        // Lost (died while paused): serve fresh.
+                        self.summary.fallbacks += 1;
+                        if let Some(c) = self.instances.remove(instance) {
+                            let _ = self.exec.destroy(c);
+                        }
+                        rec.path = PathKind::Fresh;
+                        rec.imported = self.keys(&closure);
+                        self.fresh(plan.instance, f, &closure, &closure, &mut phases)?
+                    }
+                }
+            }
+            Action::Fork {
+                zygote,
+                depth,
+                import,
+                install,
+            } => {
+                phases.install = self.install(install)?.as_micros() as u64;
+                rec.installed = self.keys(install);
+                let spec = ContainerSpec {
+                    handler_dir: self.handler_dirs[f.index()].clone(),
+                    packages: self.mounts(&closure)?,
+                    imports: self.import_list(import),
+                };
+                let forked = match self.zygotes.get(zygote).and_then(|r| r.container.as_ref()) {
+                    Some(zc) => self
+                        .exec
+                        .fork_from(zc, &spec, Role::Handler, self.opts.timeout),
+                    None => Err(ForkError::Protocol(format!(
+                        "Zygote {} is not running",
+                        zygote.0
+                    ))),
+                };
+                match forked {
+                    Ok((mut c, report)) => {
+                        phases.create = report.prepare.as_micros() as u64;
+                        phases.import = report.import_us;
+                        rec.zygote = Some(zygote.0);
+                        rec.zygote_depth = Some(*depth);
+                        rec.imported = self.keys(import);
+                        let r = self.exec.invoke(&mut c, "{}", self.opts.timeout);
+                        self.instances.insert(plan.instance, c);
+                        r.map_err(|e| {
+                            cerr(format!("invoke forked instance {}", plan.instance.0), e)
+                        })?
+                    }
+                    Err(e) => {
+                        tracing::warn!(zygote = zygote.0, error = %e, "fork failed; serving fresh and repairing the Zygote");
+                        self.note_broken(*zygote, &e);
+                        self.summary.fallbacks += 1;
+                        rec.path = PathKind::Fresh;
+                        rec.imported = self.keys(&closure);
+                        let r = self.fresh(plan.instance, f, &closure, &closure, &mut phases)?;
+                        // Repair off the critical path.
+                        if let Err(e) = self.ensure_zygote(*zygote) {
+                            tracing::warn!(zygote = zygote.0, error = %e, "repairing a Zygote failed");
+                        }
+                        r
+                    }
+                }
+            }
+            Action::Fresh { import, install } => {
+                phases.install = self.install(install)?.as_micros() as u64;
+                rec.installed = self.keys(install);
+                rec.imported = self.keys(import);
+                self.fresh(plan.instance, f, &closure, import, &mut phases)?
+            }
+        };
+        let latency = t0.elapsed().as_micros() as u64;
+        if response.status != 200 {
+            self.summary.errors += 1;
+            tracing::warn!(seq, status = response.status, body = %response.body, "handler error");
+        }
+        phases.handler = response.handler_us.unwrap_or(0);
+        if rec.path == PathKind::Fresh && phases.import == 0 {
+            phases.import = response.import_us.unwrap_or(0);
+        }
+        let known = phases.install + phases.import + phases.handler + phases.create;
+        let rest = latency.saturating_sub(known);
+        match rec.path {
+            PathKind::HandlerHit => phases.unpause = rest,
+            PathKind::ZygoteHit => phases.fork = rest,
+            PathKind::Fresh => phases.create += rest,
+        }
+        rec.phases_us = phases;
+        rec.latency_us = latency;
+        Ok(rec)
+    }
+
+    /// A fresh container for `f` whose interpreter imports `import`.
+    fn fresh(
+        &mut self,
+        instance: InstanceId,
+        f: sock_core::FunctionId,
+        closure: &PackageSet,
+        import: &PackageSet,
+        phases: &mut PhasesUs,
+    ) -> Result<crate::container::Response, RunError> {
+        // A fallback may need packages the plan did not install.
+        phases.install += self.install(closure)?.as_micros() as u64;
+        let spec = ContainerSpec {
+            handler_dir: self.handler_dirs[f.index()].clone(),
+            packages: self.mounts(closure)?,
+            imports: self.import_list(import),
+        };
+        let mut c = self
+            .exec
+            .create(&spec)
+            .map_err(|e| cerr(format!("create instance {}", instance.0), e))?;
+        let r = self.exec.invoke(&mut c, "{}", self.opts.timeout);
+        self.instances.insert(instance, c);
+        r.map_err(|e| cerr(format!("invoke instance {}", instance.0), e))
+    }
+
+    /// Completes what is in flight, measures memory, tears everything down.
+    pub fn finish(mut self) -> Result<RunSummary, RunError> {
+        self.advance_to(Micros(u64::MAX))?;
+        let mb = |b: u64| b as f64 / (1u64 << 20) as f64;
+        let usage = self.planner.usage();
+        let mut s = std::mem::take(&mut self.summary);
+        s.zygote_mb_model = usage.zygote.0 as f64 / 1e6;
+        s.handler_idle_mb_model = usage.handler_idle.0 as f64 / 1e6;
+        for c in self.zygotes.values().filter_map(|r| r.container.as_ref()) {
+            s.zygotes_live += 1;
+            s.zygote_mb_measured += mb(self.exec.backend().memory_current(&c.cgroup).unwrap_or(0));
+        }
+        for c in self.instances.values() {
+            s.handlers_live += 1;
+            if c.state == State::Paused {
+                s.handler_idle_mb_measured +=
+                    mb(self.exec.backend().memory_current(&c.cgroup).unwrap_or(0));
+            }
+        }
+        for (_, c) in self.instances.drain() {
+            self.exec.destroy(c).map_err(|e| cerr("destroy", e))?;
+        }
+        // Children before parents does not matter: forked processes live in
+        // their own cgroups and survive their Zygote.
+        for (_, r) in std::mem::take(&mut self.zygotes) {
+            if let Some(c) = r.container {
+                self.exec
+                    .destroy(c)
+                    .map_err(|e| cerr("destroy Zygote", e))?;
+            }
+        }
+        s.wall_s = self.started.elapsed().as_secs_f64();
+        Ok(s)
+    }
+}
+
+/// Writes each function's handler: it imports its closure's modules (all
+/// already imported by then, so free) and runs for the trace's duration.
+fn write_handlers(
+    catalog: &Catalog,
+    modules: &[Vec<String>],
+    dir: &Path,
+) -> Result<Vec<PathBuf>, RunError> {
+    use std::os::unix::fs::PermissionsExt;
+    let io = |op: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |err| RunError::Io { op, path, err }
+    };
+    (0..catalog.function_count())
+        .map(|i| {
+            let f = sock_core::FunctionId(i as u32);
+            let func = catalog.function(f);
+            let d = dir.join(format!("f{i}"));
+            std::fs::create_dir_all(&d).map_err(io("create", &d))?;
+            let mut src = String::from("import time\n");
+            for p in catalog.closure(f).iter() {
+                for m in &modules[p.index()] {
+                    src.push_str(&format!("import {m}\n"));
+                }
+            }
+            src.push_str(&format!(
+                "\nNAME = {:?}\nDURATION_S = {}\n\n\ndef f(event):\n    time.sleep(DURATION_S)\n    return {{\"function\": NAME}}\n",
+                func.name,
+                func.duration_ms / 1000.0
+            ));
+            let file = d.join("f.py");
+            std::fs::write(&file, src).map_err(io("write", &file))?;
+            for (p, mode) in [(&file, 0o644), (&d, 0o755), (&dir.to_path_buf(), 0o755)] {
+                std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+                    .map_err(io("chmod", p))?;
+            }
+            Ok(d)
+        })
+        .collect()
+}
+
+/// Replays `invocations` with `runner`, writing records to `records`.
+pub fn replay<I>(
+    mut runner: Runner<'_, '_>,
+    invocations: I,
+    limit: Option<u64>,
+    mut records: Option<&mut dyn Write>,
+) -> Result<RunSummary, RunError>
+where
+    I: Iterator<Item = Result<Invocation, sock_core::trace::TraceError>>,
+{
+    for (seq, inv) in invocations.enumerate() {
+        if limit.is_some_and(|l| seq as u64 >= l) {
+            break;
+        }
+        let inv = inv.map_err(|e| cerr("trace", e))?;
+        let rec = runner.step(seq as u64, inv)?;
+        if let Some(out) = records.as_deref_mut() {
+            serde_json::to_writer(&mut *out, &rec).map_err(|e| RunError::Records(e.into()))?;
+            out.write_all(b"\n").map_err(RunError::Records)?;
+        }
+    }
+    runner.finish()
+}
+
+impl RunSummary {
+    /// The text summary `sock-exec run` prints.
+    pub fn render(&self) -> String {
+        let pct = |n: u64| 100.0 * n as f64 / self.invocations.max(1) as f64;
+        format!(
+            "invocations      {}  in {:.1} s wall\n\
+             handler hits     {} ({:.1}%)\n\
+             Zygote hits      {} ({:.1}%)\n\
+             fresh            {} ({:.1}%), of which {} fallbacks from a failed path\n\
+             Zygotes          {} created, {} failed to start, {} repaired, {} live at the end\n\
+             packages         {} installed, {} evicted\n\
+             errors           {} non-200 responses\n\
+             memory at end    Zygotes: model {:.1} MB, cgroups {:.1} MB; idle handlers: model {:.1} MB, cgroups {:.1} MB ({} live)\n",
+            self.invocations,
+            self.wall_s,
+            self.handler_hits,
+            pct(self.handler_hits),
+            self.zygote_hits,
+            pct(self.zygote_hits),
+            self.fresh,
+            pct(self.fresh),
+            self.fallbacks,
+            self.zygotes_created,
+            self.zygote_create_failures,
+            self.zygote_repairs,
+            self.zygotes_live,
+            self.packages_installed,
+            self.packages_evicted,
+            self.errors,
+            self.zygote_mb_model,
+            self.zygote_mb_measured,
+            self.handler_idle_mb_model,
+            self.handler_idle_mb_measured,
+            self.handlers_live,
+        )
+    }
+}
