@@ -108,6 +108,8 @@ pub struct RunSummary {
     pub zygote_create_failures: u64,
     /// Responses other than 200 (handler errors count here).
     pub errors: u64,
+    /// Handlers that held a trace package outside their closure (must be 0).
+    pub foreign_modules: u64,
     pub packages_installed: u64,
     pub packages_evicted: u64,
     pub wall_s: f64,
@@ -564,6 +566,10 @@ impl<'e, 'c> Runner<'e, 'c> {
             self.summary.errors += 1;
             tracing::warn!(seq, status = response.status, body = %response.body, "handler error");
         }
+        if response.status == 200 && !self.holds_only_its_own(&closure, &response.body) {
+            self.summary.foreign_modules += 1;
+            tracing::warn!(seq, body = %response.body, "a handler holds a package its function did not ask for");
+        }
         phases.handler = response.handler_us.unwrap_or(0);
         if rec.path == PathKind::Fresh && phases.import == 0 {
             phases.import = response.import_us.unwrap_or(0);
@@ -578,6 +584,22 @@ impl<'e, 'c> Runner<'e, 'c> {
         rec.phases_us = phases;
         rec.latency_us = latency;
         Ok(rec)
+    }
+
+    /// Whether the modules the handler reports holding all belong to its
+    /// closure (a Zygote must never give it more than it asked for).
+    fn holds_only_its_own(&self, closure: &PackageSet, body: &str) -> bool {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
+            return false;
+        };
+        let own: std::collections::HashSet<&str> = closure
+            .iter()
+            .flat_map(|p| self.modules[p.index()].iter().map(String::as_str))
+            .collect();
+        v["modules"].as_array().is_some_and(|held| {
+            held.iter()
+                .all(|m| m.as_str().is_some_and(|m| own.contains(m)))
+        })
     }
 
     /// A fresh container for `f` whose interpreter imports `import`.
@@ -653,22 +675,31 @@ fn write_handlers(
         let path = path.to_path_buf();
         move |err| RunError::Io { op, path, err }
     };
+    let all_modules: std::collections::BTreeSet<&String> = modules.iter().flatten().collect();
+    let all_modules: Vec<&String> = all_modules.into_iter().collect();
     (0..catalog.function_count())
         .map(|i| {
             let f = sock_core::FunctionId(i as u32);
             let func = catalog.function(f);
             let d = dir.join(format!("f{i}"));
             std::fs::create_dir_all(&d).map_err(io("create", &d))?;
-            let mut src = String::from("import time\n");
+            let mut src = String::from("import sys\nimport time\n");
             for p in catalog.closure(f).iter() {
                 for m in &modules[p.index()] {
                     src.push_str(&format!("import {m}\n"));
                 }
             }
             src.push_str(&format!(
-                "\nNAME = {:?}\nDURATION_S = {}\n\n\ndef f(event):\n    time.sleep(DURATION_S)\n    return {{\"function\": NAME}}\n",
+                "\nNAME = {:?}\nDURATION_S = {}\nTRACE_MODULES = {:?}\n\n\n\
+                 def f(event):\n    \
+                 time.sleep(DURATION_S)\n    \
+                 # Which of the trace's packages this process holds (the runner\n    \
+                 # checks it never holds one its function did not ask for).\n    \
+                 held = sorted(m for m in TRACE_MODULES if m in sys.modules)\n    \
+                 return {{\"function\": NAME, \"modules\": held}}\n",
                 func.name,
-                func.duration_ms / 1000.0
+                func.duration_ms / 1000.0,
+                all_modules,
             ));
             let file = d.join("f.py");
             std::fs::write(&file, src).map_err(io("write", &file))?;
@@ -716,7 +747,7 @@ impl RunSummary {
              fresh            {} ({:.1}%), of which {} fallbacks from a failed path\n\
              Zygotes          {} created, {} failed to start, {} repaired, {} live at the end\n\
              packages         {} installed, {} evicted\n\
-             errors           {} non-200 responses\n\
+             errors           {} non-200 responses, {} handlers holding a package they did not ask for\n\
              memory at end    Zygotes: model {:.1} MB, cgroups {:.1} MB; idle handlers: model {:.1} MB, cgroups {:.1} MB ({} live)\n",
             self.invocations,
             self.wall_s,
@@ -734,6 +765,7 @@ impl RunSummary {
             self.packages_installed,
             self.packages_evicted,
             self.errors,
+            self.foreign_modules,
             self.zygote_mb_model,
             self.zygote_mb_measured,
             self.handler_idle_mb_model,

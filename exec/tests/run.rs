@@ -1,0 +1,312 @@
+//! Privileged tests of the real three-tier cache with generated local
+//! packages (no network): a Zygote hit does not re-run an import; handlers
+//! never hold a package they did not ask for; a crashed Zygote leads to a
+//! fresh start and a repaired tree, not a failed request; a trace replayed
+//! with `sock-exec run`'s runner serves every path. See `common/mod.rs` for
+//! the skipping rules.
+
+mod common;
+
+use common::*;
+use sock_core::config::{TierConfig, ZygoteMode};
+use sock_core::cost::CostParams;
+use sock_core::record::PathKind;
+use sock_core::trace::{Catalog, Function, Invocation, Package, TraceHeader};
+use sock_core::{FunctionId, Micros};
+use sock_exec::container::{ContainerSpec, Role};
+use sock_exec::install::wheel::{build_wheels, TestPackage};
+use sock_exec::install::{Installer, Source};
+use sock_exec::run::{RunOptions, Runner};
+use std::path::Path;
+use std::time::Duration;
+
+fn main() {
+    run_cases(
+        "run",
+        &[
+            ("zygote_hit_does_not_reimport", zygote_hit_does_not_reimport),
+            (
+                "runner_serves_every_path_with_own_packages_only",
+                runner_serves_every_path_with_own_packages_only,
+            ),
+            (
+                "crashed_zygote_means_fresh_start_and_repair",
+                crashed_zygote_means_fresh_start_and_repair,
+            ),
+        ],
+    );
+}
+
+fn python(dir: &Path) -> Result<String, String> {
+    let _ = dir;
+    sock_exec::base::python_version(&base_root()).ok_or_else(|| "no python in the base".into())
+}
+
+/// Wheels for packages `a` (slow: 300 ms, 20 MiB), `b` (20 ms, needs a),
+/// `c` (10 ms) and an installer over them.
+fn packages(dir: &Path) -> Result<Installer, String> {
+    let wheels = dir.join("wheels");
+    let mut a = TestPackage::new("a", "1.0");
+    a.import_ms = 300.0;
+    a.import_mb = 20.0;
+    let mut b = TestPackage::new("b", "1.0");
+    b.import_ms = 20.0;
+    b.requires = vec!["a".into()];
+    let mut c = TestPackage::new("c", "1.0");
+    c.import_ms = 10.0;
+    build_wheels(&wheels, &[a, b, c]).map_err(|e| e.to_string())?;
+    Installer::new(dir.join("cache"), Source::FindLinks(wheels), &python(dir)?)
+        .map_err(|e| e.to_string())
+}
+
+const IMPORTS_SEEN: &str = r#"
+import builtins
+def f(event):
+    try:
+        log = open("/tmp/sock-test-imports.log").read().split()
+    except FileNotFoundError:
+        log = []
+    return {"in_process": list(builtins.sock_test_imports), "imported_here": log[0::2]}
+"#;
+
+fn zygote_hit_does_not_reimport(dir: &Path) -> TestResult {
+    let inst = packages(dir)?;
+    let mut mounts = Vec::new();
+    for key in ["a==1.0", "b==1.0"] {
+        let got = inst.install(key).map_err(|e| e.to_string())?;
+        mounts.push((got.key, got.path));
+    }
+    let mut ex = executor(dir, "rreimport");
+    let root = ex
+        .create_zygote(&ContainerSpec::default())
+        .map_err(|e| e.to_string())?;
+    ex.ping(&root, T).map_err(|e| e.to_string())?;
+    // A child Zygote that imports a (300 ms).
+    let zspec = ContainerSpec {
+        packages: mounts[..1].to_vec(),
+        imports: vec!["a".into()],
+        ..ContainerSpec::default()
+    };
+    let (za, zr) = ex
+        .fork_from(&root, &zspec, Role::Zygote, T)
+        .map_err(|e| e.to_string())?;
+    check(
+        zr.import_us >= 290_000,
+        format!("Zygote imported a in {zr:?}"),
+    )?;
+    // A handler needing a and b, forked from it: imports only b.
+    let mut spec = handler(dir, "h", IMPORTS_SEEN);
+    spec.packages = mounts.clone();
+    spec.imports = vec!["b".into()];
+    let (mut c, report) = ex
+        .fork_from(&za, &spec, Role::Handler, T)
+        .map_err(|e| e.to_string())?;
+    check(
+        report.import_us < 150_000,
+        format!(
+            "importing b alone took {} us: a was imported again?",
+            report.import_us
+        ),
+    )?;
+    let r = ex.invoke(&mut c, "0", T).map_err(|e| e.to_string())?;
+    let v: serde_json::Value =
+        serde_json::from_str(&r.body).map_err(|e| format!("{e}: {}", r.body))?;
+    check(
+        v["in_process"] == serde_json::json!(["a", "b"]),
+        format!("modules in the process: {v}"),
+    )?;
+    // The handler's own container saw only b's import run.
+    check(
+        v["imported_here"] == serde_json::json!(["b"]),
+        format!("imports run in the handler's container: {v}"),
+    )?;
+    // A fresh container pays for both.
+    let mut fresh = ex
+        .create(&spec_with(&spec, &["a", "b"]))
+        .map_err(|e| e.to_string())?;
+    let r = ex.invoke(&mut fresh, "0", T).map_err(|e| e.to_string())?;
+    check(
+        r.import_us.unwrap_or(0) >= 300_000,
+        format!("fresh import took {:?} us", r.import_us),
+    )?;
+    for c in [c, fresh, za, root] {
+        ex.destroy(c).map_err(|e| e.to_string())?;
+    }
+    ex.shutdown().map_err(|e| e.to_string())
+}
+
+fn spec_with(spec: &ContainerSpec, imports: &[&str]) -> ContainerSpec {
+    ContainerSpec {
+        imports: imports.iter().map(|s| s.to_string()).collect(),
+        ..spec.clone()
+    }
+}
+
+/// Packages a, b (needs a), c; functions: hello (none), fa (a), fab (b, so
+/// a and b), fc (c). Short handlers.
+fn catalog() -> Catalog {
+    let pkg = |name: &str, deps: Vec<u32>, ms: f64| Package {
+        name: name.into(),
+        version: "1.0".into(),
+        deps,
+        modules: vec![name.into()],
+        import_ms: ms,
+        import_mb: 1.0,
+        install_ms: 500.0,
+        disk_bytes: 10_000,
+        imputed: false,
+    };
+    let func = |name: &str, packages: Vec<u32>| Function {
+        name: name.into(),
+        packages,
+        duration_ms: 5.0,
+        memory_mb: 64.0,
+    };
+    let header = TraceHeader::new(
+        vec![
+            pkg("a", vec![], 300.0),
+            pkg("b", vec![0], 20.0),
+            pkg("c", vec![], 10.0),
+        ],
+        vec![
+            func("hello", vec![]),
+            func("fa", vec![0]),
+            func("fab", vec![1]),
+            func("fc", vec![2]),
+        ],
+        serde_json::Value::Null,
+    );
+    Catalog::new(header).expect("catalog")
+}
+
+fn options(dir: &Path) -> Result<RunOptions, String> {
+    Ok(RunOptions {
+        work_dir: dir.join("work"),
+        source: Source::FindLinks(dir.join("wheels")),
+        python_version: python(dir)?,
+        speedup: None,
+        timeout: Duration::from_secs(30),
+        progress_every: 0,
+    })
+}
+
+fn inv(ms: u64, f: u32) -> Invocation {
+    Invocation {
+        time: Micros(ms * 1000),
+        function: FunctionId(f),
+    }
+}
+
+fn runner_serves_every_path_with_own_packages_only(dir: &Path) -> TestResult {
+    packages(dir)?;
+    let catalog = catalog();
+    let mut ex = executor(dir, "rpaths");
+    let mut tiers = TierConfig::default();
+    tiers.zygote.mode = ZygoteMode::Dynamic;
+    tiers.zygote.min_gain_ms = 0.0;
+    let mut runner = Runner::new(
+        &mut ex,
+        &catalog,
+        CostParams::default(),
+        tiers,
+        None,
+        options(dir)?,
+    )
+    .map_err(|e| e.to_string())?;
+    // fa cold (forks the root Zygote, grows a Zygote {a}, ready ~0.3 s
+    // later in trace time), fab at 1 s (forks {a}, imports only b), fc,
+    // hello; then the same four again once all finished (handler hits).
+    let trace = [
+        inv(0, 1),
+        inv(1_000, 2),
+        inv(1_001, 3),
+        inv(1_002, 0),
+        inv(20_000, 1),
+        inv(20_001, 2),
+        inv(20_002, 3),
+        inv(20_003, 0),
+    ];
+    let mut paths = Vec::new();
+    for (seq, i) in trace.iter().enumerate() {
+        let rec = runner.step(seq as u64, *i).map_err(|e| e.to_string())?;
+        paths.push(rec.path);
+        if seq == 1 {
+            check(
+                rec.path == PathKind::ZygoteHit
+                    && rec.zygote_depth == Some(1)
+                    && rec.imported == vec!["b==1.0".to_string()],
+                format!("fab forks Zygote {{a}} and imports only b: {rec:?}"),
+            )?;
+        }
+    }
+    let s = runner.finish().map_err(|e| e.to_string())?;
+    check(s.errors == 0, format!("errors: {s:?}"))?;
+    check(s.foreign_modules == 0, format!("foreign packages: {s:?}"))?;
+    check(s.fallbacks == 0, format!("fallbacks: {s:?}"))?;
+    check(
+        paths[..4].iter().all(|p| *p == PathKind::ZygoteHit),
+        format!("cold starts fork from Zygotes: {paths:?}"),
+    )?;
+    check(
+        paths[4..].iter().all(|p| *p == PathKind::HandlerHit),
+        format!("warm calls resume paused handlers: {paths:?}"),
+    )?;
+    check(s.zygotes_created >= 1, format!("{s:?}"))?;
+    ex.shutdown().map_err(|e| e.to_string())
+}
+
+fn crashed_zygote_means_fresh_start_and_repair(dir: &Path) -> TestResult {
+    packages(dir)?;
+    let catalog = catalog();
+    let mut ex = executor(dir, "rrepair");
+    let mut tiers = TierConfig::default();
+    tiers.zygote.mode = ZygoteMode::Dynamic;
+    tiers.zygote.min_gain_ms = 0.0;
+    tiers.handler.budget_mb = 0.0; // every call is a cold start
+    let mut runner = Runner::new(
+        &mut ex,
+        &catalog,
+        CostParams::default(),
+        tiers,
+        None,
+        options(dir)?,
+    )
+    .map_err(|e| e.to_string())?;
+    let first = runner.step(0, inv(0, 1)).map_err(|e| e.to_string())?;
+    check(first.path == PathKind::ZygoteHit, format!("{first:?}"))?;
+    let second = runner.step(1, inv(1_000, 1)).map_err(|e| e.to_string())?;
+    check(
+        second.path == PathKind::ZygoteHit && second.zygote != first.zygote,
+        format!("second call forks from the grown Zygote {{a}}: {second:?}"),
+    )?;
+    // Crash the Zygote {a}.
+    let z = second.zygote.expect("zygote");
+    let pid = runner.zygote_pids()[&sock_core::ZygoteId(z)];
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_millis(50));
+    let third = runner.step(2, inv(2_000, 1)).map_err(|e| e.to_string())?;
+    check(
+        third.path == PathKind::Fresh,
+        format!("a crashed Zygote means a fresh start: {third:?}"),
+    )?;
+    let pids = runner.zygote_pids();
+    check(
+        pids.get(&sock_core::ZygoteId(z)).is_some_and(|p| *p != pid),
+        format!("Zygote {z} repaired with a new process: {pids:?} (was {pid})"),
+    )?;
+    let fourth = runner.step(3, inv(3_000, 1)).map_err(|e| e.to_string())?;
+    check(
+        fourth.path == PathKind::ZygoteHit && fourth.zygote == Some(z),
+        format!("the repaired Zygote serves again: {fourth:?}"),
+    )?;
+    let s = runner.finish().map_err(|e| e.to_string())?;
+    check(
+        s.errors == 0 && s.fallbacks == 1 && s.zygote_repairs == 1,
+        format!("{s:?}"),
+    )?;
+    ex.shutdown().map_err(|e| e.to_string())
+}
