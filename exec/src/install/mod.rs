@@ -432,7 +432,12 @@ impl Installer {
         }
         let tmp = self.tmp_path(&key);
         let mut cmd = self.pip_install();
-        cmd.args(["--no-deps", "--no-compile", "--quiet", "--target"])
+        // pip byte-compiles with the host's Python. Containers mount the
+        // folder read-only and never write .pyc files, so these are the only
+        // ones they get; they are used when the host's Python has the
+        // containers' minor version (3.11 on both here), else ignored and
+        // every import compiles the source (slower, still correct).
+        cmd.args(["--no-deps", "--quiet", "--target"])
             .arg(tmp.path())
             .arg(&key);
         let out = self.run(cmd)?;
