@@ -144,6 +144,33 @@ pub enum BenchCommand {
     /// SOCK §2's Linux primitives study on this kernel (netns, mount count,
     /// bind vs overlay, cgroup reuse, chroot vs pivot_root).
     Primitives(PrimitivesArgs),
+    /// Zygote hit vs fresh lean container vs Docker, for a hello-world
+    /// handler and one importing big packages (default numpy + pandas).
+    Zygotes(ZygotesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ZygotesArgs {
+    /// Iterations per system and workload.
+    #[arg(short, long, default_value_t = 30)]
+    pub n: usize,
+    /// Docker iterations per workload (spread over the run).
+    #[arg(long, default_value_t = 10)]
+    pub n_docker: usize,
+    /// Requirements of the big workload (pip resolves their closure).
+    #[arg(long, value_delimiter = ',', default_value = "numpy,pandas")]
+    pub packages: Vec<String>,
+    /// Modules the big workload's handler imports.
+    #[arg(long, value_delimiter = ',', default_value = "numpy,pandas")]
+    pub modules: Vec<String>,
+    /// Offline: wheels folder (else PyPI).
+    #[arg(long)]
+    pub find_links: Option<PathBuf>,
+    #[arg(long)]
+    pub no_docker: bool,
+    /// Output folder for the CSV.
+    #[arg(long, default_value = "bench-out/zygotes")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -104,6 +104,26 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench {
             command: BenchCommand::Primitives(args),
         } => primitives(&cli, args),
+        Command::Bench {
+            command: BenchCommand::Zygotes(args),
+        } => {
+            let root = base_root(&cli);
+            BaseImage::existing(&root).with_context(|| {
+                format!("no base image at {}; run `sock-exec base`", root.display())
+            })?;
+            let opts = sock_exec::bench::zygotes::ZygoteBench {
+                n: args.n,
+                n_docker: args.n_docker,
+                packages: args.packages.clone(),
+                modules: args.modules.clone(),
+                find_links: args.find_links.clone(),
+                docker: !args.no_docker,
+                out: args.out.clone(),
+            };
+            let report = sock_exec::bench::zygotes::run(&cli.state, &root, &opts)?;
+            print!("{report}");
+            Ok(())
+        }
     }
 }
 

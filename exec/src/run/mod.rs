@@ -633,8 +633,8 @@ impl<'e, 'c> Runner<'e, 'c> {
         let mb = |b: u64| b as f64 / (1u64 << 20) as f64;
         let usage = self.planner.usage();
         let mut s = std::mem::take(&mut self.summary);
-        s.zygote_mb_model = usage.zygote.0 as f64 / 1e6;
-        s.handler_idle_mb_model = usage.handler_idle.0 as f64 / 1e6;
+        s.zygote_mb_model = usage.zygote.as_mb_f64();
+        s.handler_idle_mb_model = usage.handler_idle.as_mb_f64();
         for c in self.zygotes.values().filter_map(|r| r.container.as_ref()) {
             s.zygotes_live += 1;
             s.zygote_mb_measured += mb(self.exec.backend().memory_current(&c.cgroup).unwrap_or(0));

@@ -1,0 +1,362 @@
+//! `sock-exec bench zygotes`: SOCK's Zygote experiment (§4.2, Figure 10's
+//! question): how much faster is a handler that starts from a Zygote than
+//! one that starts a fresh interpreter, with nothing to import (hello
+//! world) and with big imports (numpy + pandas)? Docker runs the same
+//! workloads as the baseline.
+//!
+//! Systems, measured side by side (round-robin within each iteration, so
+//! machine noise hits them alike):
+//! - `fresh`: a lean container whose fresh interpreter imports the
+//!   packages, then serves the request;
+//! - `zygote`: the same container forked from a Zygote that has imported
+//!   them (a Zygote hit);
+//! - `docker`: `docker run --rm --network none` of the base image with the
+//!   same package folders bind-mounted, `python3 -c "import ...; handler"`.
+//!
+//! Two figures per system: `start` is the time until the response
+//! (creation + import + one request; what a caller waits for), `cycle`
+//! adds destroying the container (what `docker run --rm` includes).
+
+use crate::baseline::docker;
+use crate::container::{ContainerSpec, Executor, ExecutorConfig, Role};
+use crate::install::{Installer, Source};
+use crate::primitives::stats::Summary;
+use anyhow::{bail, Context, Result};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Options of the benchmark.
+#[derive(Clone, Debug)]
+pub struct ZygoteBench {
+    pub n: usize,
+    pub n_docker: usize,
+    /// Requirements of the big workload (resolved to a closure by pip).
+    pub packages: Vec<String>,
+    /// Modules the big workload imports.
+    pub modules: Vec<String>,
+    pub find_links: Option<PathBuf>,
+    pub docker: bool,
+    pub out: PathBuf,
+}
+
+struct Workload {
+    name: &'static str,
+    handler: PathBuf,
+    mounts: Vec<(String, PathBuf)>,
+    modules: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+struct Row {
+    workload: &'static str,
+    system: &'static str,
+    start: Summary,
+    cycle: Summary,
+}
+
+const T: Duration = Duration::from_secs(120);
+
+/// Runs the benchmark; returns the printed report (also writes a CSV).
+pub fn run(state: &Path, base: &Path, opts: &ZygoteBench) -> Result<String> {
+    std::fs::create_dir_all(&opts.out)
+        .with_context(|| format!("creating {}", opts.out.display()))?;
+    let work = state.join("bench-zygotes");
+    let python = crate::base::python_version(base).context("no python3.N in the base image")?;
+    let source = match &opts.find_links {
+        Some(d) => Source::FindLinks(d.clone()),
+        None => Source::Index,
+    };
+    let installer = Installer::new(work.join("packages"), source, &python)?;
+    eprintln!("bench zygotes: resolving {:?}", opts.packages);
+    let keys = installer.resolve(&opts.packages)?;
+    let mut mounts = Vec::new();
+    for key in &keys {
+        let got = installer.install(key)?;
+        eprintln!(
+            "bench zygotes: {} {}",
+            got.key,
+            if got.reused { "cached" } else { "installed" }
+        );
+        mounts.push((got.key, got.path));
+    }
+    let hello = write_handler(&work.join("hello"), &[], "1")?;
+    let big_call = format!("[str(type(m)) for m in ({},)]", opts.modules.join(", "));
+    let big = write_handler(&work.join("big"), &opts.modules, &big_call)?;
+    let workloads = [
+        Workload {
+            name: "hello",
+            handler: hello,
+            mounts: Vec::new(),
+            modules: Vec::new(),
+        },
+        Workload {
+            name: "big",
+            handler: big,
+            mounts,
+            modules: opts.modules.clone(),
+        },
+    ];
+    let mut notes = Vec::new();
+    let engine = if opts.docker {
+        match docker::detect() {
+            crate::baseline::Probe::Ready(e) => Some(e.image_from_rootfs(base, None)?),
+            crate::baseline::Probe::Skipped { reason } => {
+                notes.push(format!("docker skipped: {reason}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut config = ExecutorConfig::new(state.to_path_buf(), base.to_path_buf());
+    config.cgroup_prefix = "sock-exec-bench-zygotes".into();
+    config.limits.memory_bytes = Some(1 << 30);
+    let mut exec = Executor::new(config)?;
+    let mut rows = Vec::new();
+    for w in &workloads {
+        rows.extend(measure(&mut exec, w, engine.as_ref(), opts)?);
+    }
+    exec.shutdown()?;
+    let csv = csv(&rows);
+    let path = opts.out.join("zygotes.csv");
+    std::fs::write(&path, csv).with_context(|| format!("writing {}", path.display()))?;
+    let mut report = render(&rows, opts, &keys);
+    for n in notes {
+        let _ = writeln!(report, "note: {n}");
+    }
+    let _ = writeln!(report, "wrote {}", path.display());
+    Ok(report)
+}
+
+fn write_handler(dir: &Path, modules: &[String], result: &str) -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    let mut src = String::new();
+    for m in modules {
+        let _ = writeln!(src, "import {m}");
+    }
+    let _ = write!(src, "\n\ndef f(event):\n    return {result}\n");
+    std::fs::write(dir.join("f.py"), src)?;
+    std::fs::set_permissions(dir.join("f.py"), std::fs::Permissions::from_mode(0o644))?;
+    for d in [dir, dir.parent().unwrap_or(dir)] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(dir.to_path_buf())
+}
+
+fn measure(
+    exec: &mut Executor,
+    w: &Workload,
+    engine: Option<&docker::Docker>,
+    opts: &ZygoteBench,
+) -> Result<Vec<Row>> {
+    let spec = ContainerSpec {
+        handler_dir: w.handler.clone(),
+        packages: w.mounts.clone(),
+        imports: w.modules.clone(),
+    };
+    let zspec = ContainerSpec {
+        handler_dir: PathBuf::new(),
+        packages: w.mounts.clone(),
+        imports: w.modules.clone(),
+    };
+    let forked = ContainerSpec {
+        imports: Vec::new(),
+        ..spec.clone()
+    };
+    eprintln!("bench zygotes: {}: starting the Zygote", w.name);
+    let zygote = exec.create_zygote(&zspec)?;
+    let info = exec.ping(&zygote, T)?;
+    eprintln!(
+        "bench zygotes: {}: Zygote ready (imported {:?} in {:.1} ms)",
+        w.name,
+        info.modules,
+        info.import_us as f64 / 1e3
+    );
+    let (mut fresh_s, mut fresh_c) = (Vec::new(), Vec::new());
+    let (mut fork_s, mut fork_c) = (Vec::new(), Vec::new());
+    let mut dock = Vec::new();
+    let docker_every = if opts.n_docker == 0 {
+        usize::MAX
+    } else {
+        opts.n.div_ceil(opts.n_docker).max(1)
+    };
+    // One warm-up of each, not recorded (page cache, pool).
+    for i in 0..=opts.n {
+        let record = i > 0;
+        let t = Instant::now();
+        let mut c = exec.create(&spec)?;
+        let r = exec.invoke(&mut c, "{}", T)?;
+        let start = t.elapsed();
+        exec.destroy(c)?;
+        let cycle = t.elapsed();
+        if r.status != 200 {
+            bail!(
+                "{}: fresh container answered {}: {}",
+                w.name,
+                r.status,
+                r.body
+            );
+        }
+        if record {
+            fresh_s.push(start);
+            fresh_c.push(cycle);
+        }
+
+        let t = Instant::now();
+        let (mut c, _) = exec.fork_from(&zygote, &forked, Role::Handler, T)?;
+        let r = exec.invoke(&mut c, "{}", T)?;
+        let start = t.elapsed();
+        exec.destroy(c)?;
+        let cycle = t.elapsed();
+        if r.status != 200 {
+            bail!(
+                "{}: forked container answered {}: {}",
+                w.name,
+                r.status,
+                r.body
+            );
+        }
+        if record {
+            fork_s.push(start);
+            fork_c.push(cycle);
+        }
+
+        if let Some(d) = engine {
+            if record && dock.len() < opts.n_docker && i % docker_every == 0 {
+                dock.push(docker_once(d, w)?);
+            }
+        }
+        if record && i % 10 == 0 {
+            eprintln!("bench zygotes: {}: {i}/{}", w.name, opts.n);
+        }
+    }
+    exec.destroy(zygote)?;
+    let mut rows = vec![
+        Row {
+            workload: w.name,
+            system: "fresh",
+            start: Summary::from_durations(&fresh_s),
+            cycle: Summary::from_durations(&fresh_c),
+        },
+        Row {
+            workload: w.name,
+            system: "zygote",
+            start: Summary::from_durations(&fork_s),
+            cycle: Summary::from_durations(&fork_c),
+        },
+    ];
+    if !dock.is_empty() {
+        let s = Summary::from_durations(&dock);
+        rows.push(Row {
+            workload: w.name,
+            system: "docker",
+            start: s,
+            cycle: s,
+        });
+    }
+    Ok(rows)
+}
+
+/// `docker run --rm --network none -v <pkg>:/packages/<key>:ro ... image
+/// python3 -S -c "<imports>; f()"`: the same workload in a Docker container.
+fn docker_once(d: &docker::Docker, w: &Workload) -> Result<Duration> {
+    let mut cmd = std::process::Command::new("docker");
+    cmd.args(["run", "--rm", "--network", "none"]);
+    let mut paths = Vec::new();
+    for (key, dir) in &w.mounts {
+        cmd.arg("-v")
+            .arg(format!("{}:/packages/{key}:ro", dir.display()));
+        paths.push(format!("/packages/{key}"));
+    }
+    let mut code = String::from("import sys; sys.path[:0] = [p for p in sys.argv[1:]]");
+    for m in &w.modules {
+        let _ = write!(code, "; import {m}");
+    }
+    code.push_str("; print(1)");
+    cmd.arg(&d.image)
+        .args(["/usr/bin/python3", "-S", "-c", &code])
+        .args(&paths);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let t = Instant::now();
+    let out = cmd.output().context("running docker")?;
+    let took = t.elapsed();
+    if !out.status.success() {
+        bail!(
+            "docker run failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(took)
+}
+
+fn csv(rows: &[Row]) -> String {
+    let mut s =
+        String::from("workload,system,n,start_p50_ms,start_p95_ms,cycle_p50_ms,cycle_p95_ms\n");
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "{},{},{},{:.3},{:.3},{:.3},{:.3}",
+            r.workload,
+            r.system,
+            r.start.samples,
+            r.start.median_us / 1e3,
+            r.start.p95_us / 1e3,
+            r.cycle.median_us / 1e3,
+            r.cycle.p95_us / 1e3
+        );
+    }
+    s
+}
+
+fn render(rows: &[Row], opts: &ZygoteBench, keys: &[String]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Zygote start vs fresh start (medians; start = until the response, cycle = with destroy)"
+    );
+    let _ = writeln!(
+        s,
+        "big workload: import {} ({} packages: {})\n",
+        opts.modules.join(", "),
+        keys.len(),
+        keys.join(" ")
+    );
+    let _ = writeln!(
+        s,
+        "{:<8} {:<8} {:>4} {:>12} {:>12} {:>12} {:>12}",
+        "workload", "system", "n", "start p50", "start p95", "cycle p50", "speed-up"
+    );
+    for r in rows {
+        let zygote = rows
+            .iter()
+            .find(|z| z.workload == r.workload && z.system == "zygote");
+        let ratio = zygote.map_or(f64::NAN, |z| {
+            if r.system == "docker" {
+                r.cycle.median_us / z.cycle.median_us
+            } else {
+                r.start.median_us / z.start.median_us
+            }
+        });
+        let _ = writeln!(
+            s,
+            "{:<8} {:<8} {:>4} {:>10.2}ms {:>10.2}ms {:>10.2}ms {:>11.1}x",
+            r.workload,
+            r.system,
+            r.start.samples,
+            r.start.median_us / 1e3,
+            r.start.p95_us / 1e3,
+            r.cycle.median_us / 1e3,
+            ratio
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nspeed-up: the system's median over the Zygote's (start for lean containers, \
+         cycle vs cycle for Docker, whose `run --rm` includes removal)"
+    );
+    s
+}
