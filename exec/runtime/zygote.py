@@ -20,21 +20,25 @@ Protocol, one request per connection on the listening socket (fd 3):
         -> {"event": "pong", "pid": P, "modules": [...], "import_us": N}
     {"op": "fork", "role": "handler"|"zygote", "imports": [modules],
      "pythonpath": "/packages/a:/packages/b", "uid": U, "gid": G}
-     fds: [root dir, listening socket, log file, /dev/null, cgroup.procs...]
+     fds: [root dir, listening socket, log file, /dev/null, the Zygote's
+           own PID namespace, cgroup.procs...]
         -> {"event": "forked", "pid": P}      (the new process, our PID ns)
         -> {"event": "joined"}                (in the container, privileges dropped)
         -> {"event": "imported", "import_us": N, "error": null|"..."}
         -> {"event": "ready"}                 (serving on its socket)
         or, at any point: {"event": "error", "stage": S, "error": "..."}
 
-The child of a fork request (C1) joins the target's cgroup by writing to
-the cgroup.procs fds, unshares IPC and UTS (and PID for a handler), and
-forks C2, the new container's first process; C1 reports C2's pid and
-exits, and the Zygote reaps it at once (no zombies). C2 is reparented to
-the executor, a child subreaper. C2 enters the target's root with
-fchdir + chroot, places its fds, drops privileges (handlers), imports
-what the Zygote lacked, and serves: a handler over HTTP (runtime.py), a
-Zygote as this server.
+One fork per request: for a handler the Zygote first moves its
+children's PID namespace to a new one (unshare(CLONE_NEWPID)), forks, and
+moves it back (setns to its own, passed by the executor: /proc is not
+mounted in the chroot), so the child is PID 1 of a fresh namespace
+without a second fork of a large process. The child joins the target's
+cgroup by writing to the cgroup.procs fds, unshares IPC and UTS, enters
+the target's root with fchdir + chroot, places its fds, drops privileges
+(handlers), imports what the Zygote lacked, and serves: a handler over
+HTTP (runtime.py), a Zygote as this server. The Zygote reaps its exited
+children on SIGCHLD (no zombies); when it dies they are reparented to the
+executor, a child subreaper.
 """
 
 import _signal
@@ -57,7 +61,7 @@ LISTEN_FD = 3
 _libc = ctypes.CDLL(None, use_errno=True)
 
 # What this Zygote has imported (its own and its ancestors' packages).
-STATE = {"modules": [], "import_us": 0}
+STATE = {"modules": [], "import_us": 0, "pid": 0}
 
 
 def _check(ret, what):
@@ -99,7 +103,9 @@ def main(rt):
 
 
 def serve(rt):
-    _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
+    STATE["pid"] = posix.getpid()
+    # Reap exited children (forked handlers and Zygotes) as they exit.
+    _signal.signal(_signal.SIGCHLD, rt._reap)
     _signal.signal(_signal.SIGTERM, lambda _s, _f: posix._exit(0))
     # Objects alive now are never collected: keeps the garbage collector
     # from writing to (and so copying) pages shared with forked children.
@@ -145,57 +151,41 @@ def fork(rt, conn, req, fds):
     role = req.get("role")
     if role not in ("handler", "zygote"):
         raise ValueError("role must be handler or zygote, not %r" % (role,))
-    if len(fds) < 5:
-        raise ValueError("a fork needs at least 5 fds (root, socket, log, null, cgroup), got %d" % len(fds))
-    pid = posix.fork()
+    if len(fds) < 6:
+        raise ValueError("a fork needs at least 6 fds (root, socket, log, null, pid ns, cgroup), got %d" % len(fds))
+    if role == "handler":
+        _check(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
+    try:
+        pid = posix.fork()
+    finally:
+        if role == "handler" and posix.getpid() == STATE["pid"]:
+            # Back to our own namespace for the next child; a Zygote that
+            # cannot is broken: exit so the executor repairs it.
+            if _libc.setns(fds[4], CLONE_NEWPID) != 0:
+                posix._exit(3)
     if pid == 0:
-        code = 1
         try:
-            code = c1(rt, conn, req, fds, role)
+            child(rt, conn, req, fds, role)
         except BaseException as e:
             try:
-                send(conn, rt, {"event": "error", "stage": "join", "error": "%s: %s" % (type(e).__name__, e)})
+                send(conn, rt, {"event": "error", "stage": "enter", "error": "%s: %s" % (type(e).__name__, e)})
             except BaseException:
                 pass
-        finally:
-            posix._exit(code)
-    # C1 exits as soon as it has forked C2: reap it now.
-    while True:
-        try:
-            posix.waitpid(pid, 0)
-            return
-        except InterruptedError:
-            continue
-        except ChildProcessError:
-            return
-
-
-def c1(rt, conn, req, fds, role):
-    """Joins the target's cgroup and namespaces, forks C2, reports its pid."""
-    for cg in fds[4:]:
-        posix.write(cg, b"0")
-    flags = CLONE_NEWIPC | CLONE_NEWUTS
-    if role == "handler":
-        flags |= CLONE_NEWPID  # C2 is PID 1 of a new namespace
-    _check(_libc.unshare(flags), "unshare")
-    pid = posix.fork()
-    if pid != 0:
-        send(conn, rt, {"event": "forked", "pid": pid})
-        return 0
-    stage = "enter"
-    try:
-        c2(rt, conn, req, fds, role)
-    except BaseException as e:
-        try:
-            send(conn, rt, {"event": "error", "stage": stage, "error": "%s: %s" % (type(e).__name__, e)})
-        except BaseException:
-            pass
         posix._exit(1)
-    posix._exit(0)
+    send(conn, rt, {"event": "forked", "pid": pid})
+
+
+def child(rt, conn, req, fds, role):
+    """Joins the target's cgroup and IPC/UTS namespaces, then enters it."""
+    for cg in fds[5:]:
+        posix.write(cg, b"0")
+    _check(_libc.unshare(CLONE_NEWIPC | CLONE_NEWUTS), "unshare(CLONE_NEWIPC|CLONE_NEWUTS)")
+    c2(rt, conn, req, fds, role)
 
 
 def c2(rt, conn, req, fds, role):
     """The new container's first process: enter, drop privileges, import, serve."""
+    _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
     root, listen, log, null = fds[0], fds[1], fds[2], fds[3]
     name = b"sock"
     _check(_libc.sethostname(name, len(name)), "sethostname")

@@ -23,7 +23,12 @@ impl Executor {
         }
         process::kill(c.init, Signal::SIGKILL)?;
         // Reaping PID 1 waits until the kernel has killed the whole namespace.
+        // A process forked from a Zygote is the Zygote's child (ECHILD here):
+        // then waiting for the cgroup to empty is what waits for it.
         process::wait_reaped(c.init)?;
+        if !self.backend().procs(&c.cgroup)?.is_empty() {
+            self.backend().kill_all(&c.cgroup)?;
+        }
         for m in c.mounts.iter().rev() {
             mount::unmount(m, true)?;
         }

@@ -9,8 +9,10 @@
 //! mounts, listening socket: create steps 1-7), opens the target's root,
 //! cgroup.procs files and log, and sends them to the Zygote over
 //! SCM_RIGHTS; the Zygote's child joins the target and becomes its first
-//! process. The executor then owns that process like any other container's
-//! init: [`Executor::destroy`] works the same.
+//! process. It stays the Zygote's child (the Zygote reaps it; if the Zygote
+//! dies first it is reparented to the executor, a child subreaper), and
+//! [`Executor::destroy`] works as for any container: kill the init, then
+//! cgroup-kill and wait until the cgroup is empty.
 
 use crate::container::{Container, ContainerSpec, CreateError, Executor, Prepared, Role};
 use crate::sys::{fs, process, SysError};
@@ -148,8 +150,7 @@ impl Executor {
             }
             Err(e) => {
                 if let Some(pid) = child {
-                    // It may not be ours to reap yet (its parent, the
-                    // Zygote's short-lived C1, may still be exiting); the
+                    // The Zygote's child, not ours: the Zygote reaps it; the
                     // cgroup kill in undo catches what the signal misses.
                     let _ = process::kill(pid, Signal::SIGKILL);
                 }
@@ -176,6 +177,9 @@ impl Executor {
             .ok_or_else(|| ForkError::Protocol("target has no cgroup".into()))?;
         let root = fs::open(&prep.partial.root, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
         let null = fs::open(Path::new("/dev/null"), OFlag::O_RDWR)?;
+        // The Zygote shares our PID namespace; it returns to it after each
+        // handler fork (it cannot open it itself: no /proc in its chroot).
+        let pidns = fs::open(Path::new("/proc/self/ns/pid"), OFlag::O_RDONLY)?;
         let procs: Vec<OwnedFd> = self
             .backend()
             .join_files(cgroup)
@@ -187,6 +191,7 @@ impl Executor {
             prep.listener.as_raw_fd(),
             prep.output.as_raw_fd(),
             null.as_raw_fd(),
+            pidns.as_raw_fd(),
         ];
         fds.extend(procs.iter().map(|f| f.as_raw_fd()));
         let request = serde_json::json!({
@@ -202,11 +207,11 @@ impl Executor {
         let stream = connect(zygote)?;
         let t0 = Instant::now();
         fs::send_with_fds(stream.as_fd(), line.as_bytes(), &fds)?;
-        drop((root, null, procs));
+        drop((root, null, pidns, procs));
         let mut lines = Lines::new(stream, timeout)?;
         let mut report = ForkReport::default();
-        // The pid (from C1) and the child's own events (from C2) come from
-        // two processes, so "forked" may arrive after "joined"; the child's
+        // The pid (from the Zygote) and the child's own events come from two
+        // processes, so "forked" may arrive after "joined"; the child's
         // events are in order.
         let stages = ["joining", "importing", "serving"];
         let mut stage = 0;
@@ -246,8 +251,8 @@ impl Executor {
                 }
             }
             if stage == 3 && child.is_some() {
-                // EOF comes once the Zygote has reaped C1 (and C2 has let
-                // go of the connection), so the child is ours to reap.
+                // EOF: both the Zygote and the child have let go of the
+                // connection; the fork is over on both sides.
                 return match lines.next()? {
                     None => Ok(report),
                     Some(extra) => Err(ForkError::Protocol(format!(
