@@ -30,6 +30,14 @@ fn base_root(cli: &Cli) -> std::path::PathBuf {
     cli.state.join("base").join("root")
 }
 
+/// The base image's root, or an error telling how to build it.
+fn existing_base(cli: &Cli) -> Result<std::path::PathBuf> {
+    let root = base_root(cli);
+    BaseImage::existing(&root)
+        .with_context(|| format!("no base image at {}; run `sock-exec base`", root.display()))?;
+    Ok(root)
+}
+
 fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Host => host(),
@@ -52,10 +60,7 @@ fn run(cli: Cli) -> Result<()> {
             event,
             timeout_s,
         } => {
-            let root = base_root(&cli);
-            BaseImage::existing(&root).with_context(|| {
-                format!("no base image at {}; run `sock-exec base`", root.display())
-            })?;
+            let root = existing_base(&cli)?;
             let mut exec = Executor::new(ExecutorConfig::new(cli.state.clone(), root))?;
             let spec = ContainerSpec {
                 handler_dir: handler.clone(),
@@ -82,10 +87,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Run(args) => run_trace(&cli, args),
         Command::Packages(args) => packages(args),
         Command::Calibrate(args) => {
-            let root = base_root(&cli);
-            BaseImage::existing(&root).with_context(|| {
-                format!("no base image at {}; run `sock-exec base`", root.display())
-            })?;
+            let root = existing_base(&cli)?;
             let report = sock_exec::calibrate::run(&cli.state, &root, args)?;
             print!("{report}");
             Ok(())
@@ -93,10 +95,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench {
             command: BenchCommand::Containers(args),
         } => {
-            let root = base_root(&cli);
-            BaseImage::existing(&root).with_context(|| {
-                format!("no base image at {}; run `sock-exec base`", root.display())
-            })?;
+            let root = existing_base(&cli)?;
             let report = sock_exec::bench::containers::run(&cli.state, &root, args)?;
             print!("{report}");
             Ok(())
@@ -107,10 +106,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench {
             command: BenchCommand::Zygotes(args),
         } => {
-            let root = base_root(&cli);
-            BaseImage::existing(&root).with_context(|| {
-                format!("no base image at {}; run `sock-exec base`", root.display())
-            })?;
+            let root = existing_base(&cli)?;
             let opts = sock_exec::bench::zygotes::ZygoteBench {
                 n: args.n,
                 n_docker: args.n_docker,
@@ -200,9 +196,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path, what: &str)
 
 fn run_trace(cli: &Cli, args: &sock_exec::cli::RunArgs) -> Result<()> {
     use sock_exec::run::{replay, RunOptions, Runner};
-    let root = base_root(cli);
-    BaseImage::existing(&root)
-        .with_context(|| format!("no base image at {}; run `sock-exec base`", root.display()))?;
+    let root = existing_base(cli)?;
     let mut settings: sock_core::config::Settings = match &args.config {
         Some(p) => read_json(p, "config file")?,
         None => Default::default(),

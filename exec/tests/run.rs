@@ -12,8 +12,9 @@ use sock_core::config::{TierConfig, ZygoteMode};
 use sock_core::cost::CostParams;
 use sock_core::record::PathKind;
 use sock_core::trace::{Catalog, Function, Invocation, Package, TraceHeader};
+use sock_core::zygote::StaticTreeNode;
 use sock_core::{FunctionId, Micros};
-use sock_exec::container::{ContainerSpec, Role};
+use sock_exec::container::{ContainerSpec, Executor, Role};
 use sock_exec::install::wheel::{build_wheels, TestPackage};
 use sock_exec::install::{Installer, Source};
 use sock_exec::run::{RunOptions, Runner};
@@ -32,6 +33,10 @@ fn main() {
             (
                 "crashed_zygote_means_fresh_start_and_repair",
                 crashed_zygote_means_fresh_start_and_repair,
+            ),
+            (
+                "static_tree_is_started_and_used",
+                static_tree_is_started_and_used,
             ),
         ],
     );
@@ -190,6 +195,32 @@ fn options(dir: &Path) -> Result<RunOptions, String> {
     })
 }
 
+/// Dynamic Zygotes that grow for any gain.
+fn dynamic() -> TierConfig {
+    let mut tiers = TierConfig::default();
+    tiers.zygote.mode = ZygoteMode::Dynamic;
+    tiers.zygote.min_gain_ms = 0.0;
+    tiers
+}
+
+fn start<'e, 'c>(
+    ex: &'e mut Executor,
+    catalog: &'c Catalog,
+    tiers: TierConfig,
+    tree: Option<&StaticTreeNode>,
+    dir: &Path,
+) -> Result<Runner<'e, 'c>, String> {
+    Runner::new(
+        ex,
+        catalog,
+        CostParams::default(),
+        tiers,
+        tree,
+        options(dir)?,
+    )
+    .map_err(|e| e.to_string())
+}
+
 fn inv(ms: u64, f: u32) -> Invocation {
     Invocation {
         time: Micros(ms * 1000),
@@ -201,18 +232,8 @@ fn runner_serves_every_path_with_own_packages_only(dir: &Path) -> TestResult {
     packages(dir)?;
     let catalog = catalog();
     let mut ex = executor(dir, "rpaths");
-    let mut tiers = TierConfig::default();
-    tiers.zygote.mode = ZygoteMode::Dynamic;
-    tiers.zygote.min_gain_ms = 0.0;
-    let mut runner = Runner::new(
-        &mut ex,
-        &catalog,
-        CostParams::default(),
-        tiers,
-        None,
-        options(dir)?,
-    )
-    .map_err(|e| e.to_string())?;
+    let tiers = dynamic();
+    let mut runner = start(&mut ex, &catalog, tiers, None, dir)?;
     // fa cold (forks the root Zygote, grows a Zygote {a}, ready ~0.3 s
     // later in trace time), fab at 1 s (forks {a}, imports only b), fc,
     // hello; then the same four again once all finished (handler hits).
@@ -259,19 +280,9 @@ fn crashed_zygote_means_fresh_start_and_repair(dir: &Path) -> TestResult {
     packages(dir)?;
     let catalog = catalog();
     let mut ex = executor(dir, "rrepair");
-    let mut tiers = TierConfig::default();
-    tiers.zygote.mode = ZygoteMode::Dynamic;
-    tiers.zygote.min_gain_ms = 0.0;
+    let mut tiers = dynamic();
     tiers.handler.budget_mb = 0.0; // every call is a cold start
-    let mut runner = Runner::new(
-        &mut ex,
-        &catalog,
-        CostParams::default(),
-        tiers,
-        None,
-        options(dir)?,
-    )
-    .map_err(|e| e.to_string())?;
+    let mut runner = start(&mut ex, &catalog, tiers, None, dir)?;
     let first = runner.step(0, inv(0, 1)).map_err(|e| e.to_string())?;
     check(first.path == PathKind::ZygoteHit, format!("{first:?}"))?;
     let second = runner.step(1, inv(1_000, 1)).map_err(|e| e.to_string())?;
@@ -306,6 +317,60 @@ fn crashed_zygote_means_fresh_start_and_repair(dir: &Path) -> TestResult {
     let s = runner.finish().map_err(|e| e.to_string())?;
     check(
         s.errors == 0 && s.fallbacks == 1 && s.zygote_repairs == 1,
+        format!("{s:?}"),
+    )?;
+    ex.shutdown().map_err(|e| e.to_string())
+}
+
+fn static_tree_is_started_and_used(dir: &Path) -> TestResult {
+    packages(dir)?;
+    let catalog = catalog();
+    let mut ex = executor(dir, "rstatic");
+    let mut tiers = TierConfig::default();
+    tiers.zygote.mode = ZygoteMode::Static;
+    tiers.handler.budget_mb = 0.0;
+    // OpenLambda's format: root -> {a} -> {a, b}; and root -> {c}.
+    let tree: StaticTreeNode = serde_json::from_str(
+        r#"{"packages": [], "children": [
+            {"packages": ["a"], "children": [{"packages": ["b==1.0"]}]},
+            {"packages": ["c"]}
+        ]}"#,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut runner = start(&mut ex, &catalog, tiers, Some(&tree), dir)?;
+    // Every node runs before the first call, each a live process.
+    let pids = runner.zygote_pids();
+    check(
+        pids.len() == 4,
+        format!("root + 3 static Zygotes: {pids:?}"),
+    )?;
+    // fab needs {a, b}: the deepest node serves it, importing nothing.
+    let rec = runner.step(0, inv(0, 2)).map_err(|e| e.to_string())?;
+    check(
+        rec.path == PathKind::ZygoteHit
+            && rec.zygote_depth == Some(2)
+            && rec.imported.is_empty()
+            && rec.installed.is_empty(),
+        format!("fab from the static {{a, b}} Zygote: {rec:?}"),
+    )?;
+    check(
+        rec.phases_us.import < 50_000,
+        format!("nothing left to import: {rec:?}"),
+    )?;
+    // fc from {c}; hello from the root.
+    let rec = runner.step(1, inv(10, 3)).map_err(|e| e.to_string())?;
+    check(
+        rec.path == PathKind::ZygoteHit && rec.zygote_depth == Some(1),
+        format!("fc from {{c}}: {rec:?}"),
+    )?;
+    let rec = runner.step(2, inv(20, 0)).map_err(|e| e.to_string())?;
+    check(
+        rec.path == PathKind::ZygoteHit && rec.zygote_depth == Some(0),
+        format!("hello from the root: {rec:?}"),
+    )?;
+    let s = runner.finish().map_err(|e| e.to_string())?;
+    check(
+        s.errors == 0 && s.foreign_modules == 0 && s.fallbacks == 0 && s.zygotes_created == 0,
         format!("{s:?}"),
     )?;
     ex.shutdown().map_err(|e| e.to_string())

@@ -18,7 +18,7 @@
 //! adds destroying the container (what `docker run --rm` includes).
 
 use crate::baseline::docker;
-use crate::container::{ContainerSpec, Executor, ExecutorConfig, Role};
+use crate::container::{Container, ContainerSpec, Executor, ExecutorConfig, Role};
 use crate::install::{Installer, Source};
 use crate::primitives::stats::Summary;
 use anyhow::{bail, Context, Result};
@@ -185,39 +185,14 @@ fn measure(
     // One warm-up of each, not recorded (page cache, pool).
     for i in 0..=opts.n {
         let record = i > 0;
-        let t = Instant::now();
-        let mut c = exec.create(&spec)?;
-        let r = exec.invoke(&mut c, "{}", T)?;
-        let start = t.elapsed();
-        exec.destroy(c)?;
-        let cycle = t.elapsed();
-        if r.status != 200 {
-            bail!(
-                "{}: fresh container answered {}: {}",
-                w.name,
-                r.status,
-                r.body
-            );
-        }
+        let (start, cycle) = timed(exec, w.name, "fresh", |ex| Ok(ex.create(&spec)?))?;
         if record {
             fresh_s.push(start);
             fresh_c.push(cycle);
         }
-
-        let t = Instant::now();
-        let (mut c, _) = exec.fork_from(&zygote, &forked, Role::Handler, T)?;
-        let r = exec.invoke(&mut c, "{}", T)?;
-        let start = t.elapsed();
-        exec.destroy(c)?;
-        let cycle = t.elapsed();
-        if r.status != 200 {
-            bail!(
-                "{}: forked container answered {}: {}",
-                w.name,
-                r.status,
-                r.body
-            );
-        }
+        let (start, cycle) = timed(exec, w.name, "forked", |ex| {
+            Ok(ex.fork_from(&zygote, &forked, Role::Handler, T)?.0)
+        })?;
         if record {
             fork_s.push(start);
             fork_c.push(cycle);
@@ -257,6 +232,30 @@ fn measure(
         });
     }
     Ok(rows)
+}
+
+/// Starts a container with `start`, sends it one request and destroys it:
+/// (time to the response, time including the destroy).
+fn timed(
+    exec: &mut Executor,
+    workload: &str,
+    system: &str,
+    start: impl FnOnce(&mut Executor) -> Result<Container>,
+) -> Result<(Duration, Duration)> {
+    let t = Instant::now();
+    let mut c = start(exec)?;
+    let r = exec.invoke(&mut c, "{}", T)?;
+    let started = t.elapsed();
+    exec.destroy(c)?;
+    let cycle = t.elapsed();
+    if r.status != 200 {
+        bail!(
+            "{workload}: {system} container answered {}: {}",
+            r.status,
+            r.body
+        );
+    }
+    Ok((started, cycle))
 }
 
 /// `docker run --rm --network none -v <pkg>:/packages/<key>:ro ... image

@@ -106,7 +106,8 @@ pub struct RunSummary {
     pub zygote_repairs: u64,
     pub zygotes_created: u64,
     pub zygote_create_failures: u64,
-    /// Responses other than 200 (handler errors count here).
+    /// Responses other than 200: handler errors, and requests that got no
+    /// response (timeout, death; counted as status 599).
     pub errors: u64,
     /// Handlers that held a trace package outside their closure (must be 0).
     pub foreign_modules: u64,
@@ -412,9 +413,11 @@ impl<'e, 'c> Runner<'e, 'c> {
             match *d {
                 SideDecision::Pause { instance } => {
                     if let Some(c) = self.instances.get_mut(&instance) {
-                        if c.state == State::Running && self.exec.pause(c).is_err() {
-                            // Could not freeze it: drop it; a later hit on it
-                            // falls back to a fresh start.
+                        if c.state == State::Dead
+                            || (c.state == State::Running && self.exec.pause(c).is_err())
+                        {
+                            // Dead, or could not freeze it: drop it; a later
+                            // hit on it falls back to a fresh start.
                             if let Some(c) = self.instances.remove(&instance) {
                                 let _ = self.exec.destroy(c);
                             }
@@ -489,8 +492,7 @@ impl<'e, 'c> Runner<'e, 'c> {
                                 .resume(c)
                                 .map_err(|e| cerr(format!("resume instance {}", instance.0), e))?;
                         }
-                        let r = self.exec.invoke(c, "{}", self.opts.timeout);
-                        r.map_err(|e| cerr(format!("invoke instance {}", instance.0), e))?
+                        failed_request(self.exec.invoke(c, "{}", self.opts.timeout))
                     }
                     _ => {
                         // Lost (died while paused): serve fresh.
@@ -535,9 +537,7 @@ impl<'e, 'c> Runner<'e, 'c> {
                         rec.imported = self.keys(import);
                         let r = self.exec.invoke(&mut c, "{}", self.opts.timeout);
                         self.instances.insert(plan.instance, c);
-                        r.map_err(|e| {
-                            cerr(format!("invoke forked instance {}", plan.instance.0), e)
-                        })?
+                        failed_request(r)
                     }
                     Err(e) => {
                         tracing::warn!(zygote = zygote.0, error = %e, "fork failed; serving fresh and repairing the Zygote");
@@ -624,7 +624,7 @@ impl<'e, 'c> Runner<'e, 'c> {
             .map_err(|e| cerr(format!("create instance {}", instance.0), e))?;
         let r = self.exec.invoke(&mut c, "{}", self.opts.timeout);
         self.instances.insert(instance, c);
-        r.map_err(|e| cerr(format!("invoke instance {}", instance.0), e))
+        Ok(failed_request(r))
     }
 
     /// Completes what is in flight, measures memory, tears everything down.
@@ -661,6 +661,20 @@ impl<'e, 'c> Runner<'e, 'c> {
         s.wall_s = self.started.elapsed().as_secs_f64();
         Ok(s)
     }
+}
+
+/// A request that got no response (timeout, the container died) counts as
+/// an error response (status 599) and the run goes on; the executor has
+/// killed the container, and the planner's next decision on it (pause or
+/// a handler hit) finds it dead.
+fn failed_request(
+    r: Result<crate::container::Response, crate::container::InvokeError>,
+) -> crate::container::Response {
+    r.unwrap_or_else(|e| crate::container::Response {
+        status: 599,
+        body: e.to_string(),
+        ..Default::default()
+    })
 }
 
 /// Writes each function's handler: it imports its closure's modules (all
