@@ -4,6 +4,6 @@
 //! executor forks containers and must stay single-threaded.
 
 pub mod containers;
-pub mod zygotes;
 mod plot;
 mod workers;
+pub mod zygotes;
