@@ -38,6 +38,10 @@ fn main() {
                 "static_tree_is_started_and_used",
                 static_tree_is_started_and_used,
             ),
+            (
+                "uninstallable_package_fails_only_its_function",
+                uninstallable_package_fails_only_its_function,
+            ),
         ],
     );
 }
@@ -150,6 +154,12 @@ fn spec_with(spec: &ContainerSpec, imports: &[&str]) -> ContainerSpec {
 /// Packages a, b (needs a), c; functions: hello (none), fa (a), fab (b, so
 /// a and b), fc (c). Short handlers.
 fn catalog() -> Catalog {
+    catalog_with(false)
+}
+
+/// With `missing`, also a package d that has no wheel and a function fd
+/// needing it.
+fn catalog_with(missing: bool) -> Catalog {
     let pkg = |name: &str, deps: Vec<u32>, ms: f64| Package {
         name: name.into(),
         version: "1.0".into(),
@@ -167,20 +177,22 @@ fn catalog() -> Catalog {
         duration_ms: 5.0,
         memory_mb: 64.0,
     };
-    let header = TraceHeader::new(
-        vec![
-            pkg("a", vec![], 300.0),
-            pkg("b", vec![0], 20.0),
-            pkg("c", vec![], 10.0),
-        ],
-        vec![
-            func("hello", vec![]),
-            func("fa", vec![0]),
-            func("fab", vec![1]),
-            func("fc", vec![2]),
-        ],
-        serde_json::Value::Null,
-    );
+    let mut packages = vec![
+        pkg("a", vec![], 300.0),
+        pkg("b", vec![0], 20.0),
+        pkg("c", vec![], 10.0),
+    ];
+    let mut functions = vec![
+        func("hello", vec![]),
+        func("fa", vec![0]),
+        func("fab", vec![1]),
+        func("fc", vec![2]),
+    ];
+    if missing {
+        packages.push(pkg("d", vec![], 5.0));
+        functions.push(func("fd", vec![3]));
+    }
+    let header = TraceHeader::new(packages, functions, serde_json::Value::Null);
     Catalog::new(header).expect("catalog")
 }
 
@@ -371,6 +383,30 @@ fn static_tree_is_started_and_used(dir: &Path) -> TestResult {
     let s = runner.finish().map_err(|e| e.to_string())?;
     check(
         s.errors == 0 && s.foreign_modules == 0 && s.fallbacks == 0 && s.zygotes_created == 0,
+        format!("{s:?}"),
+    )?;
+    ex.shutdown().map_err(|e| e.to_string())
+}
+
+fn uninstallable_package_fails_only_its_function(dir: &Path) -> TestResult {
+    packages(dir)?;
+    let catalog = catalog_with(true);
+    let mut ex = executor(dir, "rmissing");
+    let mut runner = start(&mut ex, &catalog, dynamic(), None, dir)?;
+    // fd needs d, which has no wheel: the call fails (500), the run goes on.
+    let rec = runner.step(0, inv(0, 4)).map_err(|e| e.to_string())?;
+    check(
+        rec.installed.is_empty() || rec.installed == vec!["d==1.0".to_string()],
+        format!("{rec:?}"),
+    )?;
+    let rec = runner.step(1, inv(10, 1)).map_err(|e| e.to_string())?;
+    check(
+        rec.path == PathKind::ZygoteHit,
+        format!("fa still served: {rec:?}"),
+    )?;
+    let s = runner.finish().map_err(|e| e.to_string())?;
+    check(
+        s.errors == 1 && s.packages_failed == vec!["d==1.0".to_string()],
         format!("{s:?}"),
     )?;
     ex.shutdown().map_err(|e| e.to_string())

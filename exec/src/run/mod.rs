@@ -113,6 +113,9 @@ pub struct RunSummary {
     pub foreign_modules: u64,
     pub packages_installed: u64,
     pub packages_evicted: u64,
+    /// Packages pip could not install (`name==version`); their functions
+    /// answered 500.
+    pub packages_failed: Vec<String>,
     pub wall_s: f64,
     /// Memory of the tiers at the end: the model's figure and the sum of
     /// the cgroups' memory usage (MB).
@@ -142,6 +145,8 @@ pub struct Runner<'e, 'c> {
     modules: Vec<Vec<String>>,
     instances: HashMap<InstanceId, Container>,
     zygotes: BTreeMap<ZygoteId, RealZygote>,
+    /// Packages pip could not install, with why.
+    unavailable: HashMap<PackageId, String>,
     /// (virtual end, seq, instance) of invocations still busy.
     inflight: BinaryHeap<Reverse<(Micros, u64, InstanceId)>>,
     summary: RunSummary,
@@ -195,6 +200,7 @@ impl<'e, 'c> Runner<'e, 'c> {
             modules,
             instances: HashMap::new(),
             zygotes: BTreeMap::new(),
+            unavailable: HashMap::new(),
             inflight: BinaryHeap::new(),
             summary: RunSummary::default(),
             started: Instant::now(),
@@ -221,12 +227,14 @@ impl<'e, 'c> Runner<'e, 'c> {
 
     fn import_list(&self, set: &PackageSet) -> Vec<String> {
         set.iter()
+            .filter(|p| !self.unavailable.contains_key(p))
             .flat_map(|p| self.modules[p.index()].iter().cloned())
             .collect()
     }
 
     fn mounts(&self, set: &PackageSet) -> Result<Vec<(String, PathBuf)>, RunError> {
         set.iter()
+            .filter(|p| !self.unavailable.contains_key(p))
             .map(|p| {
                 let key = self.catalog.package(p).key();
                 let path = self.installer.key_path(&key)?;
@@ -236,12 +244,26 @@ impl<'e, 'c> Runner<'e, 'c> {
     }
 
     /// Installs `set` (what is missing); returns the time pip took.
+    /// Installs what of `set` is missing; returns the time pip took. A
+    /// package pip cannot install (no wheel for the containers' Python, not
+    /// on the index) is reported once and left out: containers start
+    /// without it, so its functions answer 500 (an import error) and the
+    /// run goes on with the planner's decisions in step.
     fn install(&mut self, set: &PackageSet) -> Result<Duration, RunError> {
         let t = Instant::now();
-        for key in self.keys(set) {
-            if !self.installer.is_installed(&key) {
-                self.installer.install(&key)?;
-                self.summary.packages_installed += 1;
+        for p in set.iter() {
+            let key = self.catalog.package(p).key();
+            if self.unavailable.contains_key(&p) || self.installer.is_installed(&key) {
+                continue;
+            }
+            match self.installer.install(&key) {
+                Ok(_) => self.summary.packages_installed += 1,
+                Err(e @ crate::install::InstallError::Io { .. }) => return Err(e.into()),
+                Err(e) => {
+                    eprintln!("sock-exec run: cannot install {key}: {e}; its functions will fail");
+                    self.summary.packages_failed.push(key);
+                    self.unavailable.insert(p, e.to_string());
+                }
             }
         }
         Ok(t.elapsed())
@@ -760,7 +782,7 @@ impl RunSummary {
              Zygote hits      {} ({:.1}%)\n\
              fresh            {} ({:.1}%), of which {} fallbacks from a failed path\n\
              Zygotes          {} created, {} failed to start, {} repaired, {} live at the end\n\
-             packages         {} installed, {} evicted\n\
+             packages         {} installed, {} evicted, {} could not be installed{}\n\
              errors           {} non-200 responses, {} handlers holding a package they did not ask for\n\
              memory at end    Zygotes: model {:.1} MB, cgroups {:.1} MB; idle handlers: model {:.1} MB, cgroups {:.1} MB ({} live)\n",
             self.invocations,
@@ -778,6 +800,12 @@ impl RunSummary {
             self.zygotes_live,
             self.packages_installed,
             self.packages_evicted,
+            self.packages_failed.len(),
+            if self.packages_failed.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", self.packages_failed.join(" "))
+            },
             self.errors,
             self.foreign_modules,
             self.zygote_mb_model,
