@@ -42,6 +42,10 @@ fn main() {
                 "uninstallable_package_fails_only_its_function",
                 uninstallable_package_fails_only_its_function,
             ),
+            (
+                "evicted_zygote_is_kept_while_its_children_live",
+                evicted_zygote_is_kept_while_its_children_live,
+            ),
         ],
     );
 }
@@ -408,6 +412,43 @@ fn uninstallable_package_fails_only_its_function(dir: &Path) -> TestResult {
     check(
         s.errors == 1 && s.packages_failed == vec!["d==1.0".to_string()],
         format!("{s:?}"),
+    )?;
+    ex.shutdown().map_err(|e| e.to_string())
+}
+
+fn evicted_zygote_is_kept_while_its_children_live(dir: &Path) -> TestResult {
+    packages(dir)?;
+    let catalog = catalog();
+    let mut ex = executor(dir, "rretire");
+    let mut tiers = dynamic();
+    // Room for the root (10 MB) and one child Zygote (3 MB), not two.
+    tiers.zygote.budget_mb = 14.0;
+    let mut runner = start(&mut ex, &catalog, tiers, None, dir)?;
+    runner.step(0, inv(0, 1)).map_err(|e| e.to_string())?; // fa: grows {a}
+    let rec = runner.step(1, inv(1_000, 2)).map_err(|e| e.to_string())?; // fab from {a}
+    let za = rec.zygote.map(sock_core::ZygoteId).ok_or("fab forked")?;
+    check(rec.zygote_depth == Some(1), format!("{rec:?}"))?;
+    let pid = runner.zygote_pids()[&za];
+    // fc grows {c}, which evicts {a} while fab's (paused) handler lives.
+    runner.step(2, inv(2_000, 3)).map_err(|e| e.to_string())?;
+    check(
+        !runner.zygote_pids().contains_key(&za),
+        "the planner evicted {a}",
+    )?;
+    check(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok(),
+        "the evicted Zygote's process is kept while its child lives",
+    )?;
+    let s = runner.finish().map_err(|e| e.to_string())?;
+    check(
+        s.zygotes_kept_for_children == 1 && s.zygotes_retired == 1 && s.errors == 0,
+        format!("{s:?}"),
+    )?;
+    // finish destroyed the child, then the kept Zygote.
+    std::thread::sleep(Duration::from_millis(50));
+    check(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err(),
+        "the kept Zygote is gone once its child is",
     )?;
     ex.shutdown().map_err(|e| e.to_string())
 }

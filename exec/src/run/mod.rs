@@ -106,6 +106,11 @@ pub struct RunSummary {
     pub zygote_repairs: u64,
     pub zygotes_created: u64,
     pub zygote_create_failures: u64,
+    /// Zygotes that left the tree while containers forked from them still
+    /// ran, and were kept until those were gone.
+    pub zygotes_kept_for_children: u64,
+    /// Of those, how many were still kept at the end of the replay.
+    pub zygotes_retired: usize,
     /// Responses other than 200: handler errors, and requests that got no
     /// response (timeout, death; counted as status 599).
     pub errors: u64,
@@ -147,6 +152,13 @@ pub struct Runner<'e, 'c> {
     zygotes: BTreeMap<ZygoteId, RealZygote>,
     /// Packages pip could not install, with why.
     unavailable: HashMap<PackageId, String>,
+    /// Container id -> id of the Zygote container it was forked from.
+    parent_of: HashMap<u64, u64>,
+    /// Zygote container id -> how many containers forked from it live.
+    live_children: HashMap<u64, usize>,
+    /// Zygotes the planner evicted (or that died) whose forked children
+    /// still run: kept, with their cgroup, until the last child is gone.
+    retired: HashMap<u64, Container>,
     /// (virtual end, seq, instance) of invocations still busy.
     inflight: BinaryHeap<Reverse<(Micros, u64, InstanceId)>>,
     summary: RunSummary,
@@ -201,6 +213,9 @@ impl<'e, 'c> Runner<'e, 'c> {
             instances: HashMap::new(),
             zygotes: BTreeMap::new(),
             unavailable: HashMap::new(),
+            parent_of: HashMap::new(),
+            live_children: HashMap::new(),
+            retired: HashMap::new(),
             inflight: BinaryHeap::new(),
             summary: RunSummary::default(),
             started: Instant::now(),
@@ -310,7 +325,10 @@ impl<'e, 'c> Runner<'e, 'c> {
                     .exec
                     .fork_from(pc, &spec, Role::Zygote, self.opts.timeout)
                 {
-                    Ok((c, _)) => forked = Some(c),
+                    Ok((c, _)) => {
+                        self.note_fork(parent_id(pc), &c);
+                        forked = Some(c);
+                    }
                     Err(e) => {
                         tracing::warn!(zygote = z.0, parent = parent.0, error = %e, "forking a Zygote failed; starting it fresh");
                         self.note_broken(parent, &e);
@@ -341,6 +359,47 @@ impl<'e, 'c> Runner<'e, 'c> {
         Ok(())
     }
 
+    /// `child` was forked from the Zygote container `parent`.
+    fn note_fork(&mut self, parent: u64, child: &Container) {
+        self.parent_of.insert(child.id, parent);
+        *self.live_children.entry(parent).or_default() += 1;
+    }
+
+    /// Destroys a container; if it was the last live child of a retired
+    /// Zygote, that Zygote goes too.
+    fn destroy(&mut self, c: Container) -> Result<(), crate::container::ExecutorError> {
+        let id = c.id;
+        let result = self.exec.destroy(c);
+        if let Some(parent) = self.parent_of.remove(&id) {
+            let left = self.live_children.get_mut(&parent).map(|n| {
+                *n -= 1;
+                *n
+            });
+            if left == Some(0) {
+                self.live_children.remove(&parent);
+                if let Some(z) = self.retired.remove(&parent) {
+                    self.destroy(z)?;
+                }
+            }
+        }
+        result
+    }
+
+    /// A Zygote leaves the tree: destroyed now, or, while containers forked
+    /// from it live, kept (process, mounts and cgroup) until the last is
+    /// gone. The pages they share with it are charged to its cgroup, so
+    /// returning that cgroup to the pool early would bill them to the next
+    /// container that gets it.
+    fn retire(&mut self, c: Container) -> Result<(), crate::container::ExecutorError> {
+        if self.live_children.get(&c.id).is_some_and(|n| *n > 0) {
+            self.summary.zygotes_kept_for_children += 1;
+            self.retired.insert(c.id, c);
+            Ok(())
+        } else {
+            self.destroy(c)
+        }
+    }
+
     /// A Zygote failed to fork: if it is gone (crashed, killed), drop its
     /// container so the next use re-creates it.
     fn note_broken(&mut self, z: ZygoteId, e: &ForkError) {
@@ -355,7 +414,7 @@ impl<'e, 'c> Runner<'e, 'c> {
             .is_some_and(|c| nix::sys::signal::kill(c.init, None).is_ok());
         if dead || !alive {
             if let Some(c) = self.zygotes.get_mut(&z).and_then(|r| r.container.take()) {
-                let _ = self.exec.destroy(c);
+                let _ = self.retire(c);
             }
             self.summary.zygote_repairs += 1;
         }
@@ -441,7 +500,7 @@ impl<'e, 'c> Runner<'e, 'c> {
                             // Dead, or could not freeze it: drop it; a later
                             // hit on it falls back to a fresh start.
                             if let Some(c) = self.instances.remove(&instance) {
-                                let _ = self.exec.destroy(c);
+                                let _ = self.destroy(c);
                             }
                         }
                     }
@@ -450,8 +509,7 @@ impl<'e, 'c> Runner<'e, 'c> {
                 | SideDecision::EvictHandler { instance }
                 | SideDecision::ExpireHandler { instance } => {
                     if let Some(c) = self.instances.remove(&instance) {
-                        self.exec
-                            .destroy(c)
+                        self.destroy(c)
                             .map_err(|e| cerr(format!("destroy instance {}", instance.0), e))?;
                     }
                 }
@@ -465,8 +523,7 @@ impl<'e, 'c> Runner<'e, 'c> {
                 }
                 SideDecision::EvictZygote { zygote } => {
                     if let Some(c) = self.zygotes.remove(&zygote).and_then(|r| r.container) {
-                        self.exec
-                            .destroy(c)
+                        self.retire(c)
                             .map_err(|e| cerr(format!("destroy Zygote {}", zygote.0), e))?;
                     }
                 }
@@ -520,7 +577,7 @@ impl<'e, 'c> Runner<'e, 'c> {
                         // Lost (died while paused): serve fresh.
                         self.summary.fallbacks += 1;
                         if let Some(c) = self.instances.remove(instance) {
-                            let _ = self.exec.destroy(c);
+                            let _ = self.destroy(c);
                         }
                         rec.path = PathKind::Fresh;
                         rec.imported = self.keys(&closure);
@@ -541,7 +598,9 @@ impl<'e, 'c> Runner<'e, 'c> {
                     packages: self.mounts(&closure)?,
                     imports: self.import_list(import),
                 };
-                let forked = match self.zygotes.get(zygote).and_then(|r| r.container.as_ref()) {
+                let zc = self.zygotes.get(zygote).and_then(|r| r.container.as_ref());
+                let zid = zc.map(parent_id);
+                let forked = match zc {
                     Some(zc) => self
                         .exec
                         .fork_from(zc, &spec, Role::Handler, self.opts.timeout),
@@ -552,6 +611,9 @@ impl<'e, 'c> Runner<'e, 'c> {
                 };
                 match forked {
                     Ok((mut c, report)) => {
+                        if let Some(zid) = zid {
+                            self.note_fork(zid, &c);
+                        }
                         phases.create = report.prepare.as_micros() as u64;
                         phases.import = report.import_us;
                         rec.zygote = Some(zygote.0);
@@ -668,21 +730,32 @@ impl<'e, 'c> Runner<'e, 'c> {
                     mb(self.exec.backend().memory_current(&c.cgroup).unwrap_or(0));
             }
         }
-        for (_, c) in self.instances.drain() {
-            self.exec.destroy(c).map_err(|e| cerr("destroy", e))?;
+        s.zygotes_retired = self.retired.len();
+        let instances: Vec<Container> = self.instances.drain().map(|(_, c)| c).collect();
+        for c in instances {
+            self.destroy(c).map_err(|e| cerr("destroy", e))?;
         }
-        // Children before parents does not matter: forked processes live in
-        // their own cgroups and survive their Zygote.
+        // Zygotes retire until their children are gone; destroying every
+        // Zygote releases the retired ones in turn.
         for (_, r) in std::mem::take(&mut self.zygotes) {
             if let Some(c) = r.container {
-                self.exec
-                    .destroy(c)
-                    .map_err(|e| cerr("destroy Zygote", e))?;
+                self.retire(c).map_err(|e| cerr("destroy Zygote", e))?;
             }
+        }
+        let left: Vec<Container> = self.retired.drain().map(|(_, c)| c).collect();
+        for c in left {
+            self.exec
+                .destroy(c)
+                .map_err(|e| cerr("destroy Zygote", e))?;
         }
         s.wall_s = self.started.elapsed().as_secs_f64();
         Ok(s)
     }
+}
+
+/// The id by which forked containers remember their Zygote.
+fn parent_id(zygote: &Container) -> u64 {
+    zygote.id
 }
 
 /// A request that got no response (timeout, the container died) counts as
@@ -781,7 +854,7 @@ impl RunSummary {
              handler hits     {} ({:.1}%)\n\
              Zygote hits      {} ({:.1}%)\n\
              fresh            {} ({:.1}%), of which {} fallbacks from a failed path\n\
-             Zygotes          {} created, {} failed to start, {} repaired, {} live at the end\n\
+             Zygotes          {} created, {} failed to start, {} repaired, {} kept for their children after eviction, {} live at the end\n\
              packages         {} installed, {} evicted, {} could not be installed{}\n\
              errors           {} non-200 responses, {} handlers holding a package they did not ask for\n\
              memory at end    Zygotes: model {:.1} MB, cgroups {:.1} MB; idle handlers: model {:.1} MB, cgroups {:.1} MB ({} live)\n",
@@ -797,6 +870,7 @@ impl RunSummary {
             self.zygotes_created,
             self.zygote_create_failures,
             self.zygote_repairs,
+            self.zygotes_kept_for_children,
             self.zygotes_live,
             self.packages_installed,
             self.packages_evicted,
