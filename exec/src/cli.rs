@@ -44,6 +44,10 @@ pub enum Command {
     /// cache, driven by the sock-core planner; writes measured records in
     /// `sim --records`'s schema (compare them with `sim compare`).
     Run(RunArgs),
+    /// Install packages (`name==version`) into an install cache folder:
+    /// a wheel for the containers' Python when one exists, else built from
+    /// source in a lean container. Prints each package's modules and time.
+    Install(InstallArgs),
     /// Make local wheels standing in for a trace's packages (offline runs):
     /// each imports in the trace's import_ms, holds import_mb, and imports
     /// its dependencies first.
@@ -102,6 +106,19 @@ pub struct RunArgs {
 pub enum SummaryFormat {
     Text,
     Json,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// Exact pins, `name==version`.
+    #[arg(required = true)]
+    pub keys: Vec<String>,
+    /// Install cache folder. Default: <state>/packages.
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Offline: wheels and source distributions only from this folder.
+    #[arg(long)]
+    pub find_links: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

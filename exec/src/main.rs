@@ -86,6 +86,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Run(args) => run_trace(&cli, args),
         Command::Packages(args) => packages(args),
+        Command::Install(args) => install(&cli, args),
         Command::Calibrate(args) => {
             let root = existing_base(&cli)?;
             let report = sock_exec::calibrate::run(&cli.state, &root, args)?;
@@ -261,6 +262,50 @@ fn run_trace(cli: &Cli, args: &sock_exec::cli::RunArgs) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&summary)?)
         }
         sock_exec::cli::SummaryFormat::Text => print!("{}", summary.render()),
+    }
+    Ok(())
+}
+
+fn install(cli: &Cli, args: &sock_exec::cli::InstallArgs) -> Result<()> {
+    use sock_exec::install::{build, InstallError, Installer, Source};
+    let root = existing_base(cli)?;
+    let python = sock_exec::base::python_version(&root)
+        .with_context(|| format!("no python3.N under {}/usr/lib", root.display()))?;
+    let source = match &args.find_links {
+        Some(d) => Source::FindLinks(d.clone()),
+        None => Source::Index,
+    };
+    let cache = args
+        .cache
+        .clone()
+        .unwrap_or_else(|| cli.state.join("packages"));
+    let installer = Installer::new(&cache, source, &python)?;
+    let mut exec: Option<Executor> = None;
+    for key in &args.keys {
+        let got = match installer.install(key) {
+            Err(InstallError::NoWheel { .. }) => {
+                eprintln!("{key}: no wheel fits CPython {python}; building from source in a lean container");
+                if exec.is_none() {
+                    let mut config = ExecutorConfig::new(cli.state.clone(), root.clone());
+                    config.cgroup_prefix = "sock-exec-install".into();
+                    exec = Some(Executor::new(config)?);
+                }
+                let ex = exec.as_mut().context("executor")?;
+                build::build_from_source(ex, &installer, key, Duration::from_secs(900))?
+            }
+            other => other?,
+        };
+        println!(
+            "{} {} in {:.2} s: modules {} at {}",
+            got.key,
+            if got.reused { "cached" } else { "installed" },
+            got.elapsed.as_secs_f64(),
+            got.modules.join(","),
+            got.path.display()
+        );
+    }
+    if let Some(ex) = exec {
+        ex.shutdown()?;
     }
     Ok(())
 }

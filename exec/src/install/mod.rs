@@ -25,6 +25,7 @@
 //!
 //! [`wheel`] builds synthetic, installable test packages.
 
+pub mod build;
 mod dist;
 pub mod wheel;
 
@@ -74,7 +75,8 @@ pub enum InstallError {
     NoPip { tried: String },
     #[error(
         "no wheel for {key} that fits the containers' CPython {python} (manylinux x86_64); \
-         building from source is not supported (found only: {found})"
+         pip does not build from source here: `install::build` does, in a lean container \
+         (found only: {found})"
     )]
     NoWheel {
         key: String,
@@ -424,6 +426,16 @@ impl Installer {
 
     /// Installs `key` (no dependencies) unless it is already installed.
     pub fn install(&self, key: &str) -> Result<Installed, InstallError> {
+        self.install_from(key, None)
+    }
+
+    /// Installs `key` from a wheel file built here (see [`build`]) unless
+    /// it is already installed.
+    pub fn install_wheel_file(&self, key: &str, wheel: &Path) -> Result<Installed, InstallError> {
+        self.install_from(key, Some(wheel))
+    }
+
+    fn install_from(&self, key: &str, wheel: Option<&Path>) -> Result<Installed, InstallError> {
         let start = Instant::now();
         let key = normalize_key(key)?;
         let dest = self.cache_dir.join(&key);
@@ -438,8 +450,11 @@ impl Installer {
         // containers' minor version (3.11 on both here), else ignored and
         // every import compiles the source (slower, still correct).
         cmd.args(["--no-deps", "--quiet", "--target"])
-            .arg(tmp.path())
-            .arg(&key);
+            .arg(tmp.path());
+        match wheel {
+            Some(file) => cmd.arg(file),
+            None => cmd.arg(&key),
+        };
         let out = self.run(cmd)?;
         if !out.status.success() {
             return Err(self.failure(&key, &out));
@@ -694,7 +709,10 @@ impl Installer {
 
     /// `pip install` with the options every call shares: wheels only, for
     /// the containers' CPython and platform, from the source, quiet.
-    fn pip_install(&self) -> Command {
+    /// pip with the environment cleaned (offline: no `PIP_*` at all, no
+    /// configuration file) and, offline, `--no-index --find-links DIR`
+    /// added by the callers that take index options.
+    fn pip_command(&self) -> Command {
         let mut cmd = Command::new(&self.pip[0]);
         cmd.args(&self.pip[1..]);
         cmd.stdin(Stdio::null())
@@ -707,6 +725,21 @@ impl Installer {
                 cmd.env_remove(var);
             }
         }
+        if offline {
+            cmd.env("PIP_CONFIG_FILE", "/dev/null");
+        }
+        cmd
+    }
+
+    /// The index options for `download` and `install`.
+    fn index_args(&self, cmd: &mut Command) {
+        if let Source::FindLinks(dir) = &self.source {
+            cmd.arg("--no-index").arg("--find-links").arg(dir);
+        }
+    }
+
+    fn pip_install(&self) -> Command {
+        let mut cmd = self.pip_command();
         let abi = format!("cp{}", self.python_version.replace('.', ""));
         cmd.args([
             "install",
@@ -727,11 +760,7 @@ impl Installer {
         for tag in platform_tags() {
             cmd.arg("--platform").arg(tag);
         }
-        if let Source::FindLinks(dir) = &self.source {
-            // No configuration file either: only DIR is looked at.
-            cmd.env("PIP_CONFIG_FILE", "/dev/null");
-            cmd.arg("--no-index").arg("--find-links").arg(dir);
-        }
+        self.index_args(&mut cmd);
         cmd
     }
 

@@ -117,6 +117,8 @@ pub struct RunSummary {
     /// Handlers that held a trace package outside their closure (must be 0).
     pub foreign_modules: u64,
     pub packages_installed: u64,
+    /// Of those, built from source in a lean container (no wheel fitted).
+    pub packages_built: u64,
     pub packages_evicted: u64,
     /// Packages pip could not install (`name==version`); their functions
     /// answered 500.
@@ -271,13 +273,27 @@ impl<'e, 'c> Runner<'e, 'c> {
             if self.unavailable.contains_key(&p) || self.installer.is_installed(&key) {
                 continue;
             }
-            match self.installer.install(&key) {
-                Ok(_) => self.summary.packages_installed += 1,
-                Err(e @ crate::install::InstallError::Io { .. }) => return Err(e.into()),
+            use crate::install::InstallError;
+            let result = match self.installer.install(&key) {
+                Ok(_) => Ok(()),
+                // No wheel fits: build it from source in a lean container.
+                Err(InstallError::NoWheel { .. }) => crate::install::build::build_from_source(
+                    self.exec,
+                    &self.installer,
+                    &key,
+                    self.opts.timeout.max(Duration::from_secs(600)),
+                )
+                .map(|_| self.summary.packages_built += 1)
+                .map_err(|e| e.to_string()),
+                Err(e @ InstallError::Io { .. }) => return Err(e.into()),
+                Err(e) => Err(e.to_string()),
+            };
+            match result {
+                Ok(()) => self.summary.packages_installed += 1,
                 Err(e) => {
                     eprintln!("sock-exec run: cannot install {key}: {e}; its functions will fail");
                     self.summary.packages_failed.push(key);
-                    self.unavailable.insert(p, e.to_string());
+                    self.unavailable.insert(p, e);
                 }
             }
         }
@@ -855,7 +871,7 @@ impl RunSummary {
              Zygote hits      {} ({:.1}%)\n\
              fresh            {} ({:.1}%), of which {} fallbacks from a failed path\n\
              Zygotes          {} created, {} failed to start, {} repaired, {} kept for their children after eviction, {} live at the end\n\
-             packages         {} installed, {} evicted, {} could not be installed{}\n\
+             packages         {} installed ({} built from source), {} evicted, {} could not be installed{}\n\
              errors           {} non-200 responses, {} handlers holding a package they did not ask for\n\
              memory at end    Zygotes: model {:.1} MB, cgroups {:.1} MB; idle handlers: model {:.1} MB, cgroups {:.1} MB ({} live)\n",
             self.invocations,
@@ -873,6 +889,7 @@ impl RunSummary {
             self.zygotes_kept_for_children,
             self.zygotes_live,
             self.packages_installed,
+            self.packages_built,
             self.packages_evicted,
             self.packages_failed.len(),
             if self.packages_failed.is_empty() {
