@@ -11,7 +11,7 @@
 //!   `invoke`, minus the handler's own run time and the runtime's start-up
 //!   imports (none here): `run`'s `create` phase of a fresh start, which
 //!   the model charges as `container_create_ms + python_start_ms`;
-//! - `container_create_ms`: create steps 1-7 ([`ForkReport::prepare`]) of a
+//! - `container_create_ms`: create steps 1-7 ([`ForkReport::prepare`](crate::zygote::ForkReport::prepare)) of a
 //!   fork from the root Zygote (`run`'s `create` phase of a Zygote hit);
 //!   `python_start_ms` is the fresh start minus it;
 //! - `fork_base_ms`: `fork_from` + `invoke` wall time from the root Zygote,

@@ -91,7 +91,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 60.0)]
     pub timeout_s: f64,
     /// Work folder for handlers and the run's install cache (emptied first).
-    /// Default: <state>/run.
+    /// Default: `<state>/run`.
     #[arg(long)]
     pub work: Option<PathBuf>,
     /// Progress line every N invocations (0: none).
@@ -113,7 +113,7 @@ pub struct InstallArgs {
     /// Exact pins, `name==version`.
     #[arg(required = true)]
     pub keys: Vec<String>,
-    /// Install cache folder. Default: <state>/packages.
+    /// Install cache folder. Default: `<state>/packages`.
     #[arg(long)]
     pub cache: Option<PathBuf>,
     /// Offline: wheels and source distributions only from this folder.

@@ -1,7 +1,7 @@
 //! # sock-exec
 //!
-//! The executor half: real lean containers (and, next, Python Zygote
-//! forks) driven by the same sock-core planner `sim` uses.
+//! The executor half: real lean containers, Python Zygote forks and an
+//! on-disk install cache, driven by the same sock-core planner `sim` uses.
 //!
 //! - [`sys`]: the OS boundary; every raw syscall wrapper (and all `unsafe`).
 //! - [`cgroup`]: v1/v2 backends chosen from the mount table, and the pool.
@@ -9,7 +9,12 @@
 //! - [`container`]: the lean container lifecycle (create, invoke, pause,
 //!   resume, destroy, crash recovery).
 //! - [`zygote`]: forking Zygote servers into new lean containers.
-//! - [`bench`]: `sock-exec bench containers` against Docker and runc.
+//! - [`install`]: the install cache (pip, wheels for the containers'
+//!   Python; source builds in a lean container) and test-wheel generator.
+//! - [`run`]: `sock-exec run`, a trace replayed on all three real tiers.
+//! - [`calibrate`]: the cost model's parameters measured on this host.
+//! - [`bench`]: `sock-exec bench containers` (vs Docker and runc) and
+//!   `sock-exec bench zygotes` (Zygote hit vs fresh vs Docker).
 
 pub mod base;
 pub mod baseline;
