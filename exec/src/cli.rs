@@ -119,6 +119,10 @@ pub struct InstallArgs {
     /// Offline: wheels and source distributions only from this folder.
     #[arg(long)]
     pub find_links: Option<PathBuf>,
+    /// Install only the given pins. Default: pip resolves their dependency
+    /// closure first (wheels only) and every package is installed.
+    #[arg(long)]
+    pub no_deps: bool,
 }
 
 #[derive(Debug, Args)]

@@ -280,8 +280,18 @@ fn install(cli: &Cli, args: &sock_exec::cli::InstallArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| cli.state.join("packages"));
     let installer = Installer::new(&cache, source, &python)?;
+    let keys = if args.no_deps {
+        args.keys.clone()
+    } else {
+        installer.resolve(&args.keys).with_context(|| {
+            "resolving the dependency closure (wheels only); install exact pins with --no-deps \
+             to build source-only packages"
+        })?
+    };
     let mut exec: Option<Executor> = None;
-    for key in &args.keys {
+    let mut names = std::collections::BTreeSet::new();
+    let mut needs = Vec::new();
+    for key in &keys {
         let got = match installer.install(key) {
             Err(InstallError::NoWheel { .. }) => {
                 eprintln!("{key}: no wheel fits CPython {python}; building from source in a lean container");
@@ -295,6 +305,17 @@ fn install(cli: &Cli, args: &sock_exec::cli::InstallArgs) -> Result<()> {
             }
             other => other?,
         };
+        names.insert(sock_exec::install::canonical_name(
+            got.key
+                .split_once("==")
+                .map_or(got.key.as_str(), |(n, _)| n),
+        ));
+        needs.extend(
+            installer
+                .requires(&got.key)?
+                .into_iter()
+                .map(|r| (got.key.clone(), r)),
+        );
         println!(
             "{} {} in {:.2} s: modules {} at {}",
             got.key,
@@ -306,6 +327,24 @@ fn install(cli: &Cli, args: &sock_exec::cli::InstallArgs) -> Result<()> {
     }
     if let Some(ex) = exec {
         ex.shutdown()?;
+    }
+    // The closure, checked against the installed metadata (Requires-Dist;
+    // environment markers other than extras are not evaluated).
+    let missing: Vec<String> = needs
+        .iter()
+        .filter(|(_, dep)| !names.contains(&sock_exec::install::canonical_name(dep)))
+        .map(|(by, dep)| format!("{dep} (required by {by})"))
+        .collect();
+    if missing.is_empty() {
+        println!(
+            "closure complete: every Requires-Dist of the {} packages is installed",
+            keys.len()
+        );
+    } else {
+        println!(
+            "not installed, though required (markers other than extras are not evaluated): {}",
+            missing.join(", ")
+        );
     }
     Ok(())
 }
