@@ -38,6 +38,21 @@ pub struct PhasesUs {
     pub handler: u64,
 }
 
+impl PhasesUs {
+    /// Phase values in the order of [`Phases::NAMES`].
+    pub fn values(&self) -> [u64; 7] {
+        [
+            self.queue,
+            self.create,
+            self.fork,
+            self.unpause,
+            self.install,
+            self.import,
+            self.handler,
+        ]
+    }
+}
+
 impl From<Phases> for PhasesUs {
     fn from(p: Phases) -> Self {
         PhasesUs {

@@ -12,7 +12,7 @@ use crate::study::compute::quantile;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use sock_core::cost::Phases;
-use sock_core::record::{InvocationRecord, PathKind, PhasesUs};
+use sock_core::record::{InvocationRecord, PathKind};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
@@ -174,16 +174,10 @@ pub struct ErrorRow {
     pub rel_n: usize,
 }
 
-fn phase_values(p: &PhasesUs) -> [u64; 7] {
-    [
-        p.queue, p.create, p.fork, p.unpause, p.install, p.import, p.handler,
-    ]
-}
-
 /// Metric `i` of [`METRICS`] for one record, in µs.
 fn metric_us(r: &InvocationRecord, i: usize) -> u64 {
     match i {
-        0..=6 => phase_values(&r.phases_us)[i],
+        0..=6 => r.phases_us.values()[i],
         7 => r.latency_us.saturating_sub(r.phases_us.handler),
         _ => r.latency_us,
     }
@@ -453,6 +447,7 @@ pub fn render_csv(c: &Comparison) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sock_core::record::PhasesUs;
 
     fn rec(seq: u64, path: PathKind, handler: u64, import: u64) -> InvocationRecord {
         let phases_us = PhasesUs {
@@ -476,7 +471,7 @@ mod tests {
             zygote_depth: (path == PathKind::ZygoteHit).then_some(0),
             imported: vec!["a==1".into(), "b==2".into()],
             installed: vec![],
-            latency_us: phase_values(&phases_us).iter().sum(),
+            latency_us: phases_us.values().iter().sum(),
             phases_us,
         }
     }

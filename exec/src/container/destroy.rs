@@ -1,7 +1,7 @@
 //! Destroying a container: kill its init, which takes every process of its
-//! PID namespace with it (pid_namespaces(7)); unmount in reverse order;
-//! delete its folder; return the cgroup to the pool, which cgroup-kills
-//! anything still inside first.
+//! PID namespace with it (pid_namespaces(7)); return the cgroup to the
+//! pool, which cgroup-kills anything still inside and waits until it is
+//! empty; unmount in reverse order; delete its folder.
 
 use super::{Container, Executor, ExecutorError, State};
 use crate::sys::{mount, process};
@@ -22,13 +22,13 @@ impl Executor {
             self.backend().thaw(&c.cgroup)?;
         }
         process::kill(c.init, Signal::SIGKILL)?;
-        // Reaping PID 1 waits until the kernel has killed the whole namespace.
-        // A process forked from a Zygote is the Zygote's child (ECHILD here):
-        // then waiting for the cgroup to empty is what waits for it.
+        // Reaping PID 1 waits until the kernel has killed the whole namespace;
+        // a process forked from a Zygote is the Zygote's child (ECHILD here).
         process::wait_reaped(c.init)?;
-        if !self.backend().procs(&c.cgroup)?.is_empty() {
-            self.backend().kill_all(&c.cgroup)?;
-        }
+        // The pool's give-back kills anything still in the cgroup and waits
+        // until it is empty (for a Zygote's child, that is the wait), so
+        // nothing runs in the container once its mounts go.
+        self.pool_give_back(c.cgroup)?;
         for m in c.mounts.iter().rev() {
             mount::unmount(m, true)?;
         }
@@ -36,8 +36,6 @@ impl Executor {
             path: c.dir.clone(),
             err,
         })?;
-        // The pool kills anything still in the cgroup (cgroup kill) first.
-        self.pool_give_back(c.cgroup)?;
         Ok(())
     }
 }

@@ -134,12 +134,6 @@ pub struct RunSummary {
     pub handlers_live: usize,
 }
 
-/// A real Zygote: its container, or none while it is being repaired.
-#[derive(Debug)]
-struct RealZygote {
-    container: Option<Container>,
-}
-
 #[derive(Debug)]
 pub struct Runner<'e, 'c> {
     exec: &'e mut Executor,
@@ -151,7 +145,9 @@ pub struct Runner<'e, 'c> {
     /// Top-level modules of each package.
     modules: Vec<Vec<String>>,
     instances: HashMap<InstanceId, Container>,
-    zygotes: BTreeMap<ZygoteId, RealZygote>,
+    /// The planner's Zygotes that run now (one that died is absent until
+    /// re-created).
+    zygotes: BTreeMap<ZygoteId, Container>,
     /// Packages pip could not install, with why.
     unavailable: HashMap<PackageId, String>,
     /// Container id -> id of the Zygote container it was forked from.
@@ -234,7 +230,7 @@ impl<'e, 'c> Runner<'e, 'c> {
     pub fn zygote_pids(&self) -> BTreeMap<ZygoteId, i32> {
         self.zygotes
             .iter()
-            .filter_map(|(z, r)| r.container.as_ref().map(|c| (*z, c.init.as_raw())))
+            .map(|(z, c)| (*z, c.init.as_raw()))
             .collect()
     }
 
@@ -321,7 +317,7 @@ impl<'e, 'c> Runner<'e, 'c> {
     /// Makes Zygote `z` real: forked from its (real) parent, or started
     /// fresh when it is the root or its parent cannot fork.
     fn ensure_zygote(&mut self, z: ZygoteId) -> Result<(), RunError> {
-        if self.zygotes.get(&z).is_some_and(|r| r.container.is_some()) {
+        if self.zygotes.contains_key(&z) {
             return Ok(());
         }
         let Some(node) = self.planner.tree().and_then(|t| t.node(z)).cloned() else {
@@ -336,13 +332,13 @@ impl<'e, 'c> Runner<'e, 'c> {
                 imports: self.import_list(&node.own),
                 ..ContainerSpec::default()
             };
-            if let Some(pc) = self.zygotes.get(&parent).and_then(|r| r.container.as_ref()) {
+            if let Some(pc) = self.zygotes.get(&parent) {
                 match self
                     .exec
                     .fork_from(pc, &spec, Role::Zygote, self.opts.timeout)
                 {
                     Ok((c, _)) => {
-                        self.note_fork(parent_id(pc), &c);
+                        self.note_fork(pc.id, &c);
                         forked = Some(c);
                     }
                     Err(e) => {
@@ -371,7 +367,7 @@ impl<'e, 'c> Runner<'e, 'c> {
                 c
             }
         };
-        self.zygotes.insert(z, RealZygote { container: Some(c) });
+        self.zygotes.insert(z, c);
         Ok(())
     }
 
@@ -426,10 +422,9 @@ impl<'e, 'c> Runner<'e, 'c> {
         let alive = self
             .zygotes
             .get(&z)
-            .and_then(|r| r.container.as_ref())
-            .is_some_and(|c| nix::sys::signal::kill(c.init, None).is_ok());
+            .is_some_and(|c| crate::sys::process::is_alive(c.init));
         if dead || !alive {
-            if let Some(c) = self.zygotes.get_mut(&z).and_then(|r| r.container.take()) {
+            if let Some(c) = self.zygotes.remove(&z) {
                 let _ = self.retire(c);
             }
             self.summary.zygote_repairs += 1;
@@ -475,7 +470,7 @@ impl<'e, 'c> Runner<'e, 'c> {
                 s.zygote_hits,
                 s.fresh,
                 s.fallbacks,
-                self.zygotes.values().filter(|r| r.container.is_some()).count()
+                self.zygotes.len()
             );
         }
         Ok(rec)
@@ -538,7 +533,7 @@ impl<'e, 'c> Runner<'e, 'c> {
                     }
                 }
                 SideDecision::EvictZygote { zygote } => {
-                    if let Some(c) = self.zygotes.remove(&zygote).and_then(|r| r.container) {
+                    if let Some(c) = self.zygotes.remove(&zygote) {
                         self.retire(c)
                             .map_err(|e| cerr(format!("destroy Zygote {}", zygote.0), e))?;
                     }
@@ -614,8 +609,8 @@ impl<'e, 'c> Runner<'e, 'c> {
                     packages: self.mounts(&closure)?,
                     imports: self.import_list(import),
                 };
-                let zc = self.zygotes.get(zygote).and_then(|r| r.container.as_ref());
-                let zid = zc.map(parent_id);
+                let zc = self.zygotes.get(zygote);
+                let zid = zc.map(|z| z.id);
                 let forked = match zc {
                     Some(zc) => self
                         .exec
@@ -735,7 +730,7 @@ impl<'e, 'c> Runner<'e, 'c> {
         let mut s = std::mem::take(&mut self.summary);
         s.zygote_mb_model = usage.zygote.as_mb_f64();
         s.handler_idle_mb_model = usage.handler_idle.as_mb_f64();
-        for c in self.zygotes.values().filter_map(|r| r.container.as_ref()) {
+        for c in self.zygotes.values() {
             s.zygotes_live += 1;
             s.zygote_mb_measured += mb(self.exec.backend().memory_current(&c.cgroup).unwrap_or(0));
         }
@@ -753,10 +748,8 @@ impl<'e, 'c> Runner<'e, 'c> {
         }
         // Zygotes retire until their children are gone; destroying every
         // Zygote releases the retired ones in turn.
-        for (_, r) in std::mem::take(&mut self.zygotes) {
-            if let Some(c) = r.container {
-                self.retire(c).map_err(|e| cerr("destroy Zygote", e))?;
-            }
+        for (_, c) in std::mem::take(&mut self.zygotes) {
+            self.retire(c).map_err(|e| cerr("destroy Zygote", e))?;
         }
         let left: Vec<Container> = self.retired.drain().map(|(_, c)| c).collect();
         for c in left {
@@ -767,11 +760,6 @@ impl<'e, 'c> Runner<'e, 'c> {
         s.wall_s = self.started.elapsed().as_secs_f64();
         Ok(s)
     }
-}
-
-/// The id by which forked containers remember their Zygote.
-fn parent_id(zygote: &Container) -> u64 {
-    zygote.id
 }
 
 /// A request that got no response (timeout, the container died) counts as

@@ -43,6 +43,11 @@ pub fn unshare_ipc_uts() -> SysResult<()> {
     nix::sched::unshare(flags).map_err(|e| SysError::new("unshare(IPC|UTS)", e))
 }
 
+/// Whether `pid` exists (signal 0; a zombie counts as existing).
+pub fn is_alive(pid: Pid) -> bool {
+    nix::sys::signal::kill(pid, None).is_ok()
+}
+
 /// Orphans of our descendants (e.g. a container's init after its
 /// intermediate parent exits) are reparented to us, so we can reap them.
 pub fn set_child_subreaper() -> SysResult<()> {
