@@ -16,6 +16,10 @@ Before loading the handler the runtime imports the modules listed in
 SOCK_IMPORTS (comma-separated; the packages sock-core planned to import
 on this path) and reports the time that took in the `X-Sock-Import-Us`
 response header; `X-Sock-Handler-Us` is the handler's own run time.
+Step boundaries go with them as CLOCK_MONOTONIC nanoseconds (the clock
+the executor reads too): `X-Sock-Import-Ns: T0 T1` around the start-up
+imports, `X-Sock-Handler-Ns: T0 T1` around `f(event)` and the encoding
+of its result, so every phase of a start is measured, none inferred.
 
 With SOCK_ROLE=zygote the same interpreter becomes a Zygote server
 instead (see zygote.py, beside this file).
@@ -144,16 +148,28 @@ def read_request(conn):
 
 
 # Measured start-up work, reported in every response's headers.
-STARTUP = {"import_us": 0}
+STARTUP = {"import_us": 0, "import_t0_ns": 0, "import_t1_ns": 0}
 
 
-def respond(conn, status, payload, handler_us=0):
+def respond(conn, status, payload, span=(0, 0)):
+    """`span`: the handler's (start, end) in monotonic ns; (0, 0) if it did not run."""
     body = payload.encode()
     reason = {200: "OK", 400: "Bad Request", 500: "Internal Server Error"}[status]
     head = (
         "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-        "X-Sock-Import-Us: %d\r\nX-Sock-Handler-Us: %d\r\nConnection: close\r\n\r\n"
-        % (status, reason, len(body), STARTUP["import_us"], handler_us)
+        "X-Sock-Import-Us: %d\r\nX-Sock-Handler-Us: %d\r\n"
+        "X-Sock-Import-Ns: %d %d\r\nX-Sock-Handler-Ns: %d %d\r\nConnection: close\r\n\r\n"
+        % (
+            status,
+            reason,
+            len(body),
+            STARTUP["import_us"],
+            (span[1] - span[0]) // 1000,
+            STARTUP["import_t0_ns"],
+            STARTUP["import_t1_ns"],
+            span[0],
+            span[1],
+        )
     )
     conn.sendall(head.encode() + body)
 
@@ -176,13 +192,14 @@ def serve_one(listener, f, load_error):
         if f is None:
             respond(conn, 500, dumps({"error": load_error}))
             return
-        t0 = time.perf_counter_ns()
+        t0 = time.monotonic_ns()
         try:
             result = dumps(f(event))
         except Exception as e:
-            respond(conn, 500, error_payload(e), (time.perf_counter_ns() - t0) // 1000)
+            t1 = time.monotonic_ns()
+            respond(conn, 500, error_payload(e), (t0, t1))
             return
-        respond(conn, 200, result, (time.perf_counter_ns() - t0) // 1000)
+        respond(conn, 200, result, (t0, time.monotonic_ns()))
     except OSError:
         pass  # the client went away; serve the next one
     finally:
@@ -195,12 +212,13 @@ def serve_one(listener, f, load_error):
         conn.close()
 
 
-def start_handler(import_us, import_error):
+def start_handler(import_us, import_error, span=(0, 0)):
     """Loads the handler and serves forever on fd 3 (fresh containers, and
     handlers forked from a Zygote once they have joined their container)."""
     _signal.signal(_signal.SIGCHLD, _reap)
     _signal.signal(_signal.SIGTERM, _exit_on_term)
     STARTUP["import_us"] = import_us
+    STARTUP["import_t0_ns"], STARTUP["import_t1_ns"] = span
     listener = _socket.socket(fileno=LISTEN_FD)
     if import_error is None:
         f, load_error = load_handler()
@@ -217,8 +235,9 @@ def main():
 
         zygote.main(sys.modules[__name__])
         return
+    t0 = time.monotonic_ns()
     import_us, error = import_modules(env_list("SOCK_IMPORTS"))
-    start_handler(import_us, error)
+    start_handler(import_us, error, (t0, time.monotonic_ns()))
 
 
 if __name__ == "__main__":

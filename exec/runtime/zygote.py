@@ -19,14 +19,31 @@ Protocol, one request per connection on the listening socket (fd 3):
     {"op": "ping"}
         -> {"event": "pong", "pid": P, "modules": [...], "import_us": N}
     {"op": "fork", "role": "handler"|"zygote", "imports": [modules],
-     "pythonpath": "/packages/a:/packages/b", "uid": U, "gid": G}
+     "pythonpath": "/packages/a:/packages/b", "uid": U, "gid": G,
+     "spare": true|false}
      fds: [root dir, listening socket, log file, /dev/null, the Zygote's
            own PID namespace, cgroup.procs...]
-        -> {"event": "forked", "pid": P}      (the new process, our PID ns)
-        -> {"event": "joined"}                (in the container, privileges dropped)
-        -> {"event": "imported", "import_us": N, "error": null|"..."}
-        -> {"event": "ready"}                 (serving on its socket)
+        -> {"event": "forked", "pid": P, "spare": B}  (the new process, our PID ns)
+        -> {"event": "joined", "t_ns": T}     (in the container, privileges dropped)
+        -> {"event": "imported", "import_us": N, "error": null|"...",
+            "t0_ns": T, "t1_ns": T}
+        -> {"event": "ready", "t_ns": T}      (serving on its socket)
         or, at any point: {"event": "error", "stage": S, "error": "..."}
+    {"op": "refill"}   fds: [the Zygote's own PID namespace]
+        -> {"event": "spare", "pid": P, "spares": N}
+
+Times (`t_ns`) are CLOCK_MONOTONIC nanoseconds, the clock the executor
+reads too, so each phase is measured between two step boundaries.
+
+Spares (pre-forked children, issue 9): `refill` forks a child that is
+already PID 1 of its own new PID namespace, with its own IPC and UTS
+namespaces and hostname, and that waits on a private socket pair. A
+handler fork with "spare": true hands the request, its fds and the reply
+connection to the oldest live spare instead of forking: the spare only
+joins the cgroup, enters the root, drops privileges and imports. When no
+live spare is left (one was killed), it forks as usual and says
+"spare": false. Refills are the executor's to ask for (sock-core decides
+them), so this server never forks on its own.
 
 One fork per request: for a handler the Zygote first moves its
 children's PID namespace to a new one (unshare(CLONE_NEWPID)), forks, and
@@ -62,6 +79,11 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 # What this Zygote has imported (its own and its ancestors' packages).
 STATE = {"modules": [], "import_us": 0, "pid": 0}
+# Pre-forked children waiting for a container: (pid, our socket end).
+SPARES = []
+# Step boundaries of the fork being served, (name, monotonic ns), sent with
+# "joined" so the executor can break the fork phase down (BENCHMARKS.md).
+STEPS = []
 
 
 def _check(ret, what):
@@ -72,6 +94,10 @@ def _check(ret, what):
 
 def send(conn, rt, obj):
     conn.sendall((rt.dumps(obj) + "\n").encode())
+
+
+def now_ns():
+    return time.monotonic_ns()
 
 
 def receive(conn):
@@ -134,9 +160,14 @@ def handle(rt, conn):
         req = rt.loads(line.decode())
         op = req.get("op")
         if op == "ping":
-            send(conn, rt, {"event": "pong", "pid": posix.getpid(), "modules": STATE["modules"], "import_us": STATE["import_us"]})
+            send(conn, rt, {"event": "pong", "pid": posix.getpid(), "modules": STATE["modules"], "import_us": STATE["import_us"], "spares": len(SPARES)})
         elif op == "fork":
             fork(rt, conn, req, fds)
+        elif op == "refill":
+            if len(fds) != 1:
+                raise ValueError("a refill needs 1 fd (the Zygote's PID namespace), got %d" % len(fds))
+            pid = make_spare(rt, fds[0])
+            send(conn, rt, {"event": "spare", "pid": pid, "spares": len(SPARES)})
         else:
             send(conn, rt, {"event": "error", "stage": "request", "error": "unknown op %r" % (op,)})
     finally:
@@ -153,6 +184,9 @@ def fork(rt, conn, req, fds):
         raise ValueError("role must be handler or zygote, not %r" % (role,))
     if len(fds) < 6:
         raise ValueError("a fork needs at least 6 fds (root, socket, log, null, pid ns, cgroup), got %d" % len(fds))
+    STEPS[:] = [("request", now_ns())]
+    if role == "handler" and req.get("spare") and hand_to_spare(rt, conn, req, fds):
+        return
     if role == "handler":
         _check(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
     try:
@@ -172,14 +206,104 @@ def fork(rt, conn, req, fds):
             except BaseException:
                 pass
         posix._exit(1)
-    send(conn, rt, {"event": "forked", "pid": pid})
+    send(conn, rt, {"event": "forked", "pid": pid, "spare": False})
+
+
+def make_spare(rt, pidns):
+    """Forks a spare into a new PID namespace and waits until it is set up."""
+    ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    _check(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
+    try:
+        pid = posix.fork()
+    finally:
+        if posix.getpid() == STATE["pid"] and _libc.setns(pidns, CLONE_NEWPID) != 0:
+            posix._exit(3)
+    if pid == 0:
+        try:
+            ours.close()
+            spare(rt, theirs)
+        except BaseException as e:
+            sys.stderr.write("zygote spare: %s: %s\n" % (type(e).__name__, e))
+            sys.stderr.flush()
+        posix._exit(1)
+    theirs.close()
+    if ours.recv(1) != b"w":
+        ours.close()
+        raise OSError("the spare %d died while it was set up" % pid)
+    SPARES.append((pid, ours))
+    return pid
+
+
+def spare(rt, sock):
+    """A pre-forked child: sets up what needs no container, then waits."""
+    _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
+    _signal.signal(_signal.SIGTERM, lambda _s, _f: posix._exit(0))
+    # Keep only stdio and our socket: the Zygote's listener, its other
+    # spares' sockets and any request fds are not ours to hold.
+    keep = sock.fileno()
+    forget_spares()
+    posix.closerange(3, keep)
+    posix.closerange(keep + 1, 1 << 16)
+    _check(_libc.unshare(CLONE_NEWIPC | CLONE_NEWUTS), "unshare(CLONE_NEWIPC|CLONE_NEWUTS)")
+    name = b"sock"
+    _check(_libc.sethostname(name, len(name)), "sethostname")
+    sock.sendall(b"w")
+    line, fds = receive(sock)
+    sock.close()
+    if not line:
+        posix._exit(0)  # the Zygote went away
+    req = rt.loads(line.decode())
+    # fds: the reply connection, then the fork request's fds without the
+    # PID namespace (root, socket, log, null, cgroup.procs...).
+    conn = _socket.socket(fileno=fds[0])
+    STEPS[:] = [("handed", now_ns())]
+    try:
+        for cg in fds[5:]:
+            posix.write(cg, b"0")
+        STEPS.append(("cgroup", now_ns()))
+        c2(rt, conn, req, fds[1:5], "handler")
+    except BaseException as e:
+        try:
+            send(conn, rt, {"event": "error", "stage": "enter", "error": "%s: %s" % (type(e).__name__, e)})
+        except BaseException:
+            pass
+    posix._exit(1)
+
+
+def forget_spares():
+    """In a forked child: the Zygote's spare sockets are not ours. Detach
+    (never close) them: their numbers are about to name other files."""
+    for _pid, sock in SPARES:
+        sock.detach()
+    SPARES.clear()
+
+
+def hand_to_spare(rt, conn, req, fds):
+    """Gives a handler fork to the oldest live spare; False if none is left."""
+    line = (rt.dumps(req) + "\n").encode()
+    handoff = [conn.fileno()] + fds[0:4] + fds[5:]
+    # The spare's steps start where it receives this; ours ends here.
+    while SPARES:
+        pid, sock = SPARES.pop(0)
+        try:
+            sock.sendmsg([line], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", handoff))])
+        except OSError:
+            continue  # it died (killed); its end is closed
+        finally:
+            sock.close()
+        send(conn, rt, {"event": "forked", "pid": pid, "spare": True})
+        return True
+    return False
 
 
 def child(rt, conn, req, fds, role):
     """Joins the target's cgroup and IPC/UTS namespaces, then enters it."""
+    STEPS.append(("forked", now_ns()))
     for cg in fds[5:]:
         posix.write(cg, b"0")
+    STEPS.append(("cgroup", now_ns()))
     _check(_libc.unshare(CLONE_NEWIPC | CLONE_NEWUTS), "unshare(CLONE_NEWIPC|CLONE_NEWUTS)")
+    STEPS.append(("namespaces", now_ns()))
     c2(rt, conn, req, fds, role)
 
 
@@ -198,32 +322,39 @@ def c2(rt, conn, req, fds, role):
         _check(-1, "fcntl(F_DUPFD)")
     for dst, src in enumerate(high):
         posix.dup2(src, dst)
+    forget_spares()
     posix.closerange(6, 1 << 16)
     conn.detach()  # its number now names another file; forget it
     conn = _socket.socket(fileno=4)
+    STEPS.append(("fds", now_ns()))
     posix.fchdir(5)
     posix.chroot(".")
     posix.chdir("/")
     posix.close(5)
+    STEPS.append(("chroot", now_ns()))
     if role == "handler":
         posix.setgroups([])
         posix.setresgid(req["gid"], req["gid"], req["gid"])
         posix.setresuid(req["uid"], req["uid"], req["uid"])
         _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
-    send(conn, rt, {"event": "joined"})
+    t = now_ns()
+    STEPS.append(("privileges", t))
+    send(conn, rt, {"event": "joined", "t_ns": t, "steps": STEPS})
     rt.add_paths(req.get("pythonpath", ""))
     imports = req.get("imports", [])
+    t0 = now_ns()
     import_us, error = rt.import_modules(imports)
+    t1 = now_ns()
     if error is not None and role == "zygote":
         send(conn, rt, {"event": "error", "stage": "import", "error": error})
         posix._exit(1)
     # A handler whose import failed still serves: every request gets a 500
     # naming the error, as in a fresh container.
-    send(conn, rt, {"event": "imported", "import_us": import_us, "error": error})
+    send(conn, rt, {"event": "imported", "import_us": import_us, "error": error, "t0_ns": t0, "t1_ns": t1})
     if role == "zygote":
         STATE["modules"] = STATE["modules"] + imports
         STATE["import_us"] = import_us
-        send(conn, rt, {"event": "ready"})
+        send(conn, rt, {"event": "ready", "t_ns": now_ns()})
         conn.close()
         serve(rt)
         return
@@ -231,9 +362,11 @@ def c2(rt, conn, req, fds, role):
         f, load_error = rt.load_handler()
     else:
         f, load_error = None, error
-    send(conn, rt, {"event": "ready", "load_error": load_error})
+    send(conn, rt, {"event": "ready", "load_error": load_error, "t_ns": now_ns()})
     conn.close()
     rt.STARTUP["import_us"] = import_us
+    rt.STARTUP["import_t0_ns"] = t0
+    rt.STARTUP["import_t1_ns"] = t1
     _signal.signal(_signal.SIGCHLD, rt._reap)
     _signal.signal(_signal.SIGTERM, rt._exit_on_term)
     listener = _socket.socket(fileno=LISTEN_FD)

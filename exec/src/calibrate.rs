@@ -3,24 +3,24 @@
 //! and writes them as the calibration file `sim --calibration` and
 //! `sock-exec run --calibration` read.
 //!
-//! Every parameter is measured the way `sock-exec run` (`crate::run`)
-//! attributes a measured invocation to phases, so a calibrated `sim`
-//! predicts what `run` measures:
+//! Every sample is read through `crate::measure`, the rule `sock-exec
+//! run` attributes each invocation's phases with (each phase between two
+//! step boundaries), so a calibrated `sim` predicts what `run` measures:
 //!
-//! - fresh start of a no-op handler: wall time of `create` + the first
-//!   `invoke`, minus the handler's own run time and the runtime's start-up
-//!   imports (none here): `run`'s `create` phase of a fresh start, which
-//!   the model charges as `container_create_ms + python_start_ms`;
-//! - `container_create_ms`: create steps 1-7 ([`ForkReport::prepare`](crate::zygote::ForkReport::prepare)) of a
-//!   fork from the root Zygote (`run`'s `create` phase of a Zygote hit);
-//!   `python_start_ms` is the fresh start minus it;
-//! - `fork_base_ms`: `fork_from` + `invoke` wall time from the root Zygote,
-//!   minus prepare, the handler's run time and the child's imports (`run`'s
-//!   `fork` phase);
+//! - fresh start of a no-op handler: its `create` phase (container set-up
+//!   and interpreter start), which the model charges as
+//!   `container_create_ms + python_start_ms`;
+//! - `container_create_ms`: the `create` phase of a fork from the root
+//!   Zygote (create steps 1-7); `python_start_ms` is the fresh start minus
+//!   it; `create_per_package_ms`: the extra `create` with 8 package
+//!   folders mounted, per folder;
+//! - `fork_base_ms`: the `fork` phase of forks from the root Zygote;
 //! - `fork_per_mb_ms`: the same from a Zygote holding a 200 MB test
 //!   package: the extra fork time over the extra Zygote memory;
-//! - `unpause_ms`: resume + `invoke` of a paused no-op handler, minus the
-//!   handler's run time (`run`'s `unpause` phase);
+//! - `spare_hit_ms`: the `fork` phase when a pre-forked child of the root
+//!   Zygote takes the container (refilled between samples);
+//! - `unpause_ms`: the `unpause` phase of a paused no-op handler;
+//! - `transport_ms`: the `transport` phase of all of the above;
 //! - `interpreter_mb`: memory of a root Zygote's cgroup once it serves;
 //!   `zygote_fork_mb`: memory of a handler's cgroup right after a fork
 //!   from the root Zygote (its private memory);
@@ -41,8 +41,11 @@ use crate::cli::CalibrateArgs;
 use crate::container::{Container, ContainerSpec, Executor, ExecutorConfig, Response, Role};
 use crate::install::wheel::{build_wheel, module_name, TestPackage};
 use crate::install::{Installer, Source};
+use crate::measure::{self, Marks};
+use crate::sys::clock;
 use anyhow::{anyhow, bail, Context};
 use sock_core::cost::{CostParams, PackageCost};
+use sock_core::record::PhasesUs;
 use sock_core::trace::Catalog;
 use sock_core::{Bytes, PackageId};
 use std::collections::{BTreeMap, HashMap};
@@ -58,6 +61,10 @@ pub const MEMORY_LIMIT: u64 = 2 << 30;
 pub const BIG_PACKAGE_MB: f64 = 200.0;
 /// Per-request and per-fork timeout.
 const TIMEOUT: Duration = Duration::from_secs(120);
+/// Package folders mounted to measure `create_per_package_ms`.
+const MOUNTS: usize = 8;
+/// How long a handler stays paused before `unpause_ms` is measured.
+const PAUSE: Duration = Duration::from_millis(200);
 /// Repetitions per package (at most).
 const PACKAGE_RUNS: usize = 5;
 const NOOP: &str = "def f(event):\n    return 1\n";
@@ -160,6 +167,12 @@ struct Measured {
     fork_base: Vec<f64>,
     /// Fork phase from the big Zygote.
     fork_big: Vec<f64>,
+    /// Create steps 1-7 with [`MOUNTS`] package folders mounted.
+    prepare_many: Vec<f64>,
+    /// Fork phase when a pre-forked child takes the container.
+    spare: Vec<f64>,
+    /// Transport phase of every start above.
+    transport: Vec<f64>,
     /// Root Zygotes' memory.
     root_mb: Vec<f64>,
     /// The big Zygote's memory.
@@ -258,8 +271,12 @@ impl Measured {
     }
 
     fn params(&self) -> CostParams {
+        let per_package = (median(&self.prepare_many) - median(&self.prepare)) / MOUNTS as f64;
         CostParams {
             container_create_ms: clamp(median(&self.prepare)),
+            create_per_package_ms: clamp(per_package),
+            spare_hit_ms: clamp(median(&self.spare)),
+            transport_ms: clamp(median(&self.transport)),
             python_start_ms: clamp(median(&self.python_start())),
             fork_base_ms: clamp(median(&self.fork_base)),
             fork_per_mb_ms: clamp(median(&self.per_mb())),
@@ -408,10 +425,12 @@ impl Measured {
 /// A pooled cgroup's memory charge before a container enters it.
 type Snapshot = HashMap<PathBuf, u64>;
 
-/// One fork from a Zygote: (prepare ms, fork ms, handler memory MB).
+/// One fork from a Zygote: its create, fork and transport phases (ms)
+/// and the handler's memory (MB).
 struct ForkSample {
     prepare: f64,
     fork: f64,
+    transport: f64,
     mem: f64,
 }
 
@@ -477,44 +496,55 @@ impl Calibrator {
         }
     }
 
-    /// A fresh container for `spec`, invoked once: (create + invoke wall
-    /// time, the response, the cgroup's memory after the response in MB).
-    fn fresh_once(&mut self, spec: &ContainerSpec) -> anyhow::Result<(f64, Response, f64)> {
+    /// A fresh container for `spec`, invoked once: (its phases, the
+    /// response, the cgroup's memory after the response in MB).
+    fn fresh_once(&mut self, spec: &ContainerSpec) -> anyhow::Result<(PhasesUs, Response, f64)> {
         let before = self.snapshot();
-        let t0 = Instant::now();
+        let start_ns = clock::monotonic_ns();
         let mut c = self.exec.create(spec).context("creating a container")?;
         let r = self.exec.invoke(&mut c, "{}", TIMEOUT);
-        let wall = ms(t0.elapsed());
+        let marks = Marks {
+            start_ns,
+            installed_ns: start_ns,
+            done_ns: clock::monotonic_ns(),
+        };
+        let wall = r.as_ref().ok().map(|r| measure::fresh(&marks, r).phases);
         let r = r
             .context("invoking a fresh container")
             .and_then(|r| ok(r, &c))
             .and_then(|r| Ok((r, self.mem_since(&c.cgroup, &before)?)));
         let (r, mem) = self.done(c, r)?;
-        Ok((wall, r, mem))
+        Ok((wall.unwrap_or_default(), r, mem))
     }
 
     /// Forks live Zygote `z` into a no-op handler mounting `packages`,
     /// invokes it once, destroys it.
+    /// Forks live Zygote `z` (from a pre-forked child with `spare`) into a
+    /// no-op handler mounting `packages`, invokes it once, destroys it.
     fn fork_once(
         &mut self,
         z: usize,
         packages: &[(String, PathBuf)],
+        spare: bool,
     ) -> anyhow::Result<ForkSample> {
         let spec = ContainerSpec {
             packages: packages.to_vec(),
             ..self.noop.clone()
         };
+        if spare {
+            self.exec
+                .refill(&self.live[z], TIMEOUT)
+                .context("forking a spare")?;
+        }
         let before = self.snapshot();
-        let t0 = Instant::now();
+        let start_ns = clock::monotonic_ns();
         let (mut c, report) = self
             .exec
-            .fork_from(&self.live[z], &spec, Role::Handler, TIMEOUT)
+            .fork_with(&self.live[z], &spec, Role::Handler, spare, TIMEOUT)
             .context("forking from a Zygote")?;
-        let t_fork = t0.elapsed();
         let mem = self.mem_since(&c.cgroup, &before);
-        let t1 = Instant::now();
         let r = self.exec.invoke(&mut c, "{}", TIMEOUT);
-        let t_invoke = t1.elapsed();
+        let done_ns = clock::monotonic_ns();
         let r = r
             .context("invoking a forked handler")
             .and_then(|r| ok(r, &c));
@@ -522,12 +552,22 @@ impl Calibrator {
         if let Some(e) = report.load_error {
             bail!("the forked handler failed to load: {e}");
         }
+        if report.spare != spare {
+            bail!(
+                "asked for spare = {spare}, the Zygote served spare = {}",
+                report.spare
+            );
+        }
+        let marks = Marks {
+            start_ns,
+            installed_ns: start_ns,
+            done_ns,
+        };
+        let p = measure::zygote_hit(&marks, &report, &r).phases;
         Ok(ForkSample {
-            prepare: ms(report.prepare),
-            fork: ms(t_fork + t_invoke)
-                - ms(report.prepare)
-                - us_ms(r.handler_us)
-                - report.import_us as f64 / 1e3,
+            prepare: p.create as f64 / 1e3,
+            fork: p.fork as f64 / 1e3,
+            transport: p.transport as f64 / 1e3,
             mem: mem?,
         })
     }
@@ -561,10 +601,10 @@ impl Calibrator {
 
         progress(format!("fresh starts of a no-op handler (n={n})"));
         for i in 0..=n {
-            let (wall, r, _) = self.fresh_once(&noop)?;
+            let (p, _, _) = self.fresh_once(&noop)?;
             if i > 0 {
-                m.fresh
-                    .push(wall - us_ms(r.handler_us) - us_ms(r.import_us));
+                m.fresh.push(p.create as f64 / 1e3);
+                m.transport.push(p.transport as f64 / 1e3);
             }
         }
 
@@ -582,14 +622,23 @@ impl Calibrator {
 
         progress(format!("forks from the root Zygote (n={n})"));
         for i in 0..=n {
-            let s = self.fork_once(root, &[])?;
+            let s = self.fork_once(root, &[], false)?;
             if i > 0 {
                 m.prepare.push(s.prepare);
                 m.fork_base.push(s.fork);
                 m.fork_mb.push(s.mem);
+                m.transport.push(s.transport);
             }
         }
-        self.drop_live(root)?;
+
+        progress(format!("pre-forked children of the root Zygote (n={n})"));
+        for i in 0..=n {
+            let s = self.fork_once(root, &[], true)?;
+            if i > 0 {
+                m.spare.push(s.fork);
+                m.transport.push(s.transport);
+            }
+        }
 
         progress(format!(
             "forks from a Zygote holding a {BIG_PACKAGE_MB} MB package (n={n})"
@@ -606,10 +655,28 @@ impl Calibrator {
             imports: vec![big.module()],
             ..ContainerSpec::default()
         };
+        progress(format!("forks mounting {MOUNTS} package folders (n={n})"));
+        let many: Vec<(String, PathBuf)> = (0..MOUNTS)
+            .map(|i| {
+                (
+                    format!("sock-calibrate-mount-{i}==1.0"),
+                    packages[0].1.clone(),
+                )
+            })
+            .collect();
+        let root = self.live.len() - 1;
+        for i in 0..=n {
+            let s = self.fork_once(root, &many, false)?;
+            if i > 0 {
+                m.prepare_many.push(s.prepare);
+            }
+        }
+        self.drop_live(root)?;
+
         let (z, mem) = self.zygote(&spec)?;
         m.big_mb = mem;
         for i in 0..=n {
-            let s = self.fork_once(z, &packages)?;
+            let s = self.fork_once(z, &packages, false)?;
             if i > 0 {
                 m.fork_big.push(s.fork);
             }
@@ -623,16 +690,25 @@ impl Calibrator {
         for i in 0..=n {
             let c = &mut self.live[h];
             self.exec.pause(c).context("pausing")?;
-            let t0 = Instant::now();
+            // A realistic pause: idle handlers wait seconds to minutes.
+            std::thread::sleep(PAUSE);
+            let start_ns = clock::monotonic_ns();
             self.exec.resume(c).context("resuming")?;
+            let thawed_ns = clock::monotonic_ns();
             let r = self
                 .exec
                 .invoke(c, "{}", TIMEOUT)
                 .context("invoking a resumed handler")?;
-            let wall = ms(t0.elapsed());
+            let marks = Marks {
+                start_ns,
+                installed_ns: start_ns,
+                done_ns: clock::monotonic_ns(),
+            };
             let r = ok(r, c)?;
             if i > 0 {
-                m.unpause.push(wall - us_ms(r.handler_us));
+                let p = measure::handler_hit(&marks, thawed_ns, &r).phases;
+                m.unpause.push(p.unpause as f64 / 1e3);
+                m.transport.push(p.transport as f64 / 1e3);
             }
         }
         self.drop_live(h)?;

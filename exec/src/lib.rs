@@ -24,6 +24,7 @@ pub mod cgroup;
 pub mod cli;
 pub mod container;
 pub mod install;
+pub mod measure;
 pub mod primitives;
 pub mod run;
 pub mod sys;

@@ -421,8 +421,10 @@ fn evicted_zygote_is_kept_while_its_children_live(dir: &Path) -> TestResult {
     let catalog = catalog();
     let mut ex = executor(dir, "rretire");
     let mut tiers = dynamic();
-    // Room for the root (10 MB) and one child Zygote (3 MB), not two.
+    // Room for the root (10 MB) and one child Zygote (3 MB), not two
+    // (without spares, which the budget would also have to hold).
     tiers.zygote.budget_mb = 14.0;
+    tiers.zygote.spares = 0;
     let mut runner = start(&mut ex, &catalog, tiers, None, dir)?;
     runner.step(0, inv(0, 1)).map_err(|e| e.to_string())?; // fa: grows {a}
     let rec = runner.step(1, inv(1_000, 2)).map_err(|e| e.to_string())?; // fab from {a}

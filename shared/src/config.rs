@@ -48,6 +48,8 @@ pub struct ZygoteTier {
     /// Grow a new Zygote only when it would save at least this much import
     /// time per handler start (avoids Zygotes that save nothing).
     pub min_gain_ms: f64,
+    /// Pre-forked children each Zygote keeps ready (0: fork on every hit).
+    pub spares: u32,
 }
 
 impl Default for ZygoteTier {
@@ -56,6 +58,7 @@ impl Default for ZygoteTier {
             mode: ZygoteMode::Dynamic,
             budget_mb: 2048.0,
             min_gain_ms: 1.0,
+            spares: 1,
         }
     }
 }

@@ -19,12 +19,20 @@ pub struct CostParams {
     /// Creating a lean container: cgroup from the pool, bind mounts,
     /// namespaces, chroot (not counting the interpreter start).
     pub container_create_ms: f64,
+    /// Extra container set-up per package folder bind-mounted into it.
+    pub create_per_package_ms: f64,
     /// Starting a fresh interpreter (`python3 -c pass` in the container).
     pub python_start_ms: f64,
     /// Fork of a minimal Zygote into a new container.
     pub fork_base_ms: f64,
     /// Extra fork time per MB of Zygote memory (page-table copy).
     pub fork_per_mb_ms: f64,
+    /// Handing a new container to a Zygote's pre-forked child (a spare):
+    /// it joins the cgroup, enters the root, drops privileges. No fork.
+    pub spare_hit_ms: f64,
+    /// The request's way in and the response's way out (HTTP over the
+    /// Unix socket, the handler's module load), on every path.
+    pub transport_ms: f64,
     /// Thawing a paused handler container (cgroup freezer).
     pub unpause_ms: f64,
     /// Multiplies every package's `import_ms` (host speed vs trace host).
@@ -52,9 +60,12 @@ impl Default for CostParams {
     fn default() -> Self {
         CostParams {
             container_create_ms: 2.0,
+            create_per_package_ms: 0.0,
             python_start_ms: 21.0,
             fork_base_ms: 0.7,
             fork_per_mb_ms: 0.04,
+            spare_hit_ms: 0.5,
+            transport_ms: 0.3,
             unpause_ms: 0.5,
             import_scale: 1.0,
             install_scale: 1.0,
@@ -90,11 +101,20 @@ pub struct Phases {
     pub import: Micros,
     /// Running the handler.
     pub handler: Micros,
+    /// The request reaching the handler and the response coming back.
+    pub transport: Micros,
 }
 
 impl Phases {
-    pub const NAMES: [&'static str; 7] = [
-        "queue", "create", "fork", "unpause", "install", "import", "handler",
+    pub const NAMES: [&'static str; 8] = [
+        "queue",
+        "create",
+        "fork",
+        "unpause",
+        "install",
+        "import",
+        "handler",
+        "transport",
     ];
 
     pub fn total(&self) -> Micros {
@@ -102,7 +122,7 @@ impl Phases {
     }
 
     /// Phase values in the order of [`Phases::NAMES`].
-    pub fn values(&self) -> [Micros; 7] {
+    pub fn values(&self) -> [Micros; 8] {
         [
             self.queue,
             self.create,
@@ -111,6 +131,7 @@ impl Phases {
             self.install,
             self.import,
             self.handler,
+            self.transport,
         ]
     }
 }
@@ -172,8 +193,19 @@ impl CostModel {
         s.iter().map(|p| self.install_time[p.index()]).sum()
     }
 
-    pub fn container_create(&self) -> Micros {
-        Micros::from_ms_f64(self.params.container_create_ms)
+    /// Container set-up with `packages` package folders mounted.
+    pub fn container_create(&self, packages: usize) -> Micros {
+        Micros::from_ms_f64(
+            self.params.container_create_ms + self.params.create_per_package_ms * packages as f64,
+        )
+    }
+
+    pub fn spare_hit(&self) -> Micros {
+        Micros::from_ms_f64(self.params.spare_hit_ms)
+    }
+
+    pub fn transport(&self) -> Micros {
+        Micros::from_ms_f64(self.params.transport_ms)
     }
 
     pub fn python_start(&self) -> Micros {
@@ -201,6 +233,9 @@ impl CostModel {
 fn check_params(p: &CostParams) -> Result<(), CostError> {
     let fields = [
         ("container_create_ms", p.container_create_ms),
+        ("create_per_package_ms", p.create_per_package_ms),
+        ("spare_hit_ms", p.spare_hit_ms),
+        ("transport_ms", p.transport_ms),
         ("python_start_ms", p.python_start_ms),
         ("fork_base_ms", p.fork_base_ms),
         ("fork_per_mb_ms", p.fork_per_mb_ms),

@@ -10,7 +10,7 @@ use crate::pkgset::PackageSet;
 use crate::record::PathKind;
 use crate::trace::{Catalog, Invocation};
 use crate::units::{Bytes, FunctionId, InstanceId, Micros, PackageId, ZygoteId};
-use crate::zygote::{StaticTreeError, StaticTreeNode, ZygoteTree};
+use crate::zygote::{Spares, StaticTreeError, StaticTreeNode, ZygoteTree};
 use std::collections::BTreeMap;
 
 /// How the invocation is served.
@@ -19,9 +19,12 @@ pub enum Action {
     /// Resume the paused `instance`.
     HandlerHit { instance: InstanceId },
     /// Fork `zygote` into a new container, then install and import the rest.
+    /// With `spare`, one of its pre-forked children takes the container
+    /// instead of a new fork.
     Fork {
         zygote: ZygoteId,
         depth: u32,
+        spare: bool,
         import: PackageSet,
         install: PackageSet,
     },
@@ -70,6 +73,12 @@ pub enum SideDecision {
     },
     EvictZygote {
         zygote: ZygoteId,
+    },
+    /// Have `zygote` fork one more pre-forked child (a spare), ready at
+    /// `ready_at`: after a spare was used, and for every new Zygote.
+    Refill {
+        zygote: ZygoteId,
+        ready_at: Micros,
     },
     /// Delete an installed package from the install cache.
     EvictPackage {
@@ -136,6 +145,10 @@ pub struct Planner<'c> {
     tree: Option<ZygoteTree>,
     installs: InstallCache,
     zygote_pins: BTreeMap<ZygoteId, PackageSet>,
+    spares: Spares,
+    /// Side decisions for the Zygotes that exist from the start (their
+    /// spares), handed out once by [`Planner::take_startup`].
+    startup: Vec<SideDecision>,
     /// Per function: a cold start's cost without Zygotes (GDSF's cost).
     cold_costs: Vec<Micros>,
     counters: Counters,
@@ -153,12 +166,15 @@ impl<'c> Planner<'c> {
         let mut tree = match config.zygote.mode {
             ZygoteMode::Off => None,
             _ => Some(
-                ZygoteTree::with_root(Bytes::from_mb_f64(config.zygote.budget_mb), &cost).ok_or(
-                    PlannerError::RootTooBig {
-                        budget_mb: config.zygote.budget_mb,
-                        root_mb: cost.params.interpreter_mb,
-                    },
-                )?,
+                ZygoteTree::with_root(
+                    Bytes::from_mb_f64(config.zygote.budget_mb),
+                    &cost,
+                    config.zygote.spares,
+                )
+                .ok_or(PlannerError::RootTooBig {
+                    budget_mb: config.zygote.budget_mb,
+                    root_mb: cost.params.interpreter_mb,
+                })?,
             ),
         };
         let mut installs = InstallCache::new(Bytes::from_mb_f64(config.install.budget_mb));
@@ -181,20 +197,60 @@ impl<'c> Planner<'c> {
         let cold_costs = (0..catalog.function_count())
             .map(|f| {
                 let closure = catalog.closure(FunctionId(f as u32));
-                cost.container_create() + cost.python_start() + cost.import_time(closure)
+                cost.container_create(closure.len())
+                    + cost.python_start()
+                    + cost.import_time(closure)
             })
             .collect();
-        Ok(Planner {
+        let mut planner = Planner {
             catalog,
             cost,
-            config,
             handlers,
             tree,
             installs,
             zygote_pins,
+            spares: Spares::new(config.zygote.spares),
+            startup: Vec::new(),
+            config,
             cold_costs,
             counters: Counters::default(),
-        })
+        };
+        let initial: Vec<(ZygoteId, Micros)> = planner
+            .tree
+            .as_ref()
+            .map(|t| t.nodes().map(|n| (n.id, n.ready_at)).collect())
+            .unwrap_or_default();
+        let mut startup = Vec::new();
+        for (z, ready_at) in initial {
+            startup.extend(planner.start_spares(z, ready_at));
+        }
+        planner.startup = startup;
+        Ok(planner)
+    }
+
+    /// The spares of the Zygotes that exist from the start (the root, or a
+    /// whole static tree), as `Refill` decisions; empty after the first call.
+    pub fn take_startup(&mut self) -> Vec<SideDecision> {
+        std::mem::take(&mut self.startup)
+    }
+
+    /// Spares of a Zygote that serves from `ready_at`, as decisions.
+    fn start_spares(&mut self, z: ZygoteId, ready_at: Micros) -> Vec<SideDecision> {
+        let (_, mem) = self.lineage(z);
+        let fork = self.cost.fork(mem);
+        self.spares
+            .add_zygote(z, ready_at, fork)
+            .into_iter()
+            .map(|ready_at| SideDecision::Refill {
+                zygote: z,
+                ready_at,
+            })
+            .collect()
+    }
+
+    /// Spares of each Zygote (ready or being forked), for tests and reports.
+    pub fn spares(&self) -> &Spares {
+        &self.spares
     }
 
     pub fn catalog(&self) -> &'c Catalog {
@@ -245,6 +301,7 @@ impl<'c> Planner<'c> {
                 queue,
                 unpause: self.cost.unpause(),
                 handler,
+                transport: self.cost.transport(),
                 ..Phases::default()
             };
             return Plan {
@@ -282,16 +339,27 @@ impl<'c> Planner<'c> {
         let instance = self.handlers.start(f, memory, pinned);
         let mut phases = Phases {
             queue,
-            create: self.cost.container_create(),
+            create: self.cost.container_create(need.len()),
             install: self.cost.install_time(&ensured.installed),
             import: self.cost.import_time(&missing),
             handler,
+            transport: self.cost.transport(),
             ..Phases::default()
         };
         let action = match zygote {
             Some(z) => {
                 let (depth, mem) = self.lineage(z);
-                phases.fork = self.cost.fork(mem);
+                let spare = self.spares.take(z, now);
+                if spare {
+                    phases.fork = self.cost.spare_hit();
+                    let ready_at = self.spares.refill(z, now, self.cost.fork(mem));
+                    side.push(SideDecision::Refill {
+                        zygote: z,
+                        ready_at,
+                    });
+                } else {
+                    phases.fork = self.cost.fork(mem);
+                }
                 if let Some(t) = self.tree.as_mut() {
                     t.record_hit(z);
                 }
@@ -299,6 +367,7 @@ impl<'c> Planner<'c> {
                 Action::Fork {
                     zygote: z,
                     depth,
+                    spare,
                     import: missing,
                     install: ensured.installed,
                 }
@@ -321,7 +390,7 @@ impl<'c> Planner<'c> {
     }
 
     /// Depth of `z` and the memory of its whole process (itself plus
-    /// ancestors: the pages a fork must map).
+    /// ancestors, without their spares: the pages a fork must map).
     fn lineage(&self, z: ZygoteId) -> (u32, Bytes) {
         let Some(t) = self.tree.as_ref() else {
             return (0, Bytes::ZERO);
@@ -330,7 +399,7 @@ impl<'c> Planner<'c> {
         let mut mem = Bytes::ZERO;
         let mut cur = Some(z);
         while let Some(n) = cur.and_then(|c| t.node(c)) {
-            mem += n.memory;
+            mem += n.memory - n.spare_memory;
             cur = n.parent;
         }
         (depth, mem)
@@ -358,7 +427,8 @@ impl<'c> Planner<'c> {
             return;
         }
         let (_, parent_mem) = self.lineage(parent);
-        let ready_at = now + self.cost.container_create() + self.cost.fork(parent_mem) + gain;
+        let ready_at =
+            now + self.cost.container_create(need.len()) + self.cost.fork(parent_mem) + gain;
         let Some(tree) = self.tree.as_mut() else {
             return;
         };
@@ -369,6 +439,7 @@ impl<'c> Planner<'c> {
             if let Some(p) = self.zygote_pins.remove(z) {
                 self.installs.unpin(&p);
             }
+            self.spares.remove(*z);
             self.counters.zygote_evictions += 1;
             side.push(SideDecision::EvictZygote { zygote: *z });
         }
@@ -381,6 +452,8 @@ impl<'c> Planner<'c> {
             import: missing.clone(),
             ready_at,
         });
+        let refills = self.start_spares(g.zygote, ready_at);
+        side.extend(refills);
     }
 
     /// The invocation on `instance` finished at `now`: pause or destroy it.

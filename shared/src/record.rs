@@ -36,11 +36,15 @@ pub struct PhasesUs {
     pub install: u64,
     pub import: u64,
     pub handler: u64,
+    /// Schema 2; a schema-1 record has none (read as 0: it was folded into
+    /// the path's start phase).
+    #[serde(default)]
+    pub transport: u64,
 }
 
 impl PhasesUs {
     /// Phase values in the order of [`Phases::NAMES`].
-    pub fn values(&self) -> [u64; 7] {
+    pub fn values(&self) -> [u64; 8] {
         [
             self.queue,
             self.create,
@@ -49,7 +53,12 @@ impl PhasesUs {
             self.install,
             self.import,
             self.handler,
+            self.transport,
         ]
+    }
+
+    pub fn total(&self) -> u64 {
+        self.values().iter().sum()
     }
 }
 
@@ -63,12 +72,24 @@ impl From<Phases> for PhasesUs {
             install: p.install.0,
             import: p.import.0,
             handler: p.handler.0,
+            transport: p.transport.0,
         }
     }
 }
 
+/// The record schema this code writes. Schema 1 (no `schema` field) had
+/// no `transport` phase and no `spare` flag; readers accept both.
+pub const RECORD_SCHEMA: u32 = 2;
+
+fn schema_1() -> u32 {
+    1
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InvocationRecord {
+    /// [`RECORD_SCHEMA`] when written; 1 when absent (older files).
+    #[serde(default = "schema_1")]
+    pub schema: u32,
     /// Position of the invocation in the trace (0-based).
     pub seq: u64,
     pub arrival_us: u64,
@@ -80,6 +101,10 @@ pub struct InvocationRecord {
     pub zygote: Option<u32>,
     /// Its depth in the tree; the root is depth 0.
     pub zygote_depth: Option<u32>,
+    /// Zygote hits only: served by one of the Zygote's pre-forked children
+    /// (no fork on the critical path). Schema 2; false when absent.
+    #[serde(default)]
+    pub spare: bool,
     /// Packages imported on the critical path, as `name==version`.
     pub imported: Vec<String>,
     /// Packages installed on the critical path, as `name==version`.

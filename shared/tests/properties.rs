@@ -147,6 +147,7 @@ fn params_and_config(
         0.0..250.0f64,
         prop_oneof![Just(0.0), 0.0..5.0f64],
         prop_oneof![1 => Just(0.0), 2 => 1.0..40.0f64, 2 => 40.0..300.0f64],
+        0u32..3,
     )
         .prop_map(
             |(
@@ -159,6 +160,7 @@ fn params_and_config(
                 zygote_extra_mb,
                 gain_ms,
                 install_mb,
+                spares,
             )| {
                 let params = CostParams {
                     interpreter_mb,
@@ -171,11 +173,15 @@ fn params_and_config(
                         budget_mb: handler_mb,
                         policy,
                     },
-                    // Always room for the root, so the planner accepts the config.
+                    // Always room for the root and its spares, so the
+                    // planner accepts the config.
                     zygote: ZygoteTier {
                         mode,
-                        budget_mb: interpreter_mb + zygote_extra_mb,
+                        budget_mb: interpreter_mb
+                            + zygote_fork_mb * spares as f64
+                            + zygote_extra_mb,
                         min_gain_ms: gain_ms,
+                        spares,
                     },
                     install: InstallTier {
                         budget_mb: install_mb,
@@ -275,6 +281,8 @@ struct Model<'c> {
     zygote_pins: BTreeMap<ZygoteId, PackageSet>,
     /// Every instance id ever handed out is below this.
     next_instance: u64,
+    /// Ready times of each Zygote's spares, as announced by `Refill`.
+    spares: BTreeMap<ZygoteId, Vec<Micros>>,
     pause_order: u64,
     counters: Counters,
 }
@@ -316,6 +324,7 @@ impl<'c> Model<'c> {
             in_flight: BTreeSet::new(),
             zygote_pins: BTreeMap::new(),
             next_instance: 0,
+            spares: BTreeMap::new(),
             pause_order: 0,
             counters: Counters::default(),
         }
@@ -584,6 +593,7 @@ impl<'c> Model<'c> {
                     queue: now - inv.time,
                     unpause: cost.unpause(),
                     handler,
+                    transport: cost.transport(),
                     ..Phases::default()
                 };
                 prop_assert_eq!(plan.phases, want);
@@ -597,6 +607,7 @@ impl<'c> Model<'c> {
             Action::Fork {
                 zygote,
                 depth,
+                spare,
                 import,
                 install,
             } => {
@@ -643,11 +654,33 @@ impl<'c> Model<'c> {
                 let mut mem = Bytes::ZERO;
                 let mut cur = Some(*zygote);
                 while let Some(n) = cur.and_then(|c| before.nodes.get(&c)) {
-                    mem += n.memory;
+                    mem += n.memory - n.spare_memory;
                     cur = n.parent;
                 }
-                prop_assert_eq!(plan.phases.fork, cost.fork(mem));
-                prop_assert_eq!(plan.phases.create, cost.container_create());
+                // Pre-forked children: a spare is used exactly when one
+                // announced by a Refill is ready, and is then replaced.
+                let ready = self
+                    .spares
+                    .get(zygote)
+                    .and_then(|q| q.iter().position(|&t| t <= now));
+                prop_assert_eq!(
+                    *spare,
+                    ready.is_some(),
+                    "spare use disagrees with the spares ready"
+                );
+                if let Some(i) = ready {
+                    self.spares.get_mut(zygote).map(|q| q.remove(i));
+                    prop_assert_eq!(plan.phases.fork, cost.spare_hit());
+                    prop_assert!(
+                        plan.side.iter().any(
+                            |d| matches!(d, SideDecision::Refill { zygote: z, .. } if z == zygote)
+                        ),
+                        "a used spare is not replaced"
+                    );
+                } else {
+                    prop_assert_eq!(plan.phases.fork, cost.fork(mem));
+                }
+                prop_assert_eq!(plan.phases.create, cost.container_create(need.len()));
                 (import, install)
             }
             Action::Fresh { import, install } => {
@@ -665,7 +698,7 @@ impl<'c> Model<'c> {
                 prop_assert_eq!(plan.phases.fork, Micros::ZERO);
                 prop_assert_eq!(
                     plan.phases.create,
-                    cost.container_create() + cost.python_start()
+                    cost.container_create(need.len()) + cost.python_start()
                 );
                 (import, install)
             }
@@ -762,6 +795,7 @@ impl<'c> Model<'c> {
                     );
                     evicted_zygotes.push(*zygote);
                     self.zygote_pins.remove(zygote);
+                    self.spares.remove(zygote);
                     self.counters.zygote_evictions += 1;
                 }
                 SideDecision::CreateZygote {
@@ -801,6 +835,15 @@ impl<'c> Model<'c> {
                     self.zygote_pins.insert(*zygote, pinned);
                     self.counters.zygotes_created += 1;
                     created = true;
+                }
+                SideDecision::Refill { zygote, ready_at } => {
+                    prop_assert!(*ready_at >= now, "spare ready before it was asked for");
+                    prop_assert!(
+                        tree.and_then(|t| t.node(*zygote)).is_some(),
+                        "refill of Zygote {} which is not live",
+                        zygote
+                    );
+                    self.spares.entry(*zygote).or_default().push(*ready_at);
                 }
                 other => return fail(format!("invoke returned {other:?}")),
             }
@@ -945,6 +988,16 @@ fn run(s: &Scenario) -> Result<Transcript, TestCaseError> {
         Err(e) => return fail(format!("planner rejected a valid config: {e}")),
     };
     let mut model = Model::new(&catalog, &s.config);
+    for d in planner.take_startup() {
+        let SideDecision::Refill { zygote, ready_at } = d else {
+            return fail(format!("start-up decision {d:?}"));
+        };
+        model.spares.entry(zygote).or_default().push(ready_at);
+    }
+    prop_assert!(
+        planner.take_startup().is_empty(),
+        "start-up decisions handed out twice"
+    );
     let mut events = Vec::new();
     model.check_state(&planner)?;
 
@@ -1086,6 +1139,7 @@ fn config(handler_mb: f64, mode: ZygoteMode, zygote_mb: f64, install_mb: f64) ->
             mode,
             budget_mb: zygote_mb,
             min_gain_ms: 0.0,
+            spares: 0,
         },
         install: InstallTier {
             budget_mb: install_mb,
@@ -1146,6 +1200,7 @@ fn burst_before_zygote_ready_forks_parent_and_grows_once() {
         Action::Fork {
             zygote: z,
             depth: 1,
+            spare: false,
             import: PackageSet::new(),
             install: PackageSet::new()
         }

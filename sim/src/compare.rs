@@ -24,7 +24,7 @@ pub const PATHS: [PathKind; 3] = [PathKind::HandlerHit, PathKind::ZygoteHit, Pat
 /// The latency metrics of the error table: the phases in
 /// [`Phases::NAMES`] order, then `startup` (latency minus handler) and
 /// `latency` (the total).
-pub const METRICS: [&str; 9] = [
+pub const METRICS: [&str; 10] = [
     Phases::NAMES[0],
     Phases::NAMES[1],
     Phases::NAMES[2],
@@ -32,6 +32,7 @@ pub const METRICS: [&str; 9] = [
     Phases::NAMES[4],
     Phases::NAMES[5],
     Phases::NAMES[6],
+    Phases::NAMES[7],
     "startup",
     "latency",
 ];
@@ -122,6 +123,8 @@ pub struct Differing {
     pub zygote: usize,
     pub imported: usize,
     pub installed: usize,
+    /// Zygote hits served by a pre-forked child on one side only.
+    pub spare: usize,
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -177,8 +180,8 @@ pub struct ErrorRow {
 /// Metric `i` of [`METRICS`] for one record, in µs.
 fn metric_us(r: &InvocationRecord, i: usize) -> u64 {
     match i {
-        0..=6 => r.phases_us.values()[i],
-        7 => r.latency_us.saturating_sub(r.phases_us.handler),
+        0..=7 => r.phases_us.values()[i],
+        8 => r.latency_us.saturating_sub(r.phases_us.handler),
         _ => r.latency_us,
     }
 }
@@ -259,11 +262,13 @@ pub fn compare(predicted: &[InvocationRecord], measured: &[InvocationRecord]) ->
         let zygote = p.zygote != m.zygote;
         let imported = sorted_set(&p.imported) != sorted_set(&m.imported);
         let installed = sorted_set(&p.installed) != sorted_set(&m.installed);
+        let spare = p.spare != m.spare;
+        differing.spare += spare as usize;
         differing.path += path as usize;
         differing.zygote += zygote as usize;
         differing.imported += imported as usize;
         differing.installed += installed as usize;
-        decision += !(path || zygote || imported || installed) as usize;
+        decision += !(path || zygote || imported || installed || spare) as usize;
         confusion.entry(p.path).or_default().bump(m.path);
         if !path {
             same_path.entry(p.path).or_default().push((p, m));
@@ -348,7 +353,7 @@ pub fn render_text(c: &Comparison) -> String {
     let a = &c.agreement;
     let _ = writeln!(
         s,
-        "decision agreement {:>7.2}%  ({} of {}: same path, zygote, imported and installed sets)",
+        "decision agreement {:>7.2}%  ({} of {}: same path, zygote, spare use, imported and installed sets)",
         a.decision_share * 100.0,
         a.decision,
         k.matched
@@ -363,8 +368,8 @@ pub fn render_text(c: &Comparison) -> String {
     let d = &a.differing;
     let _ = writeln!(
         s,
-        "differing          path {}  zygote {}  imported {}  installed {}\n",
-        d.path, d.zygote, d.imported, d.installed
+        "differing          path {}  zygote {}  spare {}  imported {}  installed {}\n",
+        d.path, d.zygote, d.spare, d.imported, d.installed
     );
     let _ = write!(s, "{:<21}", "predicted \\ measured");
     for p in PATHS {
@@ -461,6 +466,7 @@ mod tests {
             ..PhasesUs::default()
         };
         InvocationRecord {
+            schema: sock_core::record::RECORD_SCHEMA,
             seq,
             arrival_us: seq * 1_000,
             function: 1,
@@ -469,6 +475,7 @@ mod tests {
             path,
             zygote: (path == PathKind::ZygoteHit).then_some(0),
             zygote_depth: (path == PathKind::ZygoteHit).then_some(0),
+            spare: false,
             imported: vec!["a==1".into(), "b==2".into()],
             installed: vec![],
             latency_us: phases_us.values().iter().sum(),
@@ -604,7 +611,8 @@ mod tests {
                 path: 1,
                 zygote: 2,
                 imported: 0,
-                installed: 1
+                installed: 1,
+                spare: 0,
             }
         );
         let zyg = &c.confusion[1];

@@ -8,7 +8,7 @@
 
 use crate::stats::Stats;
 use sock_core::planner::{Action, Plan, Planner};
-use sock_core::record::InvocationRecord;
+use sock_core::record::{InvocationRecord, RECORD_SCHEMA};
 use sock_core::trace::{Invocation, TraceError};
 use sock_core::{InstanceId, Micros};
 use std::cmp::Reverse;
@@ -122,17 +122,25 @@ impl Engine<'_, '_, '_> {
 pub fn record(planner: &Planner<'_>, seq: u64, inv: Invocation, plan: &Plan) -> InvocationRecord {
     let catalog = planner.catalog();
     let keys = |s: &sock_core::PackageSet| s.iter().map(|p| catalog.package(p).key()).collect();
-    let (zygote, depth, imported, installed) = match &plan.action {
-        Action::HandlerHit { .. } => (None, None, Vec::new(), Vec::new()),
+    let (zygote, depth, spare, imported, installed) = match &plan.action {
+        Action::HandlerHit { .. } => (None, None, false, Vec::new(), Vec::new()),
         Action::Fork {
             zygote,
             depth,
+            spare,
             import,
             install,
-        } => (Some(zygote.0), Some(*depth), keys(import), keys(install)),
-        Action::Fresh { import, install } => (None, None, keys(import), keys(install)),
+        } => (
+            Some(zygote.0),
+            Some(*depth),
+            *spare,
+            keys(import),
+            keys(install),
+        ),
+        Action::Fresh { import, install } => (None, None, false, keys(import), keys(install)),
     };
     InvocationRecord {
+        schema: RECORD_SCHEMA,
         seq,
         arrival_us: inv.time.0,
         function: inv.function.0,
@@ -141,6 +149,7 @@ pub fn record(planner: &Planner<'_>, seq: u64, inv: Invocation, plan: &Plan) -> 
         path: plan.action.path(),
         zygote,
         zygote_depth: depth,
+        spare,
         imported,
         installed,
         phases_us: plan.phases.into(),

@@ -50,7 +50,7 @@ pub struct Stats {
     /// Zygote hits per tree depth (root = 0).
     pub by_depth: BTreeMap<u32, u64>,
     /// Sum of each phase over all invocations, in [`sock_core::cost::Phases::NAMES`] order.
-    pub phase_sums: [u128; 7],
+    pub phase_sums: [u128; 8],
     pub first_arrival: Option<Micros>,
     pub last_arrival: Micros,
     /// The time of the last event seen (arrival or completion).

@@ -82,10 +82,11 @@ pub struct PhasesMs {
     pub install: f64,
     pub import: f64,
     pub handler: f64,
+    pub transport: f64,
 }
 
 impl PhasesMs {
-    fn from_sums(sums: [u128; 7], n: u64) -> PhasesMs {
+    fn from_sums(sums: [u128; 8], n: u64) -> PhasesMs {
         let m = |i: usize| {
             if n == 0 {
                 0.0
@@ -101,10 +102,11 @@ impl PhasesMs {
             install: m(4),
             import: m(5),
             handler: m(6),
+            transport: m(7),
         }
     }
 
-    fn pairs(&self) -> [(&'static str, f64); 7] {
+    fn pairs(&self) -> [(&'static str, f64); 8] {
         let v = [
             self.queue,
             self.create,
@@ -113,8 +115,9 @@ impl PhasesMs {
             self.install,
             self.import,
             self.handler,
+            self.transport,
         ];
-        let mut out = [("", 0.0); 7];
+        let mut out = [("", 0.0); 8];
         for (i, name) in Phases::NAMES.iter().enumerate() {
             out[i] = (name, v[i]);
         }

@@ -1,9 +1,12 @@
 //! Golden scenarios: tiny traces whose hits, evictions and latencies were
 //! computed by hand from the default cost parameters:
 //! container create 2 ms, interpreter start 21 ms, fork 0.7 ms + 0.04 ms/MB
-//! of Zygote memory, unpause 0.5 ms, root Zygote 10 MB, forked Zygote 2 MB
-//! plus its imports. Package `a`: import 100 ms / 10 MB, install 500 ms,
-//! 1 MB on disk; package `b` the same. Handlers run 10 ms and use 100 MB.
+//! of Zygote memory, unpause 0.5 ms, transport 0.3 ms on every path, root
+//! Zygote 10 MB, forked Zygote 2 MB plus its imports. Every Zygote keeps one
+//! pre-forked child (a spare, charged 2 MB), ready one fork after the
+//! Zygote is; a hit on a ready spare costs 0.5 ms instead of the fork.
+//! Package `a`: import 100 ms / 10 MB, install 500 ms, 1 MB on disk;
+//! package `b` the same. Handlers run 10 ms and use 100 MB.
 
 use sock_core::record::{InvocationRecord, PathKind};
 use sock_sim::settings::Settings;
@@ -73,8 +76,11 @@ const F_A: &[(&str, &[u32])] = &[("fa", &[0])];
 #[test]
 fn sock_first_call_forks_root_then_handler_hits() {
     let (s, r) = run(F_A, &[(0, 0), (1000, 0), (2000, 0)], &Settings::default());
-    // 2 create + 1.1 fork (10 MB root) + 500 install + 100 import + 10 run
-    assert_eq!(latencies(&r), vec![613_100, 10_500, 10_500]);
+    // 2 create + 1.1 fork (10 MB root; its spare is ready only at 1.1 ms)
+    // + 500 install + 100 import + 10 run + 0.3 transport; then hits:
+    // 0.5 unpause + 10 + 0.3.
+    assert_eq!(latencies(&r), vec![613_400, 10_800, 10_800]);
+    assert!(!r[0].spare);
     assert_eq!(r[0].path, PathKind::ZygoteHit);
     assert_eq!((r[0].zygote, r[0].zygote_depth), (Some(0), Some(0)));
     assert_eq!(r[0].installed, vec!["a==1.0".to_string()]);
@@ -97,10 +103,12 @@ fn sock_first_call_forks_root_then_handler_hits() {
 fn grown_zygote_serves_the_next_cold_start_without_imports() {
     let no_handlers = settings(|s| s.tiers.handler.budget_mb = 0.0);
     let (s, r) = run(F_A, &[(0, 0), (1000, 0)], &no_handlers);
-    // Second call: fork the child Zygote {a} (root 10 MB + child 12 MB = 22 MB
-    // -> 0.7 + 0.88 ms), nothing to install or import.
-    assert_eq!(latencies(&r), vec![613_100, 13_580]);
+    // Second call: the child Zygote {a} (ready at 103.1 ms) has its spare
+    // ready (one fork of root 10 MB + child 12 MB later), so 2 create + 0.5
+    // spare hit + 10 + 0.3, nothing to install or import.
+    assert_eq!(latencies(&r), vec![613_400, 12_800]);
     assert_eq!((r[1].zygote, r[1].zygote_depth), (Some(1), Some(1)));
+    assert!(r[1].spare);
     assert!(r[1].imported.is_empty() && r[1].installed.is_empty());
     assert_eq!(s.paths.zygote_hit_by_depth["1"].count, 1);
 }
@@ -109,10 +117,12 @@ fn grown_zygote_serves_the_next_cold_start_without_imports() {
 fn a_zygote_is_not_used_before_it_is_ready() {
     let no_handlers = settings(|s| s.tiers.handler.budget_mb = 0.0);
     // The child Zygote is ready at 2 + 1.1 + 100 = 103.1 ms; a call at 50 ms
-    // must fork the root again (and a is installed by then: no install).
+    // must use the root again, whose spare is ready by then (and a is
+    // installed by then: no install).
     let (_, r) = run(F_A, &[(0, 0), (50, 0), (200, 0)], &no_handlers);
     assert_eq!(r[1].zygote, Some(0));
-    assert_eq!(r[1].latency_us, 2_000 + 1_100 + 100_000 + 10_000);
+    assert!(r[1].spare);
+    assert_eq!(r[1].latency_us, 2_000 + 500 + 100_000 + 10_000 + 300);
     assert_eq!(r[2].zygote, Some(1));
 }
 
@@ -124,14 +134,16 @@ fn without_zygotes_every_cold_start_pays_the_interpreter_and_imports() {
     });
     let (s, r) = run(F_A, &[(0, 0), (1000, 0)], &off);
     // 2 create + 21 interpreter + 500 install (first only) + 100 import + 10
-    assert_eq!(latencies(&r), vec![633_000, 133_000]);
+    // + 0.3 transport
+    assert_eq!(latencies(&r), vec![633_300, 133_300]);
     assert_eq!(s.paths.fresh.count, 2);
     let root = settings(|s| {
         s.tiers.handler.budget_mb = 0.0;
         s.tiers.zygote.mode = ZygoteMode::Root;
     });
     let (s, r) = run(F_A, &[(0, 0), (1000, 0)], &root);
-    assert_eq!(latencies(&r), vec![613_100, 113_100]);
+    // The second call takes the root's spare: 0.5 instead of the 1.1 fork.
+    assert_eq!(latencies(&r), vec![613_400, 112_800]);
     assert_eq!((s.zygotes.created, s.zygotes.live_at_end), (0, 1));
 }
 
@@ -168,8 +180,8 @@ fn lru_evicts_the_least_recently_paused_instance() {
         ]
     );
     assert_eq!(s.evictions.handler, 3);
-    // A package-free function forked from the root: 2 + 1.1 + 10 ms.
-    assert_eq!(r[0].latency_us, 13_100);
+    // A package-free function forked from the root: 2 + 1.1 + 10 + 0.3 ms.
+    assert_eq!(r[0].latency_us, 13_400);
 }
 
 #[test]
@@ -224,8 +236,9 @@ fn static_tree_from_openlambda_json() {
         s.zygote_tree = Some(tree.clone());
     });
     let (s, r) = run(F_A, &[(0, 0)], &st);
-    // Static Zygotes hold their packages from the start: 2 + 1.58 + 10 ms.
-    assert_eq!(latencies(&r), vec![13_580]);
+    // Static Zygotes hold their packages from the start (their spares are
+    // ready one fork later): 2 + 1.58 + 10 + 0.3 ms.
+    assert_eq!(latencies(&r), vec![13_880]);
     assert_eq!(s.zygotes.created, 0);
 }
 
@@ -235,6 +248,7 @@ fn limited_concurrency_queues_fifo() {
     let one = settings(|s| s.replay.max_concurrency = Some(1));
     let (_, r) = run(fns, &[(0, 0), (0, 1)], &one);
     assert_eq!(r[0].phases_us.queue, 0);
-    assert_eq!(r[1].phases_us.queue, 13_100);
-    assert_eq!(r[1].latency_us, 13_100 + 13_100);
+    // g waits for f (13.4 ms), then takes the root's spare: 2 + 0.5 + 10 + 0.3.
+    assert_eq!(r[1].phases_us.queue, 13_400);
+    assert_eq!(r[1].latency_us, 13_400 + 12_800);
 }

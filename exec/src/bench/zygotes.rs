@@ -13,14 +13,24 @@
 //! - `docker`: `docker run --rm --network none` of the base image with the
 //!   same package folders bind-mounted, `python3 -c "import ...; handler"`.
 //!
+//! - `spare`: the same Zygote hit served by one of the Zygote's
+//!   pre-forked children (issue 9); the Zygote forks its replacement
+//!   between iterations, off the measured time, as `sock-exec run` does
+//!   after a request;
+//!
 //! Two figures per system: `start` is the time until the response
 //! (creation + import + one request; what a caller waits for), `cycle`
-//! adds destroying the container (what `docker run --rm` includes).
+//! adds destroying the container (what `docker run --rm` includes). The
+//! step breakdown (medians of each phase) comes from `crate::measure`,
+//! the rule `sock-exec run` and `calibrate` use.
 
 use crate::baseline::docker;
 use crate::container::{Container, ContainerSpec, Executor, ExecutorConfig, Role};
 use crate::install::{Installer, Source};
+use crate::measure::{self, Marks, Measured};
 use crate::primitives::stats::Summary;
+use crate::sys::clock;
+use crate::zygote::ForkReport;
 use anyhow::{bail, Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -53,6 +63,78 @@ struct Row {
     system: &'static str,
     start: Summary,
     cycle: Summary,
+    /// Median of each phase (ms), in `Phases::NAMES` order; empty for Docker.
+    phases: Vec<f64>,
+    /// Forks only: median of each step of the fork phase (ms).
+    steps: Vec<(String, f64)>,
+}
+
+/// One measured start: (until the response, with the destroy, phases,
+/// the fork's report for a Zygote hit).
+type Sample = (Duration, Duration, Measured, Option<ForkReport>);
+
+/// Samples of one system.
+#[derive(Default)]
+struct Samples {
+    start: Vec<Duration>,
+    cycle: Vec<Duration>,
+    phases: Vec<Measured>,
+    /// The fork phase step by step: step name -> ns per sample.
+    steps: std::collections::BTreeMap<String, Vec<u64>>,
+    step_order: Vec<String>,
+}
+
+impl Samples {
+    fn push(&mut self, (start, cycle, m, report): Sample) {
+        self.start.push(start);
+        self.cycle.push(cycle);
+        self.phases.push(m);
+        if let Some(f) = report {
+            let mut at = f.prepared_ns;
+            for (name, t) in &f.steps {
+                if !self.step_order.contains(name) {
+                    self.step_order.push(name.clone());
+                }
+                self.steps
+                    .entry(name.clone())
+                    .or_default()
+                    .push(t.saturating_sub(at));
+                at = at.max(*t);
+            }
+        }
+    }
+
+    /// Median of each fork step, in ms, in the order the steps happen.
+    fn step_medians(&self) -> Vec<(String, f64)> {
+        self.step_order
+            .iter()
+            .map(|n| {
+                let mut v = self.steps[n].clone();
+                (n.clone(), Summary::from_ns(&mut v).median_us / 1e3)
+            })
+            .collect()
+    }
+
+    fn row(&self, workload: &'static str, system: &'static str) -> Row {
+        let phases = (0..sock_core::cost::Phases::NAMES.len())
+            .map(|i| {
+                let mut ns: Vec<u64> = self
+                    .phases
+                    .iter()
+                    .map(|m| m.phases.values()[i].saturating_mul(1_000))
+                    .collect();
+                Summary::from_ns(&mut ns).median_us / 1e3
+            })
+            .collect();
+        Row {
+            workload,
+            system,
+            start: Summary::from_durations(&self.start),
+            cycle: Summary::from_durations(&self.cycle),
+            phases,
+            steps: self.step_medians(),
+        }
+    }
 }
 
 const T: Duration = Duration::from_secs(120);
@@ -174,8 +256,8 @@ fn measure(
         info.modules,
         info.import_us as f64 / 1e3
     );
-    let (mut fresh_s, mut fresh_c) = (Vec::new(), Vec::new());
-    let (mut fork_s, mut fork_c) = (Vec::new(), Vec::new());
+    let (mut fresh, mut fork, mut spare) =
+        (Samples::default(), Samples::default(), Samples::default());
     let mut dock = Vec::new();
     let docker_every = if opts.n_docker == 0 {
         usize::MAX
@@ -185,17 +267,27 @@ fn measure(
     // One warm-up of each, not recorded (page cache, pool).
     for i in 0..=opts.n {
         let record = i > 0;
-        let (start, cycle) = timed(exec, w.name, "fresh", |ex| Ok(ex.create(&spec)?))?;
+        let got = timed(exec, w.name, "fresh", |ex| Ok((ex.create(&spec)?, None)))?;
         if record {
-            fresh_s.push(start);
-            fresh_c.push(cycle);
+            fresh.push(got);
         }
-        let (start, cycle) = timed(exec, w.name, "forked", |ex| {
-            Ok(ex.fork_from(&zygote, &forked, Role::Handler, T)?.0)
+        let got = timed(exec, w.name, "forked", |ex| {
+            let (c, report) = ex.fork_with(&zygote, &forked, Role::Handler, false, T)?;
+            Ok((c, Some(report)))
         })?;
         if record {
-            fork_s.push(start);
-            fork_c.push(cycle);
+            fork.push(got);
+        }
+        exec.refill(&zygote, T)?;
+        let got = timed(exec, w.name, "spare", |ex| {
+            let (c, report) = ex.fork_with(&zygote, &forked, Role::Handler, true, T)?;
+            if !report.spare {
+                bail!("the Zygote had no spare after a refill");
+            }
+            Ok((c, Some(report)))
+        })?;
+        if record {
+            spare.push(got);
         }
 
         if let Some(d) = engine {
@@ -209,18 +301,9 @@ fn measure(
     }
     exec.destroy(zygote)?;
     let mut rows = vec![
-        Row {
-            workload: w.name,
-            system: "fresh",
-            start: Summary::from_durations(&fresh_s),
-            cycle: Summary::from_durations(&fresh_c),
-        },
-        Row {
-            workload: w.name,
-            system: "zygote",
-            start: Summary::from_durations(&fork_s),
-            cycle: Summary::from_durations(&fork_c),
-        },
+        fresh.row(w.name, "fresh"),
+        fork.row(w.name, "zygote"),
+        spare.row(w.name, "spare"),
     ];
     if !dock.is_empty() {
         let s = Summary::from_durations(&dock);
@@ -229,22 +312,31 @@ fn measure(
             system: "docker",
             start: s,
             cycle: s,
+            phases: Vec::new(),
+            steps: Vec::new(),
         });
     }
     Ok(rows)
 }
 
-/// Starts a container with `start`, sends it one request and destroys it:
-/// (time to the response, time including the destroy).
+/// Starts a container with `start` (a fork also returns its report),
+/// sends it one request and destroys it: (time to the response, time
+/// including the destroy, the start's measured phases).
 fn timed(
     exec: &mut Executor,
     workload: &str,
     system: &str,
-    start: impl FnOnce(&mut Executor) -> Result<Container>,
-) -> Result<(Duration, Duration)> {
+    start: impl FnOnce(&mut Executor) -> Result<(Container, Option<ForkReport>)>,
+) -> Result<Sample> {
     let t = Instant::now();
-    let mut c = start(exec)?;
+    let start_ns = clock::monotonic_ns();
+    let (mut c, report) = start(exec)?;
     let r = exec.invoke(&mut c, "{}", T)?;
+    let marks = Marks {
+        start_ns,
+        installed_ns: start_ns,
+        done_ns: clock::monotonic_ns(),
+    };
     let started = t.elapsed();
     exec.destroy(c)?;
     let cycle = t.elapsed();
@@ -255,7 +347,11 @@ fn timed(
             r.body
         );
     }
-    Ok((started, cycle))
+    let m = match &report {
+        Some(f) => measure::zygote_hit(&marks, f, &r),
+        None => measure::fresh(&marks, &r),
+    };
+    Ok((started, cycle, m, report))
 }
 
 /// `docker run --rm --network none -v <pkg>:/packages/<key>:ro ... image
@@ -332,7 +428,7 @@ fn render(rows: &[Row], opts: &ZygoteBench, keys: &[String]) -> String {
     for r in rows {
         let zygote = rows
             .iter()
-            .find(|z| z.workload == r.workload && z.system == "zygote");
+            .find(|z| z.workload == r.workload && z.system == "spare");
         let ratio = zygote.map_or(f64::NAN, |z| {
             if r.system == "docker" {
                 r.cycle.median_us / z.cycle.median_us
@@ -354,8 +450,34 @@ fn render(rows: &[Row], opts: &ZygoteBench, keys: &[String]) -> String {
     }
     let _ = writeln!(
         s,
-        "\nspeed-up: the system's median over the Zygote's (start for lean containers, \
-         cycle vs cycle for Docker, whose `run --rm` includes removal)"
+        "\nspeed-up: the system's median over the spare Zygote hit's (start for lean \
+         containers, cycle vs cycle for Docker, whose `run --rm` includes removal)"
     );
+    let names = sock_core::cost::Phases::NAMES;
+    let _ = write!(
+        s,
+        "\nstep breakdown (medians, ms; crate::measure)\n{:<8} {:<8}",
+        "workload", "system"
+    );
+    for n in &names[1..] {
+        let _ = write!(s, " {n:>9}");
+    }
+    let _ = writeln!(s);
+    for r in rows.iter().filter(|r| !r.phases.is_empty()) {
+        let _ = write!(s, "{:<8} {:<8}", r.workload, r.system);
+        for v in &r.phases[1..] {
+            let _ = write!(s, " {v:>9.3}");
+        }
+        let _ = writeln!(s);
+    }
+    let _ = writeln!(
+        s,
+        "\nfork phase step by step (medians, ms; each step from the end of the one before, \
+         the first from the request being sent)"
+    );
+    for r in rows.iter().filter(|r| !r.steps.is_empty()) {
+        let steps: Vec<String> = r.steps.iter().map(|(n, v)| format!("{n} {v:.3}")).collect();
+        let _ = writeln!(s, "{:<8} {:<8} {}", r.workload, r.system, steps.join("  "));
+    }
     s
 }

@@ -16,6 +16,12 @@ pub struct Response {
     pub import_us: Option<u64>,
     /// `X-Sock-Handler-Us`: the handler's own run time (µs), when sent.
     pub handler_us: Option<u64>,
+    /// `X-Sock-Import-Ns`: (start, end) of the start-up imports, in
+    /// CLOCK_MONOTONIC ns ([`crate::sys::clock`]); zeros when none ran.
+    pub import_ns: Option<(u64, u64)>,
+    /// `X-Sock-Handler-Ns`: (start, end) of `f(event)`; zeros when it did
+    /// not run (a load error).
+    pub handler_ns: Option<(u64, u64)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,11 +160,23 @@ fn parse(buf: &[u8]) -> Result<Response, InvokeError> {
             .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
             .and_then(|(_, v)| v.trim().parse().ok())
     };
+    let span = |name: &str| {
+        head.lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| {
+                let (a, b) = v.trim().split_once(' ')?;
+                Some((a.parse().ok()?, b.trim().parse().ok()?))
+            })
+    };
     Ok(Response {
         status,
         body: body.to_string(),
         import_us: header("x-sock-import-us"),
         handler_us: header("x-sock-handler-us"),
+        import_ns: span("x-sock-import-ns"),
+        handler_ns: span("x-sock-handler-ns"),
     })
 }
 

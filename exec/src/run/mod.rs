@@ -37,6 +37,8 @@
 
 use crate::container::{Container, ContainerSpec, Executor, Role, State};
 use crate::install::{Installer, Source};
+use crate::measure::{self, Marks, Measured};
+use crate::sys::clock;
 use crate::zygote::ForkError;
 use sock_core::config::ZygoteMode;
 use sock_core::cost::CostParams;
@@ -106,6 +108,10 @@ pub struct RunSummary {
     pub zygote_repairs: u64,
     pub zygotes_created: u64,
     pub zygote_create_failures: u64,
+    /// Pre-forked children the Zygotes forked (`Refill` decisions), and
+    /// refills that failed.
+    pub spares_forked: u64,
+    pub refill_failures: u64,
     /// Zygotes that left the tree while containers forked from them still
     /// ran, and were kept until those were gone.
     pub zygotes_kept_for_children: u64,
@@ -116,6 +122,9 @@ pub struct RunSummary {
     pub errors: u64,
     /// Handlers that held a trace package outside their closure (must be 0).
     pub foreign_modules: u64,
+    /// Invocations whose step boundaries came out of order, so their
+    /// phases do not add up to the latency (must be 0).
+    pub misordered_phases: u64,
     pub packages_installed: u64,
     /// Of those, built from source in a lean container (no wheel fitted).
     pub packages_built: u64,
@@ -311,7 +320,22 @@ impl<'e, 'c> Runner<'e, 'c> {
             self.install(&packages)?;
             self.ensure_zygote(z)?;
         }
-        Ok(())
+        let spares = self.planner.take_startup();
+        self.apply(&spares)
+    }
+
+    /// Has Zygote `z` fork one more pre-forked child (a `Refill`).
+    fn refill(&mut self, z: ZygoteId) {
+        let Some(zc) = self.zygotes.get(&z) else {
+            return; // dead: its repair starts its spares
+        };
+        match self.exec.refill(zc, self.opts.timeout) {
+            Ok(_) => self.summary.spares_forked += 1,
+            Err(e) => {
+                self.summary.refill_failures += 1;
+                tracing::warn!(zygote = z.0, error = %e, "forking a spare failed");
+            }
+        }
     }
 
     /// Makes Zygote `z` real: forked from its (real) parent, or started
@@ -538,6 +562,7 @@ impl<'e, 'c> Runner<'e, 'c> {
                             .map_err(|e| cerr(format!("destroy Zygote {}", zygote.0), e))?;
                     }
                 }
+                SideDecision::Refill { zygote, .. } => self.refill(zygote),
                 SideDecision::EvictPackage { package } => {
                     let key = self.catalog.package(package).key();
                     self.installer.remove(&key)?;
@@ -548,7 +573,8 @@ impl<'e, 'c> Runner<'e, 'c> {
         Ok(())
     }
 
-    /// Serves `plan` for real; falls back to a fresh start when its path fails.
+    /// Serves `plan` for real; falls back to a fresh start when its path
+    /// fails. Phases are measured between step boundaries (`crate::measure`).
     fn serve(
         &mut self,
         seq: u64,
@@ -557,9 +583,12 @@ impl<'e, 'c> Runner<'e, 'c> {
     ) -> Result<InvocationRecord, RunError> {
         let f = inv.function;
         let closure = self.catalog.closure(f).clone();
-        let t0 = Instant::now();
-        let mut phases = PhasesUs::default();
+        let mut marks = Marks {
+            start_ns: clock::monotonic_ns(),
+            ..Marks::default()
+        };
         let mut rec = InvocationRecord {
+            schema: sock_core::record::RECORD_SCHEMA,
             seq,
             arrival_us: inv.time.0,
             function: f.0,
@@ -568,41 +597,47 @@ impl<'e, 'c> Runner<'e, 'c> {
             path: plan.action.path(),
             zygote: None,
             zygote_depth: None,
+            spare: false,
             imported: Vec::new(),
             installed: Vec::new(),
-            phases_us: phases,
+            phases_us: PhasesUs::default(),
             latency_us: 0,
         };
-        let response = match &plan.action {
-            Action::HandlerHit { instance } => {
-                match self.instances.get_mut(instance) {
-                    Some(c) if c.state != State::Dead => {
-                        if c.state == State::Paused {
-                            self.exec
-                                .resume(c)
-                                .map_err(|e| cerr(format!("resume instance {}", instance.0), e))?;
-                        }
-                        failed_request(self.exec.invoke(c, "{}", self.opts.timeout))
+        let (response, measured) = match &plan.action {
+            Action::HandlerHit { instance } => match self.instances.get_mut(instance) {
+                Some(c) if c.state != State::Dead => {
+                    if c.state == State::Paused {
+                        self.exec
+                            .resume(c)
+                            .map_err(|e| cerr(format!("resume instance {}", instance.0), e))?;
                     }
-                    _ => {
-                        // Lost (died while paused): serve fresh.
-                        self.summary.fallbacks += 1;
-                        if let Some(c) = self.instances.remove(instance) {
-                            let _ = self.destroy(c);
-                        }
-                        rec.path = PathKind::Fresh;
-                        rec.imported = self.keys(&closure);
-                        self.fresh(plan.instance, f, &closure, &closure, &mut phases)?
-                    }
+                    let thawed = clock::monotonic_ns();
+                    marks.installed_ns = thawed;
+                    let r = failed_request(self.exec.invoke(c, "{}", self.opts.timeout));
+                    marks.done_ns = clock::monotonic_ns();
+                    let m = measure::handler_hit(&marks, thawed, &r);
+                    (r, m)
                 }
-            }
+                _ => {
+                    // Lost (died while paused): serve fresh.
+                    self.summary.fallbacks += 1;
+                    if let Some(c) = self.instances.remove(instance) {
+                        let _ = self.destroy(c);
+                    }
+                    rec.path = PathKind::Fresh;
+                    rec.imported = self.keys(&closure);
+                    self.fresh(plan.instance, f, &closure, &closure, &mut marks)?
+                }
+            },
             Action::Fork {
                 zygote,
                 depth,
+                spare,
                 import,
                 install,
             } => {
-                phases.install = self.install(install)?.as_micros() as u64;
+                self.install(install)?;
+                marks.installed_ns = clock::monotonic_ns();
                 rec.installed = self.keys(install);
                 let spec = ContainerSpec {
                     handler_dir: self.handler_dirs[f.index()].clone(),
@@ -612,9 +647,10 @@ impl<'e, 'c> Runner<'e, 'c> {
                 let zc = self.zygotes.get(zygote);
                 let zid = zc.map(|z| z.id);
                 let forked = match zc {
-                    Some(zc) => self
-                        .exec
-                        .fork_from(zc, &spec, Role::Handler, self.opts.timeout),
+                    Some(zc) => {
+                        self.exec
+                            .fork_with(zc, &spec, Role::Handler, *spare, self.opts.timeout)
+                    }
                     None => Err(ForkError::Protocol(format!(
                         "Zygote {} is not running",
                         zygote.0
@@ -625,14 +661,15 @@ impl<'e, 'c> Runner<'e, 'c> {
                         if let Some(zid) = zid {
                             self.note_fork(zid, &c);
                         }
-                        phases.create = report.prepare.as_micros() as u64;
-                        phases.import = report.import_us;
                         rec.zygote = Some(zygote.0);
                         rec.zygote_depth = Some(*depth);
+                        rec.spare = report.spare;
                         rec.imported = self.keys(import);
-                        let r = self.exec.invoke(&mut c, "{}", self.opts.timeout);
+                        let r = failed_request(self.exec.invoke(&mut c, "{}", self.opts.timeout));
+                        marks.done_ns = clock::monotonic_ns();
                         self.instances.insert(plan.instance, c);
-                        failed_request(r)
+                        let m = measure::zygote_hit(&marks, &report, &r);
+                        (r, m)
                     }
                     Err(e) => {
                         tracing::warn!(zygote = zygote.0, error = %e, "fork failed; serving fresh and repairing the Zygote");
@@ -640,23 +677,30 @@ impl<'e, 'c> Runner<'e, 'c> {
                         self.summary.fallbacks += 1;
                         rec.path = PathKind::Fresh;
                         rec.imported = self.keys(&closure);
-                        let r = self.fresh(plan.instance, f, &closure, &closure, &mut phases)?;
-                        // Repair off the critical path.
-                        if let Err(e) = self.ensure_zygote(*zygote) {
-                            tracing::warn!(zygote = zygote.0, error = %e, "repairing a Zygote failed");
+                        let r = self.fresh(plan.instance, f, &closure, &closure, &mut marks)?;
+                        // Repair off the critical path, with the spares the
+                        // planner counts on.
+                        match self.ensure_zygote(*zygote) {
+                            Ok(()) => {
+                                for _ in 0..self.planner.spares().count(*zygote) {
+                                    self.refill(*zygote);
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!(zygote = zygote.0, error = %e, "repairing a Zygote failed")
+                            }
                         }
                         r
                     }
                 }
             }
             Action::Fresh { import, install } => {
-                phases.install = self.install(install)?.as_micros() as u64;
+                self.install(install)?;
                 rec.installed = self.keys(install);
                 rec.imported = self.keys(import);
-                self.fresh(plan.instance, f, &closure, import, &mut phases)?
+                self.fresh(plan.instance, f, &closure, import, &mut marks)?
             }
         };
-        let latency = t0.elapsed().as_micros() as u64;
         if response.status != 200 {
             self.summary.errors += 1;
             tracing::warn!(seq, status = response.status, body = %response.body, "handler error");
@@ -665,19 +709,11 @@ impl<'e, 'c> Runner<'e, 'c> {
             self.summary.foreign_modules += 1;
             tracing::warn!(seq, body = %response.body, "a handler holds a package its function did not ask for");
         }
-        phases.handler = response.handler_us.unwrap_or(0);
-        if rec.path == PathKind::Fresh && phases.import == 0 {
-            phases.import = response.import_us.unwrap_or(0);
+        if !measured.consistent() {
+            self.summary.misordered_phases += 1;
         }
-        let known = phases.install + phases.import + phases.handler + phases.create;
-        let rest = latency.saturating_sub(known);
-        match rec.path {
-            PathKind::HandlerHit => phases.unpause = rest,
-            PathKind::ZygoteHit => phases.fork = rest,
-            PathKind::Fresh => phases.create += rest,
-        }
-        rec.phases_us = phases;
-        rec.latency_us = latency;
+        rec.phases_us = measured.phases;
+        rec.latency_us = measured.latency_us;
         Ok(rec)
     }
 
@@ -697,17 +733,20 @@ impl<'e, 'c> Runner<'e, 'c> {
         })
     }
 
-    /// A fresh container for `f` whose interpreter imports `import`.
+    /// A fresh container for `f` whose interpreter imports `import`; its
+    /// phases run from `marks.start_ns` (a fallback's failed attempt lands
+    /// in its `create`).
     fn fresh(
         &mut self,
         instance: InstanceId,
         f: sock_core::FunctionId,
         closure: &PackageSet,
         import: &PackageSet,
-        phases: &mut PhasesUs,
-    ) -> Result<crate::container::Response, RunError> {
+        marks: &mut Marks,
+    ) -> Result<(crate::container::Response, Measured), RunError> {
         // A fallback may need packages the plan did not install.
-        phases.install += self.install(closure)?.as_micros() as u64;
+        self.install(closure)?;
+        marks.installed_ns = clock::monotonic_ns();
         let spec = ContainerSpec {
             handler_dir: self.handler_dirs[f.index()].clone(),
             packages: self.mounts(closure)?,
@@ -717,9 +756,11 @@ impl<'e, 'c> Runner<'e, 'c> {
             .exec
             .create(&spec)
             .map_err(|e| cerr(format!("create instance {}", instance.0), e))?;
-        let r = self.exec.invoke(&mut c, "{}", self.opts.timeout);
+        let r = failed_request(self.exec.invoke(&mut c, "{}", self.opts.timeout));
+        marks.done_ns = clock::monotonic_ns();
         self.instances.insert(instance, c);
-        Ok(failed_request(r))
+        let m = measure::fresh(marks, &r);
+        Ok((r, m))
     }
 
     /// Completes what is in flight, measures memory, tears everything down.

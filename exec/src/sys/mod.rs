@@ -2,6 +2,7 @@
 //! this module, as small typed wrappers. Callers never see a raw syscall.
 //! Each `unsafe` block carries a `// SAFETY:` comment.
 
+pub mod clock;
 pub mod fs;
 pub mod mount;
 pub mod prim;

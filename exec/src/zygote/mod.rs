@@ -15,7 +15,7 @@
 //! cgroup-kill and wait until the cgroup is empty.
 
 use crate::container::{Container, ContainerSpec, CreateError, Executor, Prepared, Role};
-use crate::sys::{fs, process, SysError};
+use crate::sys::{clock, fs, process, SysError};
 use nix::fcntl::OFlag;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -54,18 +54,37 @@ enum Event {
         pid: i32,
         modules: Vec<String>,
         import_us: u64,
+        #[serde(default)]
+        spares: usize,
     },
     Forked {
         pid: i32,
+        #[serde(default)]
+        spare: bool,
     },
-    Joined,
+    Joined {
+        #[serde(default)]
+        t_ns: u64,
+        #[serde(default)]
+        steps: Vec<(String, u64)>,
+    },
     Imported {
         import_us: u64,
         error: Option<String>,
+        #[serde(default)]
+        t0_ns: u64,
+        #[serde(default)]
+        t1_ns: u64,
     },
     Ready {
         #[serde(default)]
         load_error: Option<String>,
+        #[serde(default)]
+        t_ns: u64,
+    },
+    Spare {
+        pid: i32,
+        spares: usize,
     },
     Error {
         stage: String,
@@ -82,11 +101,33 @@ pub struct ZygoteInfo {
     pub modules: Vec<String>,
     /// How long those imports took, as it measured them.
     pub import_us: u64,
+    /// Pre-forked children waiting for a container.
+    pub spares: usize,
 }
 
-/// Timings of one fork, measured on both sides.
+/// Timings of one fork, measured on both sides. The `*_ns` fields are the
+/// step boundaries in CLOCK_MONOTONIC ns ([`crate::sys::clock`]), read by
+/// the executor (start, prepared, done) and by the child (joined,
+/// imports, ready); `crate::measure` turns them into phases.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ForkReport {
+    /// Served by a pre-forked child (no fork on the critical path).
+    pub spare: bool,
+    pub start_ns: u64,
+    /// Create steps 1-7 done, the request about to be sent.
+    pub prepared_ns: u64,
+    /// The child is in the container, privileges dropped.
+    pub joined_ns: u64,
+    pub import_start_ns: u64,
+    pub import_end_ns: u64,
+    /// The child serves (handler loaded).
+    pub ready_ns: u64,
+    /// The executor saw the fork's end (EOF from both sides).
+    pub done_ns: u64,
+    /// The fork phase step by step: (step, when it ended), from the
+    /// Zygote and its child (`request`, `forked`, `cgroup`, `namespaces`,
+    /// `fds`, `chroot`, `privileges`; a spare: `handed`, `cgroup`, ...).
+    pub steps: Vec<(String, u64)>,
     /// Create steps 1-7 for the target container (executor side).
     pub prepare: Duration,
     /// Request sent until the child has joined the container and dropped
@@ -115,10 +156,12 @@ impl Executor {
                 pid,
                 modules,
                 import_us,
+                spares,
             }) => Ok(ZygoteInfo {
                 pid,
                 modules,
                 import_us,
+                spares,
             }),
             Some(Event::Error { stage, error }) => Err(ForkError::Child { stage, error }),
             Some(other) => Err(ForkError::Protocol(format!("expected pong, got {other:?}"))),
@@ -137,14 +180,31 @@ impl Executor {
         role: Role,
         timeout: Duration,
     ) -> Result<(Container, ForkReport), ForkError> {
+        self.fork_with(zygote, spec, role, false, timeout)
+    }
+
+    /// [`Executor::fork_from`], asking for a pre-forked child (`spare`,
+    /// handlers only) when the Zygote has one; the report says whether it
+    /// did (a spare that was killed means a normal fork).
+    pub fn fork_with(
+        &mut self,
+        zygote: &Container,
+        spec: &ContainerSpec,
+        role: Role,
+        spare: bool,
+        timeout: Duration,
+    ) -> Result<(Container, ForkReport), ForkError> {
+        let start_ns = clock::monotonic_ns();
         let t0 = Instant::now();
         let prep = self.prepare(spec)?;
         let prepare = t0.elapsed();
         let mut child = None;
-        let result = self.fork_prepared(zygote, &prep, spec, role, timeout, &mut child);
+        let want = Want { role, spare };
+        let result = self.fork_prepared(zygote, &prep, spec, want, timeout, &mut child);
         match result {
             Ok(mut report) => {
                 report.prepare = prepare;
+                report.start_ns = start_ns;
                 let pid = child.expect("a successful fork reports the child's pid");
                 Ok((self.finish(prep, pid), report))
             }
@@ -161,15 +221,38 @@ impl Executor {
         }
     }
 
+    /// Asks `zygote` to fork one more pre-forked child; returns its pid
+    /// and how many the Zygote now holds. Off the critical path.
+    pub fn refill(&self, zygote: &Container, timeout: Duration) -> Result<(i32, usize), ForkError> {
+        let pidns = fs::open(Path::new("/proc/self/ns/pid"), OFlag::O_RDONLY)?;
+        let stream = connect(zygote)?;
+        fs::send_with_fds(
+            stream.as_fd(),
+            b"{\"op\":\"refill\"}\n",
+            &[pidns.as_raw_fd()],
+        )?;
+        drop(pidns);
+        let mut lines = Lines::new(stream, timeout)?;
+        match lines.next()? {
+            Some(Event::Spare { pid, spares }) => Ok((pid, spares)),
+            Some(Event::Error { stage, error }) => Err(ForkError::Child { stage, error }),
+            Some(other) => Err(ForkError::Protocol(format!(
+                "expected spare, got {other:?}"
+            ))),
+            None => Err(ForkError::Closed("a refill", log_tail(zygote))),
+        }
+    }
+
     fn fork_prepared(
         &self,
         zygote: &Container,
         prep: &Prepared,
         spec: &ContainerSpec,
-        role: Role,
+        want: Want,
         timeout: Duration,
         child: &mut Option<Pid>,
     ) -> Result<ForkReport, ForkError> {
+        let role = want.role;
         let cgroup = prep
             .partial
             .cgroup
@@ -201,15 +284,19 @@ impl Executor {
             "pythonpath": prep.pythonpath,
             "uid": self.config.uid,
             "gid": self.config.gid,
+            "spare": want.spare && role == Role::Handler,
         });
         let line = format!("{request}\n");
 
+        let mut report = ForkReport {
+            prepared_ns: clock::monotonic_ns(),
+            ..ForkReport::default()
+        };
         let stream = connect(zygote)?;
         let t0 = Instant::now();
         fs::send_with_fds(stream.as_fd(), line.as_bytes(), &fds)?;
         drop((root, null, pidns, procs));
         let mut lines = Lines::new(stream, timeout)?;
-        let mut report = ForkReport::default();
         // The pid (from the Zygote) and the child's own events come from two
         // processes, so "forked" may arrive after "joined"; the child's
         // events are in order.
@@ -225,18 +312,31 @@ impl Executor {
                 return Err(ForkError::Closed(what, log_tail(zygote)));
             };
             match event {
-                Event::Forked { pid } if child.is_none() => *child = Some(Pid::from_raw(pid)),
-                Event::Joined if stage == 0 => {
+                Event::Forked { pid, spare } if child.is_none() => {
+                    *child = Some(Pid::from_raw(pid));
+                    report.spare = spare;
+                }
+                Event::Joined { t_ns, steps } if stage == 0 => {
                     report.join = t0.elapsed();
+                    report.joined_ns = t_ns;
+                    report.steps = steps;
                     stage = 1;
                 }
-                Event::Imported { import_us, error } if stage == 1 => {
+                Event::Imported {
+                    import_us,
+                    error,
+                    t0_ns,
+                    t1_ns,
+                } if stage == 1 => {
                     report.import_us = import_us;
                     report.load_error = error;
+                    report.import_start_ns = t0_ns;
+                    report.import_end_ns = t1_ns;
                     stage = 2;
                 }
-                Event::Ready { load_error } if stage == 2 => {
+                Event::Ready { load_error, t_ns } if stage == 2 => {
                     report.total = t0.elapsed();
+                    report.ready_ns = t_ns;
                     if report.load_error.is_none() {
                         report.load_error = load_error;
                     }
@@ -254,7 +354,10 @@ impl Executor {
                 // EOF: both the Zygote and the child have let go of the
                 // connection; the fork is over on both sides.
                 return match lines.next()? {
-                    None => Ok(report),
+                    None => {
+                        report.done_ns = clock::monotonic_ns();
+                        Ok(report)
+                    }
                     Some(extra) => Err(ForkError::Protocol(format!(
                         "unexpected {extra:?} after ready"
                     ))),
@@ -262,6 +365,13 @@ impl Executor {
             }
         }
     }
+}
+
+/// What a fork request asks for.
+#[derive(Clone, Copy, Debug)]
+struct Want {
+    role: Role,
+    spare: bool,
 }
 
 fn connect(zygote: &Container) -> Result<UnixStream, ForkError> {

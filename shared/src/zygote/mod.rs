@@ -10,7 +10,9 @@
 //! Memory (copy-on-write): a forked Zygote shares its parent's pages, so a
 //! node is charged only what it adds: `zygote_fork_mb` of private pages for
 //! the forked process plus the `import_mb` of the packages it imports
-//! itself. The root is charged `interpreter_mb`. A tree's memory is the sum
+//! itself. The root is charged `interpreter_mb`. Every node is also
+//! charged its pre-forked children (`spares` of `zygote_fork_mb` each; see
+//! `spares.rs`), which are not pages a fork of it copies. A tree's memory is the sum
 //! over its nodes, which is what the per-Zygote cgroups measure when each
 //! Zygote's imported pages are charged to its own cgroup.
 //!
@@ -21,8 +23,10 @@
 //! Lookup scans a compact index of live nodes and rejects most of them by a
 //! 64-bit signature of their package set before any full subset test.
 
+mod spares;
 mod static_tree;
 
+pub use spares::Spares;
 pub use static_tree::{StaticTreeError, StaticTreeNode};
 
 use crate::cost::CostModel;
@@ -42,8 +46,10 @@ pub struct ZygoteNode {
     pub own: PackageSet,
     /// Import time its cumulative set saves a handler.
     pub import_cost: Micros,
-    /// Memory charged to this node (see the module doc).
+    /// Memory charged to this node (see the module doc), its spares included.
     pub memory: Bytes,
+    /// Of `memory`, what its pre-forked children hold.
+    pub spare_memory: Bytes,
     pub depth: u32,
     pub hits: u64,
     /// When the node finishes importing and can serve forks.
@@ -103,13 +109,17 @@ pub struct ZygoteTree {
     budget: Bytes,
     used: Bytes,
     next_id: u32,
+    /// Charged to every node for its pre-forked children.
+    spare_memory: Bytes,
 }
 
 impl ZygoteTree {
-    /// A tree holding only the root (a bare interpreter, ready at time 0).
-    /// Returns `None` when the root alone does not fit in `budget`.
-    pub fn with_root(budget: Bytes, cost: &CostModel) -> Option<ZygoteTree> {
-        let mem = cost.interpreter_mem();
+    /// A tree holding only the root (a bare interpreter, ready at time 0)
+    /// whose nodes each keep `spares` pre-forked children. Returns `None`
+    /// when the root alone does not fit in `budget`.
+    pub fn with_root(budget: Bytes, cost: &CostModel, spares: u32) -> Option<ZygoteTree> {
+        let spare_memory = Bytes(cost.zygote_fork_mem().0.saturating_mul(spares as u64));
+        let mem = cost.interpreter_mem() + spare_memory;
         if mem > budget {
             return None;
         }
@@ -121,6 +131,7 @@ impl ZygoteTree {
             own: PackageSet::new(),
             import_cost: Micros::ZERO,
             memory: mem,
+            spare_memory,
             depth: 0,
             hits: 0,
             ready_at: Micros::ZERO,
@@ -139,6 +150,7 @@ impl ZygoteTree {
             budget,
             used: mem,
             next_id: 1,
+            spare_memory,
         })
     }
 
@@ -225,7 +237,7 @@ impl ZygoteTree {
         }
         let own = packages.difference(&p.packages);
         let depth = p.depth + 1;
-        let memory = cost.zygote_fork_mem() + cost.import_mem(&own);
+        let memory = cost.zygote_fork_mem() + cost.import_mem(&own) + self.spare_memory;
         let evicted = self.plan_eviction(memory, parent)?;
         for &v in &evicted {
             self.remove(v);
@@ -240,6 +252,7 @@ impl ZygoteTree {
             packages,
             own,
             memory,
+            spare_memory: self.spare_memory,
             depth,
             hits: 0,
             ready_at,
