@@ -259,10 +259,7 @@ fn no_leaks_after_many_cycles(dir: &Path) -> TestResult {
     let c = ex.create(&spec).map_err(|e| e.to_string())?;
     ex.destroy(c).map_err(|e| e.to_string())?;
     let (mounts, fds, kids) = (mount_count(), fd_count(), child_count());
-    let cgroups = ex
-        .backend()
-        .list_below(Path::new("sock-exec-test/leaks"))
-        .len();
+    let cgroups = ex.backend().list_below(&prefix("leaks")).len();
     for i in 0..cycles {
         let mut c = ex.create(&spec).map_err(|e| format!("cycle {i}: {e}"))?;
         if i % 10 == 0 {
@@ -282,17 +279,12 @@ fn no_leaks_after_many_cycles(dir: &Path) -> TestResult {
         child_count() == kids,
         format!("child processes {} -> {}", kids, child_count()),
     )?;
-    let now = ex
-        .backend()
-        .list_below(Path::new("sock-exec-test/leaks"))
-        .len();
+    let now = ex.backend().list_below(&prefix("leaks")).len();
     check(now == cgroups, format!("cgroups {cgroups} -> {now}"))?;
     let backend = ex.backend().clone();
     ex.shutdown().map_err(|e| e.to_string())?;
     check(
-        backend
-            .list_below(Path::new("sock-exec-test/leaks"))
-            .is_empty(),
+        backend.list_below(&prefix("leaks")).is_empty(),
         "shutdown removes the pool",
     )?;
     check(
@@ -332,7 +324,7 @@ fn crash_leaves_state_the_next_start_cleans(dir: &Path) -> TestResult {
         format!("the crash left mounts ({})", mounts_under(&state)),
     )?;
     let mut config = ExecutorConfig::new(dir.join("state"), base_root());
-    config.cgroup_prefix = "sock-exec-test/crash".into();
+    config.cgroup_prefix = prefix("crash");
     config.pool_size = 2;
     let mut ex = sock_exec::container::Executor::new(config).map_err(|e| e.to_string())?;
     let rec = ex.recovered.clone();

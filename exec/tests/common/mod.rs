@@ -69,7 +69,7 @@ pub fn run_cases(suite: &str, cases: &[Case<'_>]) {
             continue;
         }
         let dir = tempfile::Builder::new()
-            .prefix("sock-test-")
+            .prefix(&case_dir_prefix())
             .tempdir()
             .expect("tempdir");
         let t = std::time::Instant::now();
@@ -96,10 +96,18 @@ pub fn run_cases(suite: &str, cases: &[Case<'_>]) {
     }
 }
 
+/// The cgroup prefix of one case: unique to this test process
+/// (`sock-exec-test-<pid>/<case>`), so that test runs of other engineers
+/// (or CI jobs) on the same host never share, recover or count each
+/// other's cgroups.
+pub fn prefix(case: &str) -> PathBuf {
+    PathBuf::from(format!("sock-exec-test-{}/{case}", std::process::id()))
+}
+
 /// An executor private to one case: its own state dir and cgroup prefix.
 pub fn executor(dir: &Path, case: &str) -> Executor {
     let mut config = ExecutorConfig::new(dir.join("state"), base_root());
-    config.cgroup_prefix = PathBuf::from(format!("sock-exec-test/{case}"));
+    config.cgroup_prefix = prefix(case);
     config.pool_size = 2;
     config.limits.memory_bytes = Some(96 << 20);
     config.limits.pids = Some(32);
@@ -131,9 +139,24 @@ pub fn check(cond: bool, msg: impl Into<String>) -> TestResult {
     }
 }
 
+/// Name prefix of this test process's case folders (`sock-test-<pid>-`).
+pub fn case_dir_prefix() -> String {
+    format!("sock-test-{}-", std::process::id())
+}
+
+/// Mounts that belong to this test process: those below its case folders
+/// (every test executor's state lives there). Other engineers' or CI jobs'
+/// containers on the same host are not counted.
 pub fn mount_count() -> usize {
+    let mine = std::env::temp_dir().join(case_dir_prefix());
+    let mine = mine.to_string_lossy().into_owned();
     std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|s| s.lines().count())
+        .map(|s| {
+            s.lines()
+                .filter_map(|l| l.split(' ').nth(4))
+                .filter(|m| m.starts_with(mine.as_str()))
+                .count()
+        })
         .unwrap_or(0)
 }
 
