@@ -27,4 +27,6 @@ pub mod install;
 pub mod primitives;
 pub mod run;
 pub mod sys;
+#[cfg(test)]
+mod testutil;
 pub mod zygote;

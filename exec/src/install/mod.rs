@@ -27,6 +27,7 @@
 
 pub mod build;
 mod dist;
+mod pip;
 pub mod wheel;
 
 pub use dist::canonical_name;
@@ -39,6 +40,10 @@ use std::time::{Duration, Instant};
 /// The completion marker inside a key folder, written last (JSON: key,
 /// bytes, Python version).
 pub const MARKER: &str = ".sock-installed";
+
+/// How long one pip run may take before it is killed (a download that
+/// hangs, an index that never answers): [`Installer::with_timeout`].
+pub const DEFAULT_PIP_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// Oldest pip with `install --dry-run --report` (needed by
 /// [`Installer::resolve`]) and `--root-user-action`.
@@ -97,6 +102,8 @@ pub enum InstallError {
         status: String,
         stderr: String,
     },
+    #[error("pip did not finish within {timeout:?} and was killed: {command}")]
+    Timeout { command: String, timeout: Duration },
     #[error("{key} is not installed in {}", cache.display())]
     NotInstalled { key: String, cache: PathBuf },
     #[error("{key}: {reason}")]
@@ -146,6 +153,8 @@ pub struct Installer {
     source: Source,
     /// The containers' Python, `major.minor`.
     python_version: String,
+    /// Deadline of each pip run.
+    timeout: Duration,
 }
 
 /// pip commands tried, in order, when `SOCK_PIP` is not set.
@@ -388,6 +397,29 @@ impl Installer {
             pip_version,
             source,
             python_version: python_version.into(),
+            timeout: DEFAULT_PIP_TIMEOUT,
+        })
+    }
+
+    /// The same installer with each pip run limited to `timeout`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Installer {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The same pip, source and Python, filling another folder (created,
+    /// mode 0755): `sock-exec run` installs packages the planner keeps out
+    /// of the install cache this way, one private folder each.
+    pub fn elsewhere(&self, cache_dir: &Path) -> Result<Installer, InstallError> {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(cache_dir)
+            .map_err(io("create", cache_dir))?;
+        Ok(Installer {
+            cache_dir: cache_dir.to_path_buf(),
+            ..self.clone()
         })
     }
 
@@ -764,8 +796,27 @@ impl Installer {
         cmd
     }
 
-    fn run(&self, mut cmd: Command) -> Result<Output, InstallError> {
-        cmd.output().map_err(io("run", Path::new(&self.pip[0])))
+    /// Runs a pip command within the installer's timeout.
+    fn run(&self, cmd: Command) -> Result<Output, InstallError> {
+        let shown = format!(
+            "{} {}",
+            cmd.get_program().to_string_lossy(),
+            cmd.get_args()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        pip::output_within(cmd, self.timeout).map_err(|e| match e {
+            pip::RunError::Io(err) => InstallError::Io {
+                op: "run",
+                path: PathBuf::from(&self.pip[0]),
+                err,
+            },
+            pip::RunError::Timeout => InstallError::Timeout {
+                command: shown,
+                timeout: self.timeout,
+            },
+        })
     }
 
     /// Turns a failed pip run into an error; when pip found no distribution,
@@ -992,5 +1043,32 @@ mod tests {
         assert_eq!(mode(&sub), Some(0o705));
         assert_eq!(mode(&sub.join("a.py")), Some(0o604));
         assert_eq!(mode(&sub.join("tool")), Some(0o705));
+    }
+
+    /// Issue 12: pip ran without a timeout, so a hung download or index
+    /// stalled the whole run. Past the deadline the process group is
+    /// killed and the install fails with `Timeout`.
+    #[test]
+    fn pip_that_hangs_is_killed_at_the_timeout() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let marker = dir.path().join("helper-alive");
+        // A "pip" that starts a helper and hangs; the helper would touch
+        // the marker after 3 s if it survived the kill.
+        let script = format!("(sleep 3; touch {}) & sleep 30", marker.display());
+        let inst = Installer {
+            cache_dir: dir.path().to_path_buf(),
+            pip: vec!["/bin/sh".into(), "-c".into(), script, "sh".into()],
+            pip_version: "23.0".into(),
+            source: Source::Index,
+            python_version: "3.11".into(),
+            timeout: DEFAULT_PIP_TIMEOUT,
+        }
+        .with_timeout(Duration::from_millis(300));
+        let t = Instant::now();
+        let got = inst.install("a==1.0");
+        assert!(matches!(got, Err(InstallError::Timeout { .. })), "{got:?}");
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        std::thread::sleep(Duration::from_millis(3500));
+        assert!(!marker.exists(), "pip's helper survived the timeout");
     }
 }

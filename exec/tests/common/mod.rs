@@ -55,6 +55,7 @@ pub fn can_run(suite: &str) -> bool {
 /// Runs named cases in order (filtered by non-flag arguments, as cargo
 /// test passes them); exits non-zero if any failed.
 pub fn run_cases(suite: &str, cases: &[Case<'_>]) {
+    test_pid();
     if !can_run(suite) {
         return;
     }
@@ -101,7 +102,14 @@ pub fn run_cases(suite: &str, cases: &[Case<'_>]) {
 /// (or CI jobs) on the same host never share, recover or count each
 /// other's cgroups.
 pub fn prefix(case: &str) -> PathBuf {
-    PathBuf::from(format!("sock-exec-test-{}/{case}", std::process::id()))
+    PathBuf::from(format!("sock-exec-test-{}/{case}", test_pid()))
+}
+
+/// The test process's pid, fixed by [`run_cases`] before any case forks:
+/// a forked child (a crashing executor, say) uses its parent's prefix.
+pub fn test_pid() -> u32 {
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *PID.get_or_init(std::process::id)
 }
 
 /// An executor private to one case: its own state dir and cgroup prefix.
@@ -141,7 +149,7 @@ pub fn check(cond: bool, msg: impl Into<String>) -> TestResult {
 
 /// Name prefix of this test process's case folders (`sock-test-<pid>-`).
 pub fn case_dir_prefix() -> String {
-    format!("sock-test-{}-", std::process::id())
+    format!("sock-test-{}-", test_pid())
 }
 
 /// Mounts that belong to this test process: those below its case folders
