@@ -17,12 +17,48 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    // Commands that hold containers stop at a safe point on SIGINT/SIGTERM
+    // and tear everything down (the default action would leave them).
+    if matches!(
+        cli.command,
+        Command::Run(_) | Command::Invoke { .. } | Command::Install(_)
+    ) {
+        if let Err(e) = sock_exec::sys::signal::catch_stop_signals() {
+            eprintln!("sock-exec: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sock-exec: error: {e:#}");
-            ExitCode::FAILURE
+            exit_code(&e)
         }
+    }
+}
+
+/// 128 + the signal for a run stopped by SIGINT/SIGTERM (as a shell
+/// reports a process killed by it), else 1.
+fn exit_code(e: &anyhow::Error) -> ExitCode {
+    let signal = e
+        .chain()
+        .find_map(|c| match c.downcast_ref::<sock_exec::run::RunError>() {
+            Some(sock_exec::run::RunError::Interrupted(sig)) => Some(*sig),
+            _ => None,
+        })
+        .or_else(sock_exec::sys::signal::stop_requested);
+    match signal {
+        Some(sig) => ExitCode::from(128u8.saturating_add((sig as i32).clamp(0, 127) as u8)),
+        None => ExitCode::FAILURE,
+    }
+}
+
+/// Fails once SIGINT or SIGTERM arrived (commands check between steps).
+fn check_stop() -> Result<()> {
+    match sock_exec::sys::signal::stop_requested() {
+        Some(sig) => Err(sock_exec::run::RunError::Interrupted(sig).into()),
+        None => Ok(()),
     }
 }
 
@@ -69,9 +105,10 @@ fn run(cli: Cli) -> Result<()> {
             let t0 = Instant::now();
             let mut c = exec.create(&spec)?;
             let t1 = Instant::now();
-            let resp = exec.invoke(&mut c, event, Duration::from_secs_f64(*timeout_s));
+            let resp = exec.invoke(&mut c, event, *timeout_s);
             let t2 = Instant::now();
             exec.destroy(c)?;
+            check_stop()?;
             let t3 = Instant::now();
             let resp = resp?;
             println!("status {}\n{}", resp.status, resp.body);
@@ -227,7 +264,7 @@ fn run_trace(cli: &Cli, args: &sock_exec::cli::RunArgs) -> Result<()> {
         source,
         python_version: python,
         speedup: args.speedup,
-        timeout: Duration::from_secs_f64(args.timeout_s),
+        timeout: args.timeout_s,
         progress_every: args.progress,
     };
     let mut config = ExecutorConfig::new(cli.state.clone(), root);
@@ -292,6 +329,7 @@ fn install(cli: &Cli, args: &sock_exec::cli::InstallArgs) -> Result<()> {
     let mut names = std::collections::BTreeSet::new();
     let mut needs = Vec::new();
     for key in &keys {
+        check_stop()?;
         let got = match installer.install(key) {
             Err(InstallError::NoWheel { .. }) => {
                 eprintln!("{key}: no wheel fits CPython {python}; building from source in a lean container");
@@ -351,9 +389,6 @@ fn install(cli: &Cli, args: &sock_exec::cli::InstallArgs) -> Result<()> {
 
 fn packages(args: &sock_exec::cli::PackagesArgs) -> Result<()> {
     use sock_exec::install::wheel::{build_wheels, TestPackage};
-    if !(args.import_scale.is_finite() && args.import_scale >= 0.0) {
-        anyhow::bail!("--import-scale must be a finite number >= 0");
-    }
     let (catalog, _) = read_trace(&args.trace)?;
     let pkgs: Vec<TestPackage> = (0..catalog.package_count())
         .map(|i| {
