@@ -55,7 +55,10 @@ impl Executor {
             result,
             Err(InvokeError::Timeout(_)) | Err(InvokeError::Died)
         ) {
-            let _ = self.backend().kill_all(&c.cgroup);
+            if let Err(e) = self.backend().kill_all(&c.cgroup) {
+                // destroy kills it again (and reports); say so now.
+                tracing::warn!(container = c.id, error = %e, "killing a timed-out container failed");
+            }
             c.state = State::Dead;
         }
         result
