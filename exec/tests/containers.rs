@@ -264,45 +264,7 @@ fn no_leaks_after_many_cycles(dir: &Path) -> TestResult {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
-    let mounts0 = mount_count();
-    let mut ex = executor(dir, "leaks");
-    let spec = handler(dir, "h", ECHO);
-    // Warm up once, then take the baseline.
-    let c = ex.create(&spec).map_err(|e| e.to_string())?;
-    ex.destroy(c).map_err(|e| e.to_string())?;
-    let (mounts, fds, kids) = (mount_count(), fd_count(), child_count());
-    let cgroups = ex.backend().list_below(&prefix("leaks")).len();
-    for i in 0..cycles {
-        let mut c = ex.create(&spec).map_err(|e| format!("cycle {i}: {e}"))?;
-        if i % 10 == 0 {
-            let r = ex
-                .invoke(&mut c, "1", T)
-                .map_err(|e| format!("cycle {i}: {e}"))?;
-            check(r.status == 200, format!("cycle {i}: status {}", r.status))?;
-        }
-        ex.destroy(c).map_err(|e| format!("cycle {i}: {e}"))?;
-    }
-    check(
-        mount_count() == mounts,
-        format!("mounts {} -> {}", mounts, mount_count()),
-    )?;
-    check(fd_count() == fds, format!("fds {} -> {}", fds, fd_count()))?;
-    check(
-        child_count() == kids,
-        format!("child processes {} -> {}", kids, child_count()),
-    )?;
-    let now = ex.backend().list_below(&prefix("leaks")).len();
-    check(now == cgroups, format!("cgroups {cgroups} -> {now}"))?;
-    let backend = ex.backend().clone();
-    ex.shutdown().map_err(|e| e.to_string())?;
-    check(
-        backend.list_below(&prefix("leaks")).is_empty(),
-        "shutdown removes the pool",
-    )?;
-    check(
-        mount_count() == mounts0,
-        format!("after shutdown: mounts {} -> {}", mounts0, mount_count()),
-    )
+    cycles_leak_nothing(dir, "leaks", cycles)
 }
 
 fn crash_leaves_state_the_next_start_cleans(dir: &Path) -> TestResult {
