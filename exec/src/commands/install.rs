@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use std::time::Duration;
 
 pub(super) fn install(cli: &Cli, args: &crate::cli::InstallArgs) -> Result<()> {
-    use crate::install::{build, InstallError, Installer, Source};
+    use crate::install::{build::BuildError, Installer, Source};
     let root = super::existing_base(cli)?;
     let python = crate::base::python_version(&root)
         .with_context(|| format!("no python3.N under {}/usr/lib", root.display()))?;
@@ -32,19 +32,25 @@ pub(super) fn install(cli: &Cli, args: &crate::cli::InstallArgs) -> Result<()> {
     let mut needs = Vec::new();
     for key in &keys {
         super::check_stop()?;
-        let got = match installer.install(key) {
-            Err(InstallError::NoWheel { .. }) => {
-                eprintln!("{key}: no wheel fits CPython {python}; building from source in a lean container");
-                if exec.is_none() {
-                    let mut config = ExecutorConfig::new(cli.state.clone(), root.clone());
-                    config.cgroup_prefix = "sock-exec-install".into();
-                    exec = Some(Executor::new(config)?);
-                }
-                let ex = exec.as_mut().context("executor")?;
-                build::build_from_source(ex, &installer, key, Duration::from_secs(900))?
+        let slot = &mut exec;
+        let (got, _built) = installer.install_or_build(key, Duration::from_secs(900), || {
+            eprintln!(
+                "{key}: no wheel fits CPython {python}; building from source in a lean container"
+            );
+            if slot.is_none() {
+                let mut config = ExecutorConfig::new(cli.state.clone(), root.clone());
+                config.cgroup_prefix = "sock-exec-install".into();
+                let ex = Executor::new(config).map_err(|e| BuildError::Container {
+                    key: key.clone(),
+                    err: e.to_string(),
+                })?;
+                *slot = Some(ex);
             }
-            other => other?,
-        };
+            slot.as_mut().ok_or_else(|| BuildError::Container {
+                key: key.clone(),
+                err: "no executor".into(),
+            })
+        })?;
         names.insert(crate::install::canonical_name(
             got.key
                 .split_once("==")
