@@ -300,27 +300,21 @@ impl<'e, 'c> Runner<'e, 'c> {
             if self.unavailable.contains_key(&p) || present {
                 continue;
             }
-            use crate::install::InstallError;
+            use crate::install::{build::BuildError, InstallError};
             let installer = if uncached {
                 self.private.installer(&self.installer)?
             } else {
                 self.installer.clone()
             };
-            let result = match installer.install(&key) {
-                Ok(got) => Ok(got.path),
-                // No wheel fits: build it from source in a lean container.
-                Err(InstallError::NoWheel { .. }) => crate::install::build::build_from_source(
-                    self.exec,
-                    &installer,
-                    &key,
-                    self.opts.timeout.max(Duration::from_secs(600)),
-                )
-                .map(|got| {
-                    self.summary.packages_built += 1;
-                    got.path
-                })
-                .map_err(|e| e.to_string()),
-                Err(e @ InstallError::Io { .. }) => return Err(e.into()),
+            // No wheel fits: built from source in a lean container.
+            let build_timeout = self.opts.timeout.max(Duration::from_secs(600));
+            let exec = &mut *self.exec;
+            let result = match installer.install_or_build(&key, build_timeout, || Ok(exec)) {
+                Ok((got, built)) => {
+                    self.summary.packages_built += u64::from(built);
+                    Ok(got.path)
+                }
+                Err(BuildError::Install(e @ InstallError::Io { .. })) => return Err(e.into()),
                 Err(e) => Err(e.to_string()),
             };
             match result {
