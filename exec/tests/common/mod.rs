@@ -87,6 +87,7 @@ pub fn run_cases(suite: &str, cases: &[Case<'_>]) {
             }
         }
     }
+    remove_test_cgroup_parent();
     println!(
         "\n{suite}: {} passed; {} failed",
         ran - failed.len(),
@@ -145,6 +146,23 @@ pub fn check(cond: bool, msg: impl Into<String>) -> TestResult {
     } else {
         Err(msg.into())
     }
+}
+
+/// Removes `sock-exec-test-<pid>`, the parent of every case's prefix
+/// (each executor removes its own prefix); it stays, with a note, if a
+/// case left cgroups below it.
+fn remove_test_cgroup_parent() {
+    let Ok(backend) = sock_exec::cgroup::CgroupBackend::host() else {
+        return;
+    };
+    let top = PathBuf::from(format!("sock-exec-test-{}", test_pid()));
+    let left = backend.list_below(&top);
+    if !left.is_empty() {
+        println!("note: cgroups left below {}: {left:?}", top.display());
+        return;
+    }
+    // Absent when no case made an executor: nothing to remove then.
+    let _absent_or_removed = backend.remove(&sock_exec::cgroup::Cgroup { rel: top });
 }
 
 /// Name prefix of this test process's case folders (`sock-test-<pid>-`).
