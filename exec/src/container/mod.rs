@@ -226,10 +226,12 @@ impl Executor {
     }
 
     /// Tears everything down: the pool's cgroups and the private mount.
+    /// If a step fails, the error is returned and `drop` still sweeps the
+    /// prefix.
     pub fn shutdown(mut self) -> Result<(), ExecutorError> {
-        self.closed = true;
         self.pool.destroy()?;
         sys::mount::unmount(&self.containers_dir, true)?;
+        self.closed = true;
         Ok(())
     }
 }
