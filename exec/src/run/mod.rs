@@ -884,7 +884,7 @@ impl RunSummary {
              fresh            {} ({:.1}%), of which {} fallbacks from a failed path\n\
              Zygotes          {} created, {} failed to start, {} repaired, {} kept for their children after eviction, {} live at the end\n\
              packages         {} installed ({} built from source), {} evicted, {} could not be installed{}\n\
-             errors           {} non-200 responses, {} handlers holding a package they did not ask for\n\
+             errors           {} non-200 responses, {} handlers holding a package they did not ask for, {} teardown failures, {} failed memory reads (all logged)\n\
              memory at end    Zygotes: model {:.1} MB, cgroups {:.1} MB; idle handlers: model {:.1} MB, cgroups {:.1} MB ({} live)\n",
             self.invocations,
             self.wall_s,
@@ -911,6 +911,8 @@ impl RunSummary {
             },
             self.errors,
             self.foreign_modules,
+            self.teardown_errors,
+            self.memory_read_errors,
             self.zygote_mb_model,
             self.zygote_mb_measured,
             self.handler_idle_mb_model,
