@@ -13,8 +13,9 @@ A failing handler yields a 500 response with the error and the runtime
 keeps serving. One request per connection (Connection: close).
 
 Before loading the handler the runtime imports the modules listed in
-SOCK_IMPORTS (comma-separated; the packages sock-core planned to import
-on this path) and reports the time that took in the `X-Sock-Import-Us`
+SOCK_IMPORTS (a JSON list of strings, data never spliced into code; each
+must be a dotted identifier; the packages sock-core planned to import on
+this path) and reports the time that took in the `X-Sock-Import-Us`
 response header; `X-Sock-Handler-Us` is the handler's own run time.
 Step boundaries go with them as CLOCK_MONOTONIC nanoseconds (the clock
 the executor reads too): `X-Sock-Import-Ns: T0 T1` around the start-up
@@ -98,10 +99,19 @@ def add_paths(pythonpath):
             sys.path.insert(0, p)
 
 
+def is_module_name(name):
+    """True for a dotted name of identifiers (`a`, `a.b_c`), what `import`
+    takes: anything else is refused before it reaches the import system."""
+    return isinstance(name, str) and name != "" and all(p.isidentifier() for p in name.split("."))
+
+
 def import_modules(names):
     """Imports `names` in order; returns (microseconds, None) or (us, error)."""
     t0 = time.perf_counter_ns()
     for name in names:
+        if not is_module_name(name):
+            took = (time.perf_counter_ns() - t0) // 1000
+            return took, "import %r: not a module name" % (name,)
         try:
             __import__(name)
         except BaseException as e:
@@ -111,7 +121,15 @@ def import_modules(names):
 
 
 def env_list(name):
-    return [x for x in posix.environ.get(name.encode(), b"").decode().split(",") if x]
+    """The JSON list of strings in the environment variable `name` ([] when
+    unset or empty)."""
+    text = posix.environ.get(name.encode(), b"").decode()
+    if not text.strip():
+        return []
+    value = loads(text)
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise ValueError("%s must be a JSON list of strings, got %r" % (name, text))
+    return value
 
 
 def load_handler():

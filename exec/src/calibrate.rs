@@ -85,7 +85,7 @@ pub fn run(state: &Path, base_root: &Path, args: &CalibrateArgs) -> anyhow::Resu
     let result = measure(state, base_root, args, catalog.as_ref(), &python, &work);
     let _ = std::fs::remove_dir_all(&work);
     let m = result?;
-    let params = m.params();
+    let params = m.params()?;
     let text = serde_json::to_string_pretty(&params)?;
     std::fs::write(&args.out, format!("{text}\n"))
         .with_context(|| format!("cannot write {}", args.out.display()))?;
@@ -240,12 +240,38 @@ fn mb(bytes: u64) -> f64 {
     Bytes(bytes).as_mb_f64()
 }
 
-/// A finite value >= 0 (what the cost model accepts), else 0.
-fn clamp(v: f64) -> f64 {
-    if v.is_finite() && v > 0.0 {
-        v
+/// A finite value >= 0 (what the cost model accepts): a negative median
+/// (noise around zero) becomes 0; NaN (no finite sample) is an error
+/// naming the parameter, never written as 0 (issue 12).
+fn measured(name: &str, v: f64) -> anyhow::Result<f64> {
+    if v.is_nan() || v.is_infinite() {
+        bail!("{name} could not be measured (no finite sample); nothing was written");
+    }
+    Ok(v.max(0.0))
+}
+
+/// A figure for the report: NaN (not measured) stays visible as NaN.
+fn shown(v: f64) -> f64 {
+    if v.is_finite() {
+        v.max(0.0)
     } else {
-        0.0
+        f64::NAN
+    }
+}
+
+/// A package's figure: `None` (the trace's own figure is used) when it
+/// could not be measured, with a warning.
+fn measured_package(key: &str, name: &str, v: f64) -> Option<f64> {
+    if v.is_finite() {
+        Some(v.max(0.0))
+    } else {
+        tracing::warn!(
+            package = key,
+            parameter = name,
+            value = v,
+            "not measured; the calibration leaves the trace's figure"
+        );
+        None
     }
 }
 
@@ -270,34 +296,35 @@ impl Measured {
         self.fork_big.iter().map(|f| (f - base) / dmb).collect()
     }
 
-    fn params(&self) -> CostParams {
+    fn params(&self) -> anyhow::Result<CostParams> {
         let per_package = (median(&self.prepare_many) - median(&self.prepare)) / MOUNTS as f64;
-        CostParams {
-            container_create_ms: clamp(median(&self.prepare)),
-            create_per_package_ms: clamp(per_package),
-            spare_hit_ms: clamp(median(&self.spare)),
-            transport_ms: clamp(median(&self.transport)),
-            python_start_ms: clamp(median(&self.python_start())),
-            fork_base_ms: clamp(median(&self.fork_base)),
-            fork_per_mb_ms: clamp(median(&self.per_mb())),
-            unpause_ms: clamp(median(&self.unpause)),
+        Ok(CostParams {
+            container_create_ms: measured("container_create_ms", median(&self.prepare))?,
+            // A difference of two medians: noise can make it negative.
+            create_per_package_ms: measured("create_per_package_ms", per_package.max(0.0))?,
+            spare_hit_ms: measured("spare_hit_ms", median(&self.spare))?,
+            transport_ms: measured("transport_ms", median(&self.transport))?,
+            python_start_ms: measured("python_start_ms", median(&self.python_start()))?,
+            fork_base_ms: measured("fork_base_ms", median(&self.fork_base))?,
+            fork_per_mb_ms: measured("fork_per_mb_ms", median(&self.per_mb()))?,
+            unpause_ms: measured("unpause_ms", median(&self.unpause))?,
             import_scale: 1.0,
             install_scale: 1.0,
-            interpreter_mb: clamp(median(&self.root_mb)),
-            zygote_fork_mb: clamp(median(&self.fork_mb)),
+            interpreter_mb: measured("interpreter_mb", median(&self.root_mb))?,
+            zygote_fork_mb: measured("zygote_fork_mb", median(&self.fork_mb))?,
             packages: self
                 .packages
                 .iter()
                 .map(|(k, s)| {
                     let cost = PackageCost {
-                        import_ms: Some(clamp(s.import_ms)),
-                        import_mb: Some(clamp(s.import_mb)),
-                        install_ms: Some(clamp(s.install_ms)),
+                        import_ms: measured_package(k, "import_ms", s.import_ms),
+                        import_mb: measured_package(k, "import_mb", s.import_mb),
+                        install_ms: measured_package(k, "install_ms", s.install_ms),
                     };
                     (k.clone(), cost)
                 })
                 .collect(),
-        }
+        })
     }
 
     /// The report: each parameter's median, quartiles, sample count and
@@ -407,9 +434,9 @@ impl Measured {
                     .unwrap_or((f64::NAN, f64::NAN, f64::NAN));
                 s.push_str(&format!(
                     "{key:<32} {:>9.2} {tms:>9.2} {:>9.2} {tmb:>9.2} {:>10.1} {tins:>10.1} {:>4}\n",
-                    clamp(p.import_ms),
-                    clamp(p.import_mb),
-                    clamp(p.install_ms),
+                    shown(p.import_ms),
+                    shown(p.import_mb),
+                    shown(p.install_ms),
                     p.runs
                 ));
             }
@@ -866,6 +893,20 @@ fn progress(msg: String) {
 mod tests {
     use super::*;
 
+    /// Issue 12: a parameter with no finite sample (NaN median) was written
+    /// into the calibration file as 0.
+    #[test]
+    fn nan_calibration_parameter_is_an_error_not_zero() {
+        let err = Measured::default().params().err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("container_create_ms")),
+            "{err:?}"
+        );
+        assert_eq!(measured("x", -0.5).ok(), Some(0.0));
+        assert_eq!(measured_package("a==1", "import_ms", f64::NAN), None);
+    }
+
     #[test]
     fn quartiles_interpolate() {
         let s = stat(&[4.0, 1.0, 3.0, 2.0, f64::NAN]);
@@ -890,7 +931,7 @@ mod tests {
             unpause: vec![0.1, 0.2, 0.3],
             ..Measured::default()
         };
-        let p = m.params();
+        let p = m.params().expect("every parameter measured");
         assert_eq!(p.container_create_ms, 2.0);
         assert_eq!(p.python_start_ms, 20.0);
         assert!((p.fork_per_mb_ms - 0.01).abs() < 1e-12);
@@ -900,8 +941,9 @@ mod tests {
             fork_big: vec![0.1],
             ..m
         };
-        assert_eq!(shrink.params().fork_per_mb_ms, 0.0);
-        let text = shrink.render(&shrink.params(), None, Path::new("x.json"));
+        let shrunk = shrink.params().expect("measured");
+        assert_eq!(shrunk.fork_per_mb_ms, 0.0);
+        let text = shrink.render(&shrunk, None, Path::new("x.json"));
         assert!(
             text.contains("fork_per_mb_ms") && text.contains("x.json"),
             "{text}"

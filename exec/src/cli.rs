@@ -2,6 +2,64 @@
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// Longest timeout accepted (one day): far above any request, and far
+/// below where `Duration` arithmetic could overflow.
+pub const MAX_TIMEOUT_S: f64 = 86_400.0;
+
+/// `--timeout-s`: a finite number of seconds in (0, [`MAX_TIMEOUT_S`]].
+/// Validated here, at parse time, so a bad value is an error before any
+/// container exists (it used to panic in `Duration::from_secs_f64` after
+/// `invoke` had created one, which then leaked).
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(v.is_finite() && v > 0.0 && v <= MAX_TIMEOUT_S) {
+        return Err(format!(
+            "{s:?}: a timeout must be a finite number of seconds in (0, {MAX_TIMEOUT_S}]"
+        ));
+    }
+    Duration::try_from_secs_f64(v).map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// `--speedup`: a finite factor in [1e-6, 1e12] (0 or a tiny factor would
+/// make the pacing wait infinite or overflow).
+pub fn parse_speedup(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    if !(v.is_finite() && (1e-6..=1e12).contains(&v)) {
+        return Err(format!(
+            "{s:?}: the speedup must be a finite factor in [1e-6, 1e12]"
+        ));
+    }
+    Ok(v)
+}
+
+/// A scale factor: finite and >= 0.
+pub fn parse_scale(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    if !(v.is_finite() && v >= 0.0) {
+        return Err(format!("{s:?}: must be a finite number >= 0"));
+    }
+    Ok(v)
+}
+
+/// A count that must be at least 1 (iterations, concurrency levels).
+pub fn parse_count(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a whole number >= 1")),
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,8 +95,9 @@ pub enum Command {
         /// The JSON event.
         #[arg(long, default_value = "{}")]
         event: String,
-        #[arg(long, default_value_t = 30.0)]
-        timeout_s: f64,
+        /// Request timeout (seconds).
+        #[arg(long, default_value = "30", value_parser = parse_timeout)]
+        timeout_s: Duration,
     },
     /// Replay a trace on real lean containers, Zygotes and an install
     /// cache, driven by the sock-core planner; writes measured records in
@@ -85,11 +144,11 @@ pub struct RunArgs {
     pub limit: Option<u64>,
     /// Pace arrivals at trace time / SPEEDUP of wall time (default: as fast
     /// as possible; decisions use trace time either way).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_speedup)]
     pub speedup: Option<f64>,
-    /// Per-request and per-fork timeout.
-    #[arg(long, default_value_t = 60.0)]
-    pub timeout_s: f64,
+    /// Per-request and per-fork timeout (seconds).
+    #[arg(long, default_value = "60", value_parser = parse_timeout)]
+    pub timeout_s: Duration,
     /// Work folder for handlers and the run's install cache (emptied first).
     /// Default: `<state>/run`.
     #[arg(long)]
@@ -134,7 +193,7 @@ pub struct PackagesArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Multiply every import time (e.g. 0.5 for a quicker run).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = parse_scale)]
     pub import_scale: f64,
 }
 
@@ -151,7 +210,7 @@ pub struct CalibrateArgs {
     #[arg(long)]
     pub find_links: Option<PathBuf>,
     /// Repetitions per host parameter (medians are written).
-    #[arg(short, long, default_value_t = 30)]
+    #[arg(short, long, default_value_t = 30, value_parser = parse_count)]
     pub n: usize,
     /// Measure at most this many of the trace's packages.
     #[arg(long)]
@@ -173,7 +232,7 @@ pub enum BenchCommand {
 #[derive(Debug, Args)]
 pub struct ZygotesArgs {
     /// Iterations per system and workload.
-    #[arg(short, long, default_value_t = 30)]
+    #[arg(short, long, default_value_t = 30, value_parser = parse_count)]
     pub n: usize,
     /// Docker iterations per workload (spread over the run).
     #[arg(long, default_value_t = 10)]
@@ -213,13 +272,13 @@ pub struct PrimitivesArgs {
 #[derive(Debug, Args)]
 pub struct ContainersArgs {
     /// Iterations per configuration.
-    #[arg(short, long, default_value_t = 200)]
+    #[arg(short, long, default_value_t = 200, value_parser = parse_count)]
     pub n: usize,
     /// Iterations for Docker (much slower).
     #[arg(long, default_value_t = 40)]
     pub n_docker: usize,
     /// Concurrency levels.
-    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4", value_parser = parse_count)]
     pub concurrency: Vec<usize>,
     /// Output folder for the CSV and plot.
     #[arg(long, default_value = "bench-out/containers")]
@@ -228,4 +287,65 @@ pub struct ContainersArgs {
     pub no_docker: bool,
     #[arg(long)]
     pub no_runc: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("sock-exec").chain(args.iter().copied()))
+    }
+
+    /// Issue 12: `Duration::from_secs_f64` panicked on these after a
+    /// container was created (which then leaked); they are parse errors now.
+    #[test]
+    fn cli_rejects_seconds_that_would_panic() {
+        for bad in ["-1", "NaN", "inf", "-inf", "0", "1e300", "x"] {
+            let arg = format!("--timeout-s={bad}");
+            let run = parse(&["run", "--trace", "t.json", &arg]);
+            assert!(run.is_err(), "run {arg} accepted");
+            let err = run.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("--timeout-s"), "{err}");
+            let inv = parse(&["invoke", "--handler", "h", &arg]);
+            assert!(inv.is_err(), "invoke {arg} accepted");
+        }
+        assert!(parse(&["run", "--trace", "t", "--timeout-s=2.5"]).is_ok());
+    }
+
+    #[test]
+    fn cli_rejects_speedup_zero_and_other_bad_numbers() {
+        for bad in ["0", "-2", "NaN", "inf", "1e-300"] {
+            let arg = format!("--speedup={bad}");
+            assert!(
+                parse(&["run", "--trace", "t", &arg]).is_err(),
+                "{arg} accepted"
+            );
+        }
+        assert!(parse(&["run", "--trace", "t", "--speedup=10"]).is_ok());
+        for bad in [
+            &[
+                "packages",
+                "--trace",
+                "t",
+                "--out",
+                "o",
+                "--import-scale=NaN",
+            ][..],
+            &[
+                "packages",
+                "--trace",
+                "t",
+                "--out",
+                "o",
+                "--import-scale=-1",
+            ],
+            &["calibrate", "-n", "0"],
+            &["bench", "containers", "-n", "0"],
+            &["bench", "containers", "--concurrency", "1,0"],
+            &["bench", "zygotes", "-n", "0"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 }

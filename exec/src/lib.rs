@@ -13,6 +13,8 @@
 //!   Python; source builds in a lean container) and test-wheel generator.
 //! - [`run`]: `sock-exec run`, a trace replayed on all three real tiers.
 //! - [`calibrate`]: the cost model's parameters measured on this host.
+//! - [`cli`], [`commands`]: the command line and one function per command
+//!   (the `sock-exec` binary only parses and calls [`commands::execute`]).
 //! - [`bench`]: `sock-exec bench containers` (vs Docker and runc) and
 //!   `sock-exec bench zygotes` (Zygote hit vs fresh vs Docker).
 
@@ -22,10 +24,13 @@ pub mod bench;
 pub mod calibrate;
 pub mod cgroup;
 pub mod cli;
+pub mod commands;
 pub mod container;
 pub mod install;
 pub mod measure;
 pub mod primitives;
 pub mod run;
 pub mod sys;
+#[cfg(test)]
+mod testutil;
 pub mod zygote;

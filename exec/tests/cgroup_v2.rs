@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use sock_exec::cgroup::{detect, Cgroup, CgroupBackend, CgroupLayout, Limits, V2};
 use sock_exec::sys::{fs, process};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn main() {
     run_cases(
@@ -32,7 +32,10 @@ fn join_freeze_kill_remove(_dir: &Path) -> TestResult {
     };
     let v2 = V2::new(root.clone());
     let backend = CgroupBackend::V2(v2.clone());
-    let rel = Path::new("sock-exec-test-v2/leaf");
+    // Unique to this test process: other test runs may share the host.
+    let top = PathBuf::from(format!("sock-exec-test-v2-{}", std::process::id()));
+    let rel = top.join("leaf");
+    let rel = rel.as_path();
     let cg: Cgroup = backend
         .create(rel, &Limits::default())
         .map_err(|e| e.to_string())?;
@@ -40,9 +43,7 @@ fn join_freeze_kill_remove(_dir: &Path) -> TestResult {
     // Always clean up, even after a failed check.
     let _ = backend.kill_all(&cg);
     let _ = backend.remove(&cg);
-    let _ = backend.remove(&Cgroup {
-        rel: "sock-exec-test-v2".into(),
-    });
+    let _ = backend.remove(&Cgroup { rel: top.clone() });
     result?;
     check(!root.join(rel).exists(), "the cgroup is removed")
 }

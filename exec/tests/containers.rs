@@ -44,6 +44,18 @@ fn main() {
                 "crash_leaves_state_the_next_start_cleans",
                 crash_leaves_state_the_next_start_cleans,
             ),
+            (
+                "fd_placement_survives_sources_on_targets",
+                fd_placement_survives_sources_on_targets,
+            ),
+            (
+                "second_executor_on_a_live_state_is_refused",
+                second_executor_on_a_live_state_is_refused,
+            ),
+            (
+                "recovery_touches_only_its_own_prefix",
+                recovery_touches_only_its_own_prefix,
+            ),
         ],
     );
 }
@@ -252,53 +264,7 @@ fn no_leaks_after_many_cycles(dir: &Path) -> TestResult {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
-    let mounts0 = mount_count();
-    let mut ex = executor(dir, "leaks");
-    let spec = handler(dir, "h", ECHO);
-    // Warm up once, then take the baseline.
-    let c = ex.create(&spec).map_err(|e| e.to_string())?;
-    ex.destroy(c).map_err(|e| e.to_string())?;
-    let (mounts, fds, kids) = (mount_count(), fd_count(), child_count());
-    let cgroups = ex
-        .backend()
-        .list_below(Path::new("sock-exec-test/leaks"))
-        .len();
-    for i in 0..cycles {
-        let mut c = ex.create(&spec).map_err(|e| format!("cycle {i}: {e}"))?;
-        if i % 10 == 0 {
-            let r = ex
-                .invoke(&mut c, "1", T)
-                .map_err(|e| format!("cycle {i}: {e}"))?;
-            check(r.status == 200, format!("cycle {i}: status {}", r.status))?;
-        }
-        ex.destroy(c).map_err(|e| format!("cycle {i}: {e}"))?;
-    }
-    check(
-        mount_count() == mounts,
-        format!("mounts {} -> {}", mounts, mount_count()),
-    )?;
-    check(fd_count() == fds, format!("fds {} -> {}", fds, fd_count()))?;
-    check(
-        child_count() == kids,
-        format!("child processes {} -> {}", kids, child_count()),
-    )?;
-    let now = ex
-        .backend()
-        .list_below(Path::new("sock-exec-test/leaks"))
-        .len();
-    check(now == cgroups, format!("cgroups {cgroups} -> {now}"))?;
-    let backend = ex.backend().clone();
-    ex.shutdown().map_err(|e| e.to_string())?;
-    check(
-        backend
-            .list_below(Path::new("sock-exec-test/leaks"))
-            .is_empty(),
-        "shutdown removes the pool",
-    )?;
-    check(
-        mount_count() == mounts0,
-        format!("after shutdown: mounts {} -> {}", mounts0, mount_count()),
-    )
+    cycles_leak_nothing(dir, "leaks", cycles)
 }
 
 fn crash_leaves_state_the_next_start_cleans(dir: &Path) -> TestResult {
@@ -332,7 +298,7 @@ fn crash_leaves_state_the_next_start_cleans(dir: &Path) -> TestResult {
         format!("the crash left mounts ({})", mounts_under(&state)),
     )?;
     let mut config = ExecutorConfig::new(dir.join("state"), base_root());
-    config.cgroup_prefix = "sock-exec-test/crash".into();
+    config.cgroup_prefix = prefix("crash");
     config.pool_size = 2;
     let mut ex = sock_exec::container::Executor::new(config).map_err(|e| e.to_string())?;
     let rec = ex.recovered.clone();
@@ -352,4 +318,136 @@ fn crash_leaves_state_the_next_start_cleans(dir: &Path) -> TestResult {
     ex.destroy(c).map_err(|e| e.to_string())?;
     ex.shutdown().map_err(|e| e.to_string())?;
     check(mounts_under(&state) == 0, "nothing left after shutdown")
+}
+
+/// Issue 12: a fresh container's init `dup2`ed its sources onto 0-3 in
+/// order, so a source already sitting on a lower target (the listening
+/// socket on fd 0, say, when the executor runs with stdin closed) was
+/// overwritten before it was placed. Checked in a forked child, whose fds
+/// can be rearranged freely.
+fn fd_placement_survives_sources_on_targets(_dir: &Path) -> TestResult {
+    use nix::sys::stat::fstat;
+    use std::os::fd::{AsFd, AsRawFd};
+    match process::fork().map_err(|e| e.to_string())? {
+        process::ForkResult::Child => {
+            // Free fd 0, so the pipe's read end lands there.
+            let _ = nix::unistd::close(0);
+            let ok = (|| -> Result<bool, String> {
+                let (r, _w) = sock_exec::sys::fs::pipe().map_err(|e| e.to_string())?;
+                let null = std::fs::File::open("/dev/null").map_err(|e| e.to_string())?;
+                let ino = |fd: i32| fstat(fd).map(|s| s.st_ino).map_err(|e| e.to_string());
+                let (pipe_ino, null_ino) = (ino(r.as_raw_fd())?, ino(null.as_raw_fd())?);
+                // /dev/null to 0 (where the pipe sits), the pipe to 3.
+                sock_exec::sys::fs::place_fds(&[(null.as_fd(), 0), (r.as_fd(), 3)])
+                    .map_err(|e| e.to_string())?;
+                Ok(ino(0)? == null_ino && ino(3)? == pipe_ino)
+            })();
+            process::exit_now(match ok {
+                Ok(true) => 0,
+                Ok(false) => 1,
+                Err(_) => 2,
+            })
+        }
+        process::ForkResult::Parent { child } => {
+            let status = process::wait(child).map_err(|e| e.to_string())?;
+            check(
+                status == nix::sys::wait::WaitStatus::Exited(child, 0),
+                format!("fd 3 must hold the source placed there, not a clobbered copy: {status:?}"),
+            )
+        }
+    }
+}
+
+/// Issue 12: starting `install` or `calibrate` on the `--state` of a live
+/// run wiped the run's containers (recovery unmounted everything below
+/// `<state>/containers`). One executor per state folder now: the second
+/// is refused with the folder and the holder's pid.
+fn second_executor_on_a_live_state_is_refused(dir: &Path) -> TestResult {
+    let spec = handler(dir, "h", ECHO);
+    let mut ex = executor(dir, "lock-a");
+    let mut c = ex.create(&spec).map_err(|e| e.to_string())?;
+    let mut config = ExecutorConfig::new(dir.join("state"), base_root());
+    config.cgroup_prefix = prefix("lock-b");
+    config.pool_size = 1;
+    match sock_exec::container::Executor::new(config) {
+        Ok(second) => {
+            let _ = second.shutdown();
+            return Err("a second executor started on a live state folder".into());
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            let state = dir.join("state");
+            check(
+                msg.contains(&state.display().to_string())
+                    && msg.contains(&std::process::id().to_string()),
+                format!("the error names the folder and the holder's pid: {msg}"),
+            )?;
+        }
+    }
+    let r = ex.invoke(&mut c, "7", T).map_err(|e| e.to_string())?;
+    check(
+        r.status == 200,
+        format!("the live container still serves: {r:?}"),
+    )?;
+    ex.destroy(c).map_err(|e| e.to_string())?;
+    ex.shutdown().map_err(|e| e.to_string())
+}
+
+/// A crashed executor's leftovers (prefix A) survive the recovery of an
+/// executor with another prefix (B) on the same state folder; A's own next
+/// start cleans them.
+fn recovery_touches_only_its_own_prefix(dir: &Path) -> TestResult {
+    let spec = handler(dir, "h", ECHO);
+    let (r, w) = sock_exec::sys::fs::pipe().map_err(|e| e.to_string())?;
+    match process::fork().map_err(|e| e.to_string())? {
+        process::ForkResult::Child => {
+            drop(r);
+            let mut ex = executor(dir, "scope-a");
+            let ok = ex.create(&spec).is_ok();
+            let _ = nix::unistd::write(&w, if ok { b"y" } else { b"n" });
+            std::thread::sleep(Duration::from_secs(60));
+            process::exit_now(0)
+        }
+        process::ForkResult::Parent { child } => {
+            drop(w);
+            let mut got = [0u8; 1];
+            nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&r), &mut got)
+                .map_err(|e| e.to_string())?;
+            let _ = process::kill(child, nix::sys::signal::Signal::SIGKILL);
+            process::wait(child).map_err(|e| e.to_string())?;
+            check(&got == b"y", "the crashing executor made its container")?;
+        }
+    }
+    let mounts = mount_count();
+    let b = executor(dir, "scope-b");
+    check(
+        b.recovered == Default::default(),
+        format!("B recovered someone else's leftovers: {:?}", b.recovered),
+    )?;
+    let a_cgroups = b.backend().list_below(&prefix("scope-a")).len();
+    check(
+        a_cgroups >= 2,
+        format!("A's cgroups are left alone ({a_cgroups})"),
+    )?;
+    b.shutdown().map_err(|e| e.to_string())?;
+    check(
+        mount_count() == mounts,
+        format!("A's mounts are left alone: {mounts} -> {}", mount_count()),
+    )?;
+    let a = executor(dir, "scope-a");
+    let rec = a.recovered.clone();
+    check(
+        rec.cgroups >= 2 && rec.dirs >= 1 && rec.mounts >= 5,
+        format!("A's next start cleans its own leftovers: {rec:?}"),
+    )?;
+    let backend = a.backend().clone();
+    a.shutdown().map_err(|e| e.to_string())?;
+    check(
+        mount_count() == 0,
+        format!("mounts left: {}", mount_count()),
+    )?;
+    check(
+        backend.list_below(&prefix("scope-a")).is_empty(),
+        "no cgroups left",
+    )
 }

@@ -396,7 +396,12 @@ fn docker_baseline(dir: &Path) -> CaseResult {
 
 // ---------------------------------------------------------------- harness
 
-/// What the harness compares before and after a case.
+/// What the harness compares before and after a case. Only what a
+/// process that is gone left behind counts (mounts and cgroups named
+/// `sock-prim-<pid>` or `sock-baseline-<pid>` of a dead pid), plus our own
+/// children: other
+/// engineers' or CI jobs' experiments running on the same host at the same
+/// time are never taken for a leak of ours.
 #[derive(Debug, PartialEq, Eq)]
 struct HostState {
     mounts: usize,
@@ -404,14 +409,47 @@ struct HostState {
     children: usize,
 }
 
-/// Directories below `dir`, except dockerd's own `docker` parent cgroups
-/// (made once per daemon, on its first container, and kept).
+/// The pid in a `sock-prim-<pid>` (the study's scratch folders and
+/// cgroups) or `sock-baseline-<pid>` (runc containers) name, if any.
+fn prim_pid(name: &str) -> Option<u32> {
+    ["sock-prim-", "sock-baseline-"].iter().find_map(|tag| {
+        let rest = &name[name.find(tag)? + tag.len()..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    })
+}
+
+/// Left behind: named after a primitives process that no longer runs.
+fn left_behind(name: &str) -> bool {
+    prim_pid(name).is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists())
+}
+
+/// Every directory below `dir`.
+fn count_all(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|it| {
+            it.flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| 1 + count_all(&e.path()))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// cgroup directories left behind below `dir`: each `sock-prim-<dead pid>`
+/// with everything below it.
 fn count_dirs(dir: &Path) -> usize {
     std::fs::read_dir(dir)
         .map(|it| {
             it.flatten()
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()) && e.file_name() != "docker")
-                .map(|e| 1 + count_dirs(&e.path()))
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| {
+                    if left_behind(&e.file_name().to_string_lossy()) {
+                        1 + count_all(&e.path())
+                    } else {
+                        count_dirs(&e.path())
+                    }
+                })
                 .sum()
         })
         .unwrap_or(0)
@@ -419,7 +457,12 @@ fn count_dirs(dir: &Path) -> usize {
 
 fn host_state() -> HostState {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|t| t.lines().count())
+        .map(|t| {
+            t.lines()
+                .filter_map(|l| l.split(' ').nth(4))
+                .filter(|m| left_behind(m))
+                .count()
+        })
         .unwrap_or(0);
     let me = std::process::id().to_string();
     let children = std::fs::read_dir("/proc")

@@ -73,7 +73,8 @@ impl CgroupPool {
     }
 
     /// Kills anything left and removes every cgroup of the pool.
-    pub fn destroy(mut self) -> CgroupResult<()> {
+    pub fn destroy(&mut self) -> CgroupResult<()> {
+        self.free.clear();
         for cg in std::mem::take(&mut self.all) {
             if !self
                 .backend

@@ -163,13 +163,22 @@ impl Executor {
     }
 
     /// Reverses the steps a half-made container went through.
+    /// Failures are logged: the caller is already returning the error that
+    /// made it undo, and whatever is left is swept by the executor's
+    /// teardown (or the next start's recovery).
     pub(crate) fn undo(&mut self, mut p: Partial) {
         for m in p.mounts.iter().rev() {
-            let _ = mount::unmount(m, true);
+            if let Err(e) = mount::unmount(m, true) {
+                tracing::warn!(container = p.id, error = %e, "undo: unmount failed");
+            }
         }
-        let _ = std::fs::remove_dir_all(&p.dir);
+        if let Err(e) = std::fs::remove_dir_all(&p.dir) {
+            tracing::warn!(container = p.id, dir = %p.dir.display(), error = %e, "undo: removing the folder failed");
+        }
         if let Some(cg) = p.cgroup.take() {
-            let _ = self.pool_give_back(cg);
+            if let Err(e) = self.pool_give_back(cg) {
+                tracing::warn!(container = p.id, error = %e, "undo: returning the cgroup failed");
+            }
         }
     }
 

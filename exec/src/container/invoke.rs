@@ -61,12 +61,20 @@ impl Executor {
             result,
             Err(InvokeError::Timeout(_)) | Err(InvokeError::Died)
         ) {
-            let _ = self.backend().kill_all(&c.cgroup);
+            if let Err(e) = self.backend().kill_all(&c.cgroup) {
+                // destroy kills it again (and reports); say so now.
+                tracing::warn!(container = c.id, error = %e, "killing a timed-out container failed");
+            }
             c.state = State::Dead;
         }
         result
     }
 }
+
+/// Longest response head accepted (status line and headers).
+pub const MAX_HEAD_BYTES: usize = 64 << 10;
+/// Largest response body accepted.
+pub const MAX_BODY_BYTES: usize = 64 << 20;
 
 fn request(c: &Container, event: &str, timeout: Duration) -> Result<Response, InvokeError> {
     let deadline = Instant::now() + timeout;
@@ -108,15 +116,26 @@ fn request(c: &Container, event: &str, timeout: Duration) -> Result<Response, In
                 ))
             }
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            // A signal (SIGINT/SIGTERM set the run's stop flag): the
+            // deadline still bounds the wait.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(classify(e, timeout)),
         }
     }
     parse(&buf)
 }
 
-/// Head length + Content-Length once the head is complete.
+/// Head length + Content-Length once the head is complete. The head is at
+/// most [`MAX_HEAD_BYTES`] and the body at most [`MAX_BODY_BYTES`]: the
+/// handler's answer is untrusted input, never a size to allocate blindly.
 fn complete_length(buf: &[u8]) -> Result<Option<usize>, InvokeError> {
-    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+    let searched = &buf[..buf.len().min(MAX_HEAD_BYTES + 4)];
+    let Some(end) = searched.windows(4).position(|w| w == b"\r\n\r\n") else {
+        if buf.len() > MAX_HEAD_BYTES {
+            return Err(InvokeError::Protocol(format!(
+                "response head longer than {MAX_HEAD_BYTES} bytes"
+            )));
+        }
         return Ok(None);
     };
     let head = String::from_utf8_lossy(&buf[..end]);
@@ -129,6 +148,12 @@ fn complete_length(buf: &[u8]) -> Result<Option<usize>, InvokeError> {
         .transpose()
         .map_err(|_| InvokeError::Protocol("bad Content-Length".into()))?
         .ok_or_else(|| InvokeError::Protocol("no Content-Length".into()))?;
+    if length > MAX_BODY_BYTES {
+        return Err(InvokeError::Protocol(format!(
+            "Content-Length {length} is above the {MAX_BODY_BYTES}-byte limit"
+        )));
+    }
+    // Cannot overflow: both terms are capped far below usize::MAX.
     Ok(Some(end + 4 + length))
 }
 
@@ -200,5 +225,43 @@ mod tests {
             .expect("ok");
         assert_eq!((r.import_us, r.handler_us), (Some(12), Some(7)));
         assert!(parse(b"garbage").is_err());
+    }
+
+    /// Issue 12: a handler's `Content-Length` near `usize::MAX` overflowed
+    /// `head + length` (wrapping in release builds, so a short read passed
+    /// as complete).
+    #[test]
+    fn content_length_overflow_is_an_error() {
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", usize::MAX);
+        assert!(matches!(
+            complete_length(head.as_bytes()),
+            Err(InvokeError::Protocol(_))
+        ));
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+            usize::MAX - 2
+        );
+        assert!(complete_length(head.as_bytes()).is_err());
+    }
+
+    /// A body above the cap, or a head that never ends, is refused rather
+    /// than read into memory without bound.
+    #[test]
+    fn response_size_is_capped() {
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+            MAX_BODY_BYTES + 1
+        );
+        assert!(matches!(
+            complete_length(head.as_bytes()),
+            Err(InvokeError::Protocol(_))
+        ));
+        let endless = vec![b'a'; MAX_HEAD_BYTES + 1];
+        assert!(matches!(
+            complete_length(&endless),
+            Err(InvokeError::Protocol(_))
+        ));
+        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+        assert_eq!(complete_length(ok).ok().flatten(), Some(ok.len()));
     }
 }

@@ -3,7 +3,8 @@
 //! namespace), a cgroup from a pre-created pool, and HTTP over a Unix
 //! socket. One operation per file:
 //!
-//! - [`Executor::new`] (this file) + `recover.rs`: state dir, crash cleanup, cgroup pool;
+//! - [`Executor::new`] (this file) + `lock.rs` + `recover.rs`: the state
+//!   folder's lock, crash cleanup of the executor's own prefix, cgroup pool;
 //! - `create.rs`: the setup steps, in order (mirrored in ARCHITECTURE.md);
 //! - `spawn.rs`: fork, namespaces, chroot, privilege drop, exec;
 //! - `invoke.rs`: one HTTP request over the container's socket;
@@ -12,12 +13,14 @@
 mod create;
 mod destroy;
 mod invoke;
+mod lock;
 mod recover;
 mod spawn;
 
 pub use create::CreateError;
 pub(crate) use create::Prepared;
-pub use invoke::{InvokeError, Response};
+pub use invoke::{InvokeError, Response, MAX_BODY_BYTES, MAX_HEAD_BYTES};
+pub use lock::StateLock;
 pub use recover::{mounts_below, Recovery};
 pub use spawn::Role;
 
@@ -29,11 +32,14 @@ use std::path::{Path, PathBuf};
 /// Where and how containers are made.
 #[derive(Clone, Debug)]
 pub struct ExecutorConfig {
-    /// Holds `containers/`: one folder per live container.
+    /// Holds `lock` (one executor per state folder) and
+    /// `containers/<cgroup_prefix>/`: one folder per live container.
     pub state_dir: PathBuf,
     /// The base image root (see [`crate::base`]).
     pub base_root: PathBuf,
-    /// cgroup path (relative to each hierarchy root) of the pool.
+    /// cgroup path (relative to each hierarchy root) of the pool; also
+    /// names this executor's containers folder. Recovery touches only
+    /// what is below it.
     pub cgroup_prefix: PathBuf,
     pub pool_size: usize,
     pub limits: Limits,
@@ -74,6 +80,13 @@ pub enum ExecutorError {
     Cgroup(#[from] CgroupError),
     #[error("container {id}: {source}")]
     Destroy { id: u64, source: Box<ExecutorError> },
+    #[error(
+        "state folder {} is in use by another executor (pid {holder}); one executor per \
+         state folder: wait for it to finish, or pass another --state", state.display()
+    )]
+    Locked { state: PathBuf, holder: String },
+    #[error("cgroup prefix {0:?} must be a relative path without `..`")]
+    Prefix(PathBuf),
 }
 
 /// What a container runs: its handler folder, packages and imports.
@@ -117,6 +130,10 @@ pub struct Container {
 
 /// Makes, runs and destroys lean containers. Single-threaded by design:
 /// it forks, so it must never share its process with other threads.
+///
+/// Dropped without [`Executor::shutdown`] (an error path, a signal), it
+/// still tears down everything of its prefix: it kills what runs in its
+/// cgroups, unmounts and deletes its containers, removes the cgroups.
 #[derive(Debug)]
 pub struct Executor {
     pub config: ExecutorConfig,
@@ -125,6 +142,13 @@ pub struct Executor {
     next_id: u64,
     /// What the start-up cleanup found (left by a crashed run).
     pub recovered: Recovery,
+    /// Set once torn down (by `shutdown` or `drop`).
+    closed: bool,
+    /// The process that made it: a forked child that returns (instead of
+    /// exiting at once) must never tear down its parent's containers.
+    owner: u32,
+    /// Held for the executor's life; declared last so it is released last.
+    _lock: StateLock,
 }
 
 impl Executor {
@@ -138,9 +162,20 @@ impl Executor {
             path: config.base_root.clone(),
             err: std::io::Error::other(e.to_string()),
         })?;
+        let prefix = &config.cgroup_prefix;
+        if prefix.as_os_str().is_empty()
+            || !prefix
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(ExecutorError::Prefix(prefix.clone()));
+        }
+        // Before recovery: a live executor's containers must never be
+        // recovered (wiped) by a second one.
+        let lock = StateLock::acquire(&config.state_dir)?;
         sys::process::set_child_subreaper()?;
         let backend = CgroupBackend::host()?;
-        let containers_dir = config.state_dir.join("containers");
+        let containers_dir = containers_dir(&config);
         let recovered = recover::recover(&containers_dir, &backend, &config.cgroup_prefix)?;
         std::fs::create_dir_all(&containers_dir).map_err(|err| ExecutorError::Io {
             path: containers_dir.clone(),
@@ -162,6 +197,9 @@ impl Executor {
             containers_dir,
             next_id: 0,
             recovered,
+            closed: false,
+            owner: std::process::id(),
+            _lock: lock,
         })
     }
 
@@ -188,9 +226,46 @@ impl Executor {
     }
 
     /// Tears everything down: the pool's cgroups and the private mount.
-    pub fn shutdown(self) -> Result<(), ExecutorError> {
+    /// If a step fails, the error is returned and `drop` still sweeps the
+    /// prefix.
+    pub fn shutdown(mut self) -> Result<(), ExecutorError> {
         self.pool.destroy()?;
         sys::mount::unmount(&self.containers_dir, true)?;
+        self.closed = true;
         Ok(())
+    }
+}
+
+/// `<state>/containers/<cgroup prefix>`: the containers of one prefix.
+fn containers_dir(config: &ExecutorConfig) -> PathBuf {
+    config
+        .state_dir
+        .join("containers")
+        .join(&config.cgroup_prefix)
+}
+
+impl Drop for Executor {
+    /// The teardown of every exit path that skipped `shutdown`: the same
+    /// sweep as crash recovery, over this executor's prefix only (its
+    /// cgroups, killed and removed; its mounts, the private one included;
+    /// its container folders). Failures are logged: drop cannot return them.
+    fn drop(&mut self) {
+        if self.closed || self.owner != std::process::id() {
+            return;
+        }
+        self.closed = true;
+        match recover::recover(
+            &self.containers_dir,
+            self.pool.backend(),
+            &self.config.cgroup_prefix,
+        ) {
+            Ok(swept) if swept.found_anything() || swept.mounts > 0 => {
+                tracing::warn!(?swept, prefix = %self.config.cgroup_prefix.display(), "executor dropped without shutdown: tore down what was left")
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, prefix = %self.config.cgroup_prefix.display(), "tearing down a dropped executor failed")
+            }
+        }
     }
 }

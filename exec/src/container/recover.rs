@@ -1,7 +1,10 @@
 //! Crash recovery: a run killed mid-way leaves mounts under the containers
 //! folder, processes in the pool's cgroups, and container folders. The next
 //! start finds them from the mount table and the cgroup tree and removes
-//! them before doing anything else.
+//! them before doing anything else. Recovery is scoped: only the cgroups
+//! below the executor's prefix and the mounts and folders below its own
+//! containers folder (`<state>/containers/<prefix>`) are touched, under the
+//! state folder's lock (`lock.rs`). A dropped executor runs the same sweep.
 
 use super::ExecutorError;
 use crate::cgroup::CgroupBackend;
@@ -87,10 +90,13 @@ pub(super) fn recover(
             r.dirs += 1;
         }
     }
-    // The pool's own cgroups are listed (and recreated) too; do not count them as leaks.
-    let _ = backend.remove(&crate::cgroup::Cgroup {
+    // The prefix itself (the pool recreates it). It may hold a nested
+    // prefix of another executor (`<prefix>/<sub>`), then it stays.
+    if let Err(e) = backend.remove(&crate::cgroup::Cgroup {
         rel: prefix.to_path_buf(),
-    });
+    }) {
+        tracing::debug!(prefix = %prefix.display(), error = %e, "recovery: prefix cgroup kept");
+    }
     Ok(r)
 }
 

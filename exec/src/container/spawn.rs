@@ -65,6 +65,11 @@ pub(super) struct SpawnPlan {
     null: OwnedFd,
 }
 
+/// `items` as a JSON list of strings.
+fn json_list(items: &[String]) -> String {
+    serde_json::Value::from(items.to_vec()).to_string()
+}
+
 fn cstring(s: &str) -> Result<CString, SpawnError> {
     CString::new(s).map_err(|_| SpawnError::Nul(s.to_string()))
 }
@@ -88,7 +93,8 @@ impl SpawnPlan {
             cstring("HOME=/tmp")?,
             cstring("LANG=C.UTF-8")?,
             cstring(&format!("SOCK_PYTHONPATH={pythonpath}"))?,
-            cstring(&format!("SOCK_IMPORTS={}", imports.join(",")))?,
+            // Data, never code: a JSON list the runtime parses.
+            cstring(&format!("SOCK_IMPORTS={}", json_list(imports)))?,
             cstring(&format!("SOCK_ROLE={}", role.as_str()))?,
         ];
         let null = std::fs::File::open("/dev/null")
@@ -193,10 +199,12 @@ fn intermediate(
 fn init(plan: &SpawnPlan, listener: &OwnedFd, output: &OwnedFd) -> SysError {
     let steps = || -> Result<(), SysError> {
         fs::set_hostname("sock")?;
-        fs::install_fd(plan.null.as_fd(), 0)?;
-        fs::install_fd(output.as_fd(), 1)?;
-        fs::install_fd(output.as_fd(), 2)?;
-        fs::install_fd(listener.as_fd(), 3)?;
+        fs::place_fds(&[
+            (plan.null.as_fd(), 0),
+            (output.as_fd(), 1),
+            (output.as_fd(), 2),
+            (listener.as_fd(), 3),
+        ])?;
         fs::chroot_to(&plan.root)?;
         if plan.role == Role::Handler {
             fs::drop_privileges(plan.uid, plan.gid)?;
@@ -208,4 +216,67 @@ fn init(plan: &SpawnPlan, listener: &OwnedFd, output: &OwnedFd) -> SysError {
         return e;
     }
     fs::exec(&plan.program, &plan.argv, &plan.env)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 12: `SOCK_IMPORTS` was the module names joined with commas, so
+    /// a name holding a comma became two imports. It is a JSON list now.
+    #[test]
+    fn imports_reach_the_runtime_as_a_json_list() {
+        let config = ExecutorConfig::new("/nonexistent".into(), "/nonexistent".into());
+        let imports = vec!["a,b".to_string(), "c.d".to_string()];
+        let plan = SpawnPlan::new(
+            &config,
+            Role::Handler,
+            Vec::new(),
+            Path::new("/r"),
+            "",
+            &imports,
+        )
+        .expect("plan");
+        let env: Vec<String> = plan
+            .env
+            .iter()
+            .map(|e| e.to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            env.iter().any(|e| e == r#"SOCK_IMPORTS=["a,b","c.d"]"#),
+            "{env:?}"
+        );
+    }
+
+    /// The runtime reads that list as JSON and imports only dotted
+    /// identifiers (defence in depth: the executor never sends others).
+    #[test]
+    fn runtime_reads_json_imports_and_refuses_non_identifiers() {
+        let runtime = Path::new(env!("CARGO_MANIFEST_DIR")).join("runtime");
+        let prog = "import sys\nsys.path.insert(0, sys.argv[1])\nimport sock_runtime as rt\n\
+            print(rt.env_list('SOCK_IMPORTS'))\n\
+            print(rt.import_modules(['json', 'os.path'])[1])\n\
+            print(rt.import_modules(['os; x'])[1])\n";
+        let out = std::process::Command::new("python3")
+            .args(["-S", "-c", prog])
+            .arg(&runtime)
+            .env("SOCK_IMPORTS", r#"["a,b", "c.d"]"#)
+            .output()
+            .expect("python3");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(lines.first().copied(), Some("['a,b', 'c.d']"), "{text}");
+        assert_eq!(lines.get(1).copied(), Some("None"), "{text}");
+        assert!(
+            lines
+                .get(2)
+                .is_some_and(|l| l.contains("not a module name")),
+            "{text}"
+        );
+    }
 }

@@ -35,6 +35,10 @@
 //! end-to-end latency, so phases sum to `latency_us` as in `sim`. A Zygote
 //! hit's `create` is the container set-up (create steps 1-7).
 
+mod handlers;
+mod private;
+mod teardown;
+
 use crate::container::{Container, ContainerSpec, Executor, Role, State};
 use crate::install::{Installer, Source};
 use crate::measure::{self, Marks, Measured};
@@ -50,7 +54,7 @@ use sock_core::{InstanceId, Micros, PackageId, PackageSet, ZygoteId};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +73,10 @@ pub enum RunError {
     },
     #[error("writing records: {0}")]
     Records(std::io::Error),
+    #[error("trace: {0}")]
+    BadTrace(String),
+    #[error("stopped by {0} (everything was torn down)")]
+    Interrupted(nix::sys::signal::Signal),
 }
 
 fn cerr(what: impl Into<String>, err: impl std::fmt::Display) -> RunError {
@@ -132,6 +140,12 @@ pub struct RunSummary {
     /// Packages pip could not install (`name==version`); their functions
     /// answered 500.
     pub packages_failed: Vec<String>,
+    /// Failures to destroy a container or delete a package that the run
+    /// survived (each logged with its error).
+    pub teardown_errors: u64,
+    /// cgroup memory reads that failed (left out of the measured figures,
+    /// each logged).
+    pub memory_read_errors: u64,
     pub wall_s: f64,
     /// Memory of the tiers at the end: the model's figure and the sum of
     /// the cgroups' memory usage (MB).
@@ -168,6 +182,8 @@ pub struct Runner<'e, 'c> {
     retired: HashMap<u64, Container>,
     /// (virtual end, seq, instance) of invocations still busy.
     inflight: BinaryHeap<Reverse<(Micros, u64, InstanceId)>>,
+    /// Packages installed outside the install cache ("uncached").
+    private: private::PrivateCopies,
     summary: RunSummary,
     started: Instant,
 }
@@ -208,7 +224,8 @@ impl<'e, 'c> Runner<'e, 'c> {
                 }
             })
             .collect();
-        let handler_dirs = write_handlers(catalog, &modules, &work.join("handlers"))?;
+        let handler_dirs = handlers::write_handlers(catalog, &modules, &work.join("handlers"))?;
+        let private = private::PrivateCopies::new(work.join("uncached"));
         let mut runner = Runner {
             exec,
             planner,
@@ -224,6 +241,7 @@ impl<'e, 'c> Runner<'e, 'c> {
             live_children: HashMap::new(),
             retired: HashMap::new(),
             inflight: BinaryHeap::new(),
+            private,
             summary: RunSummary::default(),
             started: Instant::now(),
         };
@@ -259,13 +277,18 @@ impl<'e, 'c> Runner<'e, 'c> {
             .filter(|p| !self.unavailable.contains_key(p))
             .map(|p| {
                 let key = self.catalog.package(p).key();
-                let path = self.installer.key_path(&key)?;
+                let mut path = self.installer.key_path(&key)?;
+                // Not in the cache: the private copy a Zygote was given.
+                if !self.installer.is_installed(&key) {
+                    if let Some(copy) = self.private.latest(p) {
+                        path = copy.to_path_buf();
+                    }
+                }
                 Ok((key, path))
             })
             .collect()
     }
 
-    /// Installs `set` (what is missing); returns the time pip took.
     /// Installs what of `set` is missing; returns the time pip took. A
     /// package pip cannot install (no wheel for the containers' Python, not
     /// on the index) is reported once and left out: containers start
@@ -275,26 +298,41 @@ impl<'e, 'c> Runner<'e, 'c> {
         let t = Instant::now();
         for p in set.iter() {
             let key = self.catalog.package(p).key();
-            if self.unavailable.contains_key(&p) || self.installer.is_installed(&key) {
+            // The planner keeps it out of the install cache: a private
+            // copy, deleted with the last container using it (private.rs).
+            let uncached = !self.planner.installs().contains(p);
+            let present = if uncached {
+                self.private.made_now(p)
+            } else {
+                self.installer.is_installed(&key)
+            };
+            if self.unavailable.contains_key(&p) || present {
                 continue;
             }
-            use crate::install::InstallError;
-            let result = match self.installer.install(&key) {
-                Ok(_) => Ok(()),
-                // No wheel fits: build it from source in a lean container.
-                Err(InstallError::NoWheel { .. }) => crate::install::build::build_from_source(
-                    self.exec,
-                    &self.installer,
-                    &key,
-                    self.opts.timeout.max(Duration::from_secs(600)),
-                )
-                .map(|_| self.summary.packages_built += 1)
-                .map_err(|e| e.to_string()),
-                Err(e @ InstallError::Io { .. }) => return Err(e.into()),
+            use crate::install::{build::BuildError, InstallError};
+            let installer = if uncached {
+                self.private.installer(&self.installer)?
+            } else {
+                self.installer.clone()
+            };
+            // No wheel fits: built from source in a lean container.
+            let build_timeout = self.opts.timeout.max(Duration::from_secs(600));
+            let exec = &mut *self.exec;
+            let result = match installer.install_or_build(&key, build_timeout, || Ok(exec)) {
+                Ok((got, built)) => {
+                    self.summary.packages_built += u64::from(built);
+                    Ok(got.path)
+                }
+                Err(BuildError::Install(e @ InstallError::Io { .. })) => return Err(e.into()),
                 Err(e) => Err(e.to_string()),
             };
             match result {
-                Ok(()) => self.summary.packages_installed += 1,
+                Ok(path) => {
+                    self.summary.packages_installed += 1;
+                    if uncached {
+                        self.private.record(p, path);
+                    }
+                }
                 Err(e) => {
                     eprintln!("sock-exec run: cannot install {key}: {e}; its functions will fail");
                     self.summary.packages_failed.push(key);
@@ -363,6 +401,7 @@ impl<'e, 'c> Runner<'e, 'c> {
                 {
                     Ok((c, _)) => {
                         self.note_fork(pc.id, &c);
+                        self.private.hold(c.id, &spec.packages);
                         forked = Some(c);
                     }
                     Err(e) => {
@@ -384,8 +423,9 @@ impl<'e, 'c> Runner<'e, 'c> {
                     .exec
                     .create_zygote(&spec)
                     .map_err(|e| cerr(format!("start Zygote {}", z.0), e))?;
+                self.private.hold(c.id, &spec.packages);
                 if let Err(e) = self.exec.ping(&c, self.opts.timeout) {
-                    let _ = self.exec.destroy(c);
+                    self.destroy_logged(c, "a Zygote that does not answer");
                     return Err(cerr(format!("start Zygote {}", z.0), e));
                 }
                 c
@@ -406,6 +446,9 @@ impl<'e, 'c> Runner<'e, 'c> {
     fn destroy(&mut self, c: Container) -> Result<(), crate::container::ExecutorError> {
         let id = c.id;
         let result = self.exec.destroy(c);
+        if let Err(e) = self.private.release(id) {
+            self.note_teardown_error("deleting a private package copy", &e);
+        }
         if let Some(parent) = self.parent_of.remove(&id) {
             let left = self.live_children.get_mut(&parent).map(|n| {
                 *n -= 1;
@@ -449,7 +492,9 @@ impl<'e, 'c> Runner<'e, 'c> {
             .is_some_and(|c| crate::sys::process::is_alive(c.init));
         if dead || !alive {
             if let Some(c) = self.zygotes.remove(&z) {
-                let _ = self.retire(c);
+                if let Err(e) = self.retire(c) {
+                    self.note_teardown_error("retiring a broken Zygote", &e);
+                }
             }
             self.summary.zygote_repairs += 1;
         }
@@ -457,7 +502,9 @@ impl<'e, 'c> Runner<'e, 'c> {
 
     /// Runs one invocation (the `seq`-th of the trace) and returns its record.
     pub fn step(&mut self, seq: u64, inv: Invocation) -> Result<InvocationRecord, RunError> {
+        self.private.begin_step();
         self.pace(inv.time);
+        stopped()?;
         self.advance_to(inv.time)?;
         let side = self.planner.tick(inv.time);
         self.apply(&side)?;
@@ -471,6 +518,8 @@ impl<'e, 'c> Runner<'e, 'c> {
         self.apply(&before)?;
         let rec = self.serve(seq, inv, &plan)?;
         self.apply(&after)?;
+        // Private copies made for this step that no container took.
+        self.private.sweep()?;
         let end = inv.time + Micros(rec.latency_us);
         self.inflight.push(Reverse((end, seq, plan.instance)));
         self.summary.invocations += 1;
@@ -500,11 +549,18 @@ impl<'e, 'c> Runner<'e, 'c> {
         Ok(rec)
     }
 
+    /// Waits until `t / speedup` of wall time has passed since the start;
+    /// returns early on a stop signal.
     fn pace(&self, t: Micros) {
         if let Some(speedup) = self.opts.speedup {
-            let due = Duration::from_secs_f64(t.0 as f64 / 1e6 / speedup);
-            if let Some(wait) = due.checked_sub(self.started.elapsed()) {
-                std::thread::sleep(wait);
+            // Saturates (a trace end beyond u64 seconds) instead of panicking.
+            let due =
+                Duration::try_from_secs_f64(t.0 as f64 / 1e6 / speedup).unwrap_or(Duration::MAX);
+            while let Some(wait) = due.checked_sub(self.started.elapsed()) {
+                if wait.is_zero() || crate::sys::signal::stop_requested().is_some() {
+                    break;
+                }
+                std::thread::sleep(wait.min(Duration::from_millis(100)));
             }
         }
     }
@@ -535,7 +591,7 @@ impl<'e, 'c> Runner<'e, 'c> {
                             // Dead, or could not freeze it: drop it; a later
                             // hit on it falls back to a fresh start.
                             if let Some(c) = self.instances.remove(&instance) {
-                                let _ = self.destroy(c);
+                                self.destroy_logged(c, "a handler that could not be paused");
                             }
                         }
                     }
@@ -564,9 +620,19 @@ impl<'e, 'c> Runner<'e, 'c> {
                 }
                 SideDecision::Refill { zygote, .. } => self.refill(zygote),
                 SideDecision::EvictPackage { package } => {
-                    let key = self.catalog.package(package).key();
-                    self.installer.remove(&key)?;
                     self.summary.packages_evicted += 1;
+                    // pip never installed it: nothing on disk to delete.
+                    if self.unavailable.contains_key(&package) {
+                        continue;
+                    }
+                    let key = self.catalog.package(package).key();
+                    match self.installer.remove(&key) {
+                        Ok(()) => {}
+                        Err(e @ crate::install::InstallError::NotInstalled { .. }) => {
+                            self.note_teardown_error("evicting a package", &e)
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
                 }
             }
         }
@@ -622,7 +688,7 @@ impl<'e, 'c> Runner<'e, 'c> {
                     // Lost (died while paused): serve fresh.
                     self.summary.fallbacks += 1;
                     if let Some(c) = self.instances.remove(instance) {
-                        let _ = self.destroy(c);
+                        self.destroy_logged(c, "a handler lost while paused");
                     }
                     rec.path = PathKind::Fresh;
                     rec.imported = self.keys(&closure);
@@ -661,6 +727,7 @@ impl<'e, 'c> Runner<'e, 'c> {
                         if let Some(zid) = zid {
                             self.note_fork(zid, &c);
                         }
+                        self.private.hold(c.id, &spec.packages);
                         rec.zygote = Some(zygote.0);
                         rec.zygote_depth = Some(*depth);
                         rec.spare = report.spare;
@@ -756,6 +823,7 @@ impl<'e, 'c> Runner<'e, 'c> {
             .exec
             .create(&spec)
             .map_err(|e| cerr(format!("create instance {}", instance.0), e))?;
+        self.private.hold(c.id, &spec.packages);
         let r = failed_request(self.exec.invoke(&mut c, "{}", self.opts.timeout));
         marks.done_ns = clock::monotonic_ns();
         self.instances.insert(instance, c);
@@ -771,35 +839,39 @@ impl<'e, 'c> Runner<'e, 'c> {
         let mut s = std::mem::take(&mut self.summary);
         s.zygote_mb_model = usage.zygote.as_mb_f64();
         s.handler_idle_mb_model = usage.handler_idle.as_mb_f64();
-        for c in self.zygotes.values() {
+        let zygotes: Vec<_> = self.zygotes.values().map(|c| c.cgroup.clone()).collect();
+        for cg in zygotes {
             s.zygotes_live += 1;
-            s.zygote_mb_measured += mb(self.exec.backend().memory_current(&c.cgroup).unwrap_or(0));
+            s.zygote_mb_measured += mb(self.memory_of(&cg));
         }
-        for c in self.instances.values() {
+        let idle: Vec<_> = self
+            .instances
+            .values()
+            .map(|c| (c.state == State::Paused).then(|| c.cgroup.clone()))
+            .collect();
+        for cg in idle {
             s.handlers_live += 1;
-            if c.state == State::Paused {
-                s.handler_idle_mb_measured +=
-                    mb(self.exec.backend().memory_current(&c.cgroup).unwrap_or(0));
+            if let Some(cg) = cg {
+                s.handler_idle_mb_measured += mb(self.memory_of(&cg));
             }
         }
         s.zygotes_retired = self.retired.len();
-        let instances: Vec<Container> = self.instances.drain().map(|(_, c)| c).collect();
-        for c in instances {
-            self.destroy(c).map_err(|e| cerr("destroy", e))?;
-        }
-        // Zygotes retire until their children are gone; destroying every
-        // Zygote releases the retired ones in turn.
-        for (_, c) in std::mem::take(&mut self.zygotes) {
-            self.retire(c).map_err(|e| cerr("destroy Zygote", e))?;
-        }
-        let left: Vec<Container> = self.retired.drain().map(|(_, c)| c).collect();
-        for c in left {
-            self.exec
-                .destroy(c)
-                .map_err(|e| cerr("destroy Zygote", e))?;
-        }
+        let torn = self.teardown();
+        s.teardown_errors += self.summary.teardown_errors;
+        s.memory_read_errors += self.summary.memory_read_errors;
+        torn?;
         s.wall_s = self.started.elapsed().as_secs_f64();
         Ok(s)
+    }
+}
+
+/// `Err(Interrupted)` once SIGINT or SIGTERM arrived (see
+/// [`crate::sys::signal`]); the caller's `?` drops the runner, which tears
+/// everything down.
+fn stopped() -> Result<(), RunError> {
+    match crate::sys::signal::stop_requested() {
+        Some(sig) => Err(RunError::Interrupted(sig)),
+        None => Ok(()),
     }
 }
 
@@ -817,55 +889,6 @@ fn failed_request(
     })
 }
 
-/// Writes each function's handler: it imports its closure's modules (all
-/// already imported by then, so free) and runs for the trace's duration.
-fn write_handlers(
-    catalog: &Catalog,
-    modules: &[Vec<String>],
-    dir: &Path,
-) -> Result<Vec<PathBuf>, RunError> {
-    use std::os::unix::fs::PermissionsExt;
-    let io = |op: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |err| RunError::Io { op, path, err }
-    };
-    let all_modules: std::collections::BTreeSet<&String> = modules.iter().flatten().collect();
-    let all_modules: Vec<&String> = all_modules.into_iter().collect();
-    (0..catalog.function_count())
-        .map(|i| {
-            let f = sock_core::FunctionId(i as u32);
-            let func = catalog.function(f);
-            let d = dir.join(format!("f{i}"));
-            std::fs::create_dir_all(&d).map_err(io("create", &d))?;
-            let mut src = String::from("import sys\nimport time\n");
-            for p in catalog.closure(f).iter() {
-                for m in &modules[p.index()] {
-                    src.push_str(&format!("import {m}\n"));
-                }
-            }
-            src.push_str(&format!(
-                "\nNAME = {:?}\nDURATION_S = {}\nTRACE_MODULES = {:?}\n\n\n\
-                 def f(event):\n    \
-                 time.sleep(DURATION_S)\n    \
-                 # Which of the trace's packages this process holds (the runner\n    \
-                 # checks it never holds one its function did not ask for).\n    \
-                 held = sorted(m for m in TRACE_MODULES if m in sys.modules)\n    \
-                 return {{\"function\": NAME, \"modules\": held}}\n",
-                func.name,
-                func.duration_ms / 1000.0,
-                all_modules,
-            ));
-            let file = d.join("f.py");
-            std::fs::write(&file, src).map_err(io("write", &file))?;
-            for (p, mode) in [(&file, 0o644), (&d, 0o755), (&dir.to_path_buf(), 0o755)] {
-                std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
-                    .map_err(io("chmod", p))?;
-            }
-            Ok(d)
-        })
-        .collect()
-}
-
 /// Replays `invocations` with `runner`, writing records to `records`.
 pub fn replay<I>(
     mut runner: Runner<'_, '_>,
@@ -881,6 +904,7 @@ where
             break;
         }
         let inv = inv.map_err(|e| cerr("trace", e))?;
+        stopped()?;
         let rec = runner.step(seq as u64, inv)?;
         if let Some(out) = records.as_deref_mut() {
             serde_json::to_writer(&mut *out, &rec).map_err(|e| RunError::Records(e.into()))?;
@@ -901,7 +925,7 @@ impl RunSummary {
              fresh            {} ({:.1}%), of which {} fallbacks from a failed path\n\
              Zygotes          {} created, {} failed to start, {} repaired, {} kept for their children after eviction, {} live at the end\n\
              packages         {} installed ({} built from source), {} evicted, {} could not be installed{}\n\
-             errors           {} non-200 responses, {} handlers holding a package they did not ask for\n\
+             errors           {} non-200 responses, {} handlers holding a package they did not ask for, {} teardown failures, {} failed memory reads (all logged)\n\
              memory at end    Zygotes: model {:.1} MB, cgroups {:.1} MB; idle handlers: model {:.1} MB, cgroups {:.1} MB ({} live)\n",
             self.invocations,
             self.wall_s,
@@ -928,6 +952,8 @@ impl RunSummary {
             },
             self.errors,
             self.foreign_modules,
+            self.teardown_errors,
+            self.memory_read_errors,
             self.zygote_mb_model,
             self.zygote_mb_measured,
             self.handler_idle_mb_model,

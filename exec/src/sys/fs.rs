@@ -46,6 +46,32 @@ pub fn install_fd(fd: BorrowedFd<'_>, target: RawFd) -> SysResult<()> {
     Ok(())
 }
 
+/// Places each `(source, target)` pair: afterwards fd `target` refers to
+/// what `source` referred to, without O_CLOEXEC (see [`install_fd`]).
+///
+/// Every source is first duplicated above the highest target (close-on-
+/// exec), and only those copies are `dup2`ed into place: placing the pairs
+/// in order would overwrite a source that sits on a lower target (the
+/// listening socket on fd 0, say, when the executor runs with stdin
+/// closed) before it was placed itself.
+pub fn place_fds(pairs: &[(BorrowedFd<'_>, RawFd)]) -> SysResult<()> {
+    use nix::fcntl::{fcntl, FcntlArg};
+    let above = pairs.iter().map(|(_, t)| *t).max().unwrap_or(0) + 1;
+    let mut moved = Vec::with_capacity(pairs.len());
+    for (fd, _) in pairs {
+        let copy = fcntl(fd.as_raw_fd(), FcntlArg::F_DUPFD_CLOEXEC(above))
+            .map_err(|e| SysError::new("fcntl(F_DUPFD_CLOEXEC)", e))?;
+        moved.push(copy);
+    }
+    for (copy, (_, target)) in moved.iter().zip(pairs) {
+        nix::unistd::dup2(*copy, *target).map_err(|e| SysError::new("dup2", e))?;
+    }
+    for copy in moved {
+        nix::unistd::close(copy).map_err(|e| SysError::new("close", e))?;
+    }
+    Ok(())
+}
+
 /// A close-on-exec pipe (read end, write end).
 pub fn pipe() -> SysResult<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SysError::new("pipe2", e))
@@ -90,4 +116,23 @@ pub fn open(path: &Path, flags: nix::fcntl::OFlag) -> SysResult<OwnedFd> {
     .map_err(|e| SysError::at("open", path, e))?;
     // SAFETY: `open` just returned this descriptor and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// An exclusive advisory lock (flock(2)) on an open file, held until the
+/// value is dropped (or the process dies: the kernel releases it then).
+pub type FileLock = nix::fcntl::Flock<std::fs::File>;
+
+/// Takes an exclusive flock on `file` without waiting. `Ok(Err(file))`
+/// when another open file description holds it (another process, or
+/// another executor in this one).
+pub fn try_lock_exclusive(
+    file: std::fs::File,
+    path: &Path,
+) -> SysResult<Result<FileLock, std::fs::File>> {
+    use nix::fcntl::{Flock, FlockArg};
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(Ok(lock)),
+        Err((file, nix::errno::Errno::EWOULDBLOCK)) => Ok(Err(file)),
+        Err((_, e)) => Err(SysError::at("flock", path, e)),
+    }
 }

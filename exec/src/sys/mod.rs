@@ -7,6 +7,7 @@ pub mod fs;
 pub mod mount;
 pub mod prim;
 pub mod process;
+pub mod signal;
 
 use nix::errno::Errno;
 use std::path::PathBuf;

@@ -122,3 +122,11 @@ pub fn read_to_end(fd: std::os::fd::OwnedFd) -> std::io::Result<Vec<u8>> {
     std::fs::File::from(fd).read_to_end(&mut out)?;
     Ok(out)
 }
+
+/// SIGKILLs every process of the process group `pgid` (a helper started
+/// with its own group, e.g. pip); a group already gone is fine.
+pub fn kill_group(pgid: u32) {
+    let Ok(raw) = i32::try_from(pgid) else { return };
+    // ESRCH (already gone) is the only expected failure.
+    let _gone = nix::sys::signal::killpg(Pid::from_raw(raw), Signal::SIGKILL);
+}

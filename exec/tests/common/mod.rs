@@ -55,6 +55,7 @@ pub fn can_run(suite: &str) -> bool {
 /// Runs named cases in order (filtered by non-flag arguments, as cargo
 /// test passes them); exits non-zero if any failed.
 pub fn run_cases(suite: &str, cases: &[Case<'_>]) {
+    test_pid();
     if !can_run(suite) {
         return;
     }
@@ -69,7 +70,7 @@ pub fn run_cases(suite: &str, cases: &[Case<'_>]) {
             continue;
         }
         let dir = tempfile::Builder::new()
-            .prefix("sock-test-")
+            .prefix(&case_dir_prefix())
             .tempdir()
             .expect("tempdir");
         let t = std::time::Instant::now();
@@ -86,6 +87,7 @@ pub fn run_cases(suite: &str, cases: &[Case<'_>]) {
             }
         }
     }
+    remove_test_cgroup_parent();
     println!(
         "\n{suite}: {} passed; {} failed",
         ran - failed.len(),
@@ -96,10 +98,25 @@ pub fn run_cases(suite: &str, cases: &[Case<'_>]) {
     }
 }
 
+/// The cgroup prefix of one case: unique to this test process
+/// (`sock-exec-test-<pid>/<case>`), so that test runs of other engineers
+/// (or CI jobs) on the same host never share, recover or count each
+/// other's cgroups.
+pub fn prefix(case: &str) -> PathBuf {
+    PathBuf::from(format!("sock-exec-test-{}/{case}", test_pid()))
+}
+
+/// The test process's pid, fixed by [`run_cases`] before any case forks:
+/// a forked child (a crashing executor, say) uses its parent's prefix.
+pub fn test_pid() -> u32 {
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *PID.get_or_init(std::process::id)
+}
+
 /// An executor private to one case: its own state dir and cgroup prefix.
 pub fn executor(dir: &Path, case: &str) -> Executor {
     let mut config = ExecutorConfig::new(dir.join("state"), base_root());
-    config.cgroup_prefix = PathBuf::from(format!("sock-exec-test/{case}"));
+    config.cgroup_prefix = prefix(case);
     config.pool_size = 2;
     config.limits.memory_bytes = Some(96 << 20);
     config.limits.pids = Some(32);
@@ -131,9 +148,41 @@ pub fn check(cond: bool, msg: impl Into<String>) -> TestResult {
     }
 }
 
+/// Removes `sock-exec-test-<pid>`, the parent of every case's prefix
+/// (each executor removes its own prefix); it stays, with a note, if a
+/// case left cgroups below it.
+fn remove_test_cgroup_parent() {
+    let Ok(backend) = sock_exec::cgroup::CgroupBackend::host() else {
+        return;
+    };
+    let top = PathBuf::from(format!("sock-exec-test-{}", test_pid()));
+    let left = backend.list_below(&top);
+    if !left.is_empty() {
+        println!("note: cgroups left below {}: {left:?}", top.display());
+        return;
+    }
+    // Absent when no case made an executor: nothing to remove then.
+    let _absent_or_removed = backend.remove(&sock_exec::cgroup::Cgroup { rel: top });
+}
+
+/// Name prefix of this test process's case folders (`sock-test-<pid>-`).
+pub fn case_dir_prefix() -> String {
+    format!("sock-test-{}-", test_pid())
+}
+
+/// Mounts that belong to this test process: those below its case folders
+/// (every test executor's state lives there). Other engineers' or CI jobs'
+/// containers on the same host are not counted.
 pub fn mount_count() -> usize {
+    let mine = std::env::temp_dir().join(case_dir_prefix());
+    let mine = mine.to_string_lossy().into_owned();
     std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|s| s.lines().count())
+        .map(|s| {
+            s.lines()
+                .filter_map(|l| l.split(' ').nth(4))
+                .filter(|m| m.starts_with(mine.as_str()))
+                .count()
+        })
         .unwrap_or(0)
 }
 
@@ -248,5 +297,52 @@ pub fn check_isolated(
     check(
         ex.invoke(other, "0", T).map_err(|e| e.to_string())?.status == 200,
         "other container fine",
+    )
+}
+
+/// `cycles` create/destroy cycles (every tenth one invoked) in one
+/// executor, then checks that nothing leaked: this process's mounts, fds,
+/// child processes (zombies included) and the cgroups below the case's
+/// prefix are what they were after a warm-up cycle, and shutdown leaves
+/// no cgroup and no mount.
+pub fn cycles_leak_nothing(dir: &Path, case: &str, cycles: usize) -> TestResult {
+    let mounts0 = mount_count();
+    let mut ex = executor(dir, case);
+    let spec = handler(dir, "h", ECHO);
+    // Warm up once, then take the baseline.
+    let c = ex.create(&spec).map_err(|e| e.to_string())?;
+    ex.destroy(c).map_err(|e| e.to_string())?;
+    let (mounts, fds, kids) = (mount_count(), fd_count(), child_count());
+    let cgroups = ex.backend().list_below(&prefix(case)).len();
+    for i in 0..cycles {
+        let mut c = ex.create(&spec).map_err(|e| format!("cycle {i}: {e}"))?;
+        if i % 10 == 0 {
+            let r = ex
+                .invoke(&mut c, "1", T)
+                .map_err(|e| format!("cycle {i}: {e}"))?;
+            check(r.status == 200, format!("cycle {i}: status {}", r.status))?;
+        }
+        ex.destroy(c).map_err(|e| format!("cycle {i}: {e}"))?;
+    }
+    check(
+        mount_count() == mounts,
+        format!("mounts {} -> {}", mounts, mount_count()),
+    )?;
+    check(fd_count() == fds, format!("fds {} -> {}", fds, fd_count()))?;
+    check(
+        child_count() == kids,
+        format!("child processes {} -> {}", kids, child_count()),
+    )?;
+    let now = ex.backend().list_below(&prefix(case)).len();
+    check(now == cgroups, format!("cgroups {cgroups} -> {now}"))?;
+    let backend = ex.backend().clone();
+    ex.shutdown().map_err(|e| e.to_string())?;
+    check(
+        backend.list_below(&prefix(case)).is_empty(),
+        "shutdown removes the pool",
+    )?;
+    check(
+        mount_count() == mounts0,
+        format!("after shutdown: mounts {} -> {}", mounts0, mount_count()),
     )
 }

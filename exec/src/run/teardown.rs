@@ -1,0 +1,95 @@
+//! Tearing a run down, in one place, on every exit path: [`Runner::finish`]
+//! at the end of a replay, and `Drop` when a step returned an error or a
+//! stop signal ended the replay (the `?` that leaves drops the runner).
+//! Paused handlers are thawed and destroyed, Zygotes retire (kept until
+//! their children are gone, then destroyed), private package copies are
+//! deleted. Failures are logged with `tracing` and counted
+//! (`teardown_errors`), never dropped silently.
+
+use super::{RunError, Runner};
+use crate::cgroup::Cgroup;
+use crate::container::Container;
+
+impl Runner<'_, '_> {
+    /// Destroys every container the run holds; returns the first error
+    /// (all are logged and counted, and the teardown goes on past them).
+    pub(super) fn teardown(&mut self) -> Result<(), RunError> {
+        let mut first: Option<RunError> = None;
+        let mut keep = |e: RunError| {
+            if first.is_none() {
+                first = Some(e);
+            }
+        };
+        let instances: Vec<Container> = self.instances.drain().map(|(_, c)| c).collect();
+        for c in instances {
+            if let Err(e) = self.destroy(c) {
+                self.note_teardown_error("destroying a handler", &e);
+                keep(super::cerr("destroy", e));
+            }
+        }
+        // Zygotes retire until their children are gone; destroying every
+        // Zygote releases the retired ones in turn.
+        let zygotes: Vec<Container> = std::mem::take(&mut self.zygotes).into_values().collect();
+        for c in zygotes {
+            if let Err(e) = self.retire(c) {
+                self.note_teardown_error("destroying a Zygote", &e);
+                keep(super::cerr("destroy Zygote", e));
+            }
+        }
+        let left: Vec<Container> = self.retired.drain().map(|(_, c)| c).collect();
+        for c in left {
+            if let Err(e) = self.destroy(c) {
+                self.note_teardown_error("destroying a retired Zygote", &e);
+                keep(super::cerr("destroy Zygote", e));
+            }
+        }
+        if let Err(e) = self.private.sweep() {
+            self.note_teardown_error("deleting private package copies", &e);
+            keep(e.into());
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Destroys `c` where the run goes on either way: a failure is logged
+    /// and counted.
+    pub(super) fn destroy_logged(&mut self, c: Container, what: &str) {
+        if let Err(e) = self.destroy(c) {
+            self.note_teardown_error(what, &e);
+        }
+    }
+
+    pub(super) fn note_teardown_error(&mut self, what: &str, e: &dyn std::fmt::Display) {
+        self.summary.teardown_errors += 1;
+        tracing::warn!(error = %e, "{what} failed; the run goes on");
+    }
+
+    /// A cgroup's memory (bytes); a failed read is logged, counted and
+    /// left out (never reported as 0 MB).
+    pub(super) fn memory_of(&mut self, cg: &Cgroup) -> u64 {
+        match self.exec.backend().memory_current(cg) {
+            Ok(b) => b,
+            Err(e) => {
+                self.summary.memory_read_errors += 1;
+                tracing::warn!(cgroup = %cg.rel.display(), error = %e, "reading a cgroup's memory failed; left out of the measured figure");
+                0
+            }
+        }
+    }
+}
+
+impl Drop for Runner<'_, '_> {
+    /// The error and signal path: everything still held is torn down
+    /// (`finish` leaves nothing, so this is then a no-op).
+    fn drop(&mut self) {
+        if self.instances.is_empty() && self.zygotes.is_empty() && self.retired.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            handlers = self.instances.len(),
+            zygotes = self.zygotes.len() + self.retired.len(),
+            "the run ended early; tearing its containers down"
+        );
+        // Errors are logged and counted by `teardown`.
+        let _logged = self.teardown();
+    }
+}
