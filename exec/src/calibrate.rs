@@ -354,6 +354,24 @@ impl Measured {
             d.container_create_ms,
         );
         row(
+            "create_per_package_ms",
+            params.create_per_package_ms,
+            Some(stat(&self.prepare_many)),
+            d.create_per_package_ms,
+        );
+        row(
+            "spare_hit_ms",
+            params.spare_hit_ms,
+            Some(stat(&self.spare)),
+            d.spare_hit_ms,
+        );
+        row(
+            "transport_ms",
+            params.transport_ms,
+            Some(stat(&self.transport)),
+            d.transport_ms,
+        );
+        row(
             "python_start_ms",
             params.python_start_ms,
             Some(stat(&self.python_start())),
@@ -929,10 +947,15 @@ mod tests {
             big_mb: 210.0,
             fork_mb: vec![1.0, 2.0, 3.0],
             unpause: vec![0.1, 0.2, 0.3],
+            prepare_many: vec![5.0, 6.0, 7.0],
+            spare: vec![0.4, 0.5, 0.6],
+            transport: vec![0.2, 0.3, 0.4],
             ..Measured::default()
         };
         let p = m.params().expect("every parameter measured");
         assert_eq!(p.container_create_ms, 2.0);
+        assert_eq!(p.create_per_package_ms, 0.5);
+        assert_eq!((p.spare_hit_ms, p.transport_ms), (0.5, 0.3));
         assert_eq!(p.python_start_ms, 20.0);
         assert!((p.fork_per_mb_ms - 0.01).abs() < 1e-12);
         assert_eq!(p.interpreter_mb, 10.0);
