@@ -28,6 +28,7 @@ impl PathKind {
 
 /// Phase latencies in microseconds, in the order of [`Phases::NAMES`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct PhasesUs {
     pub queue: u64,
     pub create: u64,
@@ -37,6 +38,7 @@ pub struct PhasesUs {
     pub import: u64,
     pub handler: u64,
 }
+object_only!(PhasesUs, "phases_us", serialize);
 
 impl PhasesUs {
     /// Phase values in the order of [`Phases::NAMES`].
@@ -68,6 +70,7 @@ impl From<Phases> for PhasesUs {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct InvocationRecord {
     /// Position of the invocation in the trace (0-based).
     pub seq: u64,
@@ -87,3 +90,4 @@ pub struct InvocationRecord {
     pub phases_us: PhasesUs,
     pub latency_us: u64,
 }
+object_only!(InvocationRecord, "an invocation record", serialize);

@@ -23,7 +23,7 @@
 
 mod static_tree;
 
-pub use static_tree::{StaticTreeError, StaticTreeNode};
+pub use static_tree::{StaticTreeError, StaticTreeNode, StaticTreeWarning};
 
 use crate::cost::CostModel;
 use crate::pkgset::PackageSet;

@@ -50,6 +50,8 @@ pub enum CostsError {
         field: &'static str,
         value: f64,
     },
+    #[error("{path}: no package costs in the file (it must hold at least one measured `name`/`version` record; an empty file would give every package zero cost)")]
+    Empty { path: String },
     #[error("{path}: {key} appears twice once names are normalised")]
     Duplicate { path: String, key: String },
     #[error("{path}: {key}: closure entry {entry:?} is not `name==version`")]
@@ -66,6 +68,9 @@ pub struct Measured {
     pub costs: BTreeMap<Requirement, Costs>,
     /// `mb` values below 0 that became 0.
     pub negative_mb: usize,
+    /// `top` entries that are not importable module names (e.g. mypyc's
+    /// `2ec0e72aa72355e6eccf__mypyc`), dropped: (package key, entry).
+    pub bad_modules: Vec<(String, String)>,
 }
 
 /// Reads `install_import.json`.
@@ -98,8 +103,17 @@ pub fn load_measured(path: &Path) -> Result<Measured, CostsError> {
                 } else {
                     check("mb", r.mb)?
                 },
-                modules: r.top,
+                modules: Vec::new(),
             };
+            let mut costs = costs;
+            for m in r.top {
+                // The trace reader accepts only dotted Python identifiers.
+                if sock_core::trace::names::check_module(&m).is_ok() {
+                    costs.modules.push(m);
+                } else {
+                    out.bad_modules.push((key.clone(), m));
+                }
+            }
             out.negative_mb += usize::from(r.mb < 0.0);
             if out.costs.insert(req, costs).is_some() {
                 return Err(CostsError::Duplicate {
@@ -108,6 +122,9 @@ pub fn load_measured(path: &Path) -> Result<Measured, CostsError> {
                 });
             }
         }
+    }
+    if out.costs.is_empty() {
+        return Err(CostsError::Empty { path: file });
     }
     Ok(out)
 }
