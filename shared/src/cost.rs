@@ -69,7 +69,7 @@ impl Default for CostParams {
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum CostError {
-    #[error("calibration field {field} is {value}; it must be a finite number in [0, {max:e}]")]
+    #[error("calibration field {field} is {}; it must be a finite number in [0, {max:e}]", crate::units::show(*value))]
     BadNumber { field: String, value: f64, max: f64 },
     #[error("calibration names package {0:?}, which is not in the trace")]
     UnknownPackage(String),

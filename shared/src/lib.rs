@@ -7,7 +7,8 @@
 //!
 //! Map of the crate:
 //! - [`units`]: newtypes for time ([`Micros`]), memory ([`Bytes`]) and ids.
-//! - [`pkgset`]: package sets as bitsets (cheap subset tests).
+//! - [`pkgset`]: package sets as sparse bitsets (cheap subset tests, memory
+//!   per 64-id block in use).
 //! - [`trace`]: the trace format: packages, functions, streamed invocations.
 //! - [`lines`]: line reading with a length cap (traces, records).
 //! - [`cost`]: the cost model and its calibration parameters.

@@ -125,7 +125,7 @@ pub enum PlannerError {
         "the Zygote budget ({budget_mb} MB) cannot hold even the root interpreter ({root_mb} MB)"
     )]
     RootTooBig { budget_mb: f64, root_mb: f64 },
-    #[error("tier config {field} is {value}; it must be a finite number in [0, {max:e}]")]
+    #[error("tier config {field} is {}; it must be a finite number in [0, {max:e}]", crate::units::show(*value))]
     BadNumber {
         field: &'static str,
         value: f64,

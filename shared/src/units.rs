@@ -16,6 +16,16 @@ pub const MAX_MB: f64 = 1e12;
 /// Largest multiplier (`import_scale`, `install_scale`).
 pub const MAX_SCALE: f64 = 1e3;
 
+/// `v` for an error message: huge and tiny magnitudes in exponent form
+/// (`1e308`, not 309 digits).
+pub fn show(v: f64) -> String {
+    if v.is_finite() && v != 0.0 && (v.abs() >= 1e9 || v.abs() < 1e-6) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
 /// Checks that `value` is a finite number in `[0, max]`; the error text
 /// completes "`<field>` is <value>; ...".
 pub fn check_range(value: f64, max: f64) -> Result<f64, String> {

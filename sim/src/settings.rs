@@ -50,7 +50,7 @@ fn check_flags(args: &RunArgs) -> Result<()> {
     for (flag, value, max) in flags {
         if let Some(v) = value {
             if let Err(why) = check_range(v, max) {
-                bail!("{flag} is {v}; {why}");
+                bail!("{flag} is {}; {why}", sock_core::units::show(v));
             }
         }
     }

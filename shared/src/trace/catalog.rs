@@ -29,7 +29,7 @@ pub enum CatalogError {
         package: u32,
         count: usize,
     },
-    #[error("{field} of {what} is {value}; {why}")]
+    #[error("{field} of {what} is {}; {why}", crate::units::show(*value))]
     BadNumber {
         what: String,
         field: &'static str,

@@ -43,7 +43,9 @@ struct Record {
 pub enum CostsError {
     #[error(transparent)]
     Json(#[from] JsonError),
-    #[error("{path}: {key}: `{field}` is {value}; it must be a finite number >= 0")]
+    #[error(
+        "{path}: {key}: `{field}` is {value}; it must be a finite number >= 0 and at most 1e12"
+    )]
     BadNumber {
         path: String,
         key: String,
@@ -83,7 +85,9 @@ pub fn load_measured(path: &Path) -> Result<Measured, CostsError> {
             let req = Requirement::new(&name, &version);
             let key = req.key();
             let check = |field: &'static str, value: f64| {
-                if value.is_finite() && value >= 0.0 {
+                // The trace reader's limits (sock_core::units), so a built
+                // trace always loads: 1e12 ms, and 1e12 MB for sizes.
+                if value.is_finite() && (0.0..=sock_core::units::MAX_MS).contains(&value) {
                     Ok(value)
                 } else {
                     Err(CostsError::BadNumber {
@@ -98,7 +102,7 @@ pub fn load_measured(path: &Path) -> Result<Measured, CostsError> {
                 import_ms: check("ms", r.ms)?,
                 install_ms: check("install_time", r.install_time)?,
                 disk_bytes: check("disk_size", r.disk_size)?.round() as u64,
-                import_mb: if r.mb.is_finite() {
+                import_mb: if r.mb.is_finite() && r.mb <= sock_core::units::MAX_MB {
                     r.mb.max(0.0)
                 } else {
                     check("mb", r.mb)?
