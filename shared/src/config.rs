@@ -23,12 +23,13 @@ pub enum ZygoteMode {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(remote = "Self", default, deny_unknown_fields)]
 pub struct HandlerTier {
     /// Memory for idle (paused) handler instances; 0 turns the tier off.
     pub budget_mb: f64,
     pub policy: PolicyConfig,
 }
+object_only!(HandlerTier, "tiers.handler", serialize);
 
 impl Default for HandlerTier {
     fn default() -> Self {
@@ -40,7 +41,7 @@ impl Default for HandlerTier {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(remote = "Self", default, deny_unknown_fields)]
 pub struct ZygoteTier {
     pub mode: ZygoteMode,
     /// Memory for the whole Zygote tree, root included.
@@ -51,6 +52,7 @@ pub struct ZygoteTier {
     /// Pre-forked children each Zygote keeps ready (0: fork on every hit).
     pub spares: u32,
 }
+object_only!(ZygoteTier, "tiers.zygote", serialize);
 
 impl Default for ZygoteTier {
     fn default() -> Self {
@@ -64,11 +66,12 @@ impl Default for ZygoteTier {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(remote = "Self", default, deny_unknown_fields)]
 pub struct InstallTier {
     /// Disk for installed packages; 0 turns the tier off.
     pub budget_mb: f64,
 }
+object_only!(InstallTier, "tiers.install", serialize);
 
 impl Default for InstallTier {
     fn default() -> Self {
@@ -79,18 +82,19 @@ impl Default for InstallTier {
 /// All three tiers. Defaults: 4 GB handler cache with a 10-minute TTL,
 /// 2 GB dynamic Zygote tree, 8 GB install cache.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
+#[serde(remote = "Self", default, deny_unknown_fields)]
 pub struct TierConfig {
     pub handler: HandlerTier,
     pub zygote: ZygoteTier,
     pub install: InstallTier,
 }
+object_only!(TierConfig, "tiers", serialize);
 
 /// A run's settings file (`sim --config`, `sock-exec run --config`):
 /// `{"tiers": .., "cost": .., "replay": .., "zygote_tree": ..}`, every
 /// section optional.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(remote = "Self", default, deny_unknown_fields)]
 pub struct Settings {
     pub tiers: TierConfig,
     pub cost: CostParams,
@@ -98,10 +102,12 @@ pub struct Settings {
     /// OpenLambda-format tree file, for `tiers.zygote.mode = "static"`.
     pub zygote_tree: Option<PathBuf>,
 }
+object_only!(Settings, "a settings file", serialize);
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(remote = "Self", default, deny_unknown_fields)]
 pub struct ReplaySettings {
     /// At most this many invocations at once (sim only; `None`: unlimited).
     pub max_concurrency: Option<usize>,
 }
+object_only!(ReplaySettings, "replay", serialize);

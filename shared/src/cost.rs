@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 /// Host parameters of the cost model. All times in ms, memory in MB.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(remote = "Self", default, deny_unknown_fields)]
 pub struct CostParams {
     /// Creating a lean container: cgroup from the pool, bind mounts,
     /// namespaces, chroot (not counting the interpreter start).
@@ -46,15 +46,17 @@ pub struct CostParams {
     /// Per-package overrides keyed `name==version` (measured on this host).
     pub packages: BTreeMap<String, PackageCost>,
 }
+object_only!(CostParams, "cost parameters", serialize);
 
 /// A measured override for one package.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct PackageCost {
     pub import_ms: Option<f64>,
     pub import_mb: Option<f64>,
     pub install_ms: Option<f64>,
 }
+object_only!(PackageCost, "a package cost override", serialize);
 
 impl Default for CostParams {
     fn default() -> Self {
@@ -78,8 +80,8 @@ impl Default for CostParams {
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum CostError {
-    #[error("calibration field {field} is {value}; it must be a finite number >= 0")]
-    BadNumber { field: String, value: f64 },
+    #[error("calibration field {field} is {}; it must be a finite number in [0, {max:e}]", crate::units::show(*value))]
+    BadNumber { field: String, value: f64, max: f64 },
     #[error("calibration names package {0:?}, which is not in the trace")]
     UnknownPackage(String),
 }
@@ -257,8 +259,26 @@ fn check_params(p: &CostParams) -> Result<(), CostError> {
             }
         }
     }
-    match all.into_iter().find(|(_, v)| !(v.is_finite() && *v >= 0.0)) {
-        Some((field, value)) => Err(CostError::BadNumber { field, value }),
+    // Ranges from the field's unit suffix (issue 12: huge finite values
+    // saturated into nonsense latencies instead of being refused).
+    let max = |field: &str| {
+        if field.ends_with("_scale") {
+            crate::units::MAX_SCALE
+        } else if field.ends_with("_mb") {
+            crate::units::MAX_MB
+        } else {
+            crate::units::MAX_MS
+        }
+    };
+    match all
+        .into_iter()
+        .find(|(f, v)| crate::units::check_range(*v, max(f)).is_err())
+    {
+        Some((field, value)) => Err(CostError::BadNumber {
+            max: max(&field),
+            field,
+            value,
+        }),
         None => Ok(()),
     }
 }

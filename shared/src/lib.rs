@@ -7,8 +7,10 @@
 //!
 //! Map of the crate:
 //! - [`units`]: newtypes for time ([`Micros`]), memory ([`Bytes`]) and ids.
-//! - [`pkgset`]: package sets as bitsets (cheap subset tests).
+//! - [`pkgset`]: package sets as sparse bitsets (cheap subset tests, memory
+//!   per 64-id block in use).
 //! - [`trace`]: the trace format: packages, functions, streamed invocations.
+//! - [`lines`]: line reading with a length cap (traces, records).
 //! - [`cost`]: the cost model and its calibration parameters.
 //! - [`handler_cache`]: tier 1, paused handler instances and keep-alive
 //!   policies (LRU, TTL, GDSF).
@@ -25,10 +27,14 @@
 
 #![forbid(unsafe_code)]
 
+#[macro_use]
+mod object_only;
+
 pub mod config;
 pub mod cost;
 pub mod handler_cache;
 pub mod install_cache;
+pub mod lines;
 pub mod pkgset;
 pub mod planner;
 pub mod record;

@@ -10,7 +10,7 @@ use crate::pkgset::PackageSet;
 use crate::record::PathKind;
 use crate::trace::{Catalog, Invocation};
 use crate::units::{Bytes, FunctionId, InstanceId, Micros, PackageId, ZygoteId};
-use crate::zygote::{Spares, StaticTreeError, StaticTreeNode, ZygoteTree};
+use crate::zygote::{Spares, StaticTreeError, StaticTreeNode, StaticTreeWarning, ZygoteTree};
 use std::collections::BTreeMap;
 
 /// How the invocation is served.
@@ -122,18 +122,36 @@ pub struct Counters {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlannerError {
+    // Not `#[from]`/`#[source]`: the message already holds the inner one,
+    // and a source would print it twice in an error chain (issue 12).
     #[error("cost model: {0}")]
-    Cost(#[from] CostError),
+    Cost(CostError),
     #[error("static Zygote tree: {0}")]
-    StaticTree(#[from] StaticTreeError),
+    StaticTree(StaticTreeError),
     #[error("zygote mode `static` needs a tree file")]
     MissingStaticTree,
     #[error(
-        "the Zygote budget ({budget_mb} MB) cannot hold even the root interpreter ({root_mb} MB)"
+        "the Zygote budget ({budget_mb} MB) cannot hold even the root interpreter and its spares ({root_mb} MB)"
     )]
     RootTooBig { budget_mb: f64, root_mb: f64 },
-    #[error("tier config {field} is {value}; it must be a finite number >= 0")]
-    BadNumber { field: &'static str, value: f64 },
+    #[error("tier config {field} is {}; it must be a finite number in [0, {max:e}]", crate::units::show(*value))]
+    BadNumber {
+        field: &'static str,
+        value: f64,
+        max: f64,
+    },
+}
+
+impl From<CostError> for PlannerError {
+    fn from(e: CostError) -> Self {
+        PlannerError::Cost(e)
+    }
+}
+
+impl From<StaticTreeError> for PlannerError {
+    fn from(e: StaticTreeError) -> Self {
+        PlannerError::StaticTree(e)
+    }
 }
 
 #[derive(Debug)]
@@ -152,6 +170,8 @@ pub struct Planner<'c> {
     /// Per function: a cold start's cost without Zygotes (GDSF's cost).
     cold_costs: Vec<Micros>,
     counters: Counters,
+    /// What the static tree file asked for that the trace cannot give.
+    tree_warnings: Vec<StaticTreeWarning>,
 }
 
 impl<'c> Planner<'c> {
@@ -173,16 +193,18 @@ impl<'c> Planner<'c> {
                 )
                 .ok_or(PlannerError::RootTooBig {
                     budget_mb: config.zygote.budget_mb,
-                    root_mb: cost.params.interpreter_mb,
+                    root_mb: cost.params.interpreter_mb
+                        + cost.params.zygote_fork_mb * config.zygote.spares as f64,
                 })?,
             ),
         };
         let mut installs = InstallCache::new(Bytes::from_mb_f64(config.install.budget_mb));
         let mut zygote_pins = BTreeMap::new();
+        let mut tree_warnings = Vec::new();
         if config.zygote.mode == ZygoteMode::Static {
             let st = static_tree.ok_or(PlannerError::MissingStaticTree)?;
             if let Some(t) = tree.as_mut() {
-                t.load_static(st, catalog, &cost)?;
+                tree_warnings = t.load_static(st, catalog, &cost)?;
                 // Static Zygotes hold their packages installed from the start.
                 for n in t.nodes() {
                     installs.ensure(&n.own, Micros::ZERO, catalog);
@@ -209,6 +231,7 @@ impl<'c> Planner<'c> {
             tree,
             installs,
             zygote_pins,
+            tree_warnings,
             spares: Spares::new(config.zygote.spares),
             startup: Vec::new(),
             config,
@@ -251,6 +274,13 @@ impl<'c> Planner<'c> {
     /// Spares of each Zygote (ready or being forked), for tests and reports.
     pub fn spares(&self) -> &Spares {
         &self.spares
+    }
+
+    /// Packages of the static tree file the trace lacks, and nodes merged
+    /// into their parents (see [`crate::zygote::StaticTreeWarning`]); the
+    /// caller reports them once.
+    pub fn tree_warnings(&self) -> &[StaticTreeWarning] {
+        &self.tree_warnings
     }
 
     pub fn catalog(&self) -> &'c Catalog {
@@ -505,22 +535,22 @@ impl<'c> Planner<'c> {
 }
 
 fn check_config(c: &TierConfig) -> Result<(), PlannerError> {
-    let fields = [
-        ("handler.budget_mb", c.handler.budget_mb),
-        ("zygote.budget_mb", c.zygote.budget_mb),
-        ("zygote.min_gain_ms", c.zygote.min_gain_ms),
-        ("install.budget_mb", c.install.budget_mb),
+    use crate::units::{MAX_MB, MAX_MS};
+    let mut fields = vec![
+        ("handler.budget_mb", c.handler.budget_mb, MAX_MB),
+        ("zygote.budget_mb", c.zygote.budget_mb, MAX_MB),
+        ("zygote.min_gain_ms", c.zygote.min_gain_ms, MAX_MS),
+        ("install.budget_mb", c.install.budget_mb, MAX_MB),
     ];
     if let crate::handler_cache::PolicyConfig::Ttl { ttl_s } = c.handler.policy {
-        if !(ttl_s.is_finite() && ttl_s >= 0.0) {
-            return Err(PlannerError::BadNumber {
-                field: "handler.policy.ttl_s",
-                value: ttl_s,
-            });
-        }
+        // Seconds: 1e308 became an infinite ms value and a TTL of 0.
+        fields.push(("handler.policy.ttl_s", ttl_s, MAX_MS / 1000.0));
     }
-    match fields.iter().find(|(_, v)| !(v.is_finite() && *v >= 0.0)) {
-        Some(&(field, value)) => Err(PlannerError::BadNumber { field, value }),
+    let bad = fields
+        .into_iter()
+        .find(|&(_, v, max)| crate::units::check_range(v, max).is_err());
+    match bad {
+        Some((field, value, max)) => Err(PlannerError::BadNumber { field, value, max }),
         None => Ok(()),
     }
 }

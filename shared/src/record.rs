@@ -28,6 +28,7 @@ impl PathKind {
 
 /// Phase latencies in microseconds, in the order of [`Phases::NAMES`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct PhasesUs {
     pub queue: u64,
     pub create: u64,
@@ -41,6 +42,7 @@ pub struct PhasesUs {
     #[serde(default)]
     pub transport: u64,
 }
+object_only!(PhasesUs, "phases_us", serialize);
 
 impl PhasesUs {
     /// Phase values in the order of [`Phases::NAMES`].
@@ -86,6 +88,7 @@ fn schema_1() -> u32 {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct InvocationRecord {
     /// [`RECORD_SCHEMA`] when written; 1 when absent (older files).
     #[serde(default = "schema_1")]
@@ -112,3 +115,4 @@ pub struct InvocationRecord {
     pub phases_us: PhasesUs,
     pub latency_us: u64,
 }
+object_only!(InvocationRecord, "an invocation record", serialize);

@@ -12,10 +12,11 @@ use crate::study::compute::quantile;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use sock_core::cost::Phases;
+use sock_core::lines::{read_line_capped, LineRead};
 use sock_core::record::{InvocationRecord, PathKind};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::Path;
 
 /// The three paths, in report order.
@@ -37,21 +38,45 @@ pub const METRICS: [&str; 10] = [
     "latency",
 ];
 
+/// Longest record line accepted, in bytes (issue 12: an input without
+/// line breaks was read until memory ran out).
+pub const MAX_RECORD_BYTES: usize = 16 << 20;
+
 /// Reads a JSON Lines file of records. Blank lines are skipped; a line that
 /// is not a record, or repeats an earlier line's `seq`, is an error naming
 /// the file and the (1-based) line.
 pub fn load_records(path: &Path) -> Result<Vec<InvocationRecord>> {
+    Ok(load_records_with_lines(path)?
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect())
+}
+
+/// [`load_records`], each record with its (1-based) line.
+pub fn load_records_with_lines(path: &Path) -> Result<Vec<(usize, InvocationRecord)>> {
     let file = std::fs::File::open(path)
         .with_context(|| format!("cannot open records file {}", path.display()))?;
+    let mut input = BufReader::new(file);
     let mut records = Vec::new();
     let mut first_line: HashMap<u64, usize> = HashMap::new();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let n = i + 1;
-        let line = line.with_context(|| format!("{} line {n}: cannot read", path.display()))?;
+    let mut buf = Vec::new();
+    for n in 1.. {
+        let read = read_line_capped(&mut input, &mut buf, MAX_RECORD_BYTES)
+            .with_context(|| format!("{} line {n}: cannot read", path.display()))?;
+        match read {
+            LineRead::Eof => break,
+            LineRead::TooLong => bail!(
+                "{} line {n}: longer than {MAX_RECORD_BYTES} bytes; is this a records file?",
+                path.display()
+            ),
+            LineRead::Line => {}
+        }
+        let line = std::str::from_utf8(&buf)
+            .with_context(|| format!("{} line {n}: not UTF-8 text", path.display()))?;
         if line.trim().is_empty() {
             continue;
         }
-        let record: InvocationRecord = serde_json::from_str(&line).map_err(|e| {
+        let record: InvocationRecord = serde_json::from_str(line).map_err(|e| {
             // serde_json appends " at line 1 column C" (of this one line).
             let msg = e.to_string();
             let suffix = format!(" at line {} column {}", e.line(), e.column());
@@ -69,7 +94,7 @@ pub fn load_records(path: &Path) -> Result<Vec<InvocationRecord>> {
                 record.seq
             );
         }
-        records.push(record);
+        records.push((n, record));
     }
     Ok(records)
 }

@@ -12,13 +12,18 @@
 //! - [`build`]: `sim trace build`, real traces from the Azure Functions 2019
 //!   trace, pip-compiled GitHub closures and measured package costs.
 //! - [`study`]: `sim trace stats`, the package study of SOCK section 3.
-//! - [`compare`]: `sim compare`, predicted records against measured ones.
+//! - [`compare`]: `sim compare`, predicted records against measured ones;
+//!   [`record_check`]: that matched records are the same invocation.
+//! - [`output`]: output files written whole or not at all, never over an
+//!   input.
 
 pub mod build;
 pub mod cli;
 pub mod compare;
 pub mod gen;
 pub mod histogram;
+pub mod output;
+pub mod record_check;
 pub mod replay;
 pub mod settings;
 pub mod stats;
@@ -35,8 +40,17 @@ use std::path::Path;
 use summary::{Summary, TraceInfo};
 
 /// Replays the trace at `trace` with `settings`; writes per-invocation
-/// records to `records` when given.
+/// records to `records` when given (whole or not at all, see [`output`]).
+/// Warnings about the static tree go to stderr, once each.
 pub fn simulate(trace: &Path, settings: &Settings, records: Option<&Path>) -> Result<Summary> {
+    let mut inputs: Vec<output::Input> = vec![("trace", trace)];
+    if let Some(t) = &settings.zygote_tree {
+        inputs.push(("Zygote tree file", t));
+    }
+    // Checked before the replay, so a bad path fails fast.
+    let out = records
+        .map(|p| output::Output::new(p, &inputs))
+        .transpose()?;
     let file =
         File::open(trace).with_context(|| format!("cannot open trace {}", trace.display()))?;
     let reader = TraceReader::new(
@@ -52,13 +66,16 @@ pub fn simulate(trace: &Path, settings: &Settings, records: Option<&Path>) -> Re
         tree.as_ref(),
     )
     .context("invalid settings")?;
+    if let Some(t) = &settings.zygote_tree {
+        for w in planner.tree_warnings() {
+            eprintln!("sim: warning: {}: {w}", t.display());
+        }
+    }
     let options = replay::ReplayOptions {
         max_concurrency: settings.replay.max_concurrency,
     };
-    let mut sink = match records {
-        Some(p) => Some(BufWriter::new(File::create(p).with_context(|| {
-            format!("cannot create records file {}", p.display())
-        })?)),
+    let mut sink = match &out {
+        Some(o) => Some(BufWriter::new(o.create()?)),
         None => None,
     };
     let stats = replay::replay(
@@ -67,8 +84,10 @@ pub fn simulate(trace: &Path, settings: &Settings, records: Option<&Path>) -> Re
         options,
         sink.as_mut().map(|w| w as &mut dyn Write),
     )?;
-    if let Some(mut w) = sink {
-        w.flush().context("writing records")?;
+    if let (Some(mut w), Some(o)) = (sink, out) {
+        w.flush().map_err(|e| o.write_err(e))?;
+        drop(w);
+        o.commit()?;
     }
     let info = TraceInfo {
         path: trace.display().to_string(),

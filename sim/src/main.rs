@@ -1,8 +1,9 @@
 //! `sim`: parse, dispatch, map errors to an exit code.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Parser;
 use sock_sim::cli::{Cli, Command, CompareArgs, Format, TraceCommand};
+use sock_sim::output;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -31,9 +32,8 @@ fn run(cli: Cli) -> Result<()> {
             let summary = if out.as_os_str() == "-" {
                 sock_sim::gen::generate(&params, std::io::stdout().lock())?
             } else {
-                let f = std::fs::File::create(&out)
-                    .with_context(|| format!("cannot create {}", out.display()))?;
-                sock_sim::gen::generate(&params, f)?
+                // Whole or not at all: a temporary file renamed at the end.
+                output::write_atomically(&out, &[], |w| sock_sim::gen::generate(&params, w))?
             };
             eprintln!(
                 "sim: wrote {} ({} packages, {} functions, {} invocations over {:.1} s)",
@@ -58,6 +58,17 @@ fn run(cli: Cli) -> Result<()> {
                 bail!("no trace given: use `sim --trace traces/pypi.json` (or `sim --help`)");
             };
             let settings = sock_sim::settings::resolve(&args)?;
+            if let Some(r) = &args.records {
+                // The trace and tree are checked by `simulate`.
+                let mut inputs: Vec<output::Input> = Vec::new();
+                if let Some(c) = &args.config {
+                    inputs.push(("config file", c));
+                }
+                if let Some(c) = &args.calibration {
+                    inputs.push(("calibration file", c));
+                }
+                output::Output::new(r, &inputs)?;
+            }
             let started = std::time::Instant::now();
             let summary = sock_sim::simulate(&trace, &settings, args.records.as_deref())?;
             tracing::info!(
@@ -77,27 +88,27 @@ fn run(cli: Cli) -> Result<()> {
 
 /// `sim trace build`: report on stderr (stdout may be the trace itself).
 fn build_trace(params: &sock_sim::build::BuildParams, out: &Path) -> Result<()> {
-    // Resolve the inputs before creating (and truncating) the output file.
-    params.resolve()?;
+    // Resolve the inputs before creating the output file.
+    let inputs = params.resolve()?;
     let started = std::time::Instant::now();
     let report = if out.as_os_str() == "-" {
         sock_sim::build::build(params, std::io::stdout().lock())?
     } else {
+        let mut named: Vec<output::Input> = vec![
+            ("invocations file", &inputs.invocations),
+            ("durations file", &inputs.durations),
+            ("memory file", &inputs.memory),
+            ("requirements file", &inputs.requirements),
+            ("install_import file", &inputs.install_import),
+        ];
+        if let Some(d) = &inputs.deps {
+            named.push(("deps file", d));
+        }
         // Written beside the target and renamed at the end, so a failed
         // build leaves no half-written trace behind.
-        let mut partial = out.as_os_str().to_owned();
-        partial.push(".partial");
-        let partial = std::path::PathBuf::from(partial);
-        let f = std::fs::File::create(&partial)
-            .with_context(|| format!("cannot create {}", partial.display()))?;
-        let report = sock_sim::build::build(params, f);
-        if report.is_err() {
-            let _ = std::fs::remove_file(&partial);
-        }
-        let report = report?;
-        std::fs::rename(&partial, out)
-            .with_context(|| format!("cannot rename {} to {}", partial.display(), out.display()))?;
-        report
+        output::write_atomically(out, &named, |w| -> Result<_> {
+            Ok(sock_sim::build::build(params, w)?)
+        })?
     };
     eprint!("{}", report.warnings.to_text(10));
     eprint!("{}", report.to_text());
@@ -126,8 +137,16 @@ fn study(params: &sock_sim::study::StudyParams) -> Result<()> {
 /// `sim compare`: the report on stdout (text or JSON), the CSV table on request.
 fn compare(args: &CompareArgs) -> Result<()> {
     use sock_sim::compare;
-    let predicted = compare::load_records(&args.predicted)?;
-    let measured = compare::load_records(&args.measured)?;
+    let predicted = compare::load_records_with_lines(&args.predicted)?;
+    let measured = compare::load_records_with_lines(&args.measured)?;
+    sock_sim::record_check::same_invocations(
+        &predicted,
+        &args.predicted,
+        &measured,
+        &args.measured,
+    )?;
+    let predicted: Vec<_> = predicted.into_iter().map(|(_, r)| r).collect();
+    let measured: Vec<_> = measured.into_iter().map(|(_, r)| r).collect();
     let report =
         compare::compare(&predicted, &measured).with_files(&args.predicted, &args.measured);
     if report.counts.matched == 0 {
@@ -140,8 +159,13 @@ fn compare(args: &CompareArgs) -> Result<()> {
         );
     }
     if let Some(csv) = &args.csv {
-        std::fs::write(csv, compare::render_csv(&report))
-            .with_context(|| format!("cannot write {}", csv.display()))?;
+        let inputs = [
+            ("predicted records", args.predicted.as_path()),
+            ("measured records", args.measured.as_path()),
+        ];
+        output::write_atomically(csv, &inputs, |w| -> Result<()> {
+            Ok(w.write_all(compare::render_csv(&report).as_bytes())?)
+        })?;
     }
     let text = match args.format {
         Format::Text => compare::render_text(&report),

@@ -14,14 +14,52 @@ use std::path::Path;
 /// read one file the same way.
 pub use sock_core::config::{ReplaySettings, Settings};
 
+/// Largest settings, calibration or tree file read (bytes), so that
+/// `--config /dev/zero` is an error rather than a read without end.
+pub const MAX_JSON_BYTES: u64 = 64 << 20;
+
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path, what: &str) -> Result<T> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {what} {}", path.display()))?;
+    use std::io::Read;
+    let cannot = || format!("cannot read {what} {}", path.display());
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .with_context(cannot)?
+        .take(MAX_JSON_BYTES + 1)
+        .read_to_string(&mut text)
+        .with_context(cannot)?;
+    if text.len() as u64 > MAX_JSON_BYTES {
+        bail!(
+            "{what} {} is larger than {MAX_JSON_BYTES} bytes; is it the right file?",
+            path.display()
+        );
+    }
     serde_json::from_str(&text).with_context(|| format!("{what} {} is not valid", path.display()))
+}
+
+/// Numeric flags: finite, >= 0 and below the unit's limit, else an error
+/// naming the flag (issue 12: `--ttl-s 1e308` became a TTL of 0).
+fn check_flags(args: &RunArgs) -> Result<()> {
+    use sock_core::units::{check_range, MAX_MB, MAX_MS};
+    let flags = [
+        ("--handler-mb", args.handler_mb, MAX_MB),
+        ("--ttl-s", args.ttl_s, MAX_MS / 1000.0),
+        ("--zygote-mb", args.zygote_mb, MAX_MB),
+        ("--min-gain-ms", args.min_gain_ms, MAX_MS),
+        ("--install-mb", args.install_mb, MAX_MB),
+    ];
+    for (flag, value, max) in flags {
+        if let Some(v) = value {
+            if let Err(why) = check_range(v, max) {
+                bail!("{flag} is {}; {why}", sock_core::units::show(v));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Config file, then calibration file, then flags.
 pub fn resolve(args: &RunArgs) -> Result<Settings> {
+    check_flags(args)?;
     let mut s: Settings = match &args.config {
         Some(p) => read_json(p, "config file")?,
         None => Settings::default(),
@@ -74,6 +112,16 @@ pub fn resolve(args: &RunArgs) -> Result<Settings> {
     }
     if s.replay.max_concurrency == Some(0) {
         bail!("max_concurrency must be at least 1");
+    }
+    if let Some(tree) = &s.zygote_tree {
+        // A tree only shapes the static mode; anything else would ignore it.
+        if s.tiers.zygote.mode != ZygoteMode::Static {
+            let mode = serde_json::to_value(s.tiers.zygote.mode)?;
+            bail!(
+                "a Zygote tree file ({}) is given, but the Zygote mode is {mode}: a tree is only used with `--zygotes static` (tiers.zygote.mode \"static\"); drop the tree or the mode",
+                tree.display()
+            );
+        }
     }
     Ok(s)
 }

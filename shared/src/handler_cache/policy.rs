@@ -44,9 +44,13 @@ pub trait KeepAlivePolicy: Debug + Send {
     }
 }
 
-/// Which policy to build; the configuration-file form.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+/// Which policy to build; the configuration-file form:
+/// `{"kind": "lru"}`, `{"kind": "ttl", "ttl_s": 600}`, `{"kind": "gdsf"}`.
+/// Read through [`RawPolicy`], so that a key other than `kind` and (for
+/// `ttl`) `ttl_s` is an error for every kind (serde ignores extra keys in
+/// the unit variants of an internally tagged enum, issue 12).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PolicyConfig {
     /// Least recently used, no expiry.
     Lru,
@@ -55,6 +59,46 @@ pub enum PolicyConfig {
     Ttl { ttl_s: f64 },
     /// Greedy-Dual-Size-Frequency (FaasCache, ASPLOS'21).
     Gdsf,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum PolicyKind {
+    Lru,
+    Ttl,
+    Gdsf,
+}
+
+/// The file form of a [`PolicyConfig`], every key known.
+#[derive(Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields)]
+struct RawPolicy {
+    kind: PolicyKind,
+    ttl_s: Option<f64>,
+}
+object_only!(RawPolicy, "tiers.handler.policy");
+
+impl<'de> Deserialize<'de> for PolicyConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let raw = <RawPolicy as Deserialize>::deserialize(d)?;
+        match (raw.kind, raw.ttl_s) {
+            (PolicyKind::Lru, None) => Ok(PolicyConfig::Lru),
+            (PolicyKind::Gdsf, None) => Ok(PolicyConfig::Gdsf),
+            (PolicyKind::Ttl, Some(ttl_s)) => Ok(PolicyConfig::Ttl { ttl_s }),
+            (PolicyKind::Ttl, None) => Err(D::Error::missing_field("ttl_s")),
+            (kind, Some(_)) => {
+                let kind = if matches!(kind, PolicyKind::Lru) {
+                    "lru"
+                } else {
+                    "gdsf"
+                };
+                Err(D::Error::custom(format!(
+                    "unknown field `ttl_s` for policy kind \"{kind}\" (only \"ttl\" takes it)"
+                )))
+            }
+        }
+    }
 }
 
 impl Default for PolicyConfig {
@@ -159,5 +203,37 @@ impl KeepAlivePolicy for Lru {
             .take_while(|(since, _)| *since + ttl <= now)
             .map(|&(_, id)| id)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<PolicyConfig, String> {
+        serde_json::from_str(text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn unknown_keys_in_lru_and_gdsf_policies_are_errors() {
+        assert_eq!(parse(r#"{"kind": "lru"}"#), Ok(PolicyConfig::Lru));
+        assert_eq!(parse(r#"{"kind": "gdsf"}"#), Ok(PolicyConfig::Gdsf));
+        assert_eq!(
+            parse(r#"{"kind": "ttl", "ttl_s": 5}"#),
+            Ok(PolicyConfig::Ttl { ttl_s: 5.0 })
+        );
+        let e = parse(r#"{"kind": "lru", "budget": 5}"#).expect_err("lru extra");
+        assert!(e.contains("unknown field `budget`"), "{e}");
+        let e = parse(r#"{"kind": "gdsf", "ttl_s": 5}"#).expect_err("gdsf ttl");
+        assert!(e.contains("only \"ttl\" takes it"), "{e}");
+        let e = parse(r#"{"kind": "ttl"}"#).expect_err("no ttl");
+        assert!(e.contains("missing field `ttl_s`"), "{e}");
+        let e = parse(r#"["lru"]"#).expect_err("array");
+        assert!(e.contains("invalid type: sequence"), "{e}");
+        let e = parse(r#"{"kind": "lfu"}"#).expect_err("kind");
+        assert!(e.contains("unknown variant `lfu`"), "{e}");
+        // The written form is unchanged.
+        let text = serde_json::to_string(&PolicyConfig::Ttl { ttl_s: 5.0 }).expect("json");
+        assert_eq!(text, r#"{"kind":"ttl","ttl_s":5.0}"#);
     }
 }

@@ -1,9 +1,10 @@
 //! The validated, indexed form of a trace header: package closures as
 //! bitsets, costs as typed units, and name lookup for tree files.
 
+use super::names::{self, Refusal};
 use super::{Function, Package, TraceHeader, FORMAT_NAME, FORMAT_VERSION};
 use crate::pkgset::PackageSet;
-use crate::units::{Bytes, FunctionId, Micros, PackageId};
+use crate::units::{check_range, Bytes, FunctionId, Micros, PackageId, MAX_MB, MAX_MS};
 use std::collections::BTreeMap;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -28,11 +29,19 @@ pub enum CatalogError {
         package: u32,
         count: usize,
     },
-    #[error("{field} of {what} is {value}; it must be a finite number >= 0")]
+    #[error("{field} of {what} is {}; {why}", crate::units::show(*value))]
     BadNumber {
         what: String,
         field: &'static str,
         value: f64,
+        why: String,
+    },
+    #[error("{what}.{field} is {value:?}: {why}")]
+    BadName {
+        what: String,
+        field: String,
+        value: String,
+        why: names::Refusal,
     },
     #[error("package {0:?} appears twice")]
     DuplicatePackage(String),
@@ -52,6 +61,34 @@ pub struct Catalog {
     by_key: BTreeMap<String, PackageId>,
     /// For a bare `name`: the first package of that name in the table.
     by_name: BTreeMap<String, PackageId>,
+    /// Both of the above under PEP 503 normalised names (first wins).
+    by_normalized: BTreeMap<String, PackageId>,
+}
+
+/// PEP 503 normalisation: lowercase, each run of `-`, `_`, `.` becomes `-`.
+pub fn normalize_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut in_run = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            if !in_run {
+                out.push('-');
+            }
+            in_run = true;
+        } else {
+            out.extend(c.to_lowercase());
+            in_run = false;
+        }
+    }
+    out
+}
+
+/// `name` or `name==version` with the name normalised.
+fn normalize_spec(spec: &str) -> String {
+    match spec.split_once("==") {
+        Some((name, version)) => format!("{}=={}", normalize_name(name.trim()), version.trim()),
+        None => normalize_name(spec),
+    }
 }
 
 impl Catalog {
@@ -72,15 +109,20 @@ impl Catalog {
             }
             by_name.entry(p.name.clone()).or_insert(PackageId(i as u32));
         }
-        let pkg_closures = package_closures(&header.packages);
+        let mut by_normalized = BTreeMap::new();
+        for (i, p) in header.packages.iter().enumerate() {
+            let id = PackageId(i as u32);
+            by_normalized.entry(normalize_spec(&p.key())).or_insert(id);
+            by_normalized.entry(normalize_name(&p.name)).or_insert(id);
+        }
+        // Each function's closure by its own walk over `deps`: memory is
+        // the closures themselves, never a closure per package (which grew
+        // with the square of the package count, issue 12).
         let mut closures = Vec::with_capacity(header.functions.len());
         for (i, f) in header.functions.iter().enumerate() {
             check_function(i, f, n)?;
-            let mut set = PackageSet::new();
-            for &p in &f.packages {
-                set = set.union(&pkg_closures[p as usize]);
-            }
-            closures.push(set);
+            let listed: PackageSet = f.packages.iter().map(|&p| PackageId(p)).collect();
+            closures.push(close_over(&header.packages, &listed));
         }
         let ps = &header.packages;
         Ok(Catalog {
@@ -97,6 +139,7 @@ impl Catalog {
             closures,
             by_key,
             by_name,
+            by_normalized,
             header,
         })
     }
@@ -147,7 +190,8 @@ impl Catalog {
     }
 
     /// Resolves `name==version`, or a bare `name` (the first package of that
-    /// name in the table), as OpenLambda's tree files write them.
+    /// name in the table), as OpenLambda's tree files write them; names that
+    /// differ only as PEP 503 allows (`PyYAML`, `pyyaml`) match.
     pub fn lookup(&self, spec: &str) -> Result<PackageId, CatalogError> {
         let spec = spec.trim();
         let found = if spec.contains("==") {
@@ -156,44 +200,71 @@ impl Catalog {
             self.by_name.get(spec)
         };
         found
+            .or_else(|| self.by_normalized.get(&normalize_spec(spec)))
             .copied()
             .ok_or_else(|| CatalogError::NoSuchPackage(spec.to_string()))
     }
 
     /// `set` closed under package dependencies.
     pub fn close(&self, set: &PackageSet) -> PackageSet {
-        let mut out = set.clone();
-        let mut stack: Vec<PackageId> = set.iter().collect();
-        while let Some(p) = stack.pop() {
-            for &d in &self.package(p).deps {
-                let d = PackageId(d);
-                if !out.contains(d) {
-                    out.insert(d);
-                    stack.push(d);
-                }
+        close_over(&self.header.packages, set)
+    }
+}
+
+/// `set` closed under the `deps` of `packages` (indices already checked).
+/// Cycles are allowed (pip metadata has a few) and simply merge.
+fn close_over(packages: &[Package], set: &PackageSet) -> PackageSet {
+    let mut out = set.clone();
+    let mut stack: Vec<PackageId> = set.iter().collect();
+    while let Some(p) = stack.pop() {
+        for &d in &packages[p.index()].deps {
+            let d = PackageId(d);
+            if !out.contains(d) {
+                out.insert(d);
+                stack.push(d);
             }
         }
-        out
     }
+    out
 }
 
 fn check_number(
     what: impl FnOnce() -> String,
     field: &'static str,
     value: f64,
+    max: f64,
 ) -> Result<(), CatalogError> {
-    if value.is_finite() && value >= 0.0 {
-        Ok(())
-    } else {
-        Err(CatalogError::BadNumber {
+    check_range(value, max)
+        .map(|_| ())
+        .map_err(|why| CatalogError::BadNumber {
             what: what(),
             field,
             value,
+            why,
         })
-    }
+}
+
+fn check_name(
+    what: impl FnOnce() -> String,
+    field: impl FnOnce() -> String,
+    value: &str,
+    check: fn(&str) -> Result<(), Refusal>,
+) -> Result<(), CatalogError> {
+    check(value).map_err(|why| CatalogError::BadName {
+        what: what(),
+        field: field(),
+        value: value.chars().take(80).collect(),
+        why,
+    })
 }
 
 fn check_package(i: usize, p: &Package, count: usize) -> Result<(), CatalogError> {
+    let at = || format!("packages[{i}]");
+    check_name(at, || "name".into(), &p.name, names::check_distribution)?;
+    check_name(at, || "version".into(), &p.version, names::check_version)?;
+    for (j, m) in p.modules.iter().enumerate() {
+        check_name(at, || format!("modules[{j}]"), m, names::check_module)?;
+    }
     if let Some(&dep) = p.deps.iter().find(|&&d| d as usize >= count) {
         return Err(CatalogError::UnknownDep {
             package: i,
@@ -202,12 +273,14 @@ fn check_package(i: usize, p: &Package, count: usize) -> Result<(), CatalogError
         });
     }
     let what = || format!("packages[{i}] ({})", p.key());
-    check_number(what, "import_ms", p.import_ms)?;
-    check_number(what, "import_mb", p.import_mb)?;
-    check_number(what, "install_ms", p.install_ms)
+    check_number(what, "import_ms", p.import_ms, MAX_MS)?;
+    check_number(what, "import_mb", p.import_mb, MAX_MB)?;
+    check_number(what, "install_ms", p.install_ms, MAX_MS)
 }
 
 fn check_function(i: usize, f: &Function, count: usize) -> Result<(), CatalogError> {
+    let at = || format!("functions[{i}]");
+    check_name(at, || "name".into(), &f.name, names::check_function)?;
     if let Some(&package) = f.packages.iter().find(|&&p| p as usize >= count) {
         return Err(CatalogError::UnknownPackage {
             function: i,
@@ -216,27 +289,72 @@ fn check_function(i: usize, f: &Function, count: usize) -> Result<(), CatalogErr
         });
     }
     let what = || format!("functions[{i}] ({})", f.name);
-    check_number(what, "duration_ms", f.duration_ms)?;
-    check_number(what, "memory_mb", f.memory_mb)
+    check_number(what, "duration_ms", f.duration_ms, MAX_MS)?;
+    check_number(what, "memory_mb", f.memory_mb, MAX_MB)
 }
 
-/// Each package's dependency closure (itself included). Cycles are allowed
-/// (pip metadata has a few) and simply merge.
-fn package_closures(packages: &[Package]) -> Vec<PackageSet> {
-    (0..packages.len())
-        .map(|i| {
-            let mut out = PackageSet::new();
-            let mut stack = vec![i as u32];
-            out.insert(PackageId(i as u32));
-            while let Some(p) = stack.pop() {
-                for &d in &packages[p as usize].deps {
-                    if !out.contains(PackageId(d)) {
-                        out.insert(PackageId(d));
-                        stack.push(d);
-                    }
-                }
-            }
-            out
-        })
-        .collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn package(i: usize, deps: Vec<u32>) -> Package {
+        Package {
+            name: format!("p{i}"),
+            version: "1".into(),
+            deps,
+            modules: vec![format!("p{i}")],
+            import_ms: 1.0,
+            import_mb: 1.0,
+            install_ms: 1.0,
+            disk_bytes: 1,
+            imputed: false,
+        }
+    }
+
+    fn function(packages: Vec<u32>) -> Function {
+        Function {
+            name: "f".into(),
+            packages,
+            duration_ms: 1.0,
+            memory_mb: 1.0,
+        }
+    }
+
+    #[test]
+    fn package_count_memory_is_linear() {
+        // 2^16 packages; the last depends on the first. A closure per
+        // package (the old layout) held ~2^25 words; a function's closure
+        // of two far-apart packages is now two blocks.
+        let n = 1usize << 16;
+        let mut packages: Vec<Package> = (0..n).map(|i| package(i, Vec::new())).collect();
+        packages[n - 1].deps = vec![0];
+        let last = (n - 1) as u32;
+        let functions = vec![function(vec![last]), function(vec![0, 1, 2])];
+        let cat = Catalog::new(TraceHeader::new(
+            packages,
+            functions,
+            serde_json::Value::Null,
+        ))
+        .expect("valid");
+        let c = cat.closure(FunctionId(0));
+        assert_eq!(c.iter().map(|p| p.0).collect::<Vec<_>>(), vec![0, last]);
+        assert!(c.heap_bytes() <= 64, "{} bytes", c.heap_bytes());
+        assert_eq!(cat.closure(FunctionId(1)).len(), 3);
+    }
+
+    #[test]
+    fn dependency_chains_and_cycles_close() {
+        let mut packages: Vec<Package> = (0..4).map(|i| package(i, Vec::new())).collect();
+        packages[3].deps = vec![2];
+        packages[2].deps = vec![1, 3];
+        let cat = Catalog::new(TraceHeader::new(
+            packages,
+            vec![function(vec![3]), function(Vec::new())],
+            serde_json::Value::Null,
+        ))
+        .expect("valid");
+        let ids: Vec<u32> = cat.closure(FunctionId(0)).iter().map(|p| p.0).collect();
+        assert_eq!(ids, vec![1, 2, 3]);
+        assert!(cat.closure(FunctionId(1)).is_empty());
+    }
 }

@@ -7,6 +7,7 @@
 //! so replay memory does not grow with trace length.
 
 mod catalog;
+pub mod names;
 mod reader;
 mod writer;
 
@@ -24,7 +25,7 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// One package version, with the costs the cost model charges for it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Package {
     pub name: String,
     pub version: String,
@@ -46,6 +47,7 @@ pub struct Package {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub imputed: bool,
 }
+object_only!(Package, "a package", serialize);
 
 impl Package {
     /// `name==version`, the key used by the install cache and tree files.
@@ -56,7 +58,7 @@ impl Package {
 
 /// A deployed function (handler) and what it needs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Function {
     pub name: String,
     /// Required packages as indices into `packages`; the catalog closes this
@@ -69,10 +71,11 @@ pub struct Function {
     /// Memory of one handler instance (MB).
     pub memory_mb: f64,
 }
+object_only!(Function, "a function", serialize);
 
 /// Line 1 of a trace file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct TraceHeader {
     pub format: String,
     pub version: u32,
@@ -82,6 +85,7 @@ pub struct TraceHeader {
     pub packages: Vec<Package>,
     pub functions: Vec<Function>,
 }
+object_only!(TraceHeader, "the trace header", serialize);
 
 impl TraceHeader {
     pub fn new(

@@ -2,8 +2,17 @@
 //! at a time, so memory stays constant whatever the trace length.
 
 use super::{Catalog, CatalogError, Invocation, TraceHeader};
+use crate::lines::{read_line_capped, LineRead};
 use crate::units::{FunctionId, Micros};
 use std::io::BufRead;
+
+/// Longest header line (line 1) accepted, in bytes: 256 MiB, about 1.5 M
+/// packages as `sim trace gen` writes them. [`super::TraceWriter`] refuses
+/// to write a longer one.
+pub const MAX_HEADER_BYTES: usize = 256 << 20;
+/// Longest invocation line accepted, in bytes (a line is at most 43 bytes
+/// without padding).
+pub const MAX_INVOCATION_BYTES: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
@@ -15,6 +24,14 @@ pub enum TraceError {
     },
     #[error("{source_name}: the trace is empty (line 1 must be the JSON header)")]
     Empty { source_name: String },
+    #[error("{source_name}: line {line} is longer than {max} bytes (the longest a trace allows there); is this a trace file?")]
+    TooLong {
+        source_name: String,
+        line: u64,
+        max: usize,
+    },
+    #[error("{source_name}: line 1 (header): the header must be a JSON object, but the line starts with {found}; is this a trace file?")]
+    NotAnObject { source_name: String, found: String },
     #[error("{source_name}: line 1 (header): {err}")]
     Header {
         source_name: String,
@@ -57,30 +74,42 @@ pub struct TraceReader<R> {
     catalog: Catalog,
     line: u64,
     last_time: u64,
-    buf: String,
+    buf: Vec<u8>,
 }
 
 impl<R: BufRead> TraceReader<R> {
     /// Parses and validates the header; invocations follow via `Iterator`.
     pub fn new(mut input: R, source_name: impl Into<String>) -> Result<Self, TraceError> {
         let source_name = source_name.into();
-        let mut buf = String::new();
-        let n = input.read_line(&mut buf).map_err(|err| TraceError::Io {
+        let io = |err| TraceError::Io {
             source_name: source_name.clone(),
             line: 1,
             err,
-        })?;
-        if n == 0 {
-            return Err(TraceError::Empty { source_name });
+        };
+        check_object_start(&mut input, &source_name).map_err(io)??;
+        let mut buf = Vec::new();
+        match read_line_capped(&mut input, &mut buf, MAX_HEADER_BYTES).map_err(io)? {
+            LineRead::Eof => return Err(TraceError::Empty { source_name }),
+            LineRead::TooLong => {
+                return Err(TraceError::TooLong {
+                    source_name,
+                    line: 1,
+                    max: MAX_HEADER_BYTES,
+                })
+            }
+            LineRead::Line => {}
         }
-        let header: TraceHeader = serde_json::from_str(&buf).map_err(|err| TraceError::Header {
-            source_name: source_name.clone(),
-            err,
-        })?;
+        let header: TraceHeader =
+            serde_json::from_slice(&buf).map_err(|err| TraceError::Header {
+                source_name: source_name.clone(),
+                err,
+            })?;
         let catalog = Catalog::new(header).map_err(|err| TraceError::Catalog {
             source_name: source_name.clone(),
             err,
         })?;
+        buf.clear();
+        buf.shrink_to(MAX_INVOCATION_BYTES);
         Ok(TraceReader {
             input,
             source_name,
@@ -145,7 +174,7 @@ pub struct Invocations<R> {
     count: usize,
     line: u64,
     last_time: u64,
-    buf: String,
+    buf: Vec<u8>,
 }
 
 impl<R: BufRead> Iterator for Invocations<R> {
@@ -163,29 +192,64 @@ impl<R: BufRead> Iterator for Invocations<R> {
     }
 }
 
+/// Fails fast on input that cannot be a header (binary data, `/dev/zero`,
+/// a JSON array): line 1 must start with `{`, after optional blanks.
+fn check_object_start<R: BufRead>(
+    input: &mut R,
+    source_name: &str,
+) -> std::io::Result<Result<(), TraceError>> {
+    let head = input.fill_buf()?;
+    let first = head.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\r'));
+    Ok(match first {
+        None | Some(b'{') => Ok(()),
+        Some(&b) => Err(TraceError::NotAnObject {
+            source_name: source_name.to_string(),
+            found: match b {
+                b'[' => "`[` (a JSON array)".to_string(),
+                0x21..=0x7e => format!("`{}`", b as char),
+                _ => format!("byte 0x{b:02x}"),
+            },
+        }),
+    })
+}
+
 fn next_invocation<R: BufRead>(
     input: &mut R,
     source_name: &str,
     count: usize,
     line: &mut u64,
     last_time: &mut u64,
-    buf: &mut String,
+    buf: &mut Vec<u8>,
 ) -> Option<Result<Invocation, TraceError>> {
     loop {
-        buf.clear();
         *line += 1;
-        match input.read_line(buf) {
-            Ok(0) => return None,
-            Ok(_) => {}
-            Err(err) => {
-                return Some(Err(TraceError::Io {
+        let io = |err| TraceError::Io {
+            source_name: source_name.to_string(),
+            line: *line,
+            err,
+        };
+        match read_line_capped(input, buf, MAX_INVOCATION_BYTES) {
+            Ok(LineRead::Eof) => return None,
+            Ok(LineRead::Line) => {}
+            Ok(LineRead::TooLong) => {
+                return Some(Err(TraceError::TooLong {
                     source_name: source_name.to_string(),
                     line: *line,
-                    err,
+                    max: MAX_INVOCATION_BYTES,
                 }))
             }
+            Err(err) => return Some(Err(io(err))),
         }
-        let text = buf.trim();
+        let text = match std::str::from_utf8(buf) {
+            Ok(t) => t.trim(),
+            Err(_) => {
+                let err = std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "stream did not contain valid UTF-8",
+                );
+                return Some(Err(io(err)));
+            }
+        };
         if text.is_empty() {
             continue; // blank lines (e.g. a trailing newline) carry nothing
         }
@@ -252,6 +316,7 @@ fn parse_uint(s: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     const HEADER: &str = r#"{"format":"sock-trace","version":1,"packages":[{"name":"a","version":"1","import_ms":1,"import_mb":1,"install_ms":1,"disk_bytes":1}],"functions":[{"name":"f","packages":[0],"duration_ms":1,"memory_mb":1}]}"#;
 
@@ -277,6 +342,109 @@ mod tests {
         assert!(e.contains("not an unsigned integer"), "{e}");
         let e = read("{\"t\":1}\n").expect_err("obj").to_string();
         assert!(e.contains("not a JSON array"), "{e}");
+    }
+
+    #[test]
+    fn lines_without_end_are_capped() {
+        // `sim --trace /dev/zero`: refused at the first byte.
+        let mut zeros = std::io::BufReader::new(std::io::repeat(0).take(1 << 40));
+        let e = TraceReader::new(&mut zeros, "/dev/zero").expect_err("zeros");
+        assert!(e.to_string().contains("/dev/zero: line 1 (header)"), "{e}");
+        assert!(e.to_string().contains("byte 0x00"), "{e}");
+        // A header that never ends: capped.
+        let endless = (&b"{"[..]).chain(std::io::repeat(b' ').take(1 << 40));
+        let e = TraceReader::new(std::io::BufReader::new(endless), "x.json")
+            .expect_err("endless")
+            .to_string();
+        assert!(
+            e.contains("x.json: line 1 is longer than 268435456 bytes"),
+            "{e}"
+        );
+        // An invocation line that never ends: capped.
+        let start = format!("{HEADER}\n[1,0]\n[2");
+        let body = start.as_bytes().chain(std::io::repeat(b'0').take(1 << 40));
+        let e = TraceReader::new(std::io::BufReader::new(body), "t.json")
+            .expect("header")
+            .collect::<Result<Vec<_>, _>>()
+            .expect_err("endless line")
+            .to_string();
+        assert!(
+            e.contains("t.json: line 3 is longer than 1024 bytes"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn header_must_be_an_object() {
+        let e = TraceReader::new("[\"sock-trace\",1,null,[],[]]\n".as_bytes(), "a.json")
+            .expect_err("array")
+            .to_string();
+        assert!(
+            e.contains("a.json: line 1 (header)") && e.contains("JSON array"),
+            "{e}"
+        );
+        let bad = HEADER.replace(
+            r#""packages":[{"name":"a","version":"1","import_ms":1,"import_mb":1,"install_ms":1,"disk_bytes":1}]"#,
+            r#""packages":[["a","1",[],[],1,1,1,1,false]]"#,
+        );
+        assert_ne!(bad, HEADER);
+        let e = TraceReader::new(bad.as_bytes(), "a.json")
+            .expect_err("array package")
+            .to_string();
+        assert!(e.contains("invalid type: sequence"), "{e}");
+    }
+
+    #[test]
+    fn trace_names_are_validated_naming_line_and_field() {
+        for (from, to, field) in [
+            (
+                r#""name":"a""#,
+                r#""name":"a\"; import os""#,
+                "packages[0].name",
+            ),
+            (
+                r#""version":"1""#,
+                r#""version":"1,2""#,
+                "packages[0].version",
+            ),
+            (
+                r#""name":"f""#,
+                r#""name":"f\nimport os""#,
+                "functions[0].name",
+            ),
+            (
+                r#""version":"1","#,
+                r#""version":"1","modules":["os; import sys"],"#,
+                "packages[0].modules[0]",
+            ),
+        ] {
+            let bad = HEADER.replace(from, to);
+            assert_ne!(bad, HEADER);
+            let e = TraceReader::new(bad.as_bytes(), "t.json")
+                .expect_err(field)
+                .to_string();
+            assert!(
+                e.contains("t.json: line 1 (header)") && e.contains(field),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn huge_numbers_are_rejected_naming_the_field() {
+        let bad = HEADER.replace("\"import_ms\":1", "\"import_ms\":1e300");
+        let e = TraceReader::new(bad.as_bytes(), "x")
+            .expect_err("huge")
+            .to_string();
+        assert!(
+            e.contains("import_ms of packages[0]") && e.contains("[0, 1e12]"),
+            "{e}"
+        );
+        let bad = HEADER.replace("\"duration_ms\":1", "\"duration_ms\":1e13");
+        let e = TraceReader::new(bad.as_bytes(), "x")
+            .expect_err("huge")
+            .to_string();
+        assert!(e.contains("duration_ms"), "{e}");
     }
 
     #[test]

@@ -13,8 +13,22 @@ pub struct TraceWriter<W: Write> {
 }
 
 impl<W: Write> TraceWriter<W> {
+    /// Writes the header line; refuses one longer than the reader accepts
+    /// ([`super::reader::MAX_HEADER_BYTES`]), so no writer makes a trace
+    /// `sim` cannot load.
     pub fn new(mut out: W, header: &TraceHeader) -> io::Result<Self> {
-        serde_json::to_writer(&mut out, header)?;
+        let line = serde_json::to_vec(header)?;
+        let max = super::reader::MAX_HEADER_BYTES;
+        if line.len() > max {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "the trace header would be {} bytes, more than the {max} a trace reader accepts on line 1; use fewer packages or functions",
+                    line.len()
+                ),
+            ));
+        }
+        out.write_all(&line)?;
         out.write_all(b"\n")?;
         Ok(TraceWriter {
             out,

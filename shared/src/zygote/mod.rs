@@ -27,7 +27,7 @@ mod spares;
 mod static_tree;
 
 pub use spares::Spares;
-pub use static_tree::{StaticTreeError, StaticTreeNode};
+pub use static_tree::{StaticTreeError, StaticTreeNode, StaticTreeWarning};
 
 use crate::cost::CostModel;
 use crate::pkgset::PackageSet;

@@ -58,6 +58,12 @@ pub enum AzureError {
         "{path}: line 1: no minute columns (columns named by a whole number, e.g. `1` .. `1440`)"
     )]
     NoMinuteColumns { path: String },
+    #[error("{path}: line 1: column {index} is named {name:?}, which looks like a minute but is not a whole number of at most 10 digits (minute columns are named `1` .. `1440`)")]
+    BadMinuteColumn {
+        path: String,
+        index: usize,
+        name: String,
+    },
     #[error("{path}: line 1: minute column `{column}` follows `{previous}`; minutes must increase left to right")]
     MinutesNotIncreasing {
         path: String,
@@ -207,13 +213,24 @@ fn load_invocations(path: &Path) -> Result<AzureSlice, AzureError> {
     })
 }
 
-/// Columns named by a whole number, checked to increase.
+/// Columns named by a whole number, checked to increase. A column whose
+/// name looks numeric but does not parse (`481.0`, `-5`, ` 481`) is an
+/// error, not silently dropped (issue 12); other named columns are ignored.
 fn minute_columns(t: &CsvTable) -> Result<Vec<u32>, AzureError> {
-    let minutes: Vec<u32> = t
-        .header()
-        .iter()
-        .filter_map(|h| h.parse::<u32>().ok())
-        .collect();
+    let mut minutes = Vec::new();
+    for (i, h) in t.header().iter().enumerate() {
+        match h.parse::<u32>() {
+            Ok(m) if h.bytes().all(|b| b.is_ascii_digit()) => minutes.push(m),
+            _ if looks_numeric(h) => {
+                return Err(AzureError::BadMinuteColumn {
+                    path: t.path().to_string(),
+                    index: i + 1,
+                    name: h.clone(),
+                })
+            }
+            _ => {}
+        }
+    }
     if minutes.is_empty() {
         return Err(AzureError::NoMinuteColumns {
             path: t.path().to_string(),
@@ -227,6 +244,11 @@ fn minute_columns(t: &CsvTable) -> Result<Vec<u32>, AzureError> {
         });
     }
     Ok(minutes)
+}
+
+fn looks_numeric(h: &str) -> bool {
+    h.trim()
+        .starts_with(|c: char| c.is_ascii_digit() || matches!(c, '-' | '+' | '.'))
 }
 
 /// Row index of each function key of `slice`.

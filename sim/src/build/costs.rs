@@ -43,13 +43,17 @@ struct Record {
 pub enum CostsError {
     #[error(transparent)]
     Json(#[from] JsonError),
-    #[error("{path}: {key}: `{field}` is {value}; it must be a finite number >= 0")]
+    #[error(
+        "{path}: {key}: `{field}` is {value}; it must be a finite number >= 0 and at most 1e12"
+    )]
     BadNumber {
         path: String,
         key: String,
         field: &'static str,
         value: f64,
     },
+    #[error("{path}: no package costs in the file (it must hold at least one measured `name`/`version` record; an empty file would give every package zero cost)")]
+    Empty { path: String },
     #[error("{path}: {key} appears twice once names are normalised")]
     Duplicate { path: String, key: String },
     #[error("{path}: {key}: closure entry {entry:?} is not `name==version`")]
@@ -66,6 +70,9 @@ pub struct Measured {
     pub costs: BTreeMap<Requirement, Costs>,
     /// `mb` values below 0 that became 0.
     pub negative_mb: usize,
+    /// `top` entries that are not importable module names (e.g. mypyc's
+    /// `2ec0e72aa72355e6eccf__mypyc`), dropped: (package key, entry).
+    pub bad_modules: Vec<(String, String)>,
 }
 
 /// Reads `install_import.json`.
@@ -78,7 +85,9 @@ pub fn load_measured(path: &Path) -> Result<Measured, CostsError> {
             let req = Requirement::new(&name, &version);
             let key = req.key();
             let check = |field: &'static str, value: f64| {
-                if value.is_finite() && value >= 0.0 {
+                // The trace reader's limits (sock_core::units), so a built
+                // trace always loads: 1e12 ms, and 1e12 MB for sizes.
+                if value.is_finite() && (0.0..=sock_core::units::MAX_MS).contains(&value) {
                     Ok(value)
                 } else {
                     Err(CostsError::BadNumber {
@@ -93,13 +102,22 @@ pub fn load_measured(path: &Path) -> Result<Measured, CostsError> {
                 import_ms: check("ms", r.ms)?,
                 install_ms: check("install_time", r.install_time)?,
                 disk_bytes: check("disk_size", r.disk_size)?.round() as u64,
-                import_mb: if r.mb.is_finite() {
+                import_mb: if r.mb.is_finite() && r.mb <= sock_core::units::MAX_MB {
                     r.mb.max(0.0)
                 } else {
                     check("mb", r.mb)?
                 },
-                modules: r.top,
+                modules: Vec::new(),
             };
+            let mut costs = costs;
+            for m in r.top {
+                // The trace reader accepts only dotted Python identifiers.
+                if sock_core::trace::names::check_module(&m).is_ok() {
+                    costs.modules.push(m);
+                } else {
+                    out.bad_modules.push((key.clone(), m));
+                }
+            }
             out.negative_mb += usize::from(r.mb < 0.0);
             if out.costs.insert(req, costs).is_some() {
                 return Err(CostsError::Duplicate {
@@ -108,6 +126,9 @@ pub fn load_measured(path: &Path) -> Result<Measured, CostsError> {
                 });
             }
         }
+    }
+    if out.costs.is_empty() {
+        return Err(CostsError::Empty { path: file });
     }
     Ok(out)
 }

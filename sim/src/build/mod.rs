@@ -42,7 +42,7 @@ use sock_core::trace::{TraceHeader, TraceWriter};
 use std::collections::BTreeSet;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use warnings::Warnings;
+use warnings::{WarningKind, Warnings};
 
 /// Parameters of `sim trace build` (recorded in the header's `source`).
 #[derive(Debug, Clone, clap::Args, serde::Serialize)]
@@ -217,6 +217,15 @@ pub fn build<W: Write>(params: &BuildParams, out: W) -> Result<BuildReport, Buil
     )?;
     let closures = requirements::load(&inputs.requirements, &mut warnings)?;
     let measured = costs::load_measured(&inputs.install_import)?;
+    for (key, module) in &measured.bad_modules {
+        let detail = format!("{key}: `top` entry {module:?} is not a dotted Python identifier");
+        warnings.push(
+            WarningKind::BadModule,
+            &inputs.install_import.display().to_string(),
+            None,
+            detail,
+        );
+    }
     let deps = match &inputs.deps {
         Some(p) => costs::load_deps(p)?,
         None => Default::default(),

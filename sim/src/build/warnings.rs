@@ -28,6 +28,9 @@ pub enum WarningKind {
     ConflictingMemory,
     /// A duration row whose percentiles are not sorted: sorted before use.
     UnsortedPercentiles,
+    /// A measured package's `top` entry that is not an importable module
+    /// name (a trace may hold only dotted Python identifiers): dropped.
+    BadModule,
 }
 
 impl WarningKind {
@@ -45,6 +48,7 @@ impl WarningKind {
                 "memory rows of one app disagree (the first one is used)"
             }
             WarningKind::UnsortedPercentiles => "duration percentiles out of order (sorted)",
+            WarningKind::BadModule => "module that is not a Python identifier (dropped)",
         }
     }
 }

@@ -16,9 +16,10 @@ mod text;
 
 pub use compute::Study;
 
+use crate::output::{write_atomically, Output};
 use sock_core::trace::{TraceError, TraceReader};
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
 /// Parameters of `sim trace stats`.
@@ -68,6 +69,21 @@ pub enum StudyError {
     Table(#[from] tables::TableError),
     #[error(transparent)]
     Plot(#[from] plot::PlotError),
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
+}
+
+/// The files [`run`] writes into the output folder (plots unless `--no-plots`).
+fn output_names(plots: bool) -> Vec<String> {
+    let mut names: Vec<String> = ["study.json", "packages.csv", "functions.csv"]
+        .map(String::from)
+        .to_vec();
+    if plots {
+        for chart in plot::CHART_FILES {
+            names.extend([format!("{chart}.png"), format!("{chart}.svg")]);
+        }
+    }
+    names
 }
 
 /// What [`run`] wrote besides the study itself.
@@ -96,10 +112,17 @@ pub fn run(params: &StudyParams) -> Result<(Study, Outputs), StudyError> {
         path: dir.display().to_string(),
         err,
     })?;
+    // No output may be the trace itself, a symlink or a device node.
+    for name in output_names(!params.no_plots) {
+        Output::new(&dir.join(name), &[("trace", &params.trace)])?;
+    }
     let mut files = Vec::new();
     let json_path = dir.join("study.json");
     let json = serde_json::to_string_pretty(&study).map_err(StudyError::Json)? + "\n";
-    std::fs::write(&json_path, json).map_err(|err| write_err(&json_path, err))?;
+    write_atomically(&json_path, &[], |w| -> Result<(), StudyError> {
+        w.write_all(json.as_bytes())
+            .map_err(|err| write_err(&json_path, err))
+    })?;
     files.push(json_path);
     files.extend(tables::write(&dir, &catalog, &calls)?);
     if !params.no_plots {

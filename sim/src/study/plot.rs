@@ -6,6 +6,7 @@
 //! ticks with the value, which keeps one chart type for every plot.
 
 use super::compute::Study;
+use crate::output::Output;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 use std::path::{Path, PathBuf};
@@ -33,6 +34,8 @@ pub enum PlotError {
     /// A font error from the first load, replayed (the font loads once).
     #[error("{0}")]
     Font(String),
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
 }
 
 static FONT: OnceLock<Result<(), String>> = OnceLock::new();
@@ -85,22 +88,37 @@ pub struct Chart {
     pub series: Vec<(String, Vec<(f64, f64)>)>,
 }
 
+/// The `file` of every chart [`charts`] returns, in order.
+pub const CHART_FILES: [&str; 6] = [
+    "popularity",
+    "closure_fit",
+    "closure_size",
+    "import_cost",
+    "install_cost",
+    "invocation_skew",
+];
+
 /// Writes every chart of the study as `<name>.png` and `<name>.svg`.
 pub fn write_all(dir: &Path, study: &Study) -> Result<Vec<PathBuf>, PlotError> {
     let mut files = Vec::new();
     for chart in charts(study) {
+        // Each drawn into a temporary file and renamed (crate::output).
         let png = dir.join(format!("{}.png", chart.file));
+        let out = Output::new(&png, &[])?;
         draw(
-            BitMapBackend::new(&png, (900, 560)).into_drawing_area(),
+            BitMapBackend::new(out.tmp_path(), (900, 560)).into_drawing_area(),
             &chart,
             &png,
         )?;
+        out.commit()?;
         let svg = dir.join(format!("{}.svg", chart.file));
+        let out = Output::new(&svg, &[])?;
         draw(
-            SVGBackend::new(&svg, (900, 560)).into_drawing_area(),
+            SVGBackend::new(out.tmp_path(), (900, 560)).into_drawing_area(),
             &chart,
             &svg,
         )?;
+        out.commit()?;
         files.extend([png, svg]);
     }
     Ok(files)

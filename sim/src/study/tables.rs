@@ -13,6 +13,8 @@ pub enum TableError {
     Io { path: String, err: std::io::Error },
     #[error("building {path}: {err}")]
     Polars { path: String, err: PolarsError },
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
 }
 
 /// Writes both tables into `dir`; returns their paths.
@@ -103,12 +105,13 @@ fn write_csv(path: &Path, columns: Vec<Column>) -> Result<PathBuf, TableError> {
         err,
     };
     let mut df = DataFrame::new_infer_height(columns).map_err(polars_err)?;
-    let mut file = std::fs::File::create(path).map_err(|err| TableError::Io {
-        path: name.clone(),
-        err,
-    })?;
+    // Whole or not at all (crate::output).
+    let out = crate::output::Output::new(path, &[])?;
+    let mut file = out.create()?;
     CsvWriter::new(&mut file)
         .finish(&mut df)
         .map_err(polars_err)?;
+    drop(file);
+    out.commit()?;
     Ok(path.to_path_buf())
 }
