@@ -49,9 +49,13 @@ pub struct ZygoteTier {
     /// Grow a new Zygote only when it would save at least this much import
     /// time per handler start (avoids Zygotes that save nothing).
     pub min_gain_ms: f64,
-    /// Pre-forked children each Zygote keeps ready (0: fork on every hit).
+    /// Pre-forked children each Zygote keeps ready (0: fork on every hit;
+    /// at most [`MAX_SPARES`]).
     pub spares: u32,
 }
+
+/// Most pre-forked children a Zygote may keep.
+pub const MAX_SPARES: u32 = 64;
 object_only!(ZygoteTier, "tiers.zygote", serialize);
 
 impl Default for ZygoteTier {

@@ -541,6 +541,11 @@ fn check_config(c: &TierConfig) -> Result<(), PlannerError> {
         ("zygote.budget_mb", c.zygote.budget_mb, MAX_MB),
         ("zygote.min_gain_ms", c.zygote.min_gain_ms, MAX_MS),
         ("install.budget_mb", c.install.budget_mb, MAX_MB),
+        (
+            "zygote.spares",
+            f64::from(c.zygote.spares),
+            f64::from(crate::config::MAX_SPARES),
+        ),
     ];
     if let crate::handler_cache::PolicyConfig::Ttl { ttl_s } = c.handler.policy {
         // Seconds: 1e308 became an infinite ms value and a TTL of 0.

@@ -140,6 +140,9 @@ pub struct RunArgs {
     /// Smallest import time a new Zygote must save (ms).
     #[arg(long)]
     pub min_gain_ms: Option<f64>,
+    /// Pre-forked children each Zygote keeps ready (0: fork on every hit).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=sock_core::config::MAX_SPARES as i64))]
+    pub spares: Option<u32>,
     /// Install cache disk budget (MB); 0 turns it off.
     #[arg(long)]
     pub install_mb: Option<f64>,

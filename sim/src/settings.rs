@@ -98,6 +98,9 @@ pub fn resolve(args: &RunArgs) -> Result<Settings> {
     if let Some(v) = args.min_gain_ms {
         t.zygote.min_gain_ms = v;
     }
+    if let Some(v) = args.spares {
+        t.zygote.spares = v;
+    }
     if let Some(v) = args.install_mb {
         t.install.budget_mb = v;
     }
