@@ -187,37 +187,50 @@ def fork(rt, conn, req, fds):
     STEPS[:] = [("request", now_ns())]
     if role == "handler" and req.get("spare") and hand_to_spare(rt, conn, req, fds):
         return
-    if role == "handler":
-        _check(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
-    try:
-        pid = posix.fork()
-    finally:
-        if role == "handler" and posix.getpid() == STATE["pid"]:
-            # Back to our own namespace for the next child; a Zygote that
-            # cannot is broken: exit so the executor repairs it.
-            if _libc.setns(fds[4], CLONE_NEWPID) != 0:
-                posix._exit(3)
+    # A handler is PID 1 of a new PID namespace; a child Zygote stays in ours.
+    pid = fork_into_new_pidns(fds[4]) if role == "handler" else posix.fork()
     if pid == 0:
         try:
             child(rt, conn, req, fds, role)
         except BaseException as e:
-            try:
-                send(conn, rt, {"event": "error", "stage": "enter", "error": "%s: %s" % (type(e).__name__, e)})
-            except BaseException:
-                pass
+            report_enter_error(rt, conn, e)
         posix._exit(1)
     send(conn, rt, {"event": "forked", "pid": pid, "spare": False})
+
+
+def fork_into_new_pidns(pidns):
+    """Forks once so that the child is PID 1 of a new PID namespace:
+    unshare(CLONE_NEWPID) moves our future children's namespace, and setns
+    to `pidns` (our own, passed by the executor: no /proc in the chroot)
+    moves it back for the next one. A Zygote that cannot go back is broken:
+    it exits so the executor repairs it."""
+    _check(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
+    try:
+        return posix.fork()
+    finally:
+        if posix.getpid() == STATE["pid"] and _libc.setns(pidns, CLONE_NEWPID) != 0:
+            posix._exit(3)
+
+
+def report_enter_error(rt, conn, e):
+    """A child that failed to enter its container says so, if it still can."""
+    try:
+        send(conn, rt, {"event": "error", "stage": "enter", "error": "%s: %s" % (type(e).__name__, e)})
+    except BaseException:
+        pass
+
+
+def join_cgroup(procs):
+    """Moves this process into the target's cgroup (each hierarchy's cgroup.procs fd)."""
+    for cg in procs:
+        posix.write(cg, b"0")
+    STEPS.append(("cgroup", now_ns()))
 
 
 def make_spare(rt, pidns):
     """Forks a spare into a new PID namespace and waits until it is set up."""
     ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    _check(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
-    try:
-        pid = posix.fork()
-    finally:
-        if posix.getpid() == STATE["pid"] and _libc.setns(pidns, CLONE_NEWPID) != 0:
-            posix._exit(3)
+    pid = fork_into_new_pidns(pidns)
     if pid == 0:
         try:
             ours.close()
@@ -258,15 +271,10 @@ def spare(rt, sock):
     conn = _socket.socket(fileno=fds[0])
     STEPS[:] = [("handed", now_ns())]
     try:
-        for cg in fds[5:]:
-            posix.write(cg, b"0")
-        STEPS.append(("cgroup", now_ns()))
+        join_cgroup(fds[5:])
         c2(rt, conn, req, fds[1:5], "handler")
     except BaseException as e:
-        try:
-            send(conn, rt, {"event": "error", "stage": "enter", "error": "%s: %s" % (type(e).__name__, e)})
-        except BaseException:
-            pass
+        report_enter_error(rt, conn, e)
     posix._exit(1)
 
 
@@ -299,9 +307,7 @@ def hand_to_spare(rt, conn, req, fds):
 def child(rt, conn, req, fds, role):
     """Joins the target's cgroup and IPC/UTS namespaces, then enters it."""
     STEPS.append(("forked", now_ns()))
-    for cg in fds[5:]:
-        posix.write(cg, b"0")
-    STEPS.append(("cgroup", now_ns()))
+    join_cgroup(fds[5:])
     _check(_libc.unshare(CLONE_NEWIPC | CLONE_NEWUTS), "unshare(CLONE_NEWIPC|CLONE_NEWUTS)")
     STEPS.append(("namespaces", now_ns()))
     c2(rt, conn, req, fds, role)
