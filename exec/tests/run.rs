@@ -218,6 +218,7 @@ fn options(dir: &Path) -> Result<RunOptions, String> {
         speedup: None,
         timeout: Duration::from_secs(30),
         progress_every: 0,
+        max_concurrency: None,
     })
 }
 

@@ -18,7 +18,10 @@
 //!   hits-per-byte leaf eviction, static trees).
 //! - [`install_cache`]: tier 3, installed packages with LRU eviction.
 //! - [`config`]: tier sizes, policies, and switching tiers off.
-//! - [`planner`]: invocation + tier state -> [`planner::Plan`].
+//! - [`planner`]: invocation + tier state -> [`planner::Plan`], and the
+//!   fallback when a plan fails ([`planner::Planner::on_failure`]).
+//! - [`engine`]: the one event loop sim and sock-exec run: arrivals,
+//!   queue, completions, failures; time and effects injected.
 //! - [`record`]: the per-invocation record sim and sock-exec both write.
 //!
 //! The crate is pure: no syscalls, clocks, threads or randomness. Time
@@ -32,6 +35,7 @@ mod object_only;
 
 pub mod config;
 pub mod cost;
+pub mod engine;
 pub mod handler_cache;
 pub mod install_cache;
 pub mod lines;

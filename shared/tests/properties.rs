@@ -588,7 +588,7 @@ impl<'c> Model<'c> {
                     "handler hit on the wrong instance"
                 );
                 prop_assert_eq!(plan.instance, *instance);
-                prop_assert!(plan.side.is_empty());
+                prop_assert!(all_side(plan).is_empty());
                 let want = Phases {
                     queue: now - inv.time,
                     unpause: cost.unpause(),
@@ -672,7 +672,7 @@ impl<'c> Model<'c> {
                     self.spares.get_mut(zygote).map(|q| q.remove(i));
                     prop_assert_eq!(plan.phases.fork, cost.spare_hit());
                     prop_assert!(
-                        plan.side.iter().any(
+                        all_side(plan).iter().any(
                             |d| matches!(d, SideDecision::Refill { zygote: z, .. } if z == zygote)
                         ),
                         "a used spare is not replaced"
@@ -740,7 +740,7 @@ impl<'c> Model<'c> {
         let tree = planner.tree();
         let mut evicted_zygotes: Vec<ZygoteId> = Vec::new();
         let mut created = false;
-        for d in &plan.side {
+        for d in &all_side(plan) {
             match d {
                 SideDecision::EvictPackage { package } => {
                     prop_assert!(
@@ -851,7 +851,7 @@ impl<'c> Model<'c> {
 
         if !evicted_zygotes.is_empty() {
             prop_assert!(created, "Zygotes evicted for a growth that did not happen");
-            let grown = plan.side.iter().find_map(|d| match d {
+            let grown = all_side(plan).iter().find_map(|d| match d {
                 SideDecision::CreateZygote { zygote, .. } => tree.and_then(|t| t.node(*zygote)),
                 _ => None,
             });
@@ -1155,7 +1155,7 @@ fn inv(t: u64, f: u32) -> Invocation {
 }
 
 fn created(plan: &Plan) -> Option<(ZygoteId, Micros)> {
-    plan.side.iter().find_map(|d| match d {
+    all_side(plan).iter().find_map(|d| match d {
         SideDecision::CreateZygote {
             zygote, ready_at, ..
         } => Some((*zygote, *ready_at)),
@@ -1248,7 +1248,7 @@ fn package_evictions_are_counted() {
     planner.complete(a.instance, Micros(1));
     let b = planner.invoke(inv(2, 1), Micros(2));
     assert_eq!(
-        b.side,
+        all_side(&b),
         vec![SideDecision::EvictPackage {
             package: PackageId(0)
         }]
@@ -1270,7 +1270,11 @@ fn busy_instance_pins_survive_install_pressure() {
     .expect("planner");
     let a = planner.invoke(inv(0, 0), Micros(0));
     let b = planner.invoke(inv(1, 1), Micros(1));
-    assert!(b.side.is_empty(), "evicted a pinned package: {:?}", b.side);
+    assert!(
+        all_side(&b).is_empty(),
+        "evicted a pinned package: {:?}",
+        all_side(&b)
+    );
     assert!(planner.installs().contains(PackageId(0)));
     assert!(!planner.installs().contains(PackageId(1)));
     assert_eq!(planner.counters().install_uncached, 1);
@@ -1314,12 +1318,17 @@ fn zygote_eviction_takes_leaves_and_spares_the_fork_source() {
     let t = ready1.0;
     let p2 = planner.invoke(inv(t, 2), Micros(t));
     assert!(
-        p2.side.contains(&SideDecision::EvictZygote { zygote: z1 }),
+        all_side(&p2).contains(&SideDecision::EvictZygote { zygote: z1 }),
         "{:?}",
-        p2.side
+        all_side(&p2)
     );
-    assert!(!p2.side.contains(&SideDecision::EvictZygote { zygote: z0 }));
+    assert!(!all_side(&p2).contains(&SideDecision::EvictZygote { zygote: z0 }));
     let tree = planner.tree().expect("tree");
     assert!(tree.node(z0).is_some_and(|n| n.children.is_empty()));
     assert!(tree.used() <= tree.budget());
+}
+
+/// A plan's side decisions, `before` then `after`.
+fn all_side(plan: &Plan) -> Vec<SideDecision> {
+    plan.side().cloned().collect()
 }

@@ -59,7 +59,7 @@ pub fn simulate(trace: &Path, settings: &Settings, records: Option<&Path>) -> Re
     )?;
     let (catalog, invocations) = reader.into_parts();
     let tree = settings::static_tree(settings)?;
-    let mut planner = Planner::new(
+    let planner = Planner::new(
         &catalog,
         settings.cost.clone(),
         settings.tiers.clone(),
@@ -73,13 +73,14 @@ pub fn simulate(trace: &Path, settings: &Settings, records: Option<&Path>) -> Re
     }
     let options = replay::ReplayOptions {
         max_concurrency: settings.replay.max_concurrency,
+        ..replay::ReplayOptions::default()
     };
     let mut sink = match &out {
         Some(o) => Some(BufWriter::new(o.create()?)),
         None => None,
     };
     let stats = replay::replay(
-        &mut planner,
+        planner,
         invocations,
         options,
         sink.as_mut().map(|w| w as &mut dyn Write),

@@ -1,18 +1,22 @@
-//! The discrete-event replay: streams a trace's invocations through the
-//! sock-core planner and applies each plan with the cost model in virtual
-//! time. Events are ordered by (time, sequence): completions due at or
-//! before an arrival are processed first, in (end time, start order).
+//! sim's side of the one engine (`sock_core::engine`): the engine orders
+//! arrivals, the queue, completions and failures in virtual time; this
+//! module applies its plans with the cost model, where sock-exec applies
+//! the same plans with real containers. Each invocation is served in its
+//! plan's predicted time, and one record per invocation is written in the
+//! order invocations start.
 //!
-//! Memory is bounded by live state (in-flight instances, the optional
-//! queue, the tiers), never by trace length.
+//! Side decisions cost nothing here: the cost model already charged what
+//! the critical path pays, and the rest (pausing, destroying, growing
+//! Zygotes) happens off it. Failures can be injected ([`ReplayOptions`]),
+//! so tests check that sim takes the fallbacks sock-exec takes.
 
 use crate::stats::Stats;
-use sock_core::planner::{Action, Plan, Planner};
+use sock_core::engine::{Call, Effects, Engine, EngineError, EngineOptions, Served, VirtualReplay};
+use sock_core::planner::{Action, Failure, Plan, Planner, SideDecision, TierUsage};
 use sock_core::record::{InvocationRecord, RECORD_SCHEMA};
 use sock_core::trace::{Invocation, TraceError};
-use sock_core::{InstanceId, Micros};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use sock_core::Micros;
+use std::collections::BTreeMap;
 use std::io::Write;
 
 #[derive(Debug, thiserror::Error)]
@@ -21,31 +25,76 @@ pub enum ReplayError {
     Trace(#[from] TraceError),
     #[error("writing records: {0}")]
     Records(#[from] std::io::Error),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
 }
 
 /// Replay knobs that are mechanism, not policy.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ReplayOptions {
     /// At most this many invocations run at once (e.g. the host's cores);
     /// the rest wait FIFO, and the wait is the `queue` phase. `None`:
     /// unlimited, as in SOCK's evaluation.
     pub max_concurrency: Option<usize>,
+    /// Failures to inject, by invocation: the first plan of invocation
+    /// `seq` fails with this failure when it fits the plan (a handler hit
+    /// can lose its handler, a fork its Zygote), as if sock-exec had found
+    /// the handler dead or the Zygote gone.
+    pub inject: BTreeMap<u64, Failure>,
 }
 
-struct Engine<'p, 'c, 'w> {
-    planner: &'p mut Planner<'c>,
-    limit: usize,
-    /// (end time, start sequence, instance): min-heap by time then sequence.
-    inflight: BinaryHeap<Reverse<(Micros, u64, InstanceId)>>,
-    queue: VecDeque<(u64, Invocation)>,
+/// The cost model as the engine's effects.
+struct CostEffects<'w> {
     stats: Stats,
     records: Option<&'w mut dyn Write>,
+    inject: BTreeMap<u64, Failure>,
+}
+
+impl Effects for CostEffects<'_> {
+    type Error = ReplayError;
+
+    fn apply(&mut self, _: &Planner<'_>, _: &[SideDecision], _: Micros) -> Result<(), ReplayError> {
+        Ok(())
+    }
+
+    fn serve(
+        &mut self,
+        planner: &Planner<'_>,
+        call: &Call,
+        plan: &Plan,
+    ) -> Result<Served, ReplayError> {
+        if call.attempt == 0 {
+            if let Some(&failure) = self.inject.get(&call.seq) {
+                let fits = matches!(
+                    (failure, &plan.action),
+                    (Failure::HandlerLost, Action::HandlerHit { .. })
+                        | (Failure::ZygoteDied, Action::Fork { .. })
+                );
+                if fits {
+                    return Ok(Served::Failed(failure));
+                }
+            }
+        }
+        self.stats.observe_plan(plan, call.inv.time);
+        if let Some(out) = self.records.as_deref_mut() {
+            let rec = record(planner, call.seq, call.inv, plan);
+            serde_json::to_writer(&mut *out, &rec).map_err(std::io::Error::from)?;
+            out.write_all(b"\n")?;
+        }
+        Ok(Served::Done {
+            service: plan.phases.total() - plan.phases.queue,
+        })
+    }
+
+    fn observe(&mut self, now: Micros, usage: TierUsage) {
+        self.stats.observe_usage(now, usage);
+    }
 }
 
 /// Replays `invocations` against `planner`; writes one record per
 /// invocation to `records` when given, in the order invocations start.
-pub fn replay<'c, I>(
-    planner: &mut Planner<'c>,
+pub fn replay<I>(
+    planner: Planner<'_>,
     invocations: I,
     options: ReplayOptions,
     records: Option<&mut dyn Write>,
@@ -53,69 +102,26 @@ pub fn replay<'c, I>(
 where
     I: Iterator<Item = Result<Invocation, TraceError>>,
 {
-    let mut engine = Engine {
+    let engine = Engine::new(
         planner,
-        limit: options.max_concurrency.unwrap_or(usize::MAX).max(1),
-        inflight: BinaryHeap::new(),
-        queue: VecDeque::new(),
+        EngineOptions {
+            max_concurrency: options.max_concurrency,
+        },
+    );
+    let mut fx = CostEffects {
         stats: Stats::default(),
         records,
+        inject: options.inject,
     };
-    for (seq, inv) in invocations.enumerate() {
-        let inv = inv?;
-        engine.advance_to(inv.time)?;
-        engine.planner.tick(inv.time);
-        if engine.inflight.len() < engine.limit && engine.queue.is_empty() {
-            // `start` records usage after the plan, at this same instant.
-            engine.start(seq as u64, inv, inv.time)?;
-        } else {
-            engine.stats.observe_usage(inv.time, engine.planner.usage());
-            engine.queue.push_back((seq as u64, inv));
-        }
-    }
-    engine.advance_to(Micros(u64::MAX))?;
-    let counters = engine.planner.counters();
-    let mut stats = engine.stats;
-    stats.finish(counters, engine.planner);
+    let mut replay = VirtualReplay::new(engine);
+    replay.run(&mut fx, invocations).map_err(|e| match e {
+        sock_core::engine::ReplayError::Trace(e) => ReplayError::Trace(e),
+        sock_core::engine::ReplayError::Effects(e) => e,
+    })?;
+    let planner = replay.into_engine().into_planner();
+    let mut stats = fx.stats;
+    stats.finish(planner.counters(), &planner);
     Ok(stats)
-}
-
-impl Engine<'_, '_, '_> {
-    /// Processes every completion due at or before `t`, starting queued
-    /// invocations as slots free up.
-    fn advance_to(&mut self, t: Micros) -> Result<(), ReplayError> {
-        while let Some(&Reverse((end, _, instance))) = self.inflight.peek() {
-            if end > t {
-                break;
-            }
-            self.inflight.pop();
-            self.planner.tick(end);
-            self.planner.complete(instance, end);
-            self.stats.observe_usage(end, self.planner.usage());
-            while self.inflight.len() < self.limit {
-                let Some((seq, inv)) = self.queue.pop_front() else {
-                    break;
-                };
-                self.start(seq, inv, end)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn start(&mut self, seq: u64, inv: Invocation, now: Micros) -> Result<(), ReplayError> {
-        let plan = self.planner.invoke(inv, now);
-        let latency = plan.phases.total();
-        let end = inv.time + latency;
-        self.inflight.push(Reverse((end, seq, plan.instance)));
-        self.stats.observe_plan(&plan, inv.time);
-        self.stats.observe_usage(now, self.planner.usage());
-        if let Some(out) = self.records.as_deref_mut() {
-            let rec = record(self.planner, seq, inv, &plan);
-            serde_json::to_writer(&mut *out, &rec).map_err(std::io::Error::from)?;
-            out.write_all(b"\n")?;
-        }
-        Ok(())
-    }
 }
 
 /// The shared per-invocation record for a plan applied in virtual time.

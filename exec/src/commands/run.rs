@@ -35,11 +35,8 @@ pub(super) fn run_trace(cli: &Cli, args: &crate::cli::RunArgs) -> Result<()> {
     if let Some(p) = &args.calibration {
         settings.cost = read_json(p, "calibration file")?;
     }
-    if settings.replay.max_concurrency.is_some() {
-        anyhow::bail!(
-            "replay.max_concurrency is a sim-only setting: sock-exec run replays with unlimited \
-             virtual concurrency; remove it from the config to compare the two"
-        );
+    if settings.replay.max_concurrency == Some(0) {
+        anyhow::bail!("replay.max_concurrency must be at least 1");
     }
     let tree: Option<sock_core::zygote::StaticTreeNode> = match &settings.zygote_tree {
         Some(p) => Some(read_json(p, "Zygote tree file")?),
@@ -59,6 +56,7 @@ pub(super) fn run_trace(cli: &Cli, args: &crate::cli::RunArgs) -> Result<()> {
         speedup: args.speedup,
         timeout: args.timeout_s,
         progress_every: args.progress,
+        max_concurrency: settings.replay.max_concurrency,
     };
     let mut config = ExecutorConfig::new(cli.state.clone(), root);
     config.cgroup_prefix = "sock-exec-run".into();

@@ -1,16 +1,53 @@
-//! Tearing a run down, in one place, on every exit path: [`Runner::finish`]
+//! Tearing a run down, in one place, on every exit path: `Runner::finish`
 //! at the end of a replay, and `Drop` when a step returned an error or a
-//! stop signal ended the replay (the `?` that leaves drops the runner).
+//! stop signal ended the replay (the `?` that leaves drops the runner and
+//! with it the [`Real`] that holds the containers).
 //! Paused handlers are thawed and destroyed, Zygotes retire (kept until
 //! their children are gone, then destroyed), private package copies are
 //! deleted. Failures are logged with `tracing` and counted
 //! (`teardown_errors`), never dropped silently.
 
-use super::{RunError, Runner};
+use super::real::Real;
+use super::summary::RunSummary;
+use super::RunError;
 use crate::cgroup::Cgroup;
-use crate::container::Container;
+use crate::container::{Container, State};
+use sock_core::planner::TierUsage;
 
-impl Runner<'_, '_> {
+impl Real<'_, '_> {
+    /// At the end of a replay: measures the tiers' memory (the model's
+    /// `usage` beside the cgroups'), tears everything down, and returns the
+    /// summary.
+    pub(super) fn finish(&mut self, usage: TierUsage) -> Result<RunSummary, RunError> {
+        let mb = |b: u64| b as f64 / (1u64 << 20) as f64;
+        let mut s = std::mem::take(&mut self.summary);
+        s.zygote_mb_model = usage.zygote.as_mb_f64();
+        s.handler_idle_mb_model = usage.handler_idle.as_mb_f64();
+        let zygotes: Vec<_> = self.zygotes.values().map(|c| c.cgroup.clone()).collect();
+        for cg in zygotes {
+            s.zygotes_live += 1;
+            s.zygote_mb_measured += mb(self.memory_of(&cg));
+        }
+        let idle: Vec<_> = self
+            .instances
+            .values()
+            .map(|c| (c.state == State::Paused).then(|| c.cgroup.clone()))
+            .collect();
+        for cg in idle {
+            s.handlers_live += 1;
+            if let Some(cg) = cg {
+                s.handler_idle_mb_measured += mb(self.memory_of(&cg));
+            }
+        }
+        s.zygotes_retired = self.retired.len();
+        let torn = self.teardown();
+        s.teardown_errors += self.summary.teardown_errors;
+        s.memory_read_errors += self.summary.memory_read_errors;
+        torn?;
+        s.wall_s = self.started.elapsed().as_secs_f64();
+        Ok(s)
+    }
+
     /// Destroys every container the run holds; returns the first error
     /// (all are logged and counted, and the teardown goes on past them).
     pub(super) fn teardown(&mut self) -> Result<(), RunError> {
@@ -77,7 +114,7 @@ impl Runner<'_, '_> {
     }
 }
 
-impl Drop for Runner<'_, '_> {
+impl Drop for Real<'_, '_> {
     /// The error and signal path: everything still held is torn down
     /// (`finish` leaves nothing, so this is then a no-op).
     fn drop(&mut self) {

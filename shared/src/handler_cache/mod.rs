@@ -205,6 +205,18 @@ impl HandlerCache {
         )
     }
 
+    /// A busy instance is gone without finishing (it died, or its start
+    /// failed): forget it. Returns it, so the caller can release its pins;
+    /// `None` for an unknown or idle instance.
+    pub fn lose(&mut self, id: InstanceId) -> Option<Instance> {
+        if !matches!(self.instances.get(&id)?.state, InstanceState::Busy) {
+            return None;
+        }
+        let inst = self.instances.remove(&id)?;
+        self.busy_bytes = self.busy_bytes - inst.memory;
+        Some(inst)
+    }
+
     /// Removes idle instances whose keep-alive expired at `now`.
     pub fn expire(&mut self, now: Micros) -> Vec<Instance> {
         let ids = self.policy.expired(now);

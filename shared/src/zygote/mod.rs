@@ -331,6 +331,17 @@ impl ZygoteTree {
         Some(order)
     }
 
+    /// Node `id` serves from `ready_at` (a repair after it died): lookup
+    /// skips it until then.
+    pub fn set_ready_at(&mut self, id: ZygoteId, ready_at: Micros) {
+        if let Some(n) = self.nodes.get_mut(&id) {
+            n.ready_at = ready_at;
+        }
+        if let Some(e) = self.index.iter_mut().find(|e| e.id == id) {
+            e.ready_at = ready_at;
+        }
+    }
+
     /// Removes a leaf; refuses (returns `None`) for a node with children.
     pub fn remove(&mut self, id: ZygoteId) -> Option<ZygoteNode> {
         if self.nodes.get(&id).is_some_and(|n| !n.children.is_empty()) {

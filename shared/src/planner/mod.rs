@@ -7,96 +7,15 @@ use crate::cost::{CostError, CostModel, CostParams, Phases};
 use crate::handler_cache::HandlerCache;
 use crate::install_cache::InstallCache;
 use crate::pkgset::PackageSet;
-use crate::record::PathKind;
 use crate::trace::{Catalog, Invocation};
-use crate::units::{Bytes, FunctionId, InstanceId, Micros, PackageId, ZygoteId};
+use crate::units::{Bytes, FunctionId, InstanceId, Micros, ZygoteId};
 use crate::zygote::{Spares, StaticTreeError, StaticTreeNode, StaticTreeWarning, ZygoteTree};
 use std::collections::BTreeMap;
 
-/// How the invocation is served.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// Resume the paused `instance`.
-    HandlerHit { instance: InstanceId },
-    /// Fork `zygote` into a new container, then install and import the rest.
-    /// With `spare`, one of its pre-forked children takes the container
-    /// instead of a new fork.
-    Fork {
-        zygote: ZygoteId,
-        depth: u32,
-        spare: bool,
-        import: PackageSet,
-        install: PackageSet,
-    },
-    /// Start a fresh interpreter in a new container.
-    Fresh {
-        import: PackageSet,
-        install: PackageSet,
-    },
-}
+mod failure;
+mod plan;
 
-impl Action {
-    pub fn path(&self) -> PathKind {
-        match self {
-            Action::HandlerHit { .. } => PathKind::HandlerHit,
-            Action::Fork { .. } => PathKind::ZygoteHit,
-            Action::Fresh { .. } => PathKind::Fresh,
-        }
-    }
-}
-
-/// Decisions beside the critical path, in the order they must be applied.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SideDecision {
-    /// Pause a finished instance and keep it in the handler cache.
-    Pause {
-        instance: InstanceId,
-    },
-    /// Destroy a finished instance that the cache does not keep.
-    Destroy {
-        instance: InstanceId,
-    },
-    /// Destroy an idle instance to make room.
-    EvictHandler {
-        instance: InstanceId,
-    },
-    /// Destroy an idle instance whose keep-alive ran out.
-    ExpireHandler {
-        instance: InstanceId,
-    },
-    /// Start a new Zygote forked from `parent` that imports `import`.
-    CreateZygote {
-        zygote: ZygoteId,
-        parent: ZygoteId,
-        import: PackageSet,
-        ready_at: Micros,
-    },
-    EvictZygote {
-        zygote: ZygoteId,
-    },
-    /// Have `zygote` fork one more pre-forked child (a spare), ready at
-    /// `ready_at`: after a spare was used, and for every new Zygote.
-    Refill {
-        zygote: ZygoteId,
-        ready_at: Micros,
-    },
-    /// Delete an installed package from the install cache.
-    EvictPackage {
-        package: PackageId,
-    },
-}
-
-/// The planner's answer for one invocation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Plan {
-    pub function: FunctionId,
-    /// The instance that runs the invocation (new unless a handler hit).
-    pub instance: InstanceId,
-    pub action: Action,
-    /// Predicted latency by phase (sock-exec measures its own).
-    pub phases: Phases,
-    pub side: Vec<SideDecision>,
-}
+pub use plan::{Action, Failure, Plan, SideDecision};
 
 /// Memory and disk held by each tier right now.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -118,6 +37,12 @@ pub struct Counters {
     pub zygote_evictions: u64,
     pub zygotes_created: u64,
     pub package_evictions: u64,
+    /// Plans that failed when applied and were replaced by a fallback
+    /// ([`Planner::on_failure`]); of those, lost paused handlers, and
+    /// Zygotes repaired.
+    pub fallbacks: u64,
+    pub handlers_lost: u64,
+    pub zygote_repairs: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -339,7 +264,8 @@ impl<'c> Planner<'c> {
                 instance,
                 action: Action::HandlerHit { instance },
                 phases,
-                side: Vec::new(),
+                before: Vec::new(),
+                after: Vec::new(),
             };
         }
         self.cold_start(f, now, queue, handler)
@@ -354,16 +280,16 @@ impl<'c> Planner<'c> {
             .map(|n| n.packages.clone())
             .unwrap_or_default();
         let missing = need.difference(&base);
-        let mut side = Vec::new();
         let ensured = self.installs.ensure(&missing, now, self.catalog);
         self.count_install(&ensured.installed, &ensured.uncached, ensured.hits);
         self.counters.package_evictions += ensured.evicted.len() as u64;
-        side.extend(
-            ensured
-                .evicted
-                .iter()
-                .map(|&package| SideDecision::EvictPackage { package }),
-        );
+        // Evictions make room for this plan's installs: before it.
+        let before = ensured
+            .evicted
+            .iter()
+            .map(|&package| SideDecision::EvictPackage { package })
+            .collect();
+        let mut side = Vec::new();
         let pinned = self.installs.pin(need);
         let memory = Bytes::from_mb_f64(self.catalog.function(f).memory_mb);
         let instance = self.handlers.start(f, memory, pinned);
@@ -415,7 +341,8 @@ impl<'c> Planner<'c> {
             instance,
             action,
             phases,
-            side,
+            before,
+            after: side,
         }
     }
 

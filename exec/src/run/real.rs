@@ -1,0 +1,254 @@
+//! The executor's side of the one engine: [`Real`] holds every container,
+//! Zygote and package of a run and implements [`Effects`], so the plans
+//! `sock_core::engine` orders are applied with real containers, and each
+//! invocation is served in its *measured* time.
+//!
+//! Applying side decisions: pause / destroy / evict / expire handler
+//! containers, create Zygotes (forked from their parent), repair a dead
+//! one, fork spares (`Refill`), evict Zygotes, delete evicted packages,
+//! forget a lost handler.
+
+use super::summary::RunSummary;
+use super::{cerr, private, RunError, RunOptions};
+use crate::container::{Container, Executor, State};
+use crate::install::Installer;
+use sock_core::engine::{Call, Effects, EngineError, Served};
+use sock_core::planner::{Plan, Planner, SideDecision};
+use sock_core::record::InvocationRecord;
+use sock_core::trace::Catalog;
+use sock_core::{Micros, PackageId, PackageSet, ZygoteId};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+impl From<EngineError> for RunError {
+    fn from(e: EngineError) -> Self {
+        RunError::Engine(e)
+    }
+}
+
+/// Everything a run holds for real.
+#[derive(Debug)]
+pub(super) struct Real<'e, 'c> {
+    pub(super) exec: &'e mut Executor,
+    pub(super) catalog: &'c Catalog,
+    pub(super) installer: Installer,
+    pub(super) opts: RunOptions,
+    pub(super) handler_dirs: Vec<PathBuf>,
+    /// Top-level modules of each package.
+    pub(super) modules: Vec<Vec<String>>,
+    pub(super) instances: HashMap<sock_core::InstanceId, Container>,
+    /// The planner's Zygotes that run now (one that died is absent until
+    /// repaired).
+    pub(super) zygotes: BTreeMap<ZygoteId, Container>,
+    /// Packages pip could not install, with why.
+    pub(super) unavailable: HashMap<PackageId, String>,
+    /// Container id -> id of the Zygote container it was forked from.
+    pub(super) parent_of: HashMap<u64, u64>,
+    /// Zygote container id -> how many containers forked from it live.
+    pub(super) live_children: HashMap<u64, usize>,
+    /// Zygotes the planner evicted (or that died) whose forked children
+    /// still run: kept, with their cgroup, until the last child is gone.
+    pub(super) retired: HashMap<u64, Container>,
+    /// Packages installed outside the install cache ("uncached").
+    pub(super) private: private::PrivateCopies,
+    pub(super) summary: RunSummary,
+    pub(super) started: Instant,
+    /// Records of invocations served since the caller last took them.
+    pub(super) records: Vec<InvocationRecord>,
+    /// When the first attempt of the invocation being served began (a
+    /// fallback's record counts from there: the failed attempt's time lands
+    /// in its start phase).
+    pub(super) attempt_start_ns: u64,
+}
+
+impl Effects for Real<'_, '_> {
+    type Error = RunError;
+
+    fn apply(
+        &mut self,
+        planner: &Planner<'_>,
+        side: &[SideDecision],
+        _now: Micros,
+    ) -> Result<(), RunError> {
+        for d in side {
+            self.apply_one(planner, d)?;
+        }
+        Ok(())
+    }
+
+    fn serve(
+        &mut self,
+        planner: &Planner<'_>,
+        call: &Call,
+        plan: &Plan,
+    ) -> Result<Served, RunError> {
+        if call.attempt == 0 {
+            self.private.begin_step();
+            self.attempt_start_ns = crate::sys::clock::monotonic_ns();
+        }
+        match self.serve_plan(planner, call, plan)? {
+            Ok(rec) => {
+                let service = Micros(rec.latency_us - rec.phases_us.queue);
+                self.records.push(rec);
+                Ok(Served::Done { service })
+            }
+            Err(failure) => {
+                self.summary.fallbacks += 1;
+                Ok(Served::Failed(failure))
+            }
+        }
+    }
+}
+
+impl Real<'_, '_> {
+    fn apply_one(&mut self, planner: &Planner<'_>, d: &SideDecision) -> Result<(), RunError> {
+        match *d {
+            SideDecision::Pause { instance } => {
+                if let Some(c) = self.instances.get_mut(&instance) {
+                    if c.state == State::Dead
+                        || (c.state == State::Running && self.exec.pause(c).is_err())
+                    {
+                        // Dead, or could not freeze it: drop it; a later hit
+                        // on it finds it lost and the planner falls back.
+                        if let Some(c) = self.instances.remove(&instance) {
+                            self.destroy_logged(c, "a handler that could not be paused");
+                        }
+                    }
+                }
+            }
+            SideDecision::Destroy { instance }
+            | SideDecision::EvictHandler { instance }
+            | SideDecision::ExpireHandler { instance } => {
+                if let Some(c) = self.instances.remove(&instance) {
+                    self.destroy(c)
+                        .map_err(|e| cerr(format!("destroy instance {}", instance.0), e))?;
+                }
+            }
+            SideDecision::ForgetHandler { instance } => {
+                if let Some(c) = self.instances.remove(&instance) {
+                    self.destroy_logged(c, "a handler lost while paused");
+                }
+            }
+            SideDecision::CreateZygote { zygote, .. } => {
+                self.summary.zygotes_created += 1;
+                if let Err(e) = self.ensure_zygote(planner, zygote) {
+                    // The model has it; the next fork from it fails and the
+                    // planner repairs it.
+                    self.summary.zygote_create_failures += 1;
+                    tracing::warn!(zygote = zygote.0, error = %e, "creating a Zygote failed");
+                }
+            }
+            SideDecision::RepairZygote { zygote, .. } => self.repair_zygote(planner, zygote),
+            SideDecision::EvictZygote { zygote } => {
+                if let Some(c) = self.zygotes.remove(&zygote) {
+                    self.retire(c)
+                        .map_err(|e| cerr(format!("destroy Zygote {}", zygote.0), e))?;
+                }
+            }
+            SideDecision::Refill { zygote, .. } => self.refill(zygote),
+            SideDecision::EvictPackage { package } => {
+                self.summary.packages_evicted += 1;
+                // pip never installed it: nothing on disk to delete.
+                if self.unavailable.contains_key(&package) {
+                    return Ok(());
+                }
+                let key = self.catalog.package(package).key();
+                match self.installer.remove(&key) {
+                    Ok(()) => {}
+                    Err(e @ crate::install::InstallError::NotInstalled { .. }) => {
+                        self.note_teardown_error("evicting a package", &e)
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn keys(&self, set: &PackageSet) -> Vec<String> {
+        set.iter().map(|p| self.catalog.package(p).key()).collect()
+    }
+
+    pub(super) fn import_list(&self, set: &PackageSet) -> Vec<String> {
+        set.iter()
+            .filter(|p| !self.unavailable.contains_key(p))
+            .flat_map(|p| self.modules[p.index()].iter().cloned())
+            .collect()
+    }
+
+    pub(super) fn mounts(&self, set: &PackageSet) -> Result<Vec<(String, PathBuf)>, RunError> {
+        set.iter()
+            .filter(|p| !self.unavailable.contains_key(p))
+            .map(|p| {
+                let key = self.catalog.package(p).key();
+                let mut path = self.installer.key_path(&key)?;
+                // Not in the cache: the private copy a Zygote was given.
+                if !self.installer.is_installed(&key) {
+                    if let Some(copy) = self.private.latest(p) {
+                        path = copy.to_path_buf();
+                    }
+                }
+                Ok((key, path))
+            })
+            .collect()
+    }
+
+    /// Installs what of `set` is missing; returns the time pip took. A
+    /// package pip cannot install (no wheel for the containers' Python, not
+    /// on the index) is reported once and left out: containers start
+    /// without it, so its functions answer 500 (an import error) and the
+    /// run goes on with the planner's decisions in step.
+    pub(super) fn install(
+        &mut self,
+        planner: &Planner<'_>,
+        set: &PackageSet,
+    ) -> Result<Duration, RunError> {
+        let t = Instant::now();
+        for p in set.iter() {
+            let key = self.catalog.package(p).key();
+            // The planner keeps it out of the install cache: a private
+            // copy, deleted with the last container using it (private.rs).
+            let uncached = !planner.installs().contains(p);
+            let present = if uncached {
+                self.private.made_now(p)
+            } else {
+                self.installer.is_installed(&key)
+            };
+            if self.unavailable.contains_key(&p) || present {
+                continue;
+            }
+            use crate::install::{build::BuildError, InstallError};
+            let installer = if uncached {
+                self.private.installer(&self.installer)?
+            } else {
+                self.installer.clone()
+            };
+            // No wheel fits: built from source in a lean container.
+            let build_timeout = self.opts.timeout.max(Duration::from_secs(600));
+            let exec = &mut *self.exec;
+            let result = match installer.install_or_build(&key, build_timeout, || Ok(exec)) {
+                Ok((got, built)) => {
+                    self.summary.packages_built += u64::from(built);
+                    Ok(got.path)
+                }
+                Err(BuildError::Install(e @ InstallError::Io { .. })) => return Err(e.into()),
+                Err(e) => Err(e.to_string()),
+            };
+            match result {
+                Ok(path) => {
+                    self.summary.packages_installed += 1;
+                    if uncached {
+                        self.private.record(p, path);
+                    }
+                }
+                Err(e) => {
+                    eprintln!("sock-exec run: cannot install {key}: {e}; its functions will fail");
+                    self.summary.packages_failed.push(key);
+                    self.unavailable.insert(p, e);
+                }
+            }
+        }
+        Ok(t.elapsed())
+    }
+}

@@ -1,0 +1,287 @@
+//! The one engine sim and sock-exec both run (issue 12): arrivals, the
+//! in-flight set, the FIFO queue in front of the worker's concurrency
+//! limit, completions, keep-alive expiry, and failures with their
+//! fallbacks and repairs. Time and effects are injected, as in
+//! FoundationDB's simulator or madsim: the engine decides *what* happens
+//! and *when* in the order of events; an [`Effects`] applies it — `sim`
+//! with the cost model in virtual time, `sock-exec` with real containers
+//! and measured times.
+//!
+//! The engine is an event-driven state machine: the caller delivers each
+//! event in time order ([`Engine::arrive`], [`Engine::complete`]) and learns
+//! which invocations started ([`Started`]). [`VirtualReplay`] is the driver
+//! for virtual time (completions due at start plus the served time); a
+//! wall-clock driver (sock-exec's concurrent replay) calls the same two
+//! methods as responses arrive.
+//!
+//! Per event, in this order:
+//! - **arrival** at `t`: expire idle handlers due by `t` (`Planner::tick`);
+//!   start the invocation if fewer than the limit run and none wait, else
+//!   queue it (the wait becomes its `queue` phase).
+//! - **start** at `now`: plan it, apply the plan's `before`, serve it; if
+//!   serving fails, the planner learns why ([`Planner::on_failure`]) and
+//!   the fallback plan is applied the same way; then apply its `after`.
+//! - **completion** at `t`: expire, then pause or destroy the instance
+//!   (`Planner::complete`), then start queued invocations while the limit
+//!   allows, each at `t`.
+
+mod virtual_time;
+
+pub use virtual_time::{ReplayError, VirtualReplay};
+
+use crate::planner::{Failure, Plan, Planner, SideDecision, TierUsage};
+use crate::trace::Invocation;
+use crate::units::{InstanceId, Micros};
+use std::collections::VecDeque;
+
+/// Fallbacks per invocation before the engine gives up: each failure takes
+/// a handler or a Zygote out of the choice, so real runs stop far sooner.
+pub const MAX_ATTEMPTS: u32 = 16;
+
+/// One invocation being started, as the effects see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Call {
+    /// Its position in the trace.
+    pub seq: u64,
+    pub inv: Invocation,
+    /// When it starts (its arrival, or later after a queue wait).
+    pub start: Micros,
+    /// 0 for the first plan, then one more per fallback.
+    pub attempt: u32,
+}
+
+/// How serving a plan went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Served {
+    /// Served; it completes `service` after its start (virtual time: sim's
+    /// predicted latency without the queue wait, sock-exec's measured one).
+    Done { service: Micros },
+    /// Still running; the caller delivers its completion later
+    /// ([`Engine::complete`]).
+    Running,
+    /// Could not be served: the engine asks the planner for a fallback.
+    Failed(Failure),
+}
+
+/// What the engine needs done: sim implements it with the cost model,
+/// sock-exec with real containers.
+pub trait Effects {
+    type Error: From<EngineError>;
+
+    /// Applies side decisions at `now`, in order.
+    fn apply(
+        &mut self,
+        planner: &Planner<'_>,
+        decisions: &[SideDecision],
+        now: Micros,
+    ) -> Result<(), Self::Error>;
+
+    /// Serves `plan` for `call` (the critical path).
+    fn serve(
+        &mut self,
+        planner: &Planner<'_>,
+        call: &Call,
+        plan: &Plan,
+    ) -> Result<Served, Self::Error>;
+
+    /// The tiers' usage right after an event at `now` (for memory over
+    /// time); nothing by default.
+    fn observe(&mut self, _now: Micros, _usage: TierUsage) {}
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EngineError {
+    #[error("invocation {seq}: {failure:?} is no failure of a {path} plan, so the planner has no fallback for it")]
+    NoFallback {
+        seq: u64,
+        failure: Failure,
+        path: &'static str,
+    },
+    #[error("invocation {seq}: still failing after {attempts} fallbacks")]
+    Exhausted { seq: u64, attempts: u32 },
+    #[error("invocation {seq}: served without a service time, which a virtual-time replay needs")]
+    NoServiceTime { seq: u64 },
+}
+
+/// Mechanism knobs (policy is the planner's config).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// At most this many invocations run at once; the rest wait FIFO.
+    /// `None`: unlimited, as in SOCK's evaluation.
+    pub max_concurrency: Option<usize>,
+}
+
+/// An invocation that started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Started {
+    pub seq: u64,
+    pub instance: InstanceId,
+    pub start: Micros,
+    /// From [`Served::Done`]; `None` when it is still running.
+    pub service: Option<Micros>,
+}
+
+/// The engine: the planner plus the in-flight count and the queue.
+#[derive(Debug)]
+pub struct Engine<'c> {
+    planner: Planner<'c>,
+    limit: usize,
+    running: usize,
+    queue: VecDeque<(u64, Invocation)>,
+    /// The longest the queue got.
+    queue_peak: usize,
+    started_up: bool,
+}
+
+impl<'c> Engine<'c> {
+    pub fn new(planner: Planner<'c>, options: EngineOptions) -> Engine<'c> {
+        Engine {
+            planner,
+            limit: options.max_concurrency.unwrap_or(usize::MAX).max(1),
+            running: 0,
+            queue: VecDeque::new(),
+            queue_peak: 0,
+            started_up: false,
+        }
+    }
+
+    pub fn planner(&self) -> &Planner<'c> {
+        &self.planner
+    }
+
+    pub fn into_planner(self) -> Planner<'c> {
+        self.planner
+    }
+
+    /// Invocations running now, and waiting in the queue.
+    pub fn running(&self) -> usize {
+        self.running
+    }
+
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn queue_peak(&self) -> usize {
+        self.queue_peak
+    }
+
+    /// Applies what exists before the first event (the spares of the
+    /// Zygotes that exist from the start), once; `arrive` calls it too.
+    pub fn start_up<E: Effects>(&mut self, fx: &mut E) -> Result<(), E::Error> {
+        if std::mem::replace(&mut self.started_up, true) {
+            return Ok(());
+        }
+        let side = self.planner.take_startup();
+        fx.apply(&self.planner, &side, Micros::ZERO)
+    }
+
+    /// Invocation `seq` arrives at `inv.time`. Returns it when it started
+    /// (else it waits in the queue).
+    pub fn arrive<E: Effects>(
+        &mut self,
+        fx: &mut E,
+        seq: u64,
+        inv: Invocation,
+    ) -> Result<Option<Started>, E::Error> {
+        self.start_up(fx)?;
+        let now = inv.time;
+        let side = self.planner.tick(now);
+        fx.apply(&self.planner, &side, now)?;
+        if self.running < self.limit && self.queue.is_empty() {
+            return self.start(fx, seq, inv, now).map(Some);
+        }
+        fx.observe(now, self.planner.usage());
+        self.queue.push_back((seq, inv));
+        self.queue_peak = self.queue_peak.max(self.queue.len());
+        Ok(None)
+    }
+
+    /// The invocation on `instance` completed at `now`. Returns the queued
+    /// invocations that started in the slot it freed.
+    pub fn complete<E: Effects>(
+        &mut self,
+        fx: &mut E,
+        instance: InstanceId,
+        now: Micros,
+    ) -> Result<Vec<Started>, E::Error> {
+        let side = self.planner.tick(now);
+        fx.apply(&self.planner, &side, now)?;
+        let side = self.planner.complete(instance, now);
+        fx.apply(&self.planner, &side, now)?;
+        self.running = self.running.saturating_sub(1);
+        fx.observe(now, self.planner.usage());
+        let mut started = Vec::new();
+        while self.running < self.limit {
+            let Some((seq, inv)) = self.queue.pop_front() else {
+                break;
+            };
+            started.push(self.start(fx, seq, inv, now)?);
+        }
+        Ok(started)
+    }
+
+    fn start<E: Effects>(
+        &mut self,
+        fx: &mut E,
+        seq: u64,
+        inv: Invocation,
+        now: Micros,
+    ) -> Result<Started, E::Error> {
+        let mut plan = self.planner.invoke(inv, now);
+        let mut attempt = 0;
+        let served = loop {
+            fx.apply(&self.planner, &plan.before, now)?;
+            let call = Call {
+                seq,
+                inv,
+                start: now,
+                attempt,
+            };
+            match fx.serve(&self.planner, &call, &plan)? {
+                Served::Failed(failure) => {
+                    if !failure_fits(failure, &plan) {
+                        return Err(EngineError::NoFallback {
+                            seq,
+                            failure,
+                            path: plan.action.path().as_str(),
+                        }
+                        .into());
+                    }
+                    attempt += 1;
+                    if attempt > MAX_ATTEMPTS {
+                        return Err(EngineError::Exhausted {
+                            seq,
+                            attempts: MAX_ATTEMPTS,
+                        }
+                        .into());
+                    }
+                    plan = self.planner.on_failure(inv, &plan, failure, now);
+                }
+                other => break other,
+            }
+        };
+        self.running += 1;
+        fx.observe(now, self.planner.usage());
+        fx.apply(&self.planner, &plan.after, now)?;
+        Ok(Started {
+            seq,
+            instance: plan.instance,
+            start: now,
+            service: match served {
+                Served::Done { service } => Some(service),
+                _ => None,
+            },
+        })
+    }
+}
+
+/// Whether the planner has a fallback for `failure` of `plan`.
+fn failure_fits(failure: Failure, plan: &Plan) -> bool {
+    use crate::planner::Action;
+    matches!(
+        (failure, &plan.action),
+        (Failure::HandlerLost, Action::HandlerHit { .. })
+            | (Failure::ZygoteDied, Action::Fork { .. })
+    )
+}

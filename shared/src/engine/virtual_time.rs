@@ -1,0 +1,123 @@
+//! The engine in virtual time: each invocation completes at its start plus
+//! the time its effects served it in ([`Served::Done`]). `sim` replays
+//! with predicted times, `sock-exec run` (one invocation at a time) with
+//! measured ones, so the two see the same event order whenever the times
+//! agree.
+//!
+//! Events are ordered by (time, sequence): completions due at or before an
+//! arrival are processed first, in (end time, start order). Memory is
+//! bounded by live state (in-flight instances, the queue, the tiers),
+//! never by trace length.
+
+use super::{Effects, Engine, EngineError, Started};
+use crate::trace::{Invocation, TraceError};
+use crate::units::{InstanceId, Micros};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError<E> {
+    #[error(transparent)]
+    Trace(TraceError),
+    #[error(transparent)]
+    Effects(E),
+}
+
+/// The engine plus the completions still due in virtual time.
+#[derive(Debug)]
+pub struct VirtualReplay<'c> {
+    engine: Engine<'c>,
+    /// (end time, start sequence, instance): min-heap by time then sequence.
+    inflight: BinaryHeap<Reverse<(Micros, u64, InstanceId)>>,
+}
+
+impl<'c> VirtualReplay<'c> {
+    pub fn new(engine: Engine<'c>) -> VirtualReplay<'c> {
+        VirtualReplay {
+            engine,
+            inflight: BinaryHeap::new(),
+        }
+    }
+
+    pub fn engine(&self) -> &Engine<'c> {
+        &self.engine
+    }
+
+    /// Completions still due.
+    pub fn in_flight(&self) -> usize {
+        self.inflight.len()
+    }
+
+    /// Applies the start-up decisions (the first Zygotes' spares), once;
+    /// `arrive` and `finish` do it too.
+    pub fn start_up<E: Effects>(&mut self, fx: &mut E) -> Result<(), E::Error> {
+        self.engine.start_up(fx)
+    }
+
+    /// Delivers invocation `seq` (arrivals in time order): first every
+    /// completion due by its arrival, then the arrival. Returns it when it
+    /// started now.
+    pub fn arrive<E: Effects>(
+        &mut self,
+        fx: &mut E,
+        seq: u64,
+        inv: Invocation,
+    ) -> Result<Option<Started>, E::Error> {
+        self.engine.start_up(fx)?;
+        self.advance_to(fx, inv.time)?;
+        let started = self.engine.arrive(fx, seq, inv)?;
+        if let Some(s) = started {
+            self.schedule(s)?;
+        }
+        Ok(started)
+    }
+
+    /// Completes everything still running or queued.
+    pub fn finish<E: Effects>(&mut self, fx: &mut E) -> Result<(), E::Error> {
+        self.engine.start_up(fx)?;
+        self.advance_to(fx, Micros(u64::MAX))
+    }
+
+    pub fn into_engine(self) -> Engine<'c> {
+        self.engine
+    }
+
+    /// Replays a whole trace, then finishes.
+    pub fn run<E, I>(&mut self, fx: &mut E, invocations: I) -> Result<(), ReplayError<E::Error>>
+    where
+        E: Effects,
+        I: Iterator<Item = Result<Invocation, TraceError>>,
+    {
+        for (seq, inv) in invocations.enumerate() {
+            let inv = inv.map_err(ReplayError::Trace)?;
+            self.arrive(fx, seq as u64, inv)
+                .map_err(ReplayError::Effects)?;
+        }
+        self.finish(fx).map_err(ReplayError::Effects)
+    }
+
+    fn schedule<E>(&mut self, s: Started) -> Result<(), E>
+    where
+        E: From<EngineError>,
+    {
+        let service = s.service.ok_or(EngineError::NoServiceTime { seq: s.seq })?;
+        self.inflight
+            .push(Reverse((s.start + service, s.seq, s.instance)));
+        Ok(())
+    }
+
+    /// Processes every completion due at or before `t`; queued invocations
+    /// start as slots free up (and complete in turn, if due).
+    fn advance_to<E: Effects>(&mut self, fx: &mut E, t: Micros) -> Result<(), E::Error> {
+        while let Some(&Reverse((end, _, instance))) = self.inflight.peek() {
+            if end > t {
+                break;
+            }
+            self.inflight.pop();
+            for s in self.engine.complete(fx, instance, end)? {
+                self.schedule::<E::Error>(s)?;
+            }
+        }
+        Ok(())
+    }
+}
