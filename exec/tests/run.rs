@@ -31,8 +31,8 @@ fn main() {
                 runner_serves_every_path_with_own_packages_only,
             ),
             (
-                "crashed_zygote_means_fresh_start_and_repair",
-                crashed_zygote_means_fresh_start_and_repair,
+                "crashed_zygote_falls_back_as_sim_does_and_is_repaired",
+                crashed_zygote_falls_back_as_sim_does_and_is_repaired,
             ),
             (
                 "static_tree_is_started_and_used",
@@ -303,16 +303,17 @@ fn runner_serves_every_path_with_own_packages_only(dir: &Path) -> TestResult {
     ex.shutdown().map_err(|e| e.to_string())
 }
 
-fn crashed_zygote_means_fresh_start_and_repair(dir: &Path) -> TestResult {
+fn crashed_zygote_falls_back_as_sim_does_and_is_repaired(dir: &Path) -> TestResult {
     packages(dir)?;
     let catalog = catalog();
     let mut ex = executor(dir, "rrepair");
     let mut tiers = dynamic();
     tiers.handler.budget_mb = 0.0; // every call is a cold start
-    let mut runner = start(&mut ex, &catalog, tiers, None, dir)?;
-    let first = runner.step(0, inv(0, 1)).map_err(|e| e.to_string())?;
+    let mut runner = start(&mut ex, &catalog, tiers.clone(), None, dir)?;
+    let invs = [inv(0, 1), inv(1_000, 1), inv(2_000, 1), inv(3_000, 1)];
+    let first = runner.step(0, invs[0]).map_err(|e| e.to_string())?;
     check(first.path == PathKind::ZygoteHit, format!("{first:?}"))?;
-    let second = runner.step(1, inv(1_000, 1)).map_err(|e| e.to_string())?;
+    let second = runner.step(1, invs[1]).map_err(|e| e.to_string())?;
     check(
         second.path == PathKind::ZygoteHit && second.zygote != first.zygote,
         format!("second call forks from the grown Zygote {{a}}: {second:?}"),
@@ -326,17 +327,19 @@ fn crashed_zygote_means_fresh_start_and_repair(dir: &Path) -> TestResult {
     )
     .map_err(|e| e.to_string())?;
     std::thread::sleep(Duration::from_millis(50));
-    let third = runner.step(2, inv(2_000, 1)).map_err(|e| e.to_string())?;
+    // The planner learns it died: the fallback forks from its parent, the
+    // root, while {a} is repaired.
+    let third = runner.step(2, invs[2]).map_err(|e| e.to_string())?;
     check(
-        third.path == PathKind::Fresh,
-        format!("a crashed Zygote means a fresh start: {third:?}"),
+        third.path == PathKind::ZygoteHit && third.zygote == first.zygote,
+        format!("a crashed Zygote means a fork from its parent: {third:?}"),
     )?;
     let pids = runner.zygote_pids();
     check(
         pids.get(&sock_core::ZygoteId(z)).is_some_and(|p| *p != pid),
         format!("Zygote {z} repaired with a new process: {pids:?} (was {pid})"),
     )?;
-    let fourth = runner.step(3, inv(3_000, 1)).map_err(|e| e.to_string())?;
+    let fourth = runner.step(3, invs[3]).map_err(|e| e.to_string())?;
     check(
         fourth.path == PathKind::ZygoteHit && fourth.zygote == Some(z),
         format!("the repaired Zygote serves again: {fourth:?}"),
@@ -346,7 +349,69 @@ fn crashed_zygote_means_fresh_start_and_repair(dir: &Path) -> TestResult {
         s.errors == 0 && s.fallbacks == 1 && s.zygote_repairs == 1,
         format!("{s:?}"),
     )?;
-    ex.shutdown().map_err(|e| e.to_string())
+    ex.shutdown().map_err(|e| e.to_string())?;
+    // The same trace in sim's engine, with the failure injected where the
+    // crash was: the same decision for every call.
+    let real = [&first, &second, &third, &fourth].map(|r| (r.path, r.zygote, r.spare));
+    let simulated = simulate_with_failure(&catalog, tiers, &invs, 2)?;
+    check(
+        real.to_vec() == simulated,
+        format!("sock-exec {real:?} vs the engine with an injected failure {simulated:?}"),
+    )
+}
+
+/// Replays `invs` through sock-core's engine with predicted times (as sim
+/// does), the Zygote of invocation `fail_seq` dying; returns each
+/// invocation's (path, Zygote, spare).
+fn simulate_with_failure(
+    catalog: &Catalog,
+    tiers: TierConfig,
+    invs: &[Invocation],
+    fail_seq: u64,
+) -> Result<Vec<(PathKind, Option<u32>, bool)>, String> {
+    use sock_core::engine::{Call, Effects, Engine, EngineError, Served, VirtualReplay};
+    use sock_core::planner::{Action, Failure, Plan, Planner, SideDecision};
+    struct Predicted(u64, Vec<(PathKind, Option<u32>, bool)>);
+    impl Effects for Predicted {
+        type Error = EngineError;
+        fn apply(
+            &mut self,
+            _: &Planner<'_>,
+            _: &[SideDecision],
+            _: Micros,
+        ) -> Result<(), EngineError> {
+            Ok(())
+        }
+        fn serve(
+            &mut self,
+            _: &Planner<'_>,
+            call: &Call,
+            plan: &Plan,
+        ) -> Result<Served, EngineError> {
+            if call.seq == self.0 && call.attempt == 0 {
+                return Ok(Served::Failed(Failure::ZygoteDied));
+            }
+            let (zygote, spare) = match &plan.action {
+                Action::Fork { zygote, spare, .. } => (Some(zygote.0), *spare),
+                _ => (None, false),
+            };
+            self.1.push((plan.action.path(), zygote, spare));
+            Ok(Served::Done {
+                service: plan.phases.total() - plan.phases.queue,
+            })
+        }
+    }
+    let planner =
+        Planner::new(catalog, CostParams::default(), tiers, None).map_err(|e| e.to_string())?;
+    let mut replay = VirtualReplay::new(Engine::new(planner, Default::default()));
+    let mut fx = Predicted(fail_seq, Vec::new());
+    for (seq, i) in invs.iter().enumerate() {
+        replay
+            .arrive(&mut fx, seq as u64, *i)
+            .map_err(|e| e.to_string())?;
+    }
+    replay.finish(&mut fx).map_err(|e| e.to_string())?;
+    Ok(fx.1)
 }
 
 fn static_tree_is_started_and_used(dir: &Path) -> TestResult {

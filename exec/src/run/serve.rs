@@ -57,7 +57,15 @@ impl Real<'_, '_> {
                     }
                     let thawed = clock::monotonic_ns();
                     marks.installed_ns = thawed;
-                    let r = failed_request(self.exec.invoke(c, "{}", self.opts.timeout));
+                    let r = match self.exec.invoke(c, "{}", self.opts.timeout) {
+                        // Nobody listens: it died while paused and the
+                        // request was never delivered, so serving it again
+                        // elsewhere runs it once.
+                        Err(crate::container::InvokeError::Connect { .. }) => {
+                            return Ok(Err(Failure::HandlerLost))
+                        }
+                        r => failed_request(r),
+                    };
                     marks.done_ns = clock::monotonic_ns();
                     let m = measure::handler_hit(&marks, thawed, &r);
                     (r, m)
