@@ -57,17 +57,20 @@ impl Executor {
             });
         }
         let result = request(c, event, timeout);
-        if matches!(
-            result,
-            Err(InvokeError::Timeout(_)) | Err(InvokeError::Died)
-        ) {
+        self.settle(c, &result);
+        result
+    }
+
+    /// After a request's end: on timeout or death the container is killed
+    /// and marked dead (the executor itself keeps serving).
+    pub fn settle(&mut self, c: &mut Container, result: &Result<Response, InvokeError>) {
+        if matches!(result, Err(InvokeError::Timeout(_)) | Err(InvokeError::Died)) {
             if let Err(e) = self.backend().kill_all(&c.cgroup) {
                 // destroy kills it again (and reports); say so now.
                 tracing::warn!(container = c.id, error = %e, "killing a timed-out container failed");
             }
             c.state = State::Dead;
         }
-        result
     }
 }
 
@@ -78,19 +81,7 @@ pub const MAX_BODY_BYTES: usize = 64 << 20;
 
 fn request(c: &Container, event: &str, timeout: Duration) -> Result<Response, InvokeError> {
     let deadline = Instant::now() + timeout;
-    let mut s = UnixStream::connect(&c.socket).map_err(|err| InvokeError::Connect {
-        path: c.socket.clone(),
-        err,
-    })?;
-    let head = format!(
-        "POST /invoke HTTP/1.1\r\nHost: sock\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        event.len()
-    );
-    let mut req = head.into_bytes();
-    req.extend_from_slice(event.as_bytes());
-    s.set_write_timeout(Some(timeout))
-        .map_err(InvokeError::Io)?;
-    s.write_all(&req).map_err(|e| classify(e, timeout))?;
+    let mut s = connect_and_send(c, event, timeout)?;
     // Read until the head is complete and Content-Length bytes of body have
     // arrived: not until EOF, since processes the handler forked may hold
     // the connection open.
@@ -125,10 +116,32 @@ fn request(c: &Container, event: &str, timeout: Duration) -> Result<Response, In
     parse(&buf)
 }
 
+/// Connects to the container's socket and writes the whole request.
+pub(super) fn connect_and_send(
+    c: &Container,
+    event: &str,
+    timeout: Duration,
+) -> Result<UnixStream, InvokeError> {
+    let mut s = UnixStream::connect(&c.socket).map_err(|err| InvokeError::Connect {
+        path: c.socket.clone(),
+        err,
+    })?;
+    let head = format!(
+        "POST /invoke HTTP/1.1\r\nHost: sock\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        event.len()
+    );
+    let mut req = head.into_bytes();
+    req.extend_from_slice(event.as_bytes());
+    s.set_write_timeout(Some(timeout))
+        .map_err(InvokeError::Io)?;
+    s.write_all(&req).map_err(|e| classify(e, timeout))?;
+    Ok(s)
+}
+
 /// Head length + Content-Length once the head is complete. The head is at
 /// most [`MAX_HEAD_BYTES`] and the body at most [`MAX_BODY_BYTES`]: the
 /// handler's answer is untrusted input, never a size to allocate blindly.
-fn complete_length(buf: &[u8]) -> Result<Option<usize>, InvokeError> {
+pub(super) fn complete_length(buf: &[u8]) -> Result<Option<usize>, InvokeError> {
     let searched = &buf[..buf.len().min(MAX_HEAD_BYTES + 4)];
     let Some(end) = searched.windows(4).position(|w| w == b"\r\n\r\n") else {
         if buf.len() > MAX_HEAD_BYTES {
@@ -157,7 +170,7 @@ fn complete_length(buf: &[u8]) -> Result<Option<usize>, InvokeError> {
     Ok(Some(end + 4 + length))
 }
 
-fn classify(e: std::io::Error, timeout: Duration) -> InvokeError {
+pub(super) fn classify(e: std::io::Error, timeout: Duration) -> InvokeError {
     match e.kind() {
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
             InvokeError::Timeout(timeout)
@@ -167,7 +180,7 @@ fn classify(e: std::io::Error, timeout: Duration) -> InvokeError {
     }
 }
 
-fn parse(buf: &[u8]) -> Result<Response, InvokeError> {
+pub(super) fn parse(buf: &[u8]) -> Result<Response, InvokeError> {
     let text = String::from_utf8_lossy(buf);
     let (head, body) = text
         .split_once("\r\n\r\n")

@@ -14,6 +14,7 @@ mod create;
 mod destroy;
 mod invoke;
 mod lock;
+mod pending;
 mod recover;
 mod spawn;
 
@@ -21,6 +22,7 @@ pub use create::CreateError;
 pub(crate) use create::Prepared;
 pub use invoke::{InvokeError, Response, MAX_BODY_BYTES, MAX_HEAD_BYTES};
 pub use lock::StateLock;
+pub use pending::Pending;
 pub use recover::{mounts_below, Recovery};
 pub use spawn::Role;
 
