@@ -14,13 +14,17 @@
 //! [`Executor::destroy`] works as for any container: kill the init, then
 //! cgroup-kill and wait until the cgroup is empty.
 
+mod lines;
+
+pub use lines::MAX_LINE_BYTES;
+use lines::Lines;
+
 use crate::container::{Container, ContainerSpec, CreateError, Executor, Prepared, Role};
 use crate::sys::{clock, fs, process, SysError};
 use nix::fcntl::OFlag;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use serde::Deserialize;
-use std::io::{BufRead, BufReader};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -40,8 +44,10 @@ pub enum ForkError {
     Child { stage: String, error: String },
     #[error("the Zygote closed the connection before {0} (it crashed, or its child did){1}")]
     Closed(&'static str, String),
-    #[error("no reply from the Zygote within {0:?}")]
+    #[error("no complete reply from the Zygote within {0:?}")]
     Timeout(Duration),
+    #[error("a reply line from the Zygote is longer than {max} bytes")]
+    LineTooLong { max: usize },
     #[error("bad reply from the Zygote: {0}")]
     Protocol(String),
 }
@@ -141,7 +147,8 @@ pub struct ForkReport {
     pub load_error: Option<String>,
 }
 
-/// How long the executor waits for each reply line of a fork or ping.
+/// How long the executor waits for a whole fork, ping or refill exchange
+/// (one deadline for all its reply lines).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Executor {
@@ -150,7 +157,7 @@ impl Executor {
     pub fn ping(&self, zygote: &Container, timeout: Duration) -> Result<ZygoteInfo, ForkError> {
         let stream = connect(zygote)?;
         fs::send_with_fds(stream.as_fd(), b"{\"op\":\"ping\"}\n", &[])?;
-        let mut lines = Lines::new(stream, timeout)?;
+        let mut lines = Lines::new(stream, timeout);
         match lines.next()? {
             Some(Event::Pong {
                 pid,
@@ -232,7 +239,7 @@ impl Executor {
             &[pidns.as_raw_fd()],
         )?;
         drop(pidns);
-        let mut lines = Lines::new(stream, timeout)?;
+        let mut lines = Lines::new(stream, timeout);
         match lines.next()? {
             Some(Event::Spare { pid, spares }) => Ok((pid, spares)),
             Some(Event::Error { stage, error }) => Err(ForkError::Child { stage, error }),
@@ -296,7 +303,7 @@ impl Executor {
         let t0 = Instant::now();
         fs::send_with_fds(stream.as_fd(), line.as_bytes(), &fds)?;
         drop((root, null, pidns, procs));
-        let mut lines = Lines::new(stream, timeout)?;
+        let mut lines = Lines::new(stream, timeout);
         // The pid (from the Zygote) and the child's own events come from two
         // processes, so "forked" may arrive after "joined"; the child's
         // events are in order.
@@ -390,43 +397,5 @@ fn log_tail(zygote: &Container) -> String {
         String::new()
     } else {
         format!("; its log ends: {tail}")
-    }
-}
-
-/// Reply lines, each waited for with the same timeout.
-struct Lines {
-    reader: BufReader<UnixStream>,
-    timeout: Duration,
-}
-
-impl Lines {
-    fn new(stream: UnixStream, timeout: Duration) -> Result<Lines, ForkError> {
-        stream
-            .set_read_timeout(Some(timeout))
-            .map_err(ForkError::Io)?;
-        Ok(Lines {
-            reader: BufReader::new(stream),
-            timeout,
-        })
-    }
-
-    fn next(&mut self) -> Result<Option<Event>, ForkError> {
-        let mut line = String::new();
-        match self.reader.read_line(&mut line) {
-            Ok(0) => Ok(None),
-            Ok(_) => serde_json::from_str(line.trim())
-                .map(Some)
-                .map_err(|e| ForkError::Protocol(format!("{e}: {:?}", line.trim()))),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                Err(ForkError::Timeout(self.timeout))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Ok(None),
-            Err(e) => Err(ForkError::Io(e)),
-        }
     }
 }
