@@ -107,6 +107,7 @@ fn spare_is_prejoined_and_serves(dir: &Path) -> TestResult {
     check(in_use(&ex) == used + 1, "refill reserves a pool cgroup")?;
     check(s.cgroup != z.cgroup, "the spare has a cgroup of its own, not its Zygote's")?;
     check_prejoined(&ex, &s)?;
+    check(ex.spares_memory(&z) > 0, "the spare's memory is charged to its cgroup")?;
     // The hit: the spare becomes the container, in the cgroup it joined.
     let spec = handler(dir, "probe", PROBE);
     let (mut c, report) = ex

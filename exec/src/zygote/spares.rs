@@ -142,6 +142,17 @@ impl Executor {
         self.spares.list(zygote.id)
     }
 
+    /// Memory charged to `zygote`'s spares (bytes): each waits in its own
+    /// cgroup, not its Zygote's, so a Zygote's cgroup no longer holds it.
+    /// Unreadable cgroups count 0.
+    pub fn spares_memory(&self, zygote: &Container) -> u64 {
+        self.spares
+            .list(zygote.id)
+            .iter()
+            .filter_map(|s| self.backend().memory_current(&s.cgroup).ok())
+            .sum()
+    }
+
     /// Drops `zygote`'s spares that died (killed, or their Zygote went
     /// away) and returns their cgroups to the pool; returns how many.
     pub fn prune_spares(&mut self, zygote: &Container) -> usize {
