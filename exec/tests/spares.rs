@@ -20,14 +20,20 @@ fn main() {
     run_cases(
         "spares",
         &[
-            ("spare_is_prejoined_and_serves", spare_is_prejoined_and_serves),
+            (
+                "spare_is_prejoined_and_serves",
+                spare_is_prejoined_and_serves,
+            ),
             ("killed_spare_is_cleaned_up", killed_spare_is_cleaned_up),
             (
                 "zygote_death_returns_spare_cgroups",
                 zygote_death_returns_spare_cgroups,
             ),
             ("child_zygote_has_no_spares", child_zygote_has_no_spares),
-            ("no_leaks_after_many_spare_hits", no_leaks_after_many_spare_hits),
+            (
+                "no_leaks_after_many_spare_hits",
+                no_leaks_after_many_spare_hits,
+            ),
         ],
     );
 }
@@ -105,30 +111,49 @@ fn spare_is_prejoined_and_serves(dir: &Path) -> TestResult {
     let used = in_use(&ex);
     let s = refill(&mut ex, &z)?;
     check(in_use(&ex) == used + 1, "refill reserves a pool cgroup")?;
-    check(s.cgroup != z.cgroup, "the spare has a cgroup of its own, not its Zygote's")?;
+    check(
+        s.cgroup != z.cgroup,
+        "the spare has a cgroup of its own, not its Zygote's",
+    )?;
     check_prejoined(&ex, &s)?;
-    check(ex.spares_memory(&z) > 0, "the spare's memory is charged to its cgroup")?;
+    check(
+        ex.spares_memory(&z) > 0,
+        "the spare's memory is charged to its cgroup",
+    )?;
     // The hit: the spare becomes the container, in the cgroup it joined.
     let spec = handler(dir, "probe", PROBE);
-    let (mut c, report) = ex
-        .fork_with(&z, &spec, Role::Handler, true, T)
-        .map_err(e)?;
+    let (mut c, report) = ex.fork_with(&z, &spec, Role::Handler, true, T).map_err(e)?;
     check(report.spare, format!("served by a spare: {report:?}"))?;
-    check(c.init == s.pid, format!("init {} is the spare {}", c.init, s.pid))?;
-    check(c.cgroup == s.cgroup, "the container's cgroup is the spare's")?;
-    check(ex.spares_of(&z).is_empty(), "the spare is no longer a spare")?;
+    check(
+        c.init == s.pid,
+        format!("init {} is the spare {}", c.init, s.pid),
+    )?;
+    check(
+        c.cgroup == s.cgroup,
+        "the container's cgroup is the spare's",
+    )?;
+    check(
+        ex.spares_of(&z).is_empty(),
+        "the spare is no longer a spare",
+    )?;
     check(
         report.steps.iter().any(|(n, _)| n == "handed")
             && report.steps.iter().any(|(n, _)| n == "cgroup"),
         format!("steps {:?}", report.steps),
     )?;
     check_isolated(&mut ex, &mut c, &mut other, dir, z.init.as_raw() as u32)?;
-    check(procs(&ex, &c.cgroup)? == vec![s.pid.as_raw()], "only the handler is in its cgroup")?;
+    check(
+        procs(&ex, &c.cgroup)? == vec![s.pid.as_raw()],
+        "only the handler is in its cgroup",
+    )?;
     // Destroy returns the cgroup, empty, to the pool.
     let cg = c.cgroup.clone();
     ex.destroy(c).map_err(e)?;
     check(procs(&ex, &cg)?.is_empty(), "destroyed: cgroup empty")?;
-    check(in_use(&ex) == used, format!("in use {used} -> {}", in_use(&ex)))?;
+    check(
+        in_use(&ex) == used,
+        format!("in use {used} -> {}", in_use(&ex)),
+    )?;
     ex.destroy(other).map_err(e)?;
     ex.destroy(z).map_err(e)?;
     let (size, free) = ex.pool_counts();
@@ -151,7 +176,10 @@ fn killed_spare_is_cleaned_up(dir: &Path) -> TestResult {
     // Replaced: the Zygote forgot it too, and a refill makes another.
     let c = refill(&mut ex, &z)?;
     let info = ex.ping(&z, T).map_err(e)?;
-    check(info.spares == 2, format!("the Zygote holds {} spares", info.spares))?;
+    check(
+        info.spares == 2,
+        format!("the Zygote holds {} spares", info.spares),
+    )?;
     check_prejoined(&ex, &c)?;
     // The oldest live spare serves; a killed one met at a hit is skipped.
     process::kill(b.pid, Signal::SIGKILL).map_err(e)?;
@@ -159,12 +187,21 @@ fn killed_spare_is_cleaned_up(dir: &Path) -> TestResult {
     let (mut h, report) = ex
         .fork_with(&z, &handler(dir, "h", ECHO), Role::Handler, true, T)
         .map_err(e)?;
-    check(report.spare && h.init == c.pid, format!("served by {} ({report:?})", h.init))?;
+    check(
+        report.spare && h.init == c.pid,
+        format!("served by {} ({report:?})", h.init),
+    )?;
     check(h.cgroup == c.cgroup, "in the spare's cgroup")?;
-    check(ex.invoke(&mut h, "1", T).map_err(e)?.status == 200, "serves")?;
+    check(
+        ex.invoke(&mut h, "1", T).map_err(e)?.status == 200,
+        "serves",
+    )?;
     ex.destroy(h).map_err(e)?;
     check(ex.spares_of(&z).is_empty(), "no spare left")?;
-    check(in_use(&ex) == used, format!("in use {used} -> {}", in_use(&ex)))?;
+    check(
+        in_use(&ex) == used,
+        format!("in use {used} -> {}", in_use(&ex)),
+    )?;
     // With none left, a spare hit is a normal fork.
     let (h, report) = ex
         .fork_with(&z, &handler(dir, "h2", ECHO), Role::Handler, true, T)
@@ -182,10 +219,16 @@ fn zygote_death_returns_spare_cgroups(dir: &Path) -> TestResult {
     let spares = [refill(&mut ex, &z)?, refill(&mut ex, &z)?];
     ex.destroy(z).map_err(e)?;
     for s in &spares {
-        check(procs(&ex, &s.cgroup)?.is_empty(), format!("spare {} killed", s.pid))?;
+        check(
+            procs(&ex, &s.cgroup)?.is_empty(),
+            format!("spare {} killed", s.pid),
+        )?;
     }
     let (size, free) = ex.pool_counts();
-    check(size == free, format!("live Zygote: pool {size} made, {free} free"))?;
+    check(
+        size == free,
+        format!("live Zygote: pool {size} made, {free} free"),
+    )?;
     // A Zygote that died (killed): its spares see EOF and exit; destroying
     // it returns their cgroups.
     let z = root_zygote(&mut ex)?;
@@ -193,11 +236,17 @@ fn zygote_death_returns_spare_cgroups(dir: &Path) -> TestResult {
     process::kill(z.init, Signal::SIGKILL).map_err(e)?;
     ex.destroy(z).map_err(e)?;
     for s in &spares {
-        check(procs(&ex, &s.cgroup)?.is_empty(), format!("spare {} gone", s.pid))?;
+        check(
+            procs(&ex, &s.cgroup)?.is_empty(),
+            format!("spare {} gone", s.pid),
+        )?;
         check(!process::is_alive(s.pid), format!("spare {} reaped", s.pid))?;
     }
     let (size, free) = ex.pool_counts();
-    check(size == free, format!("dead Zygote: pool {size} made, {free} free"))?;
+    check(
+        size == free,
+        format!("dead Zygote: pool {size} made, {free} free"),
+    )?;
     // Teardown with spares outstanding removes every cgroup of the prefix.
     let z = root_zygote(&mut ex)?;
     let s = refill(&mut ex, &z)?;
@@ -222,13 +271,19 @@ fn child_zygote_has_no_spares(dir: &Path) -> TestResult {
         ..ContainerSpec::default()
     };
     let (child, _) = ex.fork_from(&z, &zspec, Role::Zygote, T).map_err(e)?;
-    check(ex.ping(&child, T).map_err(e)?.spares == 0, "the child Zygote holds no spare")?;
+    check(
+        ex.ping(&child, T).map_err(e)?.spares == 0,
+        "the child Zygote holds no spare",
+    )?;
     check(ex.spares_of(&child).is_empty(), "none tracked for it")?;
     let (mut h, report) = ex
         .fork_with(&z, &handler(dir, "h", ECHO), Role::Handler, true, T)
         .map_err(e)?;
     check(report.spare && h.init == s.pid, "the parent's spare serves")?;
-    check(ex.invoke(&mut h, "1", T).map_err(e)?.status == 200, "serves")?;
+    check(
+        ex.invoke(&mut h, "1", T).map_err(e)?.status == 200,
+        "serves",
+    )?;
     ex.destroy(h).map_err(e)?;
     ex.destroy(child).map_err(e)?;
     ex.destroy(z).map_err(e)?;
@@ -292,12 +347,24 @@ fn no_leaks_after_many_spare_hits(dir: &Path) -> TestResult {
     }
     let now = ex.backend().list_below(&prefix("sleaks")).len();
     check(now == cgroups, format!("cgroups {cgroups} -> {now}"))?;
-    check(ex.pool_counts() == pool, format!("pool {pool:?} -> {:?}", ex.pool_counts()))?;
+    check(
+        ex.pool_counts() == pool,
+        format!("pool {pool:?} -> {:?}", ex.pool_counts()),
+    )?;
     check(mount_count() == mounts, "mounts leaked")?;
-    check(fd_count() == fds, format!("fds leaked: {fds} -> {}", fd_count()))?;
-    check(child_count() == kids, format!("children: {kids} -> {}", child_count()))?;
+    check(
+        fd_count() == fds,
+        format!("fds leaked: {fds} -> {}", fd_count()),
+    )?;
+    check(
+        child_count() == kids,
+        format!("children: {kids} -> {}", child_count()),
+    )?;
     let zfds_now = fds_of(z.init.as_raw());
-    check(zfds_now == zfds, format!("Zygote fds: {zfds} -> {zfds_now}"))?;
+    check(
+        zfds_now == zfds,
+        format!("Zygote fds: {zfds} -> {zfds_now}"),
+    )?;
     check(zombies_of(z.init.as_raw()) == 0, "Zygote zombies")?;
     // Only the Zygote runs below the prefix.
     for cg in ex.backend().list_below(&prefix("sleaks")) {

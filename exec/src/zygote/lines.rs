@@ -119,7 +119,7 @@ mod tests {
         let (ours, mut theirs) = pair();
         theirs
             .write_all(b"{\"event\":\"spare\",\"pid\":7,\"spares\":1}\n{\"event\":\"ready\"}\n")
-            .unwrap();
+            .expect("write");
         drop(theirs);
         let mut lines = Lines::new(ours, Duration::from_secs(5));
         assert!(matches!(
@@ -147,7 +147,7 @@ mod tests {
         let mut lines = Lines::new(ours, Duration::from_millis(200));
         let got = lines.next();
         drop(lines);
-        writer.join().unwrap();
+        writer.join().expect("the writer thread");
         assert!(matches!(got, Err(ForkError::Timeout(_))), "{got:?}");
     }
 
@@ -173,7 +173,7 @@ mod tests {
             }
         }
         drop(lines);
-        writer.join().unwrap();
+        writer.join().expect("the writer thread");
         assert!(matches!(got, Err(ForkError::Timeout(_))), "{got:?}");
     }
 
@@ -189,12 +189,12 @@ mod tests {
         let mut lines = Lines::with_limit(ours, Duration::from_secs(30), 16 * 1024);
         let got = lines.next();
         drop(lines); // the writer sees EPIPE and stops
-        writer.join().unwrap();
+        writer.join().expect("the writer thread");
         assert!(
             matches!(got, Err(ForkError::LineTooLong { max: 16384 })),
             "{got:?}"
         );
-        assert!(got.unwrap_err().to_string().contains("16384"));
+        assert!(got.is_err_and(|e| e.to_string().contains("16384")));
     }
 
     #[test]
@@ -202,7 +202,7 @@ mod tests {
         let (ours, mut theirs) = pair();
         let mut line = vec![b'x'; 2000];
         line.push(b'\n');
-        theirs.write_all(&line).unwrap();
+        theirs.write_all(&line).expect("write");
         drop(theirs);
         let mut lines = Lines::with_limit(ours, Duration::from_secs(5), 1000);
         assert!(matches!(

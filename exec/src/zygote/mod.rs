@@ -17,8 +17,8 @@
 mod lines;
 mod spares;
 
-pub use lines::MAX_LINE_BYTES;
 use lines::Lines;
+pub use lines::MAX_LINE_BYTES;
 pub use spares::{Spare, Spares};
 
 use crate::container::{Container, ContainerSpec, CreateError, Executor, Prepared, Role};
