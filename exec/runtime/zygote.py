@@ -20,7 +20,7 @@ Protocol, one request per connection on the listening socket (fd 3):
         -> {"event": "pong", "pid": P, "modules": [...], "import_us": N}
     {"op": "fork", "role": "handler"|"zygote", "imports": [modules],
      "pythonpath": "/packages/a:/packages/b", "uid": U, "gid": G,
-     "spare": true|false}
+     "spare": true|false, "spare_pid": P|null}
      fds: [root dir, listening socket, log file, /dev/null, the Zygote's
            own PID namespace, cgroup.procs...]
         -> {"event": "forked", "pid": P, "spare": B}  (the new process, our PID ns)
@@ -29,21 +29,26 @@ Protocol, one request per connection on the listening socket (fd 3):
             "t0_ns": T, "t1_ns": T}
         -> {"event": "ready", "t_ns": T}      (serving on its socket)
         or, at any point: {"event": "error", "stage": S, "error": "..."}
-    {"op": "refill"}   fds: [the Zygote's own PID namespace]
-        -> {"event": "spare", "pid": P, "spares": N}
+    {"op": "refill"}   fds: [the Zygote's own PID namespace, cgroup.procs...]
+        -> {"event": "spare", "pid": P, "spares": N}  (P has joined that cgroup)
 
 Times (`t_ns`) are CLOCK_MONOTONIC nanoseconds, the clock the executor
 reads too, so each phase is measured between two step boundaries.
 
 Spares (pre-forked children, issue 9): `refill` forks a child that is
-already PID 1 of its own new PID namespace, with its own IPC and UTS
-namespaces and hostname, and that waits on a private socket pair. A
-handler fork with "spare": true hands the request, its fds and the reply
-connection to the oldest live spare instead of forking: the spare only
-joins the cgroup, enters the root, drops privileges and imports. When no
-live spare is left (one was killed), it forks as usual and says
-"spare": false. Refills are the executor's to ask for (sock-core decides
-them), so this server never forks on its own.
+already PID 1 of its own new PID namespace, has joined the cgroup whose
+cgroup.procs fds came with the request (a pooled cgroup the executor
+reserved for it: a cold cgroup v1 join costs ~10 ms, so it is paid here,
+off the critical path), has its own IPC and UTS namespaces and hostname,
+and waits on a private socket pair. A handler fork with "spare": true
+hands the request, its fds and the reply connection to the spare named
+by "spare_pid" (the executor made the target container in that spare's
+cgroup; without a pid, the oldest live one) instead of forking: the spare
+only enters the root, drops privileges and imports. When that spare is
+dead (killed), it forks as usual, into the request's cgroup, and says
+"spare": false. Spares that died are dropped (their socket reads EOF)
+before every refill, hand-off and ping. Refills are the executor's to ask
+for (sock-core decides them), so this server never forks on its own.
 
 One fork per request: for a handler the Zygote first moves its
 children's PID namespace to a new one (unshare(CLONE_NEWPID)), forks, and
@@ -160,13 +165,14 @@ def handle(rt, conn):
         req = rt.loads(line.decode())
         op = req.get("op")
         if op == "ping":
+            prune_spares()
             send(conn, rt, {"event": "pong", "pid": posix.getpid(), "modules": STATE["modules"], "import_us": STATE["import_us"], "spares": len(SPARES)})
         elif op == "fork":
             fork(rt, conn, req, fds)
         elif op == "refill":
-            if len(fds) != 1:
-                raise ValueError("a refill needs 1 fd (the Zygote's PID namespace), got %d" % len(fds))
-            pid = make_spare(rt, fds[0])
+            if len(fds) < 1:
+                raise ValueError("a refill needs the Zygote's PID namespace fd (then cgroup.procs fds), got none")
+            pid = make_spare(rt, fds[0], fds[1:])
             send(conn, rt, {"event": "spare", "pid": pid, "spares": len(SPARES)})
         else:
             send(conn, rt, {"event": "error", "stage": "request", "error": "unknown op %r" % (op,)})
@@ -227,14 +233,16 @@ def join_cgroup(procs):
     STEPS.append(("cgroup", now_ns()))
 
 
-def make_spare(rt, pidns):
-    """Forks a spare into a new PID namespace and waits until it is set up."""
+def make_spare(rt, pidns, procs):
+    """Forks a spare into a new PID namespace, in the cgroup of `procs`
+    (cgroup.procs fds), and waits until it is set up."""
+    prune_spares()
     ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
     pid = fork_into_new_pidns(pidns)
     if pid == 0:
         try:
             ours.close()
-            spare(rt, theirs)
+            spare(rt, theirs, procs)
         except BaseException as e:
             sys.stderr.write("zygote spare: %s: %s\n" % (type(e).__name__, e))
             sys.stderr.flush()
@@ -247,10 +255,16 @@ def make_spare(rt, pidns):
     return pid
 
 
-def spare(rt, sock):
-    """A pre-forked child: sets up what needs no container, then waits."""
+def spare(rt, sock, procs):
+    """A pre-forked child: joins its reserved cgroup and sets up what needs
+    no container, then waits."""
     _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
     _signal.signal(_signal.SIGTERM, lambda _s, _f: posix._exit(0))
+    # First, before the fds are closed: the slow part of a cold cgroup v1
+    # join happens now, not when a container is waiting for us.
+    for cg in procs:
+        posix.write(cg, b"0")
+    joined = bool(procs)
     # Keep only stdio and our socket: the Zygote's listener, its other
     # spares' sockets and any request fds are not ours to hold.
     keep = sock.fileno()
@@ -271,7 +285,10 @@ def spare(rt, sock):
     conn = _socket.socket(fileno=fds[0])
     STEPS[:] = [("handed", now_ns())]
     try:
-        join_cgroup(fds[5:])
+        if joined:
+            STEPS.append(("cgroup", now_ns()))  # joined at refill time
+        else:
+            join_cgroup(fds[5:])
         c2(rt, conn, req, fds[1:5], "handler")
     except BaseException as e:
         report_enter_error(rt, conn, e)
@@ -286,17 +303,40 @@ def forget_spares():
     SPARES.clear()
 
 
+def prune_spares():
+    """Drops spares that died (killed): their end of the pair reads EOF (a
+    live spare never writes after its "w")."""
+    live = []
+    for pid, sock in SPARES:
+        try:
+            dead = sock.recv(1, _socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            dead = False
+        except OSError:
+            dead = True
+        if dead:
+            sock.close()
+        else:
+            live.append((pid, sock))
+    SPARES[:] = live
+
+
 def hand_to_spare(rt, conn, req, fds):
-    """Gives a handler fork to the oldest live spare; False if none is left."""
+    """Gives a handler fork to the spare named by "spare_pid" (the oldest
+    live one without a name); False if it is dead or none is left."""
     line = (rt.dumps(req) + "\n").encode()
     handoff = [conn.fileno()] + fds[0:4] + fds[5:]
+    want = req.get("spare_pid")
+    prune_spares()
     # The spare's steps start where it receives this; ours ends here.
-    while SPARES:
-        pid, sock = SPARES.pop(0)
+    for i, (pid, sock) in enumerate(SPARES):
+        if want is not None and pid != want:
+            continue
+        del SPARES[i]
         try:
             sock.sendmsg([line], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", handoff))])
         except OSError:
-            continue  # it died (killed); its end is closed
+            return False  # it died since the prune: fork into its cgroup instead
         finally:
             sock.close()
         send(conn, rt, {"event": "forked", "pid": pid, "spare": True})

@@ -162,9 +162,13 @@ pub fn run(state: &Path, base: &Path, opts: &ZygoteBench) -> Result<String> {
         );
         mounts.push((got.key, got.path));
     }
-    let hello = write_handler(&work.join("hello"), &[], "1")?;
-    let big_call = format!("[str(type(m)) for m in ({},)]", opts.modules.join(", "));
-    let big = write_handler(&work.join("big"), &opts.modules, &big_call)?;
+    for m in &opts.modules {
+        if !is_module_name(m) {
+            bail!("--modules: {m:?} is not a dotted Python identifier");
+        }
+    }
+    let hello = write_handler(&work.join("hello"), &[])?;
+    let big = write_handler(&work.join("big"), &opts.modules)?;
     let workloads = [
         Workload {
             name: "hello",
@@ -211,20 +215,43 @@ pub fn run(state: &Path, base: &Path, opts: &ZygoteBench) -> Result<String> {
     Ok(report)
 }
 
-fn write_handler(dir: &Path, modules: &[String], result: &str) -> Result<PathBuf> {
+fn write_handler(dir: &Path, modules: &[String]) -> Result<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir)?;
-    let mut src = String::new();
-    for m in modules {
-        let _ = writeln!(src, "import {m}");
-    }
-    let _ = write!(src, "\n\ndef f(event):\n    return {result}\n");
-    std::fs::write(dir.join("f.py"), src)?;
+    std::fs::write(dir.join("f.py"), handler_source(modules))?;
     std::fs::set_permissions(dir.join("f.py"), std::fs::Permissions::from_mode(0o644))?;
     for d in [dir, dir.parent().unwrap_or(dir)] {
         std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755))?;
     }
     Ok(dir.to_path_buf())
+}
+
+/// The handler: imports `modules` and returns their types (hello world,
+/// without modules: `1`). Module names are data, a JSON list (also a
+/// Python literal) imported with `__import__`, never spliced into an
+/// `import` statement (as `SOCK_IMPORTS` and `run`'s handlers do).
+fn handler_source(modules: &[String]) -> String {
+    let list = serde_json::Value::from(modules.to_vec()).to_string();
+    format!(
+        "import sys\n\n\
+         MODULES = {list}\n\
+         for _m in MODULES:\n    __import__(_m)\n\
+         _MODS = [sys.modules[_m] for _m in MODULES]\n\n\n\
+         def f(event):\n    \
+         return [str(type(m)) for m in _MODS] or 1\n"
+    )
+}
+
+/// A dotted name of ASCII identifiers (`a`, `a.b_c`); `--modules` takes
+/// nothing else (the same rule as the runner's handlers).
+fn is_module_name(m: &str) -> bool {
+    !m.is_empty()
+        && m.split('.').all(|part| {
+            part.chars()
+                .next()
+                .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+                && part.chars().all(|c| c == '_' || c.is_ascii_alphanumeric())
+        })
 }
 
 fn measure(
@@ -365,13 +392,12 @@ fn docker_once(d: &docker::Docker, w: &Workload) -> Result<Duration> {
             .arg(format!("{}:/packages/{key}:ro", dir.display()));
         paths.push(format!("/packages/{key}"));
     }
-    let mut code = String::from("import sys; sys.path[:0] = [p for p in sys.argv[1:]]");
-    for m in &w.modules {
-        let _ = write!(code, "; import {m}");
-    }
-    code.push_str("; print(1)");
+    // Module names are data (argv[1], a JSON list), as in the handler.
+    let code = "import sys, json; sys.path[:0] = sys.argv[2:]; \
+                [__import__(m) for m in json.loads(sys.argv[1])]; print(1)";
+    let modules = serde_json::Value::from(w.modules.clone()).to_string();
     cmd.arg(&d.image)
-        .args(["/usr/bin/python3", "-S", "-c", &code])
+        .args(["/usr/bin/python3", "-S", "-c", code, &modules])
         .args(&paths);
     cmd.stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());
@@ -480,4 +506,43 @@ fn render(rows: &[Row], opts: &ZygoteBench, keys: &[String]) -> String {
         let _ = writeln!(s, "{:<8} {:<8} {}", r.workload, r.system, steps.join("  "));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::python_eval;
+
+    /// Module names used to be spliced into `import` statements: now the
+    /// only statement is the fixed `import sys`, and the names are a list.
+    #[test]
+    fn module_names_are_data_in_the_handler() {
+        let src = handler_source(&["json".into(), "os.path".into()]);
+        let got = python_eval(&src, "[ns['MODULES'], ns['f']({}), names]").expect("runs");
+        let got: serde_json::Value = serde_json::from_str(&got).expect("json");
+        assert_eq!(got[0], serde_json::json!(["json", "os.path"]));
+        assert_eq!(
+            got[1],
+            serde_json::json!(["<class 'module'>", "<class 'module'>"])
+        );
+        assert_eq!(got[2], serde_json::json!(["sys"]), "{src}");
+        let hello = python_eval(&handler_source(&[]), "ns['f']({})").expect("runs");
+        assert_eq!(hello.trim(), "1");
+    }
+
+    #[test]
+    fn odd_module_names_stay_strings() {
+        let odd = "x\"); import os; (\"\n\u{1b}";
+        let src = handler_source(&[odd.to_string()]);
+        let got = crate::testutil::python_parse(&src).expect("parses");
+        assert_eq!(got[0], serde_json::json!(["sys"]), "{src}");
+        assert!(
+            got[2].as_array().is_some_and(|a| a.contains(&odd.into())),
+            "the name is one string constant: {got}"
+        );
+        for bad in ["os; import x", "a..b", "1a", "", "a b"] {
+            assert!(!is_module_name(bad), "{bad:?}");
+        }
+        assert!(is_module_name("numpy") && is_module_name("a.b_c"));
+    }
 }

@@ -72,6 +72,11 @@ impl CgroupPool {
         self.all.len()
     }
 
+    /// Cgroups ready to be taken.
+    pub fn free(&self) -> usize {
+        self.free.len()
+    }
+
     /// Kills anything left and removes every cgroup of the pool.
     pub fn destroy(&mut self) -> CgroupResult<()> {
         self.free.clear();

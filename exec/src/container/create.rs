@@ -1,7 +1,8 @@
 //! Creating a lean container: the setup steps, in order. ARCHITECTURE.md
 //! lists the same steps; keep the two in lock-step.
 //!
-//! 1. take a cgroup from the pool;
+//! 1. take a cgroup from the pool (a Zygote's spare brings its own, taken
+//!    from the pool and joined when the spare was forked);
 //! 2. make the container folder: `root/` (mount point), `scratch/` and
 //!    `scratch/tmp` owned by the handler's user;
 //! 3. bind the base image read-only at `root/`;
@@ -79,8 +80,13 @@ fn mkdir(path: &Path) -> Result<(), CreateError> {
 }
 
 impl Executor {
-    pub(super) fn pool_give_back(&mut self, cg: Cgroup) -> Result<(), CgroupError> {
+    pub(crate) fn pool_give_back(&mut self, cg: Cgroup) -> Result<(), CgroupError> {
         self.pool.give_back(cg)
+    }
+
+    /// A free pooled cgroup (a spare reserves one at refill time).
+    pub(crate) fn pool_take(&mut self) -> Result<Cgroup, CgroupError> {
+        self.pool.take()
     }
 
     /// Creates and starts a lean container running `spec`'s handler in a
@@ -184,10 +190,25 @@ impl Executor {
 
     /// Steps 1-7; on failure the steps done are undone.
     pub(crate) fn prepare(&mut self, spec: &ContainerSpec) -> Result<Prepared, CreateError> {
+        self.prepare_in(spec, None)
+    }
+
+    /// [`Executor::prepare`] in `cgroup` when given: a pooled cgroup taken
+    /// earlier, which a Zygote's spare already joined (step 1 is then done,
+    /// off the critical path). On failure it goes back to the pool, which
+    /// kills whatever it holds.
+    pub(crate) fn prepare_in(
+        &mut self,
+        spec: &ContainerSpec,
+        cgroup: Option<Cgroup>,
+    ) -> Result<Prepared, CreateError> {
         let id = self.next_id;
         self.next_id += 1;
         let dir = self.containers_dir.join(format!("c{id}"));
-        let cgroup = self.pool.take()?;
+        let cgroup = match cgroup {
+            Some(cg) => cg,
+            None => self.pool.take()?,
+        };
         let mut p = Partial {
             id,
             cgroup: Some(cgroup),

@@ -1,7 +1,9 @@
 //! Destroying a container: kill its init, which takes every process of its
 //! PID namespace with it (pid_namespaces(7)); return the cgroup to the
 //! pool, which cgroup-kills anything still inside and waits until it is
-//! empty; unmount in reverse order; delete its folder.
+//! empty; unmount in reverse order; delete its folder. A Zygote's
+//! pre-forked children (spares) each wait in a pooled cgroup of their own:
+//! destroying the Zygote kills them and returns those too.
 
 use super::{Container, Executor, ExecutorError, State};
 use crate::sys::{mount, process};
@@ -10,7 +12,11 @@ use nix::sys::signal::Signal;
 impl Executor {
     pub fn destroy(&mut self, c: Container) -> Result<(), ExecutorError> {
         let id = c.id;
-        self.teardown(c).map_err(|e| ExecutorError::Destroy {
+        let torn = self.teardown(c);
+        // After the Zygote is gone: its spares, reparented to us, are
+        // killed and reaped by the cgroup give-back.
+        let spares = self.release_spares(id).map_err(ExecutorError::from);
+        torn.and(spares).map_err(|e| ExecutorError::Destroy {
             id,
             source: Box::new(e),
         })

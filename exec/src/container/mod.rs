@@ -140,6 +140,8 @@ pub struct Container {
 pub struct Executor {
     pub config: ExecutorConfig,
     pool: CgroupPool,
+    /// Each Zygote's pre-forked children and the cgroups they joined.
+    pub(crate) spares: crate::zygote::Spares,
     containers_dir: PathBuf,
     next_id: u64,
     /// What the start-up cleanup found (left by a crashed run).
@@ -196,6 +198,7 @@ impl Executor {
         Ok(Executor {
             config,
             pool,
+            spares: crate::zygote::Spares::default(),
             containers_dir,
             next_id: 0,
             recovered,
@@ -211,6 +214,12 @@ impl Executor {
 
     pub fn containers_dir(&self) -> &Path {
         &self.containers_dir
+    }
+
+    /// The cgroup pool's (size, free): cgroups made, and those neither in a
+    /// container nor reserved by a spare (for leak checks).
+    pub fn pool_counts(&self) -> (usize, usize) {
+        (self.pool.size(), self.pool.free())
     }
 
     /// Freezes a container's cgroup (SOCK's handler cache keeps idle
@@ -231,6 +240,8 @@ impl Executor {
     /// If a step fails, the error is returned and `drop` still sweeps the
     /// prefix.
     pub fn shutdown(mut self) -> Result<(), ExecutorError> {
+        // Spares' cgroups are pool cgroups: destroying the pool kills them.
+        self.spares.clear();
         self.pool.destroy()?;
         sys::mount::unmount(&self.containers_dir, true)?;
         self.closed = true;

@@ -14,13 +14,19 @@
 //! [`Executor::destroy`] works as for any container: kill the init, then
 //! cgroup-kill and wait until the cgroup is empty.
 
+mod lines;
+mod spares;
+
+use lines::Lines;
+pub use lines::MAX_LINE_BYTES;
+pub use spares::{Spare, Spares};
+
 use crate::container::{Container, ContainerSpec, CreateError, Executor, Prepared, Role};
 use crate::sys::{clock, fs, process, SysError};
 use nix::fcntl::OFlag;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use serde::Deserialize;
-use std::io::{BufRead, BufReader};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -34,14 +40,18 @@ pub enum ForkError {
     Unreachable { path: PathBuf, err: std::io::Error },
     #[error("{0}")]
     Sys(#[from] SysError),
+    #[error("reserving a cgroup for a spare: {0}")]
+    SpareCgroup(crate::cgroup::CgroupError),
     #[error("talking to the Zygote: {0}")]
     Io(std::io::Error),
     #[error("the Zygote's child failed at {stage}: {error}")]
     Child { stage: String, error: String },
     #[error("the Zygote closed the connection before {0} (it crashed, or its child did){1}")]
     Closed(&'static str, String),
-    #[error("no reply from the Zygote within {0:?}")]
+    #[error("no complete reply from the Zygote within {0:?}")]
     Timeout(Duration),
+    #[error("a reply line from the Zygote is longer than {max} bytes")]
+    LineTooLong { max: usize },
     #[error("bad reply from the Zygote: {0}")]
     Protocol(String),
 }
@@ -141,7 +151,8 @@ pub struct ForkReport {
     pub load_error: Option<String>,
 }
 
-/// How long the executor waits for each reply line of a fork or ping.
+/// How long the executor waits for a whole fork, ping or refill exchange
+/// (one deadline for all its reply lines).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Executor {
@@ -150,7 +161,7 @@ impl Executor {
     pub fn ping(&self, zygote: &Container, timeout: Duration) -> Result<ZygoteInfo, ForkError> {
         let stream = connect(zygote)?;
         fs::send_with_fds(stream.as_fd(), b"{\"op\":\"ping\"}\n", &[])?;
-        let mut lines = Lines::new(stream, timeout)?;
+        let mut lines = Lines::new(stream, timeout);
         match lines.next()? {
             Some(Event::Pong {
                 pid,
@@ -185,7 +196,10 @@ impl Executor {
 
     /// [`Executor::fork_from`], asking for a pre-forked child (`spare`,
     /// handlers only) when the Zygote has one; the report says whether it
-    /// did (a spare that was killed means a normal fork).
+    /// did (a spare that was killed means a normal fork). The container
+    /// is made in the cgroup the spare joined at refill time, so the hit
+    /// pays no cgroup join (see `spares.rs`); a normal fork that replaces
+    /// a spare found dead at the last moment joins that same cgroup.
     pub fn fork_with(
         &mut self,
         zygote: &Container,
@@ -196,10 +210,15 @@ impl Executor {
     ) -> Result<(Container, ForkReport), ForkError> {
         let start_ns = clock::monotonic_ns();
         let t0 = Instant::now();
-        let prep = self.prepare(spec)?;
+        let spare = match (spare, role) {
+            (true, Role::Handler) => self.take_spare(zygote.id),
+            _ => None,
+        };
+        let spare_pid = spare.as_ref().map(|s| s.pid);
+        let prep = self.prepare_in(spec, spare.map(|s| s.cgroup))?;
         let prepare = t0.elapsed();
         let mut child = None;
-        let want = Want { role, spare };
+        let want = Want { role, spare_pid };
         let result = self.fork_prepared(zygote, &prep, spec, want, timeout, &mut child);
         match result {
             Ok(mut report) => {
@@ -218,28 +237,6 @@ impl Executor {
                 process::reap_all();
                 Err(e)
             }
-        }
-    }
-
-    /// Asks `zygote` to fork one more pre-forked child; returns its pid
-    /// and how many the Zygote now holds. Off the critical path.
-    pub fn refill(&self, zygote: &Container, timeout: Duration) -> Result<(i32, usize), ForkError> {
-        let pidns = fs::open(Path::new("/proc/self/ns/pid"), OFlag::O_RDONLY)?;
-        let stream = connect(zygote)?;
-        fs::send_with_fds(
-            stream.as_fd(),
-            b"{\"op\":\"refill\"}\n",
-            &[pidns.as_raw_fd()],
-        )?;
-        drop(pidns);
-        let mut lines = Lines::new(stream, timeout)?;
-        match lines.next()? {
-            Some(Event::Spare { pid, spares }) => Ok((pid, spares)),
-            Some(Event::Error { stage, error }) => Err(ForkError::Child { stage, error }),
-            Some(other) => Err(ForkError::Protocol(format!(
-                "expected spare, got {other:?}"
-            ))),
-            None => Err(ForkError::Closed("a refill", log_tail(zygote))),
         }
     }
 
@@ -284,7 +281,8 @@ impl Executor {
             "pythonpath": prep.pythonpath,
             "uid": self.config.uid,
             "gid": self.config.gid,
-            "spare": want.spare && role == Role::Handler,
+            "spare": want.spare_pid.is_some(),
+            "spare_pid": want.spare_pid.map(Pid::as_raw),
         });
         let line = format!("{request}\n");
 
@@ -296,7 +294,7 @@ impl Executor {
         let t0 = Instant::now();
         fs::send_with_fds(stream.as_fd(), line.as_bytes(), &fds)?;
         drop((root, null, pidns, procs));
-        let mut lines = Lines::new(stream, timeout)?;
+        let mut lines = Lines::new(stream, timeout);
         // The pid (from the Zygote) and the child's own events come from two
         // processes, so "forked" may arrive after "joined"; the child's
         // events are in order.
@@ -313,7 +311,14 @@ impl Executor {
             };
             match event {
                 Event::Forked { pid, spare } if child.is_none() => {
-                    *child = Some(Pid::from_raw(pid));
+                    let pid = Pid::from_raw(pid);
+                    *child = Some(pid);
+                    if spare && want.spare_pid != Some(pid) {
+                        return Err(ForkError::Protocol(format!(
+                            "asked for spare {:?}, the Zygote handed the fork to {pid}",
+                            want.spare_pid
+                        )));
+                    }
                     report.spare = spare;
                 }
                 Event::Joined { t_ns, steps } if stage == 0 => {
@@ -371,7 +376,9 @@ impl Executor {
 #[derive(Clone, Copy, Debug)]
 struct Want {
     role: Role,
-    spare: bool,
+    /// The spare to hand the fork to (handlers only): the one whose cgroup
+    /// the target container was made in.
+    spare_pid: Option<Pid>,
 }
 
 fn connect(zygote: &Container) -> Result<UnixStream, ForkError> {
@@ -390,43 +397,5 @@ fn log_tail(zygote: &Container) -> String {
         String::new()
     } else {
         format!("; its log ends: {tail}")
-    }
-}
-
-/// Reply lines, each waited for with the same timeout.
-struct Lines {
-    reader: BufReader<UnixStream>,
-    timeout: Duration,
-}
-
-impl Lines {
-    fn new(stream: UnixStream, timeout: Duration) -> Result<Lines, ForkError> {
-        stream
-            .set_read_timeout(Some(timeout))
-            .map_err(ForkError::Io)?;
-        Ok(Lines {
-            reader: BufReader::new(stream),
-            timeout,
-        })
-    }
-
-    fn next(&mut self) -> Result<Option<Event>, ForkError> {
-        let mut line = String::new();
-        match self.reader.read_line(&mut line) {
-            Ok(0) => Ok(None),
-            Ok(_) => serde_json::from_str(line.trim())
-                .map(Some)
-                .map_err(|e| ForkError::Protocol(format!("{e}: {:?}", line.trim()))),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                Err(ForkError::Timeout(self.timeout))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Ok(None),
-            Err(e) => Err(ForkError::Io(e)),
-        }
     }
 }
