@@ -146,6 +146,12 @@ pub struct RunArgs {
     /// as possible; decisions use trace time either way).
     #[arg(long, value_parser = parse_speedup)]
     pub speedup: Option<f64>,
+    /// Serve invocations concurrently in wall-clock time, overlapping as
+    /// the trace's arrivals do (paced at --speedup, default 1), bounded by
+    /// `replay.max_concurrency` with sim's FIFO queue. Default: one at a
+    /// time in virtual time.
+    #[arg(long)]
+    pub concurrent: bool,
     /// Per-request and per-fork timeout (seconds).
     #[arg(long, default_value = "60", value_parser = parse_timeout)]
     pub timeout_s: Duration,

@@ -219,6 +219,7 @@ fn options(dir: &Path) -> Result<RunOptions, String> {
         timeout: Duration::from_secs(30),
         progress_every: 0,
         max_concurrency: None,
+        concurrent: false,
     })
 }
 

@@ -57,6 +57,7 @@ pub(super) fn run_trace(cli: &Cli, args: &crate::cli::RunArgs) -> Result<()> {
         timeout: args.timeout_s,
         progress_every: args.progress,
         max_concurrency: settings.replay.max_concurrency,
+        concurrent: args.concurrent,
     };
     let mut config = ExecutorConfig::new(cli.state.clone(), root);
     config.cgroup_prefix = "sock-exec-run".into();

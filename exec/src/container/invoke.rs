@@ -64,7 +64,10 @@ impl Executor {
     /// After a request's end: on timeout or death the container is killed
     /// and marked dead (the executor itself keeps serving).
     pub fn settle(&mut self, c: &mut Container, result: &Result<Response, InvokeError>) {
-        if matches!(result, Err(InvokeError::Timeout(_)) | Err(InvokeError::Died)) {
+        if matches!(
+            result,
+            Err(InvokeError::Timeout(_)) | Err(InvokeError::Died)
+        ) {
             if let Err(e) = self.backend().kill_all(&c.cgroup) {
                 // destroy kills it again (and reports); say so now.
                 tracing::warn!(container = c.id, error = %e, "killing a timed-out container failed");

@@ -37,6 +37,7 @@
 //! path's start phase what lies between its boundaries (`crate::measure`);
 //! `queue` is the engine's virtual wait. Phases sum to `latency_us`.
 
+mod concurrent;
 mod handlers;
 mod private;
 mod real;
@@ -108,9 +109,12 @@ pub struct RunOptions {
     pub timeout: Duration,
     /// Progress line on stderr every this many invocations (0: never).
     pub progress_every: u64,
-    /// At most this many invocations run at once in virtual time; the
-    /// rest queue FIFO, as in sim (`replay.max_concurrency`).
+    /// At most this many invocations run at once; the rest queue FIFO, as
+    /// in sim (`replay.max_concurrency`).
     pub max_concurrency: Option<usize>,
+    /// Serve invocations concurrently in wall-clock time (paced at
+    /// `speedup`, 1 when unset) instead of one at a time in virtual time.
+    pub concurrent: bool,
 }
 /// A run: the engine (with the planner) and what it holds for real.
 #[derive(Debug)]
@@ -178,6 +182,8 @@ impl<'e, 'c> Runner<'e, 'c> {
             started: Instant::now(),
             records: Vec::new(),
             attempt_start_ns: 0,
+            wall: None,
+            inflight: Default::default(),
         };
         real.start_zygotes(&planner)?;
         let mut replay = VirtualReplay::new(Engine::new(planner, options));
@@ -332,6 +338,10 @@ where
         }
         Ok(())
     };
+    if runner.real.opts.concurrent {
+        concurrent::run(&mut runner, invocations, limit, &mut write)?;
+        return runner.finish();
+    }
     for (seq, inv) in invocations.enumerate() {
         if limit.is_some_and(|l| seq as u64 >= l) {
             break;

@@ -60,6 +60,10 @@ pub(super) struct Real<'e, 'c> {
     /// fallback's record counts from there: the failed attempt's time lands
     /// in its start phase).
     pub(super) attempt_start_ns: u64,
+    /// Set in the concurrent replay: requests then stay in flight
+    /// (`inflight`) and complete from its poll loop.
+    pub(super) wall: Option<super::concurrent::Wall>,
+    pub(super) inflight: HashMap<sock_core::InstanceId, super::concurrent::InFlight>,
 }
 
 impl Effects for Real<'_, '_> {
@@ -86,6 +90,13 @@ impl Effects for Real<'_, '_> {
         if call.attempt == 0 {
             self.private.begin_step();
             self.attempt_start_ns = crate::sys::clock::monotonic_ns();
+        }
+        if self.wall.is_some() {
+            let served = self.serve_async(planner, call, plan)?;
+            if matches!(served, Served::Failed(_)) {
+                self.summary.fallbacks += 1;
+            }
+            return Ok(served);
         }
         match self.serve_plan(planner, call, plan)? {
             Ok(rec) => {

@@ -1,30 +1,104 @@
-//! Serving one plan for real (the critical path): thaw a paused handler,
-//! fork a Zygote (or hand a spare the container), or start a fresh
-//! interpreter; then invoke it. Phases are measured between step
-//! boundaries (`crate::measure`). A path that fails is reported to the
-//! engine as a [`Failure`], and the planner chooses the fallback.
+//! Serving one plan for real (the critical path), in three steps:
+//! [`Real::prepare`] makes the container ready (thaw a paused handler,
+//! fork a Zygote or hand a spare the container, or start a fresh
+//! interpreter), the request goes out (blocking in the one-at-a-time
+//! replay, in flight in the concurrent one), and [`Real::record`] measures
+//! the phases between step boundaries (`crate::measure`). A path that
+//! fails is reported to the engine as a [`Failure`], and the planner
+//! chooses the fallback.
 
 use super::real::Real;
 use super::{cerr, failed_request, RunError};
-use crate::container::{ContainerSpec, Response, Role, State};
+use crate::container::{ContainerSpec, InvokeError, Response, Role, State};
 use crate::measure::{self, Marks, Measured};
 use crate::sys::clock;
-use crate::zygote::ForkError;
+use crate::zygote::{ForkError, ForkReport};
 use sock_core::engine::Call;
 use sock_core::planner::{Action, Failure, Plan, Planner};
 use sock_core::record::{InvocationRecord, PhasesUs};
 use sock_core::{InstanceId, PackageSet};
 
+/// How the container of a prepared invocation started.
+#[derive(Debug)]
+enum Start {
+    /// Thawed at this instant.
+    Hit {
+        thawed_ns: u64,
+    },
+    Fork(ForkReport),
+    Fresh,
+}
+
+/// A container ready to take the invocation's request.
+#[derive(Debug)]
+pub(super) struct Prepared {
+    pub(super) instance: InstanceId,
+    rec: InvocationRecord,
+    marks: Marks,
+    start: Start,
+}
+
+impl Prepared {
+    /// Whether it resumed a paused handler.
+    pub(super) fn is_hit(&self) -> bool {
+        matches!(self.start, Start::Hit { .. })
+    }
+}
+
 impl Real<'_, '_> {
-    /// Serves `plan` for `call`: its record, or the failure the planner
-    /// needs to fall back. A fallback's phases run from its first
-    /// attempt's start (the failed attempt lands in its start phase).
+    /// The `queue` phase of `call` (µs): the engine's wait in virtual time,
+    /// or, in the concurrent replay, the measured wait from its arrival's
+    /// due instant to the start of its first attempt (the engine's queue
+    /// and the time the one forking thread was busy with others).
+    fn queue_us(&self, call: &Call) -> u64 {
+        match self.wall {
+            Some(w) => {
+                self.attempt_start_ns
+                    .saturating_sub(w.due_ns(call.inv.time))
+                    / 1000
+            }
+            None => (call.start - call.inv.time).0,
+        }
+    }
+
+    /// Serves `plan` for `call` and waits for the response: its record, or
+    /// the failure the planner needs to fall back.
     pub(super) fn serve_plan(
         &mut self,
         planner: &Planner<'_>,
         call: &Call,
         plan: &Plan,
     ) -> Result<Result<InvocationRecord, Failure>, RunError> {
+        let p = match self.prepare(planner, call, plan)? {
+            Ok(p) => p,
+            Err(f) => return Ok(Err(f)),
+        };
+        let timeout = self.opts.timeout;
+        let Some(c) = self.instances.get_mut(&p.instance) else {
+            return Err(cerr("serve", "the prepared container vanished"));
+        };
+        let r = match self.exec.invoke(c, "{}", timeout) {
+            // Nobody listens on a thawed handler: it died while paused and
+            // the request was never delivered, so serving it elsewhere
+            // runs it once.
+            Err(InvokeError::Connect { .. }) if matches!(p.start, Start::Hit { .. }) => {
+                return Ok(Err(Failure::HandlerLost))
+            }
+            r => failed_request(r),
+        };
+        let done_ns = clock::monotonic_ns();
+        Ok(Ok(self.record(call, p, &r, done_ns)))
+    }
+
+    /// Makes the container for `plan` ready to take the request, with its
+    /// step boundaries marked. A fallback's phases run from its first
+    /// attempt's start (the failed attempt lands in its start phase).
+    pub(super) fn prepare(
+        &mut self,
+        planner: &Planner<'_>,
+        call: &Call,
+        plan: &Plan,
+    ) -> Result<Result<Prepared, Failure>, RunError> {
         let f = call.inv.function;
         let closure = self.catalog.closure(f).clone();
         let mut marks = Marks {
@@ -47,7 +121,7 @@ impl Real<'_, '_> {
             phases_us: PhasesUs::default(),
             latency_us: 0,
         };
-        let (response, measured) = match &plan.action {
+        let start = match &plan.action {
             Action::HandlerHit { instance } => match self.instances.get_mut(instance) {
                 Some(c) if c.state != State::Dead => {
                     if c.state == State::Paused {
@@ -55,20 +129,9 @@ impl Real<'_, '_> {
                             .resume(c)
                             .map_err(|e| cerr(format!("resume instance {}", instance.0), e))?;
                     }
-                    let thawed = clock::monotonic_ns();
-                    marks.installed_ns = thawed;
-                    let r = match self.exec.invoke(c, "{}", self.opts.timeout) {
-                        // Nobody listens: it died while paused and the
-                        // request was never delivered, so serving it again
-                        // elsewhere runs it once.
-                        Err(crate::container::InvokeError::Connect { .. }) => {
-                            return Ok(Err(Failure::HandlerLost))
-                        }
-                        r => failed_request(r),
-                    };
-                    marks.done_ns = clock::monotonic_ns();
-                    let m = measure::handler_hit(&marks, thawed, &r);
-                    (r, m)
+                    let thawed_ns = clock::monotonic_ns();
+                    marks.installed_ns = thawed_ns;
+                    Start::Hit { thawed_ns }
                 }
                 // Died while paused: the plan's `ForgetHandler` clears it.
                 _ => return Ok(Err(Failure::HandlerLost)),
@@ -101,7 +164,7 @@ impl Real<'_, '_> {
                     ))),
                 };
                 match forked {
-                    Ok((mut c, report)) => {
+                    Ok((c, report)) => {
                         if let Some(zid) = zid {
                             self.note_fork(zid, &c);
                         }
@@ -110,11 +173,8 @@ impl Real<'_, '_> {
                         rec.zygote_depth = Some(*depth);
                         rec.spare = report.spare;
                         rec.imported = self.keys(import);
-                        let r = failed_request(self.exec.invoke(&mut c, "{}", self.opts.timeout));
-                        marks.done_ns = clock::monotonic_ns();
                         self.instances.insert(plan.instance, c);
-                        let m = measure::zygote_hit(&marks, &report, &r);
-                        (r, m)
+                        Start::Fork(report)
                     }
                     Err(e) => {
                         // The planner repairs it (`RepairZygote`) and falls
@@ -129,27 +189,71 @@ impl Real<'_, '_> {
                 self.install(planner, install)?;
                 rec.installed = self.keys(install);
                 rec.imported = self.keys(import);
-                self.fresh(planner, plan.instance, f, &closure, import, &mut marks)?
+                // A fallback may need packages the first plan did not install.
+                self.install(planner, &closure)?;
+                marks.installed_ns = clock::monotonic_ns();
+                let spec = ContainerSpec {
+                    handler_dir: self.handler_dirs[f.index()].clone(),
+                    packages: self.mounts(&closure)?,
+                    imports: self.import_list(import),
+                };
+                let c = self
+                    .exec
+                    .create(&spec)
+                    .map_err(|e| cerr(format!("create instance {}", plan.instance.0), e))?;
+                self.private.hold(c.id, &spec.packages);
+                self.instances.insert(plan.instance, c);
+                Start::Fresh
             }
         };
+        Ok(Ok(Prepared {
+            instance: plan.instance,
+            rec,
+            marks,
+            start,
+        }))
+    }
+
+    /// The record of a prepared invocation whose response `r` was read
+    /// whole at `done_ns`. `queue` is the engine's wait (virtual time), and
+    /// in the concurrent replay also the measured wait before dispatch.
+    pub(super) fn record(
+        &mut self,
+        call: &Call,
+        p: Prepared,
+        r: &Response,
+        done_ns: u64,
+    ) -> InvocationRecord {
+        let Prepared {
+            mut rec,
+            mut marks,
+            start,
+            ..
+        } = p;
+        marks.done_ns = done_ns;
+        let measured: Measured = match &start {
+            Start::Hit { thawed_ns } => measure::handler_hit(&marks, *thawed_ns, r),
+            Start::Fork(report) => measure::zygote_hit(&marks, report, r),
+            Start::Fresh => measure::fresh(&marks, r),
+        };
+        let closure = self.catalog.closure(call.inv.function);
         let seq = call.seq;
-        if response.status != 200 {
+        if r.status != 200 {
             self.summary.errors += 1;
-            tracing::warn!(seq, status = response.status, body = %response.body, "handler error");
+            tracing::warn!(seq, status = r.status, body = %r.body, "handler error");
         }
-        if response.status == 200 && !self.holds_only_its_own(&closure, &response.body) {
+        if r.status == 200 && !self.holds_only_its_own(closure, &r.body) {
             self.summary.foreign_modules += 1;
-            tracing::warn!(seq, body = %response.body, "a handler holds a package its function did not ask for");
+            tracing::warn!(seq, body = %r.body, "a handler holds a package its function did not ask for");
         }
         if !measured.consistent() {
             self.summary.misordered_phases += 1;
         }
-        // The queue wait is the engine's (virtual) time, as in sim.
-        let queue = (call.start - call.inv.time).0;
+        let queue = self.queue_us(call);
         rec.phases_us = measured.phases;
         rec.phases_us.queue = queue;
         rec.latency_us = measured.latency_us + queue;
-        Ok(Ok(rec))
+        rec
     }
 
     /// Whether the modules the handler reports holding all belong to its
@@ -166,36 +270,5 @@ impl Real<'_, '_> {
             held.iter()
                 .all(|m| m.as_str().is_some_and(|m| own.contains(m)))
         })
-    }
-
-    /// A fresh container for `f` whose interpreter imports `import`; its
-    /// phases run from `marks.start_ns`.
-    fn fresh(
-        &mut self,
-        planner: &Planner<'_>,
-        instance: InstanceId,
-        f: sock_core::FunctionId,
-        closure: &PackageSet,
-        import: &PackageSet,
-        marks: &mut Marks,
-    ) -> Result<(Response, Measured), RunError> {
-        // A fallback may need packages the first plan did not install.
-        self.install(planner, closure)?;
-        marks.installed_ns = clock::monotonic_ns();
-        let spec = ContainerSpec {
-            handler_dir: self.handler_dirs[f.index()].clone(),
-            packages: self.mounts(closure)?,
-            imports: self.import_list(import),
-        };
-        let mut c = self
-            .exec
-            .create(&spec)
-            .map_err(|e| cerr(format!("create instance {}", instance.0), e))?;
-        self.private.hold(c.id, &spec.packages);
-        let r = failed_request(self.exec.invoke(&mut c, "{}", self.opts.timeout));
-        marks.done_ns = clock::monotonic_ns();
-        self.instances.insert(instance, c);
-        let m = measure::fresh(marks, &r);
-        Ok((r, m))
     }
 }

@@ -23,10 +23,16 @@ impl Real<'_, '_> {
         let mut s = std::mem::take(&mut self.summary);
         s.zygote_mb_model = usage.zygote.as_mb_f64();
         s.handler_idle_mb_model = usage.handler_idle.as_mb_f64();
-        let zygotes: Vec<_> = self.zygotes.values().map(|c| c.cgroup.clone()).collect();
-        for cg in zygotes {
+        let zygotes: Vec<_> = self
+            .zygotes
+            .values()
+            .map(|c| (c.cgroup.clone(), self.exec.spares_memory(c)))
+            .collect();
+        for (cg, spares) in zygotes {
             s.zygotes_live += 1;
-            s.zygote_mb_measured += mb(self.memory_of(&cg));
+            // Spares wait in cgroups of their own; the model charges them
+            // to their Zygote.
+            s.zygote_mb_measured += mb(self.memory_of(&cg) + spares);
         }
         let idle: Vec<_> = self
             .instances

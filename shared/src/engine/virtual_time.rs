@@ -43,6 +43,12 @@ impl<'c> VirtualReplay<'c> {
         &self.engine
     }
 
+    /// The engine itself, for a wall-clock driver that delivers its own
+    /// completions (nothing it starts lands in this replay's schedule).
+    pub fn engine_mut(&mut self) -> &mut Engine<'c> {
+        &mut self.engine
+    }
+
     /// Completions still due.
     pub fn in_flight(&self) -> usize {
         self.inflight.len()

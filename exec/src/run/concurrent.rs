@@ -1,0 +1,250 @@
+//! The concurrent real replay (`sock-exec run --concurrent`): invocations
+//! overlap in wall-clock time as the trace's arrivals do, bounded by the
+//! engine's concurrency limit (`replay.max_concurrency`) with sim's FIFO
+//! queue; arrivals are paced at trace time / `speedup`.
+//!
+//! Fork safety: the whole replay is one thread. That thread owns every
+//! fork, clone and container set-up (so no process is ever forked from a
+//! multi-threaded parent); while handlers run, their requests are in
+//! flight on non-blocking sockets ([`crate::container::Pending`]) that one
+//! `poll(2)` watches together with the next arrival's due time. Setting a
+//! container up (thaw, fork, create, pip) blocks the loop, as one forker
+//! process would; that wait is measured and lands in the `queue` phase of
+//! the invocations it delays.
+//!
+//! Event order: every loop turn gathers the arrivals now due and the
+//! responses now read whole (each completing at the virtual time its
+//! response was read), and delivers them to the engine in time order,
+//! completions first on ties (as the virtual-time replay does). An arrival
+//! is planned at its trace time even when the loop reaches it late (a
+//! completion is never delivered before the last event's time).
+
+use super::real::Real;
+use super::{stopped, RunError, Runner};
+use crate::container::Pending;
+use crate::sys::clock;
+use sock_core::engine::{Call, Served};
+use sock_core::planner::Failure;
+use sock_core::record::InvocationRecord;
+use sock_core::trace::Invocation;
+use sock_core::{InstanceId, Micros};
+
+/// Wall-clock time of a concurrent replay.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Wall {
+    /// CLOCK_MONOTONIC ns at trace time 0.
+    pub(super) origin_ns: u64,
+    pub(super) speedup: f64,
+}
+
+impl Wall {
+    /// Trace time (µs) at monotonic instant `ns`.
+    pub(super) fn virtual_us(&self, ns: u64) -> Micros {
+        Micros((ns.saturating_sub(self.origin_ns) as f64 * self.speedup / 1000.0) as u64)
+    }
+
+    /// Monotonic ns at which trace time `t` is due.
+    pub(super) fn due_ns(&self, t: Micros) -> u64 {
+        self.origin_ns
+            .saturating_add((t.0 as f64 * 1000.0 / self.speedup).min(u64::MAX as f64 / 2.0) as u64)
+    }
+}
+
+/// A request in flight, and what its record needs.
+#[derive(Debug)]
+pub(super) struct InFlight {
+    pub(super) call: Call,
+    pub(super) prepared: super::serve::Prepared,
+    /// `None`: it failed before it went out; it completes at once.
+    pub(super) pending: Option<Pending>,
+    pub(super) failed: Option<crate::container::InvokeError>,
+}
+
+impl Real<'_, '_> {
+    /// The concurrent `serve`: prepare the container and send the request;
+    /// its completion comes from the poll loop.
+    pub(super) fn serve_async(
+        &mut self,
+        planner: &sock_core::planner::Planner<'_>,
+        call: &Call,
+        plan: &sock_core::planner::Plan,
+    ) -> Result<Served, RunError> {
+        let p = match self.prepare(planner, call, plan)? {
+            Ok(p) => p,
+            Err(f) => return Ok(Served::Failed(f)),
+        };
+        let sent = match self.instances.get(&p.instance) {
+            Some(c) => Pending::send(c, "{}", self.opts.timeout),
+            None => return Err(super::cerr("serve", "the prepared container vanished")),
+        };
+        let (pending, failed) = match sent {
+            Ok(pending) => (Some(pending), None),
+            Err(crate::container::InvokeError::Connect { .. }) if p.is_hit() => {
+                return Ok(Served::Failed(Failure::HandlerLost))
+            }
+            Err(e) => (None, Some(e)),
+        };
+        self.inflight.insert(
+            p.instance,
+            InFlight {
+                call: *call,
+                prepared: p,
+                pending,
+                failed,
+            },
+        );
+        Ok(Served::Running)
+    }
+
+    /// Waits up to `until_ns` for responses; returns the invocations that
+    /// ended (response whole, failed or timed out), each with the instant
+    /// its response was read, and their records.
+    fn collect(
+        &mut self,
+        until_ns: u64,
+    ) -> Result<Vec<(u64, InstanceId, InvocationRecord)>, RunError> {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let now = clock::monotonic_ns();
+        let mut wait_ns = until_ns.saturating_sub(now).min(50_000_000);
+        let mut ready: Vec<InstanceId> = Vec::new();
+        for (id, f) in &self.inflight {
+            match &f.pending {
+                None => ready.push(*id),
+                Some(p) => {
+                    let left = p
+                        .deadline()
+                        .saturating_duration_since(std::time::Instant::now());
+                    wait_ns = wait_ns.min(left.as_nanos() as u64);
+                }
+            }
+        }
+        if ready.is_empty() && !self.inflight.is_empty() {
+            let ids: Vec<InstanceId> = self.inflight.keys().copied().collect();
+            let mut fds: Vec<PollFd<'_>> = ids
+                .iter()
+                .filter_map(|id| self.inflight[id].pending.as_ref())
+                .map(|p| PollFd::new(p.fd(), PollFlags::POLLIN))
+                .collect();
+            let ms = (wait_ns / 1_000_000).min(i32::MAX as u64) as i32;
+            match poll(
+                &mut fds,
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+            ) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(super::cerr("poll the requests in flight", e)),
+            }
+            drop(fds);
+            ready.extend(ids);
+        } else if self.inflight.is_empty() && wait_ns > 0 {
+            std::thread::sleep(std::time::Duration::from_nanos(wait_ns));
+        }
+        let mut done = Vec::new();
+        for id in ready {
+            let Some(f) = self.inflight.get_mut(&id) else {
+                continue;
+            };
+            let result = match (&mut f.pending, f.failed.take()) {
+                (_, Some(e)) => Err(e),
+                (Some(p), None) => match p.read() {
+                    Some(r) => r,
+                    None => continue,
+                },
+                (None, None) => continue,
+            };
+            let done_ns = clock::monotonic_ns();
+            let Some(f) = self.inflight.remove(&id) else {
+                continue;
+            };
+            if let Some(c) = self.instances.get_mut(&id) {
+                self.exec.settle(c, &result);
+            }
+            let r = super::failed_request(result);
+            let rec = self.record(&f.call, f.prepared, &r, done_ns);
+            done.push((done_ns, id, rec));
+        }
+        done.sort_by_key(|d| d.0);
+        Ok(done)
+    }
+}
+
+/// One event for the engine.
+enum Event {
+    Complete(InstanceId),
+    Arrive(u64, Invocation),
+}
+
+/// Replays `invocations` concurrently in wall-clock time; `write` gets
+/// the records as their invocations complete.
+pub(super) fn run<I>(
+    runner: &mut Runner<'_, '_>,
+    invocations: I,
+    limit: Option<u64>,
+    write: &mut dyn FnMut(Vec<InvocationRecord>) -> Result<(), RunError>,
+) -> Result<(), RunError>
+where
+    I: Iterator<Item = Result<Invocation, sock_core::trace::TraceError>>,
+{
+    let speedup = runner.real.opts.speedup.unwrap_or(1.0);
+    let wall = Wall {
+        origin_ns: clock::monotonic_ns(),
+        speedup,
+    };
+    runner.real.wall = Some(wall);
+    let mut arrivals = invocations
+        .enumerate()
+        .take_while(|(seq, _)| limit.is_none_or(|l| (*seq as u64) < l))
+        .peekable();
+    let mut last = Micros::ZERO;
+    loop {
+        stopped()?;
+        let engine = runner.replay.engine_mut();
+        let next_due = match arrivals.peek() {
+            Some((_, Ok(inv))) => wall.due_ns(inv.time),
+            Some((_, Err(_))) => 0,
+            None if runner.real.inflight.is_empty() && engine.queued() == 0 => break,
+            None => u64::MAX,
+        };
+        let done = runner.real.collect(next_due)?;
+        let now_ns = clock::monotonic_ns();
+        let mut events: Vec<(Micros, u8, Event)> = Vec::new();
+        for (ns, id, rec) in done {
+            events.push((wall.virtual_us(ns), 0, Event::Complete(id)));
+            runner.real.records.push(rec);
+        }
+        while let Some((_, Ok(inv))) = arrivals.peek() {
+            if wall.due_ns(inv.time) > now_ns {
+                break;
+            }
+            let Some((seq, Ok(inv))) = arrivals.next() else {
+                break;
+            };
+            events.push((inv.time, 1, Event::Arrive(seq as u64, inv)));
+        }
+        if let Some((_, Err(_))) = arrivals.peek() {
+            if let Some((_, Err(e))) = arrivals.next() {
+                return Err(super::cerr("trace", e));
+            }
+        }
+        events.sort_by_key(|e| (e.0, e.1));
+        for (t, _, ev) in events {
+            let engine = runner.replay.engine_mut();
+            match ev {
+                Event::Complete(id) => {
+                    let t = t.max(last);
+                    last = t;
+                    engine.complete(&mut runner.real, id, t)?;
+                }
+                Event::Arrive(seq, inv) => {
+                    last = last.max(inv.time);
+                    let started = engine.arrive(&mut runner.real, seq, inv)?;
+                    runner.real.summary.queued += u64::from(started.is_none());
+                }
+            }
+        }
+        runner.real.private.sweep()?;
+        let recs = runner.take_records();
+        write(recs)?;
+    }
+    Ok(())
+}
