@@ -1,8 +1,9 @@
 //! The `sim` binary end to end: the README's main command, JSON keys,
 //! byte-identical reruns, SOCK's tier comparison, and clear errors.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use common::{ok, root, sim};
 
 /// The exact command `traces/README.md` documents for the shipped trace.
 const SHIPPED_GEN_ARGS: &[&str] = &[
@@ -19,27 +20,6 @@ const SHIPPED_GEN_ARGS: &[&str] = &[
     "--seed",
     "42",
 ];
-
-fn sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run sim")
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "sim failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).expect("utf8")
-}
 
 fn json(args: &[&str]) -> serde_json::Value {
     let mut a = vec!["--trace", "traces/pypi.json", "--format", "json"];

@@ -1,29 +1,10 @@
 //! `sim compare` end to end: records from a replay of a small generated
 //! trace, compared with themselves and with a modified copy.
 
+mod common;
+
+use common::{ok, s, sim};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-        .output()
-        .expect("run sim")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "sim failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).expect("utf8")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf8 path")
-}
 
 /// Generates a small trace in `dir` and replays it with `--records`.
 fn records(dir: &Path) -> PathBuf {

@@ -3,35 +3,9 @@
 
 mod common;
 
+use common::{fails, ok, s, sim};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-        .output()
-        .expect("run sim")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "sim failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).expect("utf8")
-}
-
-/// Stderr of a run that must fail.
-fn fails(out: &Output) -> String {
-    assert!(!out.status.success(), "sim succeeded unexpectedly");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf8 path")
-}
+use std::process::Output;
 
 /// A small generated trace in `dir` (10 packages, 5 functions, 200 calls).
 fn small_trace(dir: &Path) -> PathBuf {
@@ -51,6 +25,20 @@ fn small_trace(dir: &Path) -> PathBuf {
         s(&p),
     ]));
     p
+}
+
+/// `sim trace build` of slice "t" of the fixture folder `data`.
+fn trace_build(data: &Path, out: &str) -> Output {
+    sim(&[
+        "trace",
+        "build",
+        "--data",
+        s(data),
+        "--slice",
+        "t",
+        "--out",
+        out,
+    ])
 }
 
 fn files_in(dir: &Path) -> Vec<String> {
@@ -127,18 +115,7 @@ fn trace_build_out_refuses_symlinks_and_device_nodes() {
     std::fs::write(&victim, "precious").expect("victim");
     let link = dir.path().join("out.json");
     std::os::unix::fs::symlink(&victim, &link).expect("symlink");
-    let build = |out: &str| {
-        sim(&[
-            "trace",
-            "build",
-            "--data",
-            s(&data),
-            "--slice",
-            "t",
-            "--out",
-            out,
-        ])
-    };
+    let build = |out: &str| trace_build(&data, out);
     let e = fails(&build(s(&link)));
     assert!(e.contains("is a symbolic link, not a regular file"), "{e}");
     assert!(std::fs::symlink_metadata(&link)
@@ -174,16 +151,7 @@ fn trace_build_refuses_minute_columns_it_cannot_parse() {
     let text = common::INVOCATIONS.replace(",481,", ",481.5,");
     std::fs::write(&inv, text).expect("write");
     let out = dir.path().join("t.json");
-    let e = fails(&sim(&[
-        "trace",
-        "build",
-        "--data",
-        s(&data),
-        "--slice",
-        "t",
-        "--out",
-        s(&out),
-    ]));
+    let e = fails(&trace_build(&data, s(&out)));
     assert!(
         e.contains("invocations_t.csv: line 1: column 6 is named \"481.5\""),
         "{e}"
@@ -197,16 +165,7 @@ fn empty_install_import_is_an_error_not_zero_costs() {
     let data = common::fixture(dir.path());
     std::fs::write(data.join("package-costs/install_import.json"), "{}").expect("write");
     let out = dir.path().join("t.json");
-    let e = fails(&sim(&[
-        "trace",
-        "build",
-        "--data",
-        s(&data),
-        "--slice",
-        "t",
-        "--out",
-        s(&out),
-    ]));
+    let e = fails(&trace_build(&data, s(&out)));
     assert!(
         e.contains("install_import.json: no package costs in the file"),
         "{e}"

@@ -6,8 +6,6 @@ mod common;
 use common::*;
 use sock_core::trace::{Catalog, Function, Package, TraceHeader};
 use sock_sim::study::compute::study;
-use std::path::Path;
-use std::process::{Command, Output};
 
 fn pkg(name: &str, import_ms: f64, install_ms: f64) -> Package {
     Package {
@@ -89,29 +87,12 @@ fn golden_study_numbers() {
     );
 }
 
-fn sim(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run sim")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "sim failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).expect("utf8")
-}
-
 #[test]
 fn build_replay_and_study_through_the_binary() {
     let dir = tempfile::tempdir().expect("tmp");
     let data = fixture(dir.path());
     let d = data.to_str().expect("utf8");
-    let out = sim(
+    let out = sim_in(
         &[
             "trace", "build", "--data", d, "--slice", "t", "--out", "t.json",
         ],
@@ -123,13 +104,13 @@ fn build_replay_and_study_through_the_binary() {
         report.contains("9 invocations") && report.contains("imputed"),
         "{report}"
     );
-    let summary: serde_json::Value = serde_json::from_str(&ok(&sim(
+    let summary: serde_json::Value = serde_json::from_str(&ok(&sim_in(
         &["--trace", "t.json", "--format", "json"],
         dir.path(),
     )))
     .expect("json");
     assert_eq!(summary["invocations"], 9);
-    let text = ok(&sim(
+    let text = ok(&sim_in(
         &["trace", "stats", "--trace", "t.json", "--out", "study"],
         dir.path(),
     ));
@@ -160,7 +141,7 @@ fn build_replay_and_study_through_the_binary() {
     // Same trace, same study text.
     assert_eq!(
         text,
-        ok(&sim(
+        ok(&sim_in(
             &[
                 "trace",
                 "stats",
@@ -178,14 +159,14 @@ fn build_replay_and_study_through_the_binary() {
 #[test]
 fn failed_builds_leave_no_output_and_errors_are_clear() {
     let dir = tempfile::tempdir().expect("tmp");
-    let out = sim(&["trace", "build", "--out", "x.json"], dir.path());
+    let out = sim_in(&["trace", "build", "--out", "x.json"], dir.path());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && err.contains("give --invocations FILE, or --data DIR"),
         "{err}"
     );
     let data = fixture(dir.path());
-    ok(&sim(
+    ok(&sim_in(
         &[
             "trace",
             "build",
@@ -203,7 +184,7 @@ fn failed_builds_leave_no_output_and_errors_are_clear() {
         "HashOwner,HashApp\no1,a1\n",
     )
     .expect("write");
-    let out = sim(
+    let out = sim_in(
         &[
             "trace",
             "build",
@@ -226,7 +207,7 @@ fn failed_builds_leave_no_output_and_errors_are_clear() {
         !dir.path().join("x.json").exists(),
         "a failed build leaves no trace file"
     );
-    let out = sim(
+    let out = sim_in(
         &[
             "trace",
             "stats",
@@ -242,7 +223,7 @@ fn failed_builds_leave_no_output_and_errors_are_clear() {
         !out.status.success() && err.contains("cannot read font no/such/font.ttf"),
         "{err}"
     );
-    let out = sim(&["trace", "stats", "--trace", "nope.json"], dir.path());
+    let out = sim_in(&["trace", "stats", "--trace", "nope.json"], dir.path());
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("nope.json"));
 }
 
@@ -253,7 +234,7 @@ fn real_trace_study() {
         return;
     };
     let dir = tempfile::tempdir().expect("tmp");
-    ok(&sim(
+    ok(&sim_in(
         &[
             "trace",
             "build",
@@ -264,7 +245,7 @@ fn real_trace_study() {
         ],
         dir.path(),
     ));
-    let text = ok(&sim(
+    let text = ok(&sim_in(
         &["trace", "stats", "--trace", "a.json", "--out", "s"],
         dir.path(),
     ));

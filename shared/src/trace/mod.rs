@@ -11,7 +11,7 @@ pub mod names;
 mod reader;
 mod writer;
 
-pub use catalog::{Catalog, CatalogError};
+pub use catalog::{normalize_name, Catalog, CatalogError};
 pub use reader::{Invocations, TraceError, TraceReader};
 pub use writer::TraceWriter;
 

@@ -18,6 +18,7 @@
 use super::json::{read_json, JsonError, OrderedMap};
 use super::warnings::{WarningKind, Warnings};
 use serde::Serialize;
+use sock_core::trace::normalize_name;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -85,24 +86,6 @@ pub struct Entry {
     pub req: Requirement,
     pub had_marker: bool,
     pub had_extras: bool,
-}
-
-/// PEP 503 normalisation: lowercase, each run of `-`, `_`, `.` becomes `-`.
-pub fn normalize_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut in_run = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !in_run {
-                out.push('-');
-            }
-            in_run = true;
-        } else {
-            out.extend(c.to_lowercase());
-            in_run = false;
-        }
-    }
-    out
 }
 
 /// Parses one `name-version` entry (steps in the module doc).

@@ -1,10 +1,53 @@
-//! Fixture files in the real schemas (Azure Functions 2019 CSVs, forklift
-//! closures, ReqBench costs), written by the tests into a temp folder laid
-//! out like `../shared/data/`.
+//! What `sim`'s integration tests share: running the `sim` binary and
+//! checking its exit (`sim`, `sim_in`, `ok`, `fails`), and fixture files in
+//! the real schemas (Azure Functions 2019 CSVs, forklift closures, ReqBench
+//! costs), written by the tests into a temp folder laid out like
+//! `../shared/data/`. Each test file that uses it says `mod common;`.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root, where `traces/pypi.json` is.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs the `sim` binary in the workspace root.
+pub fn sim(args: &[&str]) -> Output {
+    sim_in(args, &root())
+}
+
+/// Runs the `sim` binary in `cwd`.
+pub fn sim_in(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run sim")
+}
+
+/// Stdout of a run that must succeed.
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "sim failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).expect("utf8")
+}
+
+/// Stderr of a run that must fail.
+pub fn fails(out: &Output) -> String {
+    assert!(!out.status.success(), "sim succeeded unexpectedly");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A path as a command-line argument.
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf8 path")
+}
 
 pub const INVOCATIONS: &str = "HashOwner,HashApp,HashFunction,Trigger,480,481,482
 o1,a1,f1,http,2,0,1
