@@ -56,6 +56,10 @@ fn main() {
                 error_mid_run_tears_everything_down,
             ),
             ("sigterm_tears_the_run_down", sigterm_tears_the_run_down),
+            (
+                "concurrent_replay_overlaps_calls_and_queues_like_sim",
+                concurrent_replay_overlaps_calls_and_queues_like_sim,
+            ),
         ],
     );
 }
@@ -733,4 +737,123 @@ fn sigterm_tears_the_run_down(dir: &Path) -> TestResult {
         child_count() == kids,
         format!("processes left: {kids} -> {}", child_count()),
     )
+}
+
+/// Replays `invs` with `sock-exec run --concurrent` (speedup 1); returns
+/// the records by `seq` and the summary.
+fn run_concurrent(
+    dir: &Path,
+    prefix: &str,
+    catalog: &Catalog,
+    max_concurrency: Option<usize>,
+    invs: &[Invocation],
+) -> Result<
+    (
+        Vec<sock_core::record::InvocationRecord>,
+        sock_exec::run::RunSummary,
+    ),
+    String,
+> {
+    let mut ex = executor(dir, prefix);
+    let mut opts = options(dir)?;
+    opts.concurrent = true;
+    opts.max_concurrency = max_concurrency;
+    let runner = Runner::new(
+        &mut ex,
+        catalog,
+        CostParams::default(),
+        TierConfig::default(),
+        None,
+        opts,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let summary = sock_exec::run::replay(
+        runner,
+        invs.iter().map(|i| Ok(*i)),
+        None,
+        Some(&mut out as &mut dyn std::io::Write),
+    )
+    .map_err(|e| e.to_string())?;
+    ex.shutdown().map_err(|e| e.to_string())?;
+    let mut recs: Vec<sock_core::record::InvocationRecord> = String::from_utf8_lossy(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    recs.sort_by_key(|r| r.seq);
+    Ok((recs, summary))
+}
+
+fn concurrent_replay_overlaps_calls_and_queues_like_sim(dir: &Path) -> TestResult {
+    packages(dir)?;
+    // One function without packages that runs 400 ms: a burst of three at
+    // once, then a fourth call after they ended.
+    let header = TraceHeader::new(
+        Vec::new(),
+        vec![Function {
+            name: "slow".into(),
+            packages: Vec::new(),
+            duration_ms: 400.0,
+            memory_mb: 64.0,
+        }],
+        serde_json::Value::Null,
+    );
+    let catalog = Catalog::new(header).map_err(|e| e.to_string())?;
+    let invs = [inv(0, 0), inv(0, 0), inv(0, 0), inv(3_000, 0)];
+    let paths = |recs: &[sock_core::record::InvocationRecord]| {
+        recs.iter().map(|r| r.path).collect::<Vec<_>>()
+    };
+    // Unlimited: the three overlap, each on its own instance.
+    let (recs, s) = run_concurrent(dir, "rconc", &catalog, None, &invs)?;
+    check(
+        recs.len() == 4 && s.invocations == 4 && s.errors == 0,
+        format!("{s:?}"),
+    )?;
+    let want = [
+        PathKind::ZygoteHit,
+        PathKind::ZygoteHit,
+        PathKind::ZygoteHit,
+        PathKind::HandlerHit,
+    ];
+    check(
+        paths(&recs) == want,
+        format!("unlimited: {:?}", paths(&recs)),
+    )?;
+    let burst_queue = recs[..3]
+        .iter()
+        .map(|r| r.phases_us.queue)
+        .max()
+        .unwrap_or(0);
+    check(
+        burst_queue < 350_000,
+        format!("the burst overlaps: the last of it waited {burst_queue} us to start (a 400 ms call is longer)"),
+    )?;
+    // One slot: the second and third wait for the one before, and reuse its
+    // instance, as sim's queue has them do.
+    let (recs, s) = run_concurrent(dir, "rconc1", &catalog, Some(1), &invs)?;
+    let want = [
+        PathKind::ZygoteHit,
+        PathKind::HandlerHit,
+        PathKind::HandlerHit,
+        PathKind::HandlerHit,
+    ];
+    check(
+        paths(&recs) == want,
+        format!("one slot: {:?}", paths(&recs)),
+    )?;
+    check(s.queued == 2, format!("two calls queued: {s:?}"))?;
+    let q = [recs[1].phases_us.queue, recs[2].phases_us.queue];
+    check(
+        q[0] >= 400_000 && q[1] >= 800_000,
+        format!("queue waits {q:?} us: one and two 400 ms calls"),
+    )?;
+    check(
+        recs.iter()
+            .all(|r| r.latency_us == sum_phases(&r.phases_us)),
+        "phases add up to the latency".to_string(),
+    )
+}
+
+fn sum_phases(p: &sock_core::record::PhasesUs) -> u64 {
+    p.queue + p.create + p.fork + p.unpause + p.install + p.import + p.handler + p.transport
 }
