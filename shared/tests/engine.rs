@@ -106,11 +106,7 @@ impl Effects for Logged {
         }
         if call.attempt == 0 {
             if let Some(&f) = self.inject.get(&call.seq) {
-                let fits = matches!(
-                    (f, &plan.action),
-                    (Failure::HandlerLost, Action::HandlerHit { .. })
-                        | (Failure::ZygoteDied, Action::Fork { .. })
-                );
+                let fits = f.fits(&plan.action);
                 if fits || self.misfit {
                     return Ok(Served::Failed(f));
                 }

@@ -65,11 +65,7 @@ impl Effects for CostEffects<'_> {
     ) -> Result<Served, ReplayError> {
         if call.attempt == 0 {
             if let Some(&failure) = self.inject.get(&call.seq) {
-                let fits = matches!(
-                    (failure, &plan.action),
-                    (Failure::HandlerLost, Action::HandlerHit { .. })
-                        | (Failure::ZygoteDied, Action::Fork { .. })
-                );
+                let fits = failure.fits(&plan.action);
                 if fits {
                     return Ok(Served::Failed(failure));
                 }
@@ -160,5 +156,74 @@ pub fn record(planner: &Planner<'_>, seq: u64, inv: Invocation, plan: &Plan) -> 
         installed,
         phases_us: plan.phases.into(),
         latency_us: plan.phases.total().0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sock_core::config::{TierConfig, ZygoteMode};
+    use sock_core::cost::CostParams;
+    use sock_core::trace::{Catalog, Function, Package, TraceHeader};
+    use sock_core::FunctionId;
+
+    #[test]
+    fn injected_failures_take_the_planners_fallbacks() {
+        let pkg = Package {
+            name: "a".into(),
+            version: "1".into(),
+            deps: Vec::new(),
+            modules: vec!["a".into()],
+            import_ms: 100.0,
+            import_mb: 5.0,
+            install_ms: 10.0,
+            disk_bytes: 1 << 20,
+            imputed: false,
+        };
+        let func = |name: &str| Function {
+            name: name.into(),
+            packages: vec![0],
+            duration_ms: 10.0,
+            memory_mb: 50.0,
+        };
+        let header = TraceHeader::new(
+            vec![pkg],
+            vec![func("f"), func("g")],
+            serde_json::Value::Null,
+        );
+        let catalog = Catalog::new(header).expect("catalog");
+        let mut tiers = TierConfig::default();
+        tiers.zygote.mode = ZygoteMode::Root;
+        let inv = |ms: u64, f: u32| {
+            Ok(Invocation {
+                time: Micros(ms * 1000),
+                function: FunctionId(f),
+            })
+        };
+        // f forks from the root (dies: fresh), f again is a hit (lost:
+        // a cold start), g forks from the repaired root.
+        let mut options = ReplayOptions::default();
+        options.inject.insert(0, Failure::ZygoteDied);
+        options.inject.insert(1, Failure::HandlerLost);
+        let planner = Planner::new(&catalog, CostParams::default(), tiers, None).expect("planner");
+        let mut out = Vec::new();
+        let stats = replay(
+            planner,
+            [inv(0, 0), inv(1000, 0), inv(5000, 1)].into_iter(),
+            options,
+            Some(&mut out),
+        )
+        .expect("replay");
+        let paths: Vec<String> = String::from_utf8(out)
+            .expect("utf8")
+            .lines()
+            .map(|l| {
+                let r: InvocationRecord = serde_json::from_str(l).expect("record");
+                r.path.as_str().to_string()
+            })
+            .collect();
+        assert_eq!(paths, ["fresh", "zygote_hit", "zygote_hit"]);
+        let c = stats.counters;
+        assert_eq!((c.fallbacks, c.handlers_lost, c.zygote_repairs), (2, 1, 1));
     }
 }

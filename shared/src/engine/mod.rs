@@ -240,7 +240,7 @@ impl<'c> Engine<'c> {
             };
             match fx.serve(&self.planner, &call, &plan)? {
                 Served::Failed(failure) => {
-                    if !failure_fits(failure, &plan) {
+                    if !failure.fits(&plan.action) {
                         return Err(EngineError::NoFallback {
                             seq,
                             failure,
@@ -274,14 +274,4 @@ impl<'c> Engine<'c> {
             },
         })
     }
-}
-
-/// Whether the planner has a fallback for `failure` of `plan`.
-fn failure_fits(failure: Failure, plan: &Plan) -> bool {
-    use crate::planner::Action;
-    matches!(
-        (failure, &plan.action),
-        (Failure::HandlerLost, Action::HandlerHit { .. })
-            | (Failure::ZygoteDied, Action::Fork { .. })
-    )
 }

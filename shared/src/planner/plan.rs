@@ -127,3 +127,15 @@ pub enum Failure {
     /// The Zygote of a `Fork` is dead or cannot fork.
     ZygoteDied,
 }
+
+impl Failure {
+    /// Whether this failure can happen to `action` (and so has a
+    /// fallback): a handler hit loses its handler, a fork its Zygote.
+    pub fn fits(self, action: &Action) -> bool {
+        matches!(
+            (self, action),
+            (Failure::HandlerLost, Action::HandlerHit { .. })
+                | (Failure::ZygoteDied, Action::Fork { .. })
+        )
+    }
+}
