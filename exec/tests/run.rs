@@ -725,7 +725,14 @@ fn sigterm_tears_the_run_down(dir: &Path) -> TestResult {
     }
     std::thread::sleep(Duration::from_millis(100));
     // Processes killed after the run's own exit were reparented to us.
-    sock_exec::sys::process::reap_all();
+    while let Ok(st) = nix::sys::wait::waitpid(
+        nix::unistd::Pid::from_raw(-1),
+        Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+    ) {
+        if st == nix::sys::wait::WaitStatus::StillAlive {
+            break;
+        }
+    }
     check(
         mount_count() == 0,
         format!("mounts left: {}", mount_count()),

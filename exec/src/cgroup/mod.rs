@@ -164,8 +164,9 @@ impl CgroupBackend {
     fn wait_empty(&self, cg: &Cgroup, timeout: Duration) -> CgroupResult<()> {
         let start = Instant::now();
         loop {
-            // Zombies of our own children leave the cgroup only when reaped.
-            crate::sys::process::reap_all();
+            // Zombies of our own children leave the cgroup only when reaped
+            // (only the cgroup's own processes, never `waitpid(-1)`).
+            crate::sys::process::reap_pids(&self.procs(cg)?);
             let pids = self.procs(cg)?;
             if pids.is_empty() {
                 return Ok(());

@@ -27,10 +27,15 @@ impl Executor {
             // Frozen tasks do not act on SIGKILL until thawed (cgroup v1).
             self.backend().thaw(&c.cgroup)?;
         }
-        process::kill(c.init, Signal::SIGKILL)?;
-        // Reaping PID 1 waits until the kernel has killed the whole namespace;
-        // a process forked from a Zygote is the Zygote's child (ECHILD here).
-        process::wait_reaped(c.init)?;
+        if process::is_our_child(c.init) {
+            // Ours: its number cannot be reused before we reap it. Reaping
+            // PID 1 waits until the kernel has killed the whole namespace.
+            process::kill(c.init, Signal::SIGKILL)?;
+            process::wait_reaped(c.init)?;
+        }
+        // A process forked from a Zygote is the Zygote's child, which may
+        // have reaped it already (its number reused by anyone): it is
+        // killed through its cgroup only, below.
         // The pool's give-back kills anything still in the cgroup and waits
         // until it is empty (for a Zygote's child, that is the wait), so
         // nothing runs in the container once its mounts go.

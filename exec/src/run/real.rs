@@ -76,7 +76,11 @@ impl Effects for Real<'_, '_> {
         _now: Micros,
     ) -> Result<(), RunError> {
         for d in side {
+            let t = std::time::Instant::now();
             self.apply_one(planner, d)?;
+            let e = self.summary.side_ms.entry(kind(d).to_string()).or_default();
+            e.0 += 1;
+            e.1 += t.elapsed().as_secs_f64() * 1e3;
         }
         Ok(())
     }
@@ -109,6 +113,22 @@ impl Effects for Real<'_, '_> {
                 Ok(Served::Failed(failure))
             }
         }
+    }
+}
+
+/// A side decision's name, for the time spent on each kind.
+fn kind(d: &SideDecision) -> &'static str {
+    match d {
+        SideDecision::Pause { .. } => "pause",
+        SideDecision::Destroy { .. } => "destroy",
+        SideDecision::EvictHandler { .. } => "evict_handler",
+        SideDecision::ExpireHandler { .. } => "expire_handler",
+        SideDecision::CreateZygote { .. } => "create_zygote",
+        SideDecision::EvictZygote { .. } => "evict_zygote",
+        SideDecision::Refill { .. } => "refill",
+        SideDecision::EvictPackage { .. } => "evict_package",
+        SideDecision::RepairZygote { .. } => "repair_zygote",
+        SideDecision::ForgetHandler { .. } => "forget_handler",
     }
 }
 

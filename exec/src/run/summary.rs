@@ -14,6 +14,10 @@ pub struct RunSummary {
     pub zygote_repairs: u64,
     /// Invocations that waited for a free slot (`--max-concurrency`).
     pub queued: u64,
+    /// Side decisions applied, by kind: (count, total ms). Off every
+    /// critical path in virtual time; in the concurrent replay the one
+    /// forking thread is busy with them meanwhile.
+    pub side_ms: std::collections::BTreeMap<String, (u64, f64)>,
     pub zygotes_created: u64,
     pub zygote_create_failures: u64,
     /// Pre-forked children the Zygotes forked (`Refill` decisions), and
@@ -70,6 +74,7 @@ impl RunSummary {
              Zygotes          {} created, {} failed to start, {} repaired, {} kept for their children after eviction, {} live at the end\n\
              packages         {} installed ({} built from source), {} evicted, {} could not be installed{}\n\
              errors           {} non-200 responses, {} handlers holding a package they did not ask for, {} teardown failures, {} failed memory reads (all logged)\n\
+             side work        {}\n\
              memory at end    Zygotes: model {:.1} MB, cgroups {:.1} MB; idle handlers: model {:.1} MB, cgroups {:.1} MB ({} live)\n",
             self.invocations,
             self.wall_s,
@@ -99,11 +104,25 @@ impl RunSummary {
             self.foreign_modules,
             self.teardown_errors,
             self.memory_read_errors,
+            self.side_work(),
             self.zygote_mb_model,
             self.zygote_mb_measured,
             self.handler_idle_mb_model,
             self.handler_idle_mb_measured,
             self.handlers_live,
         )
+    }
+
+    fn side_work(&self) -> String {
+        let parts: Vec<String> = self
+            .side_ms
+            .iter()
+            .map(|(k, (n, ms))| format!("{k} {n} in {:.1} s", ms / 1e3))
+            .collect();
+        if parts.is_empty() {
+            "none".into()
+        } else {
+            parts.join(", ")
+        }
     }
 }

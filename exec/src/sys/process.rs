@@ -55,19 +55,22 @@ pub fn set_child_subreaper() -> SysResult<()> {
         .map_err(|e| SysError::new("prctl(PR_SET_CHILD_SUBREAPER)", e))
 }
 
-/// Reaps every exited child without blocking; returns (pid, status).
-pub fn reap_all() -> Vec<(Pid, WaitStatus)> {
-    let mut out = Vec::new();
-    loop {
-        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) | Err(_) => return out,
-            Ok(s) => {
-                if let Some(pid) = s.pid() {
-                    out.push((pid, s));
-                }
-            }
-        }
+/// Reaps those of `pids` that are exited children of ours, without
+/// blocking; others (still running, or not our children) are left alone.
+/// Never `waitpid(-1)`: that would reap children other code owns (a pip
+/// run's `std::process::Child`, a benchmark's Docker client).
+pub fn reap_pids(pids: &[Pid]) {
+    for &pid in pids {
+        let _not_ours_or_running = waitpid(pid, Some(WaitPidFlag::WNOHANG));
     }
+}
+
+/// Whether `pid` is a child of this process (so its number cannot be
+/// reused before we reap it). Does not reap it.
+pub fn is_our_child(pid: Pid) -> bool {
+    use nix::sys::wait::{waitid, Id};
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    !matches!(waitid(Id::Pid(pid), flags), Err(nix::errno::Errno::ECHILD))
 }
 
 /// Waits for `pid` without blocking; `None` while it still runs.
@@ -129,4 +132,40 @@ pub fn kill_group(pgid: u32) {
     let Ok(raw) = i32::try_from(pgid) else { return };
     // ESRCH (already gone) is the only expected failure.
     let _gone = nix::sys::signal::killpg(Pid::from_raw(raw), Signal::SIGKILL);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reaping_a_cgroups_pids_leaves_other_code_its_children() {
+        // A child that std::process owns, exited and not yet waited for.
+        let mut child = std::process::Command::new("true").spawn().expect("spawn true");
+        let pid = Pid::from_raw(child.id() as i32);
+        while !matches!(
+            nix::sys::wait::waitid(
+                nix::sys::wait::Id::Pid(pid),
+                WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT
+            ),
+            Ok(_)
+        ) {}
+        // Reaping some other process's pids (what the cgroup wait does)
+        // must not take it: `waitpid(-1)` did, and then `wait` failed.
+        reap_pids(&[Pid::from_raw(1)]);
+        let status = child.wait().expect("the child is still ours to wait for");
+        assert!(status.success());
+    }
+
+    #[test]
+    fn only_our_children_count_as_ours() {
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().expect("spawn");
+        let pid = Pid::from_raw(child.id() as i32);
+        assert!(is_our_child(pid));
+        // Our parent is not our child: destroy never signals such a pid.
+        assert!(!is_our_child(nix::unistd::getppid()));
+        child.kill().expect("kill");
+        child.wait().expect("wait");
+        assert!(!is_our_child(pid), "reaped: no longer ours");
+    }
 }

@@ -22,9 +22,8 @@ pub use lines::MAX_LINE_BYTES;
 pub use spares::{Spare, Spares};
 
 use crate::container::{Container, ContainerSpec, CreateError, Executor, Prepared, Role};
-use crate::sys::{clock, fs, process, SysError};
+use crate::sys::{clock, fs, SysError};
 use nix::fcntl::OFlag;
-use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use serde::Deserialize;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -229,12 +228,12 @@ impl Executor {
             }
             Err(e) => {
                 if let Some(pid) = child {
-                    // The Zygote's child, not ours: the Zygote reaps it; the
-                    // cgroup kill in undo catches what the signal misses.
-                    let _ = process::kill(pid, Signal::SIGKILL);
+                    // The Zygote's child, not ours: the Zygote reaps it, so
+                    // its number may be reused; the cgroup kill in undo
+                    // (which reaps what of ours was inside) takes it.
+                    tracing::debug!(pid = pid.as_raw(), "a failed fork's child goes with its cgroup");
                 }
                 self.undo(prep.partial);
-                process::reap_all();
                 Err(e)
             }
         }
