@@ -858,6 +858,16 @@ fn concurrent_replay_overlaps_calls_and_queues_like_sim(dir: &Path) -> TestResul
         recs.iter()
             .all(|r| r.latency_us == sum_phases(&r.phases_us)),
         "phases add up to the latency".to_string(),
+    )?;
+    // Each record's own wait, not a later call's: what follows the queue
+    // is one 400 ms call and its start-up.
+    let service: Vec<u64> = recs
+        .iter()
+        .map(|r| r.latency_us - r.phases_us.queue)
+        .collect();
+    check(
+        service.iter().all(|&s| (400_000..1_000_000).contains(&s)),
+        format!("latency minus queue per call (us): {service:?}"),
     )
 }
 

@@ -36,6 +36,9 @@ pub(super) struct Prepared {
     rec: InvocationRecord,
     marks: Marks,
     start: Start,
+    /// Its `queue` phase, fixed when it was served (a concurrent replay
+    /// serves others before this one's response is read).
+    queue_us: u64,
 }
 
 impl Prepared {
@@ -211,6 +214,7 @@ impl Real<'_, '_> {
             rec,
             marks,
             start,
+            queue_us: self.queue_us(call),
         }))
     }
 
@@ -228,6 +232,7 @@ impl Real<'_, '_> {
             mut rec,
             mut marks,
             start,
+            queue_us: queue,
             ..
         } = p;
         marks.done_ns = done_ns;
@@ -249,7 +254,6 @@ impl Real<'_, '_> {
         if !measured.consistent() {
             self.summary.misordered_phases += 1;
         }
-        let queue = self.queue_us(call);
         rec.phases_us = measured.phases;
         rec.phases_us.queue = queue;
         rec.latency_us = measured.latency_us + queue;
