@@ -141,7 +141,9 @@ mod tests {
     #[test]
     fn reaping_a_cgroups_pids_leaves_other_code_its_children() {
         // A child that std::process owns, exited and not yet waited for.
-        let mut child = std::process::Command::new("true").spawn().expect("spawn true");
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("spawn true");
         let pid = Pid::from_raw(child.id() as i32);
         while !matches!(
             nix::sys::wait::waitid(
@@ -159,7 +161,10 @@ mod tests {
 
     #[test]
     fn only_our_children_count_as_ours() {
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().expect("spawn");
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .expect("spawn");
         let pid = Pid::from_raw(child.id() as i32);
         assert!(is_our_child(pid));
         // Our parent is not our child: destroy never signals such a pid.

@@ -231,7 +231,10 @@ impl Executor {
                     // The Zygote's child, not ours: the Zygote reaps it, so
                     // its number may be reused; the cgroup kill in undo
                     // (which reaps what of ours was inside) takes it.
-                    tracing::debug!(pid = pid.as_raw(), "a failed fork's child goes with its cgroup");
+                    tracing::debug!(
+                        pid = pid.as_raw(),
+                        "a failed fork's child goes with its cgroup"
+                    );
                 }
                 self.undo(prep.partial);
                 Err(e)
