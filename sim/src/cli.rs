@@ -48,6 +48,24 @@ pub struct CompareArgs {
     /// Also write the per-path, per-phase error table to this CSV file.
     #[arg(long)]
     pub csv: Option<PathBuf>,
+    /// Exit non-zero (after the report) when any path's phase has a median
+    /// relative error above PCT percent (for scripts and CI).
+    #[arg(long, value_name = "PCT", value_parser = parse_pct)]
+    pub max_median_error: Option<f64>,
+    /// Exit non-zero (after the report) when decision agreement is below
+    /// PCT percent.
+    #[arg(long, value_name = "PCT", value_parser = parse_pct)]
+    pub min_agreement: Option<f64>,
+}
+
+/// A percentage: a finite number >= 0.
+fn parse_pct(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!(
+            "{s:?}: expected a percentage, a finite number >= 0"
+        )),
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -361,6 +361,35 @@ fn opt_pct(v: Option<f64>) -> String {
 }
 
 /// The report as aligned text tables.
+/// What fails the bounds a script set (`--max-median-error`,
+/// `--min-agreement`), one line each; empty when all hold.
+pub fn gate(
+    c: &Comparison,
+    max_median_pct: Option<f64>,
+    min_agreement_pct: Option<f64>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(min) = min_agreement_pct {
+        let got = 100.0 * c.agreement.decision_share;
+        if got < min {
+            out.push(format!("decision agreement {got:.2}% is below {min}%"));
+        }
+    }
+    if let Some(max) = max_median_pct {
+        for r in &c.latency_error {
+            if let Some(rel) = r.median_rel_error_pct.filter(|&rel| rel > max) {
+                out.push(format!(
+                    "{} {}: median relative error {rel:.1}% is above {max}% (n = {})",
+                    r.path.as_str(),
+                    r.metric,
+                    r.rel_n
+                ));
+            }
+        }
+    }
+    out
+}
+
 pub fn render_text(c: &Comparison) -> String {
     let mut s = String::new();
     let k = &c.counts;
@@ -686,5 +715,33 @@ mod tests {
 
         std::fs::write(&f, format!("{good}\n\n")).expect("write");
         assert_eq!(load_records(&f).expect("loads").len(), 1);
+    }
+
+    #[test]
+    fn gate_names_each_bound_that_fails() {
+        let predicted = [
+            rec(0, PathKind::Fresh, 1000, 0),
+            rec(1, PathKind::Fresh, 1000, 0),
+        ];
+        let measured = [
+            rec(0, PathKind::Fresh, 1500, 0),
+            rec(1, PathKind::Fresh, 1500, 0),
+        ];
+        let c = compare(&predicted, &measured);
+        assert!(gate(&c, None, None).is_empty());
+        assert!(gate(&c, Some(60.0), Some(100.0)).is_empty());
+        let failed = gate(&c, Some(10.0), None);
+        assert!(
+            failed
+                .iter()
+                .any(|l| l.starts_with("fresh handler: median relative error 50.0%")),
+            "{failed:?}"
+        );
+        let other = [measured[0].clone(), rec(1, PathKind::HandlerHit, 1500, 0)];
+        let c = compare(&predicted, &other);
+        assert_eq!(
+            gate(&c, None, Some(99.5)),
+            ["decision agreement 50.00% is below 99.5%"]
+        );
     }
 }

@@ -172,5 +172,12 @@ fn compare(args: &CompareArgs) -> Result<()> {
         Format::Json => serde_json::to_string_pretty(&report)? + "\n",
     };
     std::io::stdout().lock().write_all(text.as_bytes())?;
+    let failed = compare::gate(&report, args.max_median_error, args.min_agreement);
+    if !failed.is_empty() {
+        bail!(
+            "the comparison is out of bounds:\n  {}",
+            failed.join("\n  ")
+        );
+    }
     Ok(())
 }
