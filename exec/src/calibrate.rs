@@ -194,7 +194,7 @@ struct PackageSample {
     runs: usize,
 }
 
-/// Median and quartiles (linear interpolation between order statistics).
+/// Median and quartiles (nearest rank, `sock_core::quantile`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Stat {
     median: f64,
@@ -203,13 +203,9 @@ struct Stat {
     n: usize,
 }
 
+/// Nearest rank (`sock_core::quantile`), as every report of the project.
 fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let pos = q * (sorted.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+    sock_core::quantile::nearest_rank(sorted, q).unwrap_or(f64::NAN)
 }
 
 fn stat(samples: &[f64]) -> Stat {
@@ -926,12 +922,12 @@ mod tests {
     }
 
     #[test]
-    fn quartiles_interpolate() {
+    fn quartiles_are_nearest_rank() {
         let s = stat(&[4.0, 1.0, 3.0, 2.0, f64::NAN]);
         assert_eq!(s.n, 4);
-        assert_eq!(s.median, 2.5);
-        assert_eq!(s.p25, 1.75);
-        assert_eq!(s.p75, 3.25);
+        assert_eq!(s.median, 2.0);
+        assert_eq!(s.p25, 1.0);
+        assert_eq!(s.p75, 3.0);
         assert!(stat(&[]).median.is_nan());
         assert_eq!(stat(&[7.0]).p75, 7.0);
     }

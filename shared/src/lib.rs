@@ -23,6 +23,7 @@
 //! - [`engine`]: the one event loop sim and sock-exec run: arrivals,
 //!   queue, completions, failures; time and effects injected.
 //! - [`record`]: the per-invocation record sim and sock-exec both write.
+//! - [`quantile`]: the one quantile definition (nearest rank).
 //!
 //! The crate is pure: no syscalls, clocks, threads or randomness. Time
 //! enters as arguments, so a replay is deterministic; maps are `BTreeMap`s
@@ -41,6 +42,7 @@ pub mod install_cache;
 pub mod lines;
 pub mod pkgset;
 pub mod planner;
+pub mod quantile;
 pub mod record;
 pub mod trace;
 pub mod units;

@@ -154,18 +154,24 @@ impl CgroupBackend {
 
     /// SIGKILLs every process in `cg` and waits until it is empty.
     pub fn kill_all(&self, cg: &Cgroup) -> CgroupResult<()> {
+        // Who was inside: those that were reparented to us (orphans of a
+        // Zygote that went first) are ours to reap once they die.
+        let seen = self.procs(cg)?;
         match self {
             CgroupBackend::V1(b) => b.kill_all(cg, self)?,
             CgroupBackend::V2(b) => b.kill_all(cg)?,
         }
-        self.wait_empty(cg, Duration::from_secs(5))
+        self.wait_empty(cg, Duration::from_secs(5), &seen)
     }
 
-    fn wait_empty(&self, cg: &Cgroup, timeout: Duration) -> CgroupResult<()> {
+    fn wait_empty(&self, cg: &Cgroup, timeout: Duration, seen: &[Pid]) -> CgroupResult<()> {
         let start = Instant::now();
         loop {
-            // Zombies of our own children leave the cgroup only when reaped
-            // (only the cgroup's own processes, never `waitpid(-1)`).
+            // Zombies of our own children leave the cgroup only when reaped.
+            // Only the cgroup's own processes (those seen in it before the
+            // kill, and those in it now) are reaped, never `waitpid(-1)`,
+            // which would take children other code owns (a pip run).
+            crate::sys::process::reap_pids(seen);
             crate::sys::process::reap_pids(&self.procs(cg)?);
             let pids = self.procs(cg)?;
             if pids.is_empty() {

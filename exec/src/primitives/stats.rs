@@ -11,13 +11,10 @@ pub struct Summary {
     pub mean_us: f64,
 }
 
-/// Nearest-rank quantile of sorted nanosecond samples, in µs.
+/// Nearest-rank quantile (`sock_core::quantile`) of sorted nanosecond
+/// samples, in µs.
 fn quantile_us(sorted_ns: &[u64], q: f64) -> f64 {
-    if sorted_ns.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (q * sorted_ns.len() as f64).ceil().max(1.0) as usize;
-    sorted_ns[rank.min(sorted_ns.len()) - 1] as f64 / 1_000.0
+    sock_core::quantile::nearest_rank(sorted_ns, q).map_or(f64::NAN, |ns| ns as f64 / 1_000.0)
 }
 
 impl Summary {

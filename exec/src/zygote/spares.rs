@@ -210,9 +210,14 @@ impl Executor {
     }
 
     fn give_back_logged(&mut self, s: Spare) {
+        let pid = s.pid;
         if let Err(e) = self.pool_give_back(s.cgroup) {
-            tracing::warn!(spare = s.pid.as_raw(), error = %e, "returning a dead spare's cgroup failed");
+            tracing::warn!(spare = pid.as_raw(), error = %e, "returning a dead spare's cgroup failed");
         }
+        // A spare whose Zygote died first was reparented to us: once dead it
+        // has left its cgroup, so the cgroup wait does not see it; reap it
+        // here (at once when it is not our child).
+        reap_orphan(pid);
     }
 }
 

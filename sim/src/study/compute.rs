@@ -372,13 +372,10 @@ fn top_packages(catalog: &Catalog, functions: &[u64], k: usize) -> Vec<TopPackag
         .collect()
 }
 
-/// The `q`-quantile of sorted `v` (nearest rank).
+/// The `q`-quantile of sorted `v` (nearest rank, `sock_core::quantile`);
+/// 0 when empty.
 pub fn quantile(v: &[f64], q: f64) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
-    v[i]
+    sock_core::quantile::nearest_rank(v, q).unwrap_or(0.0)
 }
 
 /// Order statistics of sorted `v`.
