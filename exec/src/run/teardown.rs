@@ -28,8 +28,9 @@ impl Real<'_, '_> {
             .values()
             .map(|c| (c.cgroup.clone(), self.exec.spares_memory(c)))
             .collect();
-        for (cg, spares) in zygotes {
+        for (cg, (spares, unread)) in zygotes {
             s.zygotes_live += 1;
+            self.summary.memory_read_errors += unread as u64;
             // Spares wait in cgroups of their own; the model charges them
             // to their Zygote.
             s.zygote_mb_measured += mb(self.memory_of(&cg) + spares);

@@ -144,13 +144,21 @@ impl Executor {
 
     /// Memory charged to `zygote`'s spares (bytes): each waits in its own
     /// cgroup, not its Zygote's, so a Zygote's cgroup no longer holds it.
-    /// Unreadable cgroups count 0.
-    pub fn spares_memory(&self, zygote: &Container) -> u64 {
-        self.spares
-            .list(zygote.id)
-            .iter()
-            .filter_map(|s| self.backend().memory_current(&s.cgroup).ok())
-            .sum()
+    /// Returns the sum of the cgroups that could be read and how many could
+    /// not (never a silent 0).
+    pub fn spares_memory(&self, zygote: &Container) -> (u64, usize) {
+        let mut unread = 0;
+        let mut sum = 0;
+        for s in self.spares.list(zygote.id).iter() {
+            match self.backend().memory_current(&s.cgroup) {
+                Ok(b) => sum += b,
+                Err(e) => {
+                    unread += 1;
+                    tracing::warn!(spare = s.pid.as_raw(), error = %e, "reading a spare's memory failed");
+                }
+            }
+        }
+        (sum, unread)
     }
 
     /// Drops `zygote`'s spares that died (killed, or their Zygote went
