@@ -242,17 +242,8 @@ fn handler_source(modules: &[String]) -> String {
     )
 }
 
-/// A dotted name of ASCII identifiers (`a`, `a.b_c`); `--modules` takes
-/// nothing else (the same rule as the runner's handlers).
-fn is_module_name(m: &str) -> bool {
-    !m.is_empty()
-        && m.split('.').all(|part| {
-            part.chars()
-                .next()
-                .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
-                && part.chars().all(|c| c == '_' || c.is_ascii_alphanumeric())
-        })
-}
+// `--modules` takes dotted identifiers only: the runner's own rule.
+use crate::run::handlers::is_module_name;
 
 fn measure(
     exec: &mut Executor,

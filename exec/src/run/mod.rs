@@ -38,7 +38,7 @@
 //! `queue` is the engine's virtual wait. Phases sum to `latency_us`.
 
 mod concurrent;
-mod handlers;
+pub(crate) mod handlers;
 mod private;
 mod real;
 mod serve;
