@@ -241,8 +241,14 @@ impl Executor {
     /// prefix.
     pub fn shutdown(mut self) -> Result<(), ExecutorError> {
         // Spares' cgroups are pool cgroups: destroying the pool kills them.
-        self.spares.clear();
-        self.pool.destroy()?;
+        // A spare whose Zygote died in the same sweep is reparented to us
+        // after its own cgroup's wait has passed: reap each one here.
+        let spares = self.spares.clear();
+        let destroyed = self.pool.destroy();
+        for pid in spares {
+            crate::zygote::reap_orphan(pid);
+        }
+        destroyed?;
         sys::mount::unmount(&self.containers_dir, true)?;
         self.closed = true;
         Ok(())

@@ -83,6 +83,28 @@ pub fn try_wait(pid: Pid) -> SysResult<Option<WaitStatus>> {
     }
 }
 
+/// Waits (bounded by `timeout`) until a killed `pid` is gone: reaped
+/// here when it is our child, or reaped by its own parent. A pid that is
+/// not our child yet may be the zombie of a parent that is itself dying
+/// (a spare whose Zygote was killed in the same sweep); once that parent
+/// exits it is reparented to us (a child subreaper) and reaped on the next
+/// round. Returns whether it is gone.
+pub fn reap_when_dead(pid: Pid, timeout: std::time::Duration) -> bool {
+    let start = std::time::Instant::now();
+    loop {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => {}
+            Ok(_) => return true,
+            Err(nix::errno::Errno::ECHILD) if !is_alive(pid) => return true,
+            Err(_) => {}
+        }
+        if start.elapsed() > timeout {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+}
+
 /// Blocks until `pid` exits.
 pub fn wait(pid: Pid) -> SysResult<WaitStatus> {
     loop {

@@ -71,9 +71,12 @@ impl Spares {
     }
 
     /// Forgets every spare (their cgroups are about to be destroyed with
-    /// the pool).
-    pub(crate) fn clear(&mut self) {
+    /// the pool) and returns their pids, for the caller to reap once the
+    /// pool's kill has run.
+    pub(crate) fn clear(&mut self) -> Vec<Pid> {
+        let pids = self.0.values().flatten().map(|s| s.pid).collect();
         self.0.clear();
+        pids
     }
 }
 
@@ -230,17 +233,12 @@ impl Executor {
 }
 
 /// With its Zygote gone, a spare is our child (we are a child subreaper):
-/// once it has left its cgroup it may still be exiting, or a zombie. Waits
-/// (bounded) until it is reaped; a pid that is not our child (its Zygote
-/// reaped it first) returns at once.
-fn reap_orphan(pid: Pid) {
-    let start = std::time::Instant::now();
-    while let Ok(None) = process::try_wait(pid) {
-        if start.elapsed() > Duration::from_secs(2) {
-            tracing::warn!(spare = pid.as_raw(), "a dead Zygote's spare was not reaped");
-            return;
-        }
-        std::thread::sleep(Duration::from_micros(200));
+/// once it has left its cgroup it may still be exiting, or a zombie (of
+/// us, or of a Zygote that is itself exiting). Waits (bounded) until it
+/// is reaped.
+pub(crate) fn reap_orphan(pid: Pid) {
+    if !process::reap_when_dead(pid, Duration::from_secs(2)) {
+        tracing::warn!(spare = pid.as_raw(), "a dead Zygote's spare was not reaped");
     }
 }
 
