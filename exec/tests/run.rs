@@ -222,7 +222,7 @@ fn options(dir: &Path) -> Result<RunOptions, String> {
         speedup: None,
         timeout: Duration::from_secs(30),
         progress_every: 0,
-        max_concurrency: None,
+        worker: sock_core::worker::WorkerConfig::unbounded(),
         concurrent: false,
     })
 }
@@ -764,7 +764,7 @@ fn run_concurrent(
     let mut ex = executor(dir, prefix);
     let mut opts = options(dir)?;
     opts.concurrent = true;
-    opts.max_concurrency = max_concurrency;
+    opts.worker.cores = max_concurrency;
     let runner = Runner::new(
         &mut ex,
         catalog,

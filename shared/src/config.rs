@@ -3,6 +3,7 @@
 
 use crate::cost::CostParams;
 use crate::handler_cache::PolicyConfig;
+use crate::worker::WorkerConfig;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -95,11 +96,12 @@ pub struct TierConfig {
 object_only!(TierConfig, "tiers", serialize);
 
 /// A run's settings file (`sim --config`, `sock-exec run --config`):
-/// `{"tiers": .., "cost": .., "replay": .., "zygote_tree": ..}`, every
-/// section optional.
+/// `{"worker": .., "tiers": .., "cost": .., "replay": .., "zygote_tree": ..}`,
+/// every section optional.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(remote = "Self", default, deny_unknown_fields)]
 pub struct Settings {
+    pub worker: WorkerConfig,
     pub tiers: TierConfig,
     pub cost: CostParams,
     pub replay: ReplaySettings,
@@ -111,7 +113,24 @@ object_only!(Settings, "a settings file", serialize);
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(remote = "Self", default, deny_unknown_fields)]
 pub struct ReplaySettings {
-    /// At most this many invocations at once (sim only; `None`: unlimited).
+    /// The old name of `worker.cores` (before the worker model); when
+    /// given it sets `worker.cores` ([`Settings::check`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<usize>,
 }
 object_only!(ReplaySettings, "replay", serialize);
+
+impl Settings {
+    /// Checks the sections sock-core owns and folds the deprecated
+    /// `replay.max_concurrency` into `worker.cores`; the error names the
+    /// field. sim and sock-exec call it once settings are merged.
+    pub fn check(&mut self) -> Result<(), String> {
+        if let Some(n) = self.replay.max_concurrency.take() {
+            if n == 0 {
+                return Err("replay.max_concurrency is 0; it must be at least 1".into());
+            }
+            self.worker.cores = Some(n);
+        }
+        self.worker.check()
+    }
+}

@@ -20,6 +20,8 @@
 //! - [`config`]: tier sizes, policies, and switching tiers off.
 //! - [`planner`]: invocation + tier state -> [`planner::Plan`], and the
 //!   fallback when a plan fails ([`planner::Planner::on_failure`]).
+//! - [`worker`]: the machine the tiers share: total memory, cores, and
+//!   what a call that does not fit does (queue or drop).
 //! - [`engine`]: the one event loop sim and sock-exec run: arrivals,
 //!   queue, completions, failures; time and effects injected.
 //! - [`record`]: the per-invocation record sim and sock-exec both write.
@@ -46,6 +48,7 @@ pub mod quantile;
 pub mod record;
 pub mod trace;
 pub mod units;
+pub mod worker;
 pub mod zygote;
 
 pub use pkgset::PackageSet;

@@ -2,147 +2,16 @@
 //! the planner's fallbacks and repairs, driven through `Effects` exactly as
 //! sim (cost model) and sock-exec (real containers) drive it.
 
-use sock_core::config::{HandlerTier, InstallTier, TierConfig, ZygoteMode, ZygoteTier};
-use sock_core::cost::CostParams;
-use sock_core::engine::{Call, Effects, Engine, EngineError, EngineOptions, Served, VirtualReplay};
-use sock_core::handler_cache::PolicyConfig;
-use sock_core::planner::{Action, Failure, Plan, Planner, SideDecision};
-use sock_core::trace::{Catalog, Function, Invocation, Package, TraceHeader};
-use sock_core::{FunctionId, Micros, ZygoteId};
+use sock_core::config::ZygoteMode;
+use sock_core::engine::{EngineError, EngineOptions};
+use sock_core::planner::{Action, Failure, SideDecision};
+use sock_core::trace::Invocation;
+use sock_core::{Micros, ZygoteId};
 use std::collections::BTreeMap;
 
-/// `(import_ms, import_mb)` per package; functions by their packages.
-fn catalog(pkgs: &[(f64, f64)], funcs: &[&[u32]], duration_ms: f64) -> Catalog {
-    let packages = pkgs
-        .iter()
-        .enumerate()
-        .map(|(i, &(import_ms, import_mb))| Package {
-            name: format!("p{i}"),
-            version: "1.0".into(),
-            deps: Vec::new(),
-            modules: vec![format!("p{i}")],
-            import_ms,
-            import_mb,
-            install_ms: 100.0,
-            disk_bytes: 1 << 20,
-            imputed: false,
-        })
-        .collect();
-    let functions = funcs
-        .iter()
-        .enumerate()
-        .map(|(i, p)| Function {
-            name: format!("f{i}"),
-            packages: p.to_vec(),
-            duration_ms,
-            memory_mb: 50.0,
-        })
-        .collect();
-    Catalog::new(TraceHeader::new(
-        packages,
-        functions,
-        serde_json::Value::Null,
-    ))
-    .expect("valid catalog")
-}
+mod common;
 
-fn tiers(mode: ZygoteMode, spares: u32) -> TierConfig {
-    TierConfig {
-        handler: HandlerTier {
-            budget_mb: 1000.0,
-            policy: PolicyConfig::Lru,
-        },
-        zygote: ZygoteTier {
-            mode,
-            budget_mb: 1000.0,
-            min_gain_ms: 0.0,
-            spares,
-        },
-        install: InstallTier { budget_mb: 1000.0 },
-    }
-}
-
-fn inv(t_ms: u64, f: u32) -> Invocation {
-    Invocation {
-        time: Micros(t_ms * 1000),
-        function: FunctionId(f),
-    }
-}
-
-/// The cost model as effects (sim's), with failures injected by
-/// invocation, and a log of everything applied.
-#[derive(Default)]
-struct Logged {
-    inject: BTreeMap<u64, Failure>,
-    /// (seq, attempt, plan) of every serve.
-    served: Vec<(u64, u32, Plan)>,
-    applied: Vec<SideDecision>,
-    /// Fail every plan that can fail (a worst case for termination).
-    fail_always: bool,
-    /// Inject even a failure that does not fit the plan (a caller's bug).
-    misfit: bool,
-}
-
-impl Effects for Logged {
-    type Error = EngineError;
-
-    fn apply(
-        &mut self,
-        _: &Planner<'_>,
-        side: &[SideDecision],
-        _: Micros,
-    ) -> Result<(), EngineError> {
-        self.applied.extend_from_slice(side);
-        Ok(())
-    }
-
-    fn serve(&mut self, _: &Planner<'_>, call: &Call, plan: &Plan) -> Result<Served, EngineError> {
-        self.served.push((call.seq, call.attempt, plan.clone()));
-        if self.fail_always {
-            return Ok(Served::Failed(match plan.action {
-                Action::HandlerHit { .. } => Failure::HandlerLost,
-                _ => Failure::ZygoteDied,
-            }));
-        }
-        if call.attempt == 0 {
-            if let Some(&f) = self.inject.get(&call.seq) {
-                let fits = f.fits(&plan.action);
-                if fits || self.misfit {
-                    return Ok(Served::Failed(f));
-                }
-            }
-        }
-        Ok(Served::Done {
-            service: plan.phases.total() - plan.phases.queue,
-        })
-    }
-}
-
-fn replay<'c>(
-    catalog: &'c Catalog,
-    tiers: TierConfig,
-    options: EngineOptions,
-    fx: &mut Logged,
-    invs: &[Invocation],
-) -> Result<Planner<'c>, EngineError> {
-    let planner = Planner::new(catalog, CostParams::default(), tiers, None).expect("planner");
-    let mut r = VirtualReplay::new(Engine::new(planner, options));
-    for (seq, i) in invs.iter().enumerate() {
-        r.arrive(fx, seq as u64, *i)?;
-    }
-    r.finish(fx)?;
-    Ok(r.into_engine().into_planner())
-}
-
-/// The plan finally served for `seq`.
-fn final_plan(fx: &Logged, seq: u64) -> &Plan {
-    fx.served
-        .iter()
-        .rev()
-        .find(|(s, _, _)| *s == seq)
-        .map(|(_, _, p)| p)
-        .expect("served")
-}
+use common::{catalog, final_plan, inv, replay, tiers, Logged};
 
 #[test]
 fn a_lost_handler_is_forgotten_and_the_fallback_is_a_cold_start() {
@@ -320,7 +189,8 @@ fn the_queue_holds_calls_beyond_the_limit_and_the_wait_is_the_queue_phase() {
     let mut fx = Logged::default();
     let invs = [inv(0, 0), inv(0, 0), inv(0, 0)];
     let options = EngineOptions {
-        max_concurrency: Some(1),
+        cores: Some(1),
+        ..EngineOptions::default()
     };
     replay(&c, tiers(ZygoteMode::Off, 0), options, &mut fx, &invs).expect("replay");
     let (p0, p1, p2) = (final_plan(&fx, 0), final_plan(&fx, 1), final_plan(&fx, 2));
@@ -397,7 +267,7 @@ mod random {
                 let f = if lost { Failure::HandlerLost } else { Failure::ZygoteDied };
                 fx.inject.insert(seq as u64, f);
             }
-            let options = EngineOptions { max_concurrency: limit };
+            let options = EngineOptions { cores: limit, ..EngineOptions::default() };
             let planner = replay(&c, tiers(ZygoteMode::Dynamic, spares), options, &mut fx, &invs)
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
             // Every invocation is served exactly once, in start order.

@@ -131,7 +131,7 @@ pub struct RunArgs {
     /// Write one JSON record per invocation to this file.
     #[arg(long)]
     pub records: Option<PathBuf>,
-    /// JSON config file: {"tiers": .., "cost": .., "replay": .., "zygote_tree": ..}.
+    /// JSON config file: {"worker": .., "tiers": .., "cost": .., "zygote_tree": ..}.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Cost parameters measured by `sock-exec calibrate` (JSON).
@@ -164,7 +164,55 @@ pub struct RunArgs {
     /// Install cache disk budget (MB); 0 turns it off.
     #[arg(long)]
     pub install_mb: Option<f64>,
-    /// Run at most N invocations at once; the rest queue (FIFO).
-    #[arg(long)]
-    pub max_concurrency: Option<usize>,
+    /// Worker memory for every sandbox (busy and idle handlers, Zygotes),
+    /// in MB, or `unbounded` (default 32768).
+    #[arg(long, value_parser = parse_bound::<f64>)]
+    pub worker_mb: Option<Bound<f64>>,
+    /// Calls running at once, or `unbounded` (default 32); the rest queue
+    /// FIFO. `--max-concurrency` is its old name.
+    #[arg(long, alias = "max-concurrency", value_parser = parse_bound::<usize>)]
+    pub cores: Option<Bound<usize>>,
+    /// What a call that does not fit in memory does (default queue).
+    #[arg(long, value_enum)]
+    pub when_full: Option<WhenFullArg>,
+    /// Longest queue wait before a call is dropped (s), or `unbounded`
+    /// (default 60).
+    #[arg(long, value_parser = parse_bound::<f64>)]
+    pub max_wait_s: Option<Bound<f64>>,
+}
+
+/// A worker limit: a number, or `unbounded`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Bound<T> {
+    At(T),
+    Unbounded,
+}
+
+impl<T> Bound<T> {
+    pub fn into_option(self) -> Option<T> {
+        match self {
+            Bound::At(v) => Some(v),
+            Bound::Unbounded => None,
+        }
+    }
+}
+
+fn parse_bound<T: std::str::FromStr>(s: &str) -> Result<Bound<T>, String>
+where
+    T::Err: std::fmt::Display,
+{
+    if s == "unbounded" {
+        return Ok(Bound::Unbounded);
+    }
+    s.parse()
+        .map(Bound::At)
+        .map_err(|e| format!("{e} (a number, or `unbounded`)"))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum WhenFullArg {
+    /// Wait FIFO for memory, at most --max-wait-s.
+    Queue,
+    /// Drop the call at once (FaasCache).
+    Drop,
 }

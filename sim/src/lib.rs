@@ -43,6 +43,9 @@ use summary::{Summary, TraceInfo};
 /// records to `records` when given (whole or not at all, see [`output`]).
 /// Warnings about the static tree go to stderr, once each.
 pub fn simulate(trace: &Path, settings: &Settings, records: Option<&Path>) -> Result<Summary> {
+    let mut checked = settings.clone();
+    checked.check().map_err(anyhow::Error::msg)?;
+    let settings = &checked;
     let mut inputs: Vec<output::Input> = vec![("trace", trace)];
     if let Some(t) = &settings.zygote_tree {
         inputs.push(("Zygote tree file", t));
@@ -72,7 +75,7 @@ pub fn simulate(trace: &Path, settings: &Settings, records: Option<&Path>) -> Re
         }
     }
     let options = replay::ReplayOptions {
-        max_concurrency: settings.replay.max_concurrency,
+        engine: sock_core::engine::EngineOptions::from_worker(&settings.worker),
         ..replay::ReplayOptions::default()
     };
     let mut sink = match &out {
@@ -96,5 +99,10 @@ pub fn simulate(trace: &Path, settings: &Settings, records: Option<&Path>) -> Re
         functions: catalog.function_count(),
         span_s: 0.0,
     };
-    Ok(Summary::new(&stats, info, settings.tiers.clone()))
+    Ok(Summary::new(
+        &stats,
+        info,
+        settings.worker.clone(),
+        settings.tiers.clone(),
+    ))
 }

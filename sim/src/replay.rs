@@ -11,7 +11,9 @@
 //! so tests check that sim takes the fallbacks sock-exec takes.
 
 use crate::stats::Stats;
-use sock_core::engine::{Call, Effects, Engine, EngineError, EngineOptions, Served, VirtualReplay};
+use sock_core::engine::{
+    Call, Dropped, Effects, Engine, EngineError, EngineOptions, Served, VirtualReplay,
+};
 use sock_core::planner::{Action, Failure, Plan, Planner, SideDecision, TierUsage};
 use sock_core::record::{InvocationRecord, RECORD_SCHEMA};
 use sock_core::trace::{Invocation, TraceError};
@@ -32,10 +34,10 @@ pub enum ReplayError {
 /// Replay knobs that are mechanism, not policy.
 #[derive(Clone, Debug, Default)]
 pub struct ReplayOptions {
-    /// At most this many invocations run at once (e.g. the host's cores);
-    /// the rest wait FIFO, and the wait is the `queue` phase. `None`:
-    /// unlimited, as in SOCK's evaluation.
-    pub max_concurrency: Option<usize>,
+    /// The worker: cores, memory, and what a call that does not fit does
+    /// (the wait is the `queue` phase). Default: unbounded, as in SOCK's
+    /// evaluation.
+    pub engine: EngineOptions,
     /// Failures to inject, by invocation: the first plan of invocation
     /// `seq` fails with this failure when it fits the plan (a handler hit
     /// can lose its handler, a fork its Zygote), as if sock-exec had found
@@ -85,6 +87,10 @@ impl Effects for CostEffects<'_> {
     fn observe(&mut self, now: Micros, usage: TierUsage) {
         self.stats.observe_usage(now, usage);
     }
+
+    fn dropped(&mut self, _: &Planner<'_>, call: &Dropped) {
+        self.stats.observe_drop(call);
+    }
 }
 
 /// Replays `invocations` against `planner`; writes one record per
@@ -98,12 +104,7 @@ pub fn replay<I>(
 where
     I: Iterator<Item = Result<Invocation, TraceError>>,
 {
-    let engine = Engine::new(
-        planner,
-        EngineOptions {
-            max_concurrency: options.max_concurrency,
-        },
-    );
+    let engine = Engine::new(planner, options.engine);
     let mut fx = CostEffects {
         stats: Stats::default(),
         records,
@@ -114,8 +115,11 @@ where
         sock_core::engine::ReplayError::Trace(e) => ReplayError::Trace(e),
         sock_core::engine::ReplayError::Effects(e) => e,
     })?;
-    let planner = replay.into_engine().into_planner();
+    let engine = replay.into_engine();
     let mut stats = fx.stats;
+    stats.engine = engine.stats();
+    stats.worker = *engine.options();
+    let planner = engine.into_planner();
     stats.finish(planner.counters(), &planner);
     Ok(stats)
 }

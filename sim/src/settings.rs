@@ -2,11 +2,12 @@
 //! (`--calibration`, the cost parameters `sock-exec calibrate` writes), and
 //! flags; later sources override earlier ones field by field.
 
-use crate::cli::{PolicyArg, RunArgs, ZygoteArg};
+use crate::cli::{PolicyArg, RunArgs, WhenFullArg, ZygoteArg};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use sock_core::config::ZygoteMode;
 use sock_core::handler_cache::PolicyConfig;
+use sock_core::worker::WhenFull;
 use sock_core::zygote::StaticTreeNode;
 use std::path::Path;
 
@@ -110,12 +111,27 @@ pub fn resolve(args: &RunArgs) -> Result<Settings> {
             s.tiers.zygote.mode = ZygoteMode::Static;
         }
     }
-    if let Some(n) = args.max_concurrency {
-        s.replay.max_concurrency = Some(n);
+    s.check().map_err(anyhow::Error::msg)?;
+    let w = &mut s.worker;
+    if let Some(v) = args.worker_mb {
+        w.memory_mb = v.into_option();
     }
-    if s.replay.max_concurrency == Some(0) {
-        bail!("max_concurrency must be at least 1");
+    if let Some(v) = args.cores {
+        w.cores = v.into_option();
     }
+    if let Some(v) = args.when_full {
+        w.when_full = match v {
+            WhenFullArg::Queue => WhenFull::Queue,
+            WhenFullArg::Drop => WhenFull::Drop,
+        };
+    }
+    if let Some(v) = args.max_wait_s {
+        w.max_wait_s = v.into_option();
+    }
+    // Again, now naming the flags' values too.
+    s.worker
+        .check()
+        .map_err(|e| anyhow::anyhow!("{e} (from --config or the worker flags)"))?;
     if let Some(tree) = &s.zygote_tree {
         // A tree only shapes the static mode; anything else would ignore it.
         if s.tiers.zygote.mode != ZygoteMode::Static {

@@ -2,6 +2,7 @@
 //! and depth counts, mean phase times, and time-weighted memory per tier.
 
 use crate::histogram::Histogram;
+use sock_core::engine::{Dropped, EngineOptions, EngineStats};
 use sock_core::planner::{Action, Counters, Plan, Planner, TierUsage};
 use sock_core::record::PathKind;
 use sock_core::{Bytes, Micros};
@@ -22,6 +23,11 @@ impl TimeWeighted {
         self.peak = self.peak.max(value);
     }
 
+    /// The integral over time (value x µs).
+    pub fn area(&self) -> u128 {
+        self.area
+    }
+
     pub fn mean(&self, span: u64) -> f64 {
         if span == 0 {
             self.last_value as f64
@@ -38,6 +44,8 @@ pub struct TierSeries {
     pub handler_busy: TimeWeighted,
     pub zygote: TimeWeighted,
     pub install: TimeWeighted,
+    /// The worker's memory: busy and idle handlers plus the Zygote tree.
+    pub worker: TimeWeighted,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -59,6 +67,19 @@ pub struct Stats {
     pub counters: Counters,
     pub zygotes_live_at_end: usize,
     pub installed_at_end: usize,
+    /// The worker replayed on, and what its queue did.
+    pub worker: EngineOptions,
+    pub engine: EngineStats,
+    /// Per function index: (calls served, cold starts among them, dropped).
+    pub per_function: Vec<FunctionCounts>,
+}
+
+/// One function's calls, for the per-function cold-start share.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FunctionCounts {
+    pub served: u64,
+    pub cold: u64,
+    pub dropped: u64,
 }
 
 impl Stats {
@@ -87,6 +108,9 @@ impl Stats {
         if let Action::Fork { depth, .. } = plan.action {
             *self.by_depth.entry(depth).or_insert(0) += 1;
         }
+        let f = self.function_mut(plan.function.index());
+        f.served += 1;
+        f.cold += u64::from(!matches!(plan.action, Action::HandlerHit { .. }));
         for (sum, v) in self.phase_sums.iter_mut().zip(plan.phases.values()) {
             *sum += v.0 as u128;
         }
@@ -108,6 +132,45 @@ impl Stats {
         s.handler_busy.observe(dt, u.handler_busy.0);
         s.zygote.observe(dt, u.zygote.0);
         s.install.observe(dt, u.install.0);
+        let worker = u.handler_idle + u.handler_busy + u.zygote;
+        s.worker.observe(dt, worker.0);
+    }
+
+    pub(crate) fn observe_drop(&mut self, d: &Dropped) {
+        self.function_mut(d.inv.function.index()).dropped += 1;
+    }
+
+    fn function_mut(&mut self, i: usize) -> &mut FunctionCounts {
+        if self.per_function.len() <= i {
+            self.per_function.resize(i + 1, FunctionCounts::default());
+        }
+        &mut self.per_function[i]
+    }
+
+    /// Percentiles (nearest rank) of the per-function cold-start share
+    /// (%), over functions with at least one call served.
+    pub fn per_function_cold_pct(&self, percentiles: &[f64]) -> Vec<f64> {
+        let mut shares: Vec<f64> = self
+            .per_function
+            .iter()
+            .filter(|f| f.served > 0)
+            .map(|f| 100.0 * f.cold as f64 / f.served as f64)
+            .collect();
+        shares.sort_by(f64::total_cmp);
+        percentiles
+            .iter()
+            .map(|&p| sock_core::quantile::nearest_rank(&shares, p).unwrap_or(0.0))
+            .collect()
+    }
+
+    /// Memory-time of idle handler instances and of the Zygote tree
+    /// (GB·s): what keeping things warm cost.
+    pub fn wasted_gb_s(&self) -> (f64, f64) {
+        let gb_s = |a: u128| a as f64 / 1e9 / 1e6;
+        (
+            gb_s(self.usage.handler_idle.area()),
+            gb_s(self.usage.zygote.area()),
+        )
     }
 
     pub(crate) fn finish(&mut self, counters: Counters, planner: &Planner<'_>) {

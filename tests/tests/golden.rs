@@ -245,7 +245,7 @@ fn static_tree_from_openlambda_json() {
 #[test]
 fn limited_concurrency_queues_fifo() {
     let fns: &[(&str, &[u32])] = &[("f", &[]), ("g", &[])];
-    let one = settings(|s| s.replay.max_concurrency = Some(1));
+    let one = settings(|s| s.worker.cores = Some(1));
     let (_, r) = run(fns, &[(0, 0), (0, 1)], &one);
     assert_eq!(r[0].phases_us.queue, 0);
     // g waits for f (13.4 ms), then takes the root's spare: 2 + 0.5 + 10 + 0.3.

@@ -35,9 +35,7 @@ pub(super) fn run_trace(cli: &Cli, args: &crate::cli::RunArgs) -> Result<()> {
     if let Some(p) = &args.calibration {
         settings.cost = read_json(p, "calibration file")?;
     }
-    if settings.replay.max_concurrency == Some(0) {
-        anyhow::bail!("replay.max_concurrency must be at least 1");
-    }
+    settings.check().map_err(anyhow::Error::msg)?;
     let tree: Option<sock_core::zygote::StaticTreeNode> = match &settings.zygote_tree {
         Some(p) => Some(read_json(p, "Zygote tree file")?),
         None => None,
@@ -56,7 +54,7 @@ pub(super) fn run_trace(cli: &Cli, args: &crate::cli::RunArgs) -> Result<()> {
         speedup: args.speedup,
         timeout: args.timeout_s,
         progress_every: args.progress,
-        max_concurrency: settings.replay.max_concurrency,
+        worker: settings.worker.clone(),
         concurrent: args.concurrent,
     };
     let mut config = ExecutorConfig::new(cli.state.clone(), root);

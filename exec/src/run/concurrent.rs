@@ -237,11 +237,11 @@ where
                 }
                 Event::Arrive(seq, inv) => {
                     last = last.max(inv.time);
-                    let started = engine.arrive(&mut runner.real, seq, inv)?;
-                    runner.real.summary.queued += u64::from(started.is_none());
+                    engine.arrive(&mut runner.real, seq, inv)?;
                 }
             }
         }
+        runner.note_queue();
         runner.real.private.sweep()?;
         let recs = runner.take_records();
         write(recs)?;

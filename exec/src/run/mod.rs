@@ -109,9 +109,8 @@ pub struct RunOptions {
     pub timeout: Duration,
     /// Progress line on stderr every this many invocations (0: never).
     pub progress_every: u64,
-    /// At most this many invocations run at once; the rest queue FIFO, as
-    /// in sim (`replay.max_concurrency`).
-    pub max_concurrency: Option<usize>,
+    /// The worker (cores, memory, queue or drop), as in sim (`worker`).
+    pub worker: sock_core::worker::WorkerConfig,
     /// Serve invocations concurrently in wall-clock time (paced at
     /// `speedup`, 1 when unset) instead of one at a time in virtual time.
     pub concurrent: bool,
@@ -161,9 +160,7 @@ impl<'e, 'c> Runner<'e, 'c> {
             .collect();
         let handler_dirs = handlers::write_handlers(catalog, &modules, &work.join("handlers"))?;
         let private = private::PrivateCopies::new(work.join("uncached"));
-        let options = EngineOptions {
-            max_concurrency: opts.max_concurrency,
-        };
+        let options = EngineOptions::from_worker(&opts.worker);
         let mut real = Real {
             exec,
             catalog,
@@ -210,8 +207,8 @@ impl<'e, 'c> Runner<'e, 'c> {
     pub fn arrive(&mut self, seq: u64, inv: Invocation) -> Result<Vec<InvocationRecord>, RunError> {
         self.pace(inv.time);
         stopped()?;
-        let queued = self.replay.arrive(&mut self.real, seq, inv)?.is_none();
-        self.real.summary.queued += u64::from(queued);
+        self.replay.arrive(&mut self.real, seq, inv)?;
+        self.note_queue();
         // Private copies made for this step that no container took.
         self.real.private.sweep()?;
         Ok(self.take_records())
@@ -227,6 +224,13 @@ impl<'e, 'c> Runner<'e, 'c> {
                 "invocation {seq} is queued, so it has no record yet"
             ))),
         }
+    }
+
+    /// Copies the engine's queue counts into the summary.
+    fn note_queue(&mut self) {
+        let stats = self.replay.engine().stats();
+        self.real.summary.queued = stats.queued;
+        self.real.summary.dropped = stats.dropped();
     }
 
     fn take_records(&mut self) -> Vec<InvocationRecord> {

@@ -114,6 +114,15 @@ impl Effects for Real<'_, '_> {
             }
         }
     }
+
+    fn dropped(&mut self, planner: &Planner<'_>, call: &sock_core::engine::Dropped) {
+        tracing::info!(
+            seq = call.seq,
+            function = %planner.catalog().function(call.inv.function).name,
+            reason = call.reason.as_str(),
+            "invocation dropped by the worker"
+        );
+    }
 }
 
 /// A side decision's name, for the time spent on each kind.

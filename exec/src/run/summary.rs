@@ -12,8 +12,11 @@ pub struct RunSummary {
     pub fallbacks: u64,
     /// Zygotes re-created after they died or broke (`RepairZygote`).
     pub zygote_repairs: u64,
-    /// Invocations that waited for a free slot (`--max-concurrency`).
+    /// Invocations that waited for a core or for memory (`worker`).
     pub queued: u64,
+    /// Invocations dropped: memory full under `when_full = drop`, waited
+    /// `max_wait_s`, or bigger than the worker.
+    pub dropped: u64,
     /// Side decisions applied, by kind: (count, total ms). Off every
     /// critical path in virtual time; in the concurrent replay the one
     /// forking thread is busy with them meanwhile.
@@ -70,7 +73,7 @@ impl RunSummary {
              handler hits     {} ({:.1}%)\n\
              Zygote hits      {} ({:.1}%)\n\
              fresh            {} ({:.1}%)\n\
-             fallbacks        {} failed plans re-planned; {} invocations queued\n\
+             fallbacks        {} failed plans re-planned; {} invocations queued, {} dropped\n\
              Zygotes          {} created, {} failed to start, {} repaired, {} kept for their children after eviction, {} live at the end\n\
              packages         {} installed ({} built from source), {} evicted, {} could not be installed{}\n\
              errors           {} non-200 responses, {} handlers holding a package they did not ask for, {} teardown failures, {} failed memory reads (all logged)\n\
@@ -86,6 +89,7 @@ impl RunSummary {
             pct(self.fresh),
             self.fallbacks,
             self.queued,
+            self.dropped,
             self.zygotes_created,
             self.zygote_create_failures,
             self.zygote_repairs,

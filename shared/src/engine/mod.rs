@@ -14,25 +14,36 @@
 //! wall-clock driver (sock-exec's concurrent replay) calls the same two
 //! methods as responses arrive.
 //!
+//! The worker (issue 10, [`crate::worker`]) bounds it: at most `cores`
+//! calls run, and a call starts only when its memory fits
+//! ([`Planner::admit`]); the rest wait in one FIFO queue, or are dropped.
+//!
 //! Per event, in this order:
 //! - **arrival** at `t`: expire idle handlers due by `t` (`Planner::tick`);
-//!   start the invocation if fewer than the limit run and none wait, else
-//!   queue it (the wait becomes its `queue` phase).
-//! - **start** at `now`: plan it, apply the plan's `before`, serve it; if
-//!   serving fails, the planner learns why ([`Planner::on_failure`]) and
-//!   the fallback plan is applied the same way; then apply its `after`.
+//!   drop queued calls that waited longer than `max_wait` by `t`; queue
+//!   the call; start queued calls (below).
+//! - **start** of the queue's head at `now`, while a core is free: ask the
+//!   planner whether it fits. It fits (after the evictions the planner
+//!   chose): plan it, apply the plan's `before`, serve it; if serving
+//!   fails, the planner learns why ([`Planner::on_failure`]) and the
+//!   fallback plan is applied the same way; then apply its `after`. It
+//!   does not fit: with `when_full = drop` it is dropped, with `queue` it
+//!   and everything behind it waits (FIFO, no overtaking) for a
+//!   completion. A call that can never fit is dropped at once. The wait
+//!   becomes the `queue` phase.
 //! - **completion** at `t`: expire, then pause or destroy the instance
-//!   (`Planner::complete`), then start queued invocations while the limit
-//!   allows, each at `t`.
+//!   (`Planner::complete`), drop calls that waited too long, then start
+//!   queued calls, each at `t`.
 
+mod queue;
 mod virtual_time;
 
+pub use queue::{Dropped, EngineOptions, EngineStats};
 pub use virtual_time::{ReplayError, VirtualReplay};
 
 use crate::planner::{Failure, Plan, Planner, SideDecision, TierUsage};
 use crate::trace::Invocation;
 use crate::units::{InstanceId, Micros};
-use std::collections::VecDeque;
 
 /// Fallbacks per invocation before the engine gives up: each failure takes
 /// a handler or a Zygote out of the choice, so real runs stop far sooner.
@@ -87,6 +98,10 @@ pub trait Effects {
     /// The tiers' usage right after an event at `now` (for memory over
     /// time); nothing by default.
     fn observe(&mut self, _now: Micros, _usage: TierUsage) {}
+
+    /// A call was dropped (the engine counts it too, [`EngineStats`]);
+    /// nothing by default.
+    fn dropped(&mut self, _planner: &Planner<'_>, _call: &Dropped) {}
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -103,14 +118,6 @@ pub enum EngineError {
     NoServiceTime { seq: u64 },
 }
 
-/// Mechanism knobs (policy is the planner's config).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct EngineOptions {
-    /// At most this many invocations run at once; the rest wait FIFO.
-    /// `None`: unlimited, as in SOCK's evaluation.
-    pub max_concurrency: Option<usize>,
-}
-
 /// An invocation that started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Started {
@@ -125,22 +132,23 @@ pub struct Started {
 #[derive(Debug)]
 pub struct Engine<'c> {
     planner: Planner<'c>,
-    limit: usize,
+    options: EngineOptions,
     running: usize,
-    queue: VecDeque<(u64, Invocation)>,
-    /// The longest the queue got.
-    queue_peak: usize,
+    queue: queue::Queue,
+    stats: EngineStats,
     started_up: bool,
 }
 
 impl<'c> Engine<'c> {
-    pub fn new(planner: Planner<'c>, options: EngineOptions) -> Engine<'c> {
+    /// The engine over `planner`, whose memory it bounds by the worker's.
+    pub fn new(mut planner: Planner<'c>, options: EngineOptions) -> Engine<'c> {
+        planner.set_worker_memory(options.memory);
         Engine {
             planner,
-            limit: options.max_concurrency.unwrap_or(usize::MAX).max(1),
+            options,
             running: 0,
-            queue: VecDeque::new(),
-            queue_peak: 0,
+            queue: queue::Queue::default(),
+            stats: EngineStats::default(),
             started_up: false,
         }
     }
@@ -153,6 +161,10 @@ impl<'c> Engine<'c> {
         self.planner
     }
 
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
     /// Invocations running now, and waiting in the queue.
     pub fn running(&self) -> usize {
         self.running
@@ -163,7 +175,12 @@ impl<'c> Engine<'c> {
     }
 
     pub fn queue_peak(&self) -> usize {
-        self.queue_peak
+        self.stats.queue_peak
+    }
+
+    /// Calls that waited, calls dropped, the longest queue.
+    pub fn stats(&self) -> EngineStats {
+        self.stats
     }
 
     /// Applies what exists before the first event (the spares of the
@@ -176,29 +193,31 @@ impl<'c> Engine<'c> {
         fx.apply(&self.planner, &side, Micros::ZERO)
     }
 
-    /// Invocation `seq` arrives at `inv.time`. Returns it when it started
-    /// (else it waits in the queue).
+    /// Invocation `seq` arrives at `inv.time`. Returns the invocations that
+    /// started now: usually just it, none when it waits (or was dropped),
+    /// more when its arrival let a blocked queue move (a call ahead of it
+    /// was dropped for waiting too long).
     pub fn arrive<E: Effects>(
         &mut self,
         fx: &mut E,
         seq: u64,
         inv: Invocation,
-    ) -> Result<Option<Started>, E::Error> {
+    ) -> Result<Vec<Started>, E::Error> {
         self.start_up(fx)?;
         let now = inv.time;
         let side = self.planner.tick(now);
         fx.apply(&self.planner, &side, now)?;
-        if self.running < self.limit && self.queue.is_empty() {
-            return self.start(fx, seq, inv, now).map(Some);
+        self.queue.push(seq, inv);
+        let started = self.pump(fx, now)?;
+        if !self.queue.is_empty() {
+            fx.observe(now, self.planner.usage());
         }
-        fx.observe(now, self.planner.usage());
-        self.queue.push_back((seq, inv));
-        self.queue_peak = self.queue_peak.max(self.queue.len());
-        Ok(None)
+        self.stats.queue_peak = self.stats.queue_peak.max(self.queue.len());
+        Ok(started)
     }
 
     /// The invocation on `instance` completed at `now`. Returns the queued
-    /// invocations that started in the slot it freed.
+    /// invocations that started in the slot (and memory) it freed.
     pub fn complete<E: Effects>(
         &mut self,
         fx: &mut E,
@@ -211,14 +230,7 @@ impl<'c> Engine<'c> {
         fx.apply(&self.planner, &side, now)?;
         self.running = self.running.saturating_sub(1);
         fx.observe(now, self.planner.usage());
-        let mut started = Vec::new();
-        while self.running < self.limit {
-            let Some((seq, inv)) = self.queue.pop_front() else {
-                break;
-            };
-            started.push(self.start(fx, seq, inv, now)?);
-        }
-        Ok(started)
+        self.pump(fx, now)
     }
 
     fn start<E: Effects>(
@@ -262,6 +274,10 @@ impl<'c> Engine<'c> {
             }
         };
         self.running += 1;
+        self.stats.running_peak = self.stats.running_peak.max(self.running);
+        if now > inv.time {
+            self.stats.queued += 1;
+        }
         fx.observe(now, self.planner.usage());
         fx.apply(&self.planner, &plan.after, now)?;
         Ok(Started {

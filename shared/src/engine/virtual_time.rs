@@ -61,19 +61,19 @@ impl<'c> VirtualReplay<'c> {
     }
 
     /// Delivers invocation `seq` (arrivals in time order): first every
-    /// completion due by its arrival, then the arrival. Returns it when it
-    /// started now.
+    /// completion due by its arrival, then the arrival. Returns the
+    /// invocations that started at its arrival (see [`Engine::arrive`]).
     pub fn arrive<E: Effects>(
         &mut self,
         fx: &mut E,
         seq: u64,
         inv: Invocation,
-    ) -> Result<Option<Started>, E::Error> {
+    ) -> Result<Vec<Started>, E::Error> {
         self.engine.start_up(fx)?;
         self.advance_to(fx, inv.time)?;
         let started = self.engine.arrive(fx, seq, inv)?;
-        if let Some(s) = started {
-            self.schedule(s)?;
+        for &s in &started {
+            self.schedule::<E::Error>(s)?;
         }
         Ok(started)
     }

@@ -111,6 +111,20 @@ impl HandlerCache {
         Some(id)
     }
 
+    /// Whether `f` has an idle instance to resume.
+    pub fn has_idle(&self, f: FunctionId) -> bool {
+        self.idle.get(f.index()).is_some_and(|v| !v.is_empty())
+    }
+
+    /// Evicts the idle instance the policy picks (to make room in the
+    /// worker's memory); `None` when none is idle.
+    pub fn evict_one(&mut self) -> Option<Instance> {
+        match self.policy.choose_victim() {
+            KeepAliveDecision::Evict(victim) => self.remove_idle(victim),
+            KeepAliveDecision::NoVictim => None,
+        }
+    }
+
     /// Registers a new busy instance of `f`.
     pub fn start(&mut self, f: FunctionId, memory: Bytes, pinned: PackageSet) -> InstanceId {
         let id = InstanceId(self.next_id);

@@ -14,8 +14,10 @@ use std::collections::BTreeMap;
 
 mod failure;
 mod plan;
+mod room;
 
 pub use plan::{Action, Failure, Plan, SideDecision};
+pub use room::Admission;
 
 /// Memory and disk held by each tier right now.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -43,6 +45,9 @@ pub struct Counters {
     pub fallbacks: u64,
     pub handlers_lost: u64,
     pub zygote_repairs: u64,
+    /// Zygotes the tree would have grown but the worker had no free memory
+    /// for ([`Planner::admit`]'s module).
+    pub zygote_growth_skipped: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +102,9 @@ pub struct Planner<'c> {
     counters: Counters,
     /// What the static tree file asked for that the trace cannot give.
     tree_warnings: Vec<StaticTreeWarning>,
+    /// The worker's memory for every sandbox (`None`: unbounded); see
+    /// [`Planner::admit`].
+    worker_memory: Option<Bytes>,
 }
 
 impl<'c> Planner<'c> {
@@ -162,6 +170,7 @@ impl<'c> Planner<'c> {
             config,
             cold_costs,
             counters: Counters::default(),
+            worker_memory: None,
         };
         let initial: Vec<(ZygoteId, Micros)> = planner
             .tree
@@ -386,19 +395,27 @@ impl<'c> Planner<'c> {
         let (_, parent_mem) = self.lineage(parent);
         let ready_at =
             now + self.cost.container_create(need.len()) + self.cost.fork(parent_mem) + gain;
+        // A new Zygote grows only into free worker memory: it never evicts
+        // handlers (within the tree's own budget it may evict leaves).
+        let Some(memory) = self
+            .tree
+            .as_ref()
+            .map(|t| t.child_memory(missing, &self.cost))
+        else {
+            return;
+        };
+        if memory > self.memory_free() {
+            self.counters.zygote_growth_skipped += 1;
+            return;
+        }
         let Some(tree) = self.tree.as_mut() else {
             return;
         };
         let Some(g) = tree.grow(parent, need.clone(), ready_at, false, &self.cost) else {
             return;
         };
-        for z in &g.evicted {
-            if let Some(p) = self.zygote_pins.remove(z) {
-                self.installs.unpin(&p);
-            }
-            self.spares.remove(*z);
-            self.counters.zygote_evictions += 1;
-            side.push(SideDecision::EvictZygote { zygote: *z });
+        for &z in &g.evicted {
+            self.forget_zygote(z, side);
         }
         self.counters.zygotes_created += 1;
         self.zygote_pins

@@ -237,7 +237,7 @@ impl ZygoteTree {
         }
         let own = packages.difference(&p.packages);
         let depth = p.depth + 1;
-        let memory = cost.zygote_fork_mem() + cost.import_mem(&own) + self.spare_memory;
+        let memory = self.child_memory(&own, cost);
         let evicted = self.plan_eviction(memory, parent)?;
         for &v in &evicted {
             self.remove(v);
@@ -274,6 +274,30 @@ impl ZygoteTree {
             parent,
             evicted,
         })
+    }
+
+    /// Memory of a new node importing `own` on top of its parent, its
+    /// spares included.
+    pub fn child_memory(&self, own: &PackageSet, cost: &CostModel) -> Bytes {
+        cost.zygote_fork_mem() + cost.import_mem(own) + self.spare_memory
+    }
+
+    /// (evictable, pinned) memory: unpinned nodes can all go (children
+    /// first), the root and static nodes never.
+    pub fn evictable(&self) -> (Bytes, Bytes) {
+        let pinned = self
+            .nodes
+            .values()
+            .filter(|n| n.pinned)
+            .fold(Bytes::ZERO, |a, n| a + n.memory);
+        (self.used - pinned, pinned)
+    }
+
+    /// Evicts the leaf with the fewest hits per byte (the order growth
+    /// evicts in); a parent left childless becomes a leaf in turn.
+    pub fn evict_leaf(&mut self) -> Option<ZygoteNode> {
+        let &(_, Reverse(id)) = self.leaves.iter().next()?;
+        self.remove(id)
     }
 
     /// Leaves to evict so that `need` more bytes fit, without touching

@@ -11,9 +11,15 @@ use sock_core::record::PathKind;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+mod worker;
+
+use sock_core::worker::WorkerConfig;
+pub use worker::WorkerSummary;
+
 #[derive(Debug, Serialize)]
 pub struct Summary {
     pub trace: TraceInfo,
+    pub worker: WorkerSummary,
     pub tiers: TierConfig,
     pub invocations: u64,
     pub paths: Paths,
@@ -198,7 +204,7 @@ fn ms(us: u64) -> f64 {
     round3(us as f64 / 1000.0)
 }
 
-fn round3(x: f64) -> f64 {
+pub(crate) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
@@ -211,7 +217,7 @@ fn share(count: u64, total: u64) -> PathShare {
     PathShare { count, share }
 }
 
-fn peak_mean(t: &TimeWeighted, span: u64) -> PeakMean {
+pub(crate) fn peak_mean(t: &TimeWeighted, span: u64) -> PeakMean {
     PeakMean {
         peak: round3(mb(t.peak)),
         mean: round3(mb(t.mean(span) as u64)),
@@ -219,7 +225,12 @@ fn peak_mean(t: &TimeWeighted, span: u64) -> PeakMean {
 }
 
 impl Summary {
-    pub fn new(stats: &Stats, trace: TraceInfo, tiers: TierConfig) -> Summary {
+    pub fn new(
+        stats: &Stats,
+        trace: TraceInfo,
+        worker: WorkerConfig,
+        tiers: TierConfig,
+    ) -> Summary {
         let n = stats.invocations();
         let count = |p: PathKind| stats.by_path.get(&p).map_or(0, |h| h.count());
         let span = stats.span().0;
@@ -229,6 +240,7 @@ impl Summary {
                 span_s: round3(span as f64 / 1e6),
                 ..trace
             },
+            worker: WorkerSummary::new(stats, worker),
             tiers,
             invocations: n,
             paths: Paths {
@@ -278,6 +290,7 @@ impl Summary {
             "trace      {} ({} packages, {} functions, {:.1} s simulated)",
             t.path, t.packages, t.functions, t.span_s
         );
+        let _ = writeln!(s, "worker     {}", self.worker.config.describe());
         let _ = writeln!(s, "tiers      {}", tiers_line(&self.tiers));
         let _ = writeln!(s, "invocations {}\n", self.invocations);
         let _ = writeln!(
@@ -308,7 +321,7 @@ impl Summary {
         let l = &self.latency_ms;
         let _ = writeln!(
             s,
-            "{:<16}{:>10}{:>7.1}%{:>10.2}{:>10.2}{:>10.2}{:>10.2}\n",
+            "{:<16}{:>10}{:>7.1}% {:>9.2} {:>9.2} {:>9.2} {:>9.2}\n",
             "all", self.invocations, 100.0, l.p50, l.p95, l.p99, l.mean
         );
         let st = &self.startup_ms;
@@ -329,6 +342,7 @@ impl Summary {
         let m = &self.memory_mb;
         let _ = writeln!(s, "memory MB      peak / mean");
         for (name, pm) in [
+            ("worker", &self.worker.memory_mb),
             ("handler (idle)", &m.handler),
             ("handler (busy)", &m.handler_busy),
             ("zygote tree", &m.zygote),
@@ -336,6 +350,7 @@ impl Summary {
         ] {
             let _ = writeln!(s, "  {:<14}{:>10.1} / {:.1}", name, pm.peak, pm.mean);
         }
+        self.worker.write_text(&mut s);
         let e = &self.evictions;
         let _ = writeln!(
             s,
@@ -355,7 +370,7 @@ fn row(name: &str, share: &PathShare, l: Option<&LatencyStats>) -> String {
     let d = LatencyStats::default();
     let l = l.unwrap_or(&d);
     format!(
-        "{:<16}{:>10}{:>7.1}%{:>10.2}{:>10.2}{:>10.2}{:>10.2}",
+        "{:<16}{:>10}{:>7.1}% {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
         name,
         share.count,
         share.share * 100.0,
