@@ -35,6 +35,7 @@ fn catalog(pkgs: &[(f64, f64)], funcs: &[&[u32]], duration_ms: f64) -> Catalog {
             name: format!("f{i}"),
             packages: p.to_vec(),
             duration_ms,
+            cold_duration_ms: None,
             memory_mb: 50.0,
         })
         .collect();
@@ -51,6 +52,7 @@ fn tiers(mode: ZygoteMode, spares: u32) -> TierConfig {
         handler: HandlerTier {
             budget_mb: 1000.0,
             policy: PolicyConfig::Lru,
+            ..HandlerTier::default()
         },
         zygote: ZygoteTier {
             mode,
@@ -66,6 +68,7 @@ fn inv(t_ms: u64, f: u32) -> Invocation {
     Invocation {
         time: Micros(t_ms * 1000),
         function: FunctionId(f),
+        duration: None,
     }
 }
 

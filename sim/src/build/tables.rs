@@ -156,6 +156,7 @@ pub fn functions(
                 name: function_name(&f.hash),
                 packages,
                 duration_ms: round3(f.duration_ms),
+                cold_duration_ms: None,
                 memory_mb: round3(memory_mb),
             }
         })
