@@ -166,7 +166,7 @@ impl KeepAlivePolicy for Lru {
     fn on_idle(&mut self, info: IdleInfo) {
         let entry = (info.now, info.instance);
         // Keep (time, id) order; stale entries are still in that order.
-        if self.queue.back().map_or(true, |last| *last < entry) {
+        if self.queue.back().is_none_or(|last| *last < entry) {
             self.queue.push_back(entry);
         } else {
             let at = self.queue.partition_point(|e| *e < entry);
