@@ -41,6 +41,7 @@ fn tiny_trace() -> (TraceHeader, Vec<TestPackage>) {
         name: "f0".into(),
         packages: vec![0],
         duration_ms: 1.0,
+        cold_duration_ms: None,
         memory_mb: 64.0,
     }];
     // What `sock-exec packages` makes for this trace.
@@ -86,6 +87,7 @@ fn calibrates_host_and_packages(dir: &Path) -> TestResult {
     w.write(sock_core::trace::Invocation {
         time: Micros(0),
         function: FunctionId(0),
+        duration: None,
     })
     .map_err(|e| e.to_string())?;
     w.finish().map_err(|e| e.to_string())?;

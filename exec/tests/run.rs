@@ -193,6 +193,7 @@ fn catalog_with(missing: bool) -> Catalog {
         name: name.into(),
         packages,
         duration_ms: 5.0,
+        cold_duration_ms: None,
         memory_mb: 64.0,
     };
     let mut packages = vec![
@@ -257,6 +258,7 @@ fn inv(ms: u64, f: u32) -> Invocation {
     Invocation {
         time: Micros(ms * 1000),
         function: FunctionId(f),
+        duration: None,
     }
 }
 
@@ -801,6 +803,7 @@ fn concurrent_replay_overlaps_calls_and_queues_like_sim(dir: &Path) -> TestResul
             name: "slow".into(),
             packages: Vec::new(),
             duration_ms: 400.0,
+            cold_duration_ms: None,
             memory_mb: 64.0,
         }],
         serde_json::Value::Null,

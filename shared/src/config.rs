@@ -2,7 +2,7 @@
 //! `tiers` part of a sim / sock-exec config file.
 
 use crate::cost::CostParams;
-use crate::handler_cache::PolicyConfig;
+use crate::handler_cache::{KeepaliveFrom, PolicyConfig};
 use crate::worker::WorkerConfig;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -29,6 +29,10 @@ pub struct HandlerTier {
     /// Memory for idle (paused) handler instances; 0 turns the tier off.
     pub budget_mb: f64,
     pub policy: PolicyConfig,
+    /// When an idle instance's keep-alive starts: `"end"` of its call
+    /// (default) or `"start"` (FaasCache). Not written when `"end"`.
+    #[serde(skip_serializing_if = "KeepaliveFrom::is_end")]
+    pub keepalive_from: KeepaliveFrom,
 }
 object_only!(HandlerTier, "tiers.handler", serialize);
 
@@ -37,6 +41,7 @@ impl Default for HandlerTier {
         HandlerTier {
             budget_mb: 4096.0,
             policy: PolicyConfig::default(),
+            keepalive_from: KeepaliveFrom::End,
         }
     }
 }

@@ -69,6 +69,7 @@ fn function(i: usize, packages: Vec<u32>, duration_ms: f64, memory_mb: f64) -> F
         name: format!("f{i}"),
         packages,
         duration_ms,
+        cold_duration_ms: None,
         memory_mb,
     }
 }
@@ -172,6 +173,7 @@ fn params_and_config(
                     handler: HandlerTier {
                         budget_mb: handler_mb,
                         policy,
+                        ..HandlerTier::default()
                     },
                     // Always room for the root and its spares, so the
                     // planner accepts the config.
@@ -219,6 +221,7 @@ fn scenario_strategy(policy: BoxedStrategy<PolicyConfig>) -> impl Strategy<Value
                 invocations.push(Invocation {
                     time: Micros(t),
                     function: FunctionId(f.index(nf) as u32),
+                    duration: None,
                 });
                 starts.push(Micros(start));
             }
@@ -1134,6 +1137,7 @@ fn config(handler_mb: f64, mode: ZygoteMode, zygote_mb: f64, install_mb: f64) ->
         handler: HandlerTier {
             budget_mb: handler_mb,
             policy: PolicyConfig::Lru,
+            ..HandlerTier::default()
         },
         zygote: ZygoteTier {
             mode,
@@ -1151,6 +1155,7 @@ fn inv(t: u64, f: u32) -> Invocation {
     Invocation {
         time: Micros(t),
         function: FunctionId(f),
+        duration: None,
     }
 }
 

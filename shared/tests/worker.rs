@@ -216,6 +216,7 @@ fn sized_catalog(mems: &[f64]) -> Catalog {
             name: format!("f{i}"),
             packages: vec![(i % 3) as u32],
             duration_ms: 30.0 + 10.0 * i as f64,
+            cold_duration_ms: None,
             memory_mb,
         })
         .collect();

@@ -108,6 +108,15 @@ pub enum PolicyArg {
     Gdsf,
 }
 
+/// When an idle handler's keep-alive clock starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KeepaliveFromArg {
+    /// At the end of the call it served (SOCK, dslab, Serverless in the Wild).
+    End,
+    /// At the start of the call it served (FaasCache's `last_access_t`).
+    Start,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ZygoteArg {
     /// No Zygotes: fresh interpreters only.
@@ -146,6 +155,10 @@ pub struct RunArgs {
     /// Keep-alive of the ttl policy (s).
     #[arg(long)]
     pub ttl_s: Option<f64>,
+    /// When an idle handler's keep-alive clock starts: the end of its call
+    /// (default) or its start (FaasCache); tiers.handler.keepalive_from.
+    #[arg(long, value_enum)]
+    pub keepalive_from: Option<KeepaliveFromArg>,
     /// Import cache (Zygote) mode.
     #[arg(long, value_enum)]
     pub zygotes: Option<ZygoteArg>,

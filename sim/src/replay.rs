@@ -188,6 +188,7 @@ mod tests {
             name: name.into(),
             packages: vec![0],
             duration_ms: 10.0,
+            cold_duration_ms: None,
             memory_mb: 50.0,
         };
         let header = TraceHeader::new(
@@ -202,6 +203,7 @@ mod tests {
             Ok(Invocation {
                 time: Micros(ms * 1000),
                 function: FunctionId(f),
+                duration: None,
             })
         };
         // f forks from the root (dies: fresh), f again is a hit (lost:

@@ -2,11 +2,11 @@
 //! (`--calibration`, the cost parameters `sock-exec calibrate` writes), and
 //! flags; later sources override earlier ones field by field.
 
-use crate::cli::{PolicyArg, RunArgs, WhenFullArg, ZygoteArg};
+use crate::cli::{KeepaliveFromArg, PolicyArg, RunArgs, WhenFullArg, ZygoteArg};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use sock_core::config::ZygoteMode;
-use sock_core::handler_cache::PolicyConfig;
+use sock_core::handler_cache::{KeepaliveFrom, PolicyConfig};
 use sock_core::worker::WhenFull;
 use sock_core::zygote::StaticTreeNode;
 use std::path::Path;
@@ -84,6 +84,12 @@ pub fn resolve(args: &RunArgs) -> Result<Settings> {
             PolicyConfig::Ttl { ttl_s: v } => *v = ttl_s,
             _ => bail!("--ttl-s only applies to the ttl keep-alive policy"),
         }
+    }
+    if let Some(k) = args.keepalive_from {
+        t.handler.keepalive_from = match k {
+            KeepaliveFromArg::End => KeepaliveFrom::End,
+            KeepaliveFromArg::Start => KeepaliveFrom::Start,
+        };
     }
     if let Some(z) = args.zygotes {
         t.zygote.mode = match z {

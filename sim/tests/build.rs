@@ -16,17 +16,8 @@ fn params(data: &Path) -> BuildParams {
     BuildParams {
         data: Some(data.to_path_buf()),
         slice: "t".into(),
-        invocations: None,
-        durations: None,
-        memory: None,
-        requirements: None,
-        install_import: None,
-        deps: None,
-        arrivals: ArrivalChoice::Uniform,
-        duration: DurationChoice::Average,
-        memory_column: "AverageAllocatedMb".into(),
-        no_memory_floor: false,
         seed: 42,
+        ..BuildParams::default()
     }
 }
 
@@ -160,7 +151,7 @@ fn same_inputs_and_seed_give_the_same_bytes() {
     assert_ne!(a, run(&other).0);
     // Arrival knobs leave the tables alone.
     let even = BuildParams {
-        arrivals: ArrivalChoice::Even,
+        arrivals: Some(ArrivalChoice::Even),
         ..p
     };
     let (ha, _) = read(&a);
@@ -179,7 +170,7 @@ fn duration_conventions() {
     let dir = tempfile::tempdir().expect("tmp");
     let p = params(&fixture(dir.path()));
     let (median, _) = run(&BuildParams {
-        duration: DurationChoice::Median,
+        duration: Some(DurationChoice::Median),
         ..p.clone()
     });
     let (h, _) = read(&median);
@@ -188,7 +179,7 @@ fn duration_conventions() {
         (90.0, 2000.0)
     );
     let (sample, _) = run(&BuildParams {
-        duration: DurationChoice::Sample,
+        duration: Some(DurationChoice::Sample),
         ..p
     });
     let (h, _) = read(&sample);

@@ -26,6 +26,7 @@ fn func(name: &str, packages: Vec<u32>) -> Function {
         name: name.into(),
         packages,
         duration_ms: 1.0,
+        cold_duration_ms: None,
         memory_mb: 10.0,
     }
 }

@@ -10,9 +10,11 @@
 
 mod gdsf;
 mod idmap;
+mod keepalive_from;
 mod policy;
 
 pub use gdsf::Gdsf;
+pub use keepalive_from::KeepaliveFrom;
 pub use policy::{IdleInfo, KeepAliveDecision, KeepAlivePolicy, Lru, PolicyConfig};
 
 use crate::pkgset::PackageSet;
@@ -31,6 +33,8 @@ pub struct Instance {
     pub function: FunctionId,
     pub memory: Bytes,
     pub state: InstanceState,
+    /// When the call it serves (or served last) started.
+    pub started: Micros,
     /// Packages this instance pinned in the install cache (released with it).
     pub pinned: PackageSet,
 }
@@ -55,6 +59,7 @@ pub struct HandlerCache {
     idle_bytes: Bytes,
     busy_bytes: Bytes,
     next_id: u64,
+    keepalive_from: KeepaliveFrom,
 }
 
 impl HandlerCache {
@@ -68,7 +73,14 @@ impl HandlerCache {
             idle_bytes: Bytes::ZERO,
             busy_bytes: Bytes::ZERO,
             next_id: 0,
+            keepalive_from: KeepaliveFrom::End,
         }
+    }
+
+    /// The same cache, starting keep-alive clocks as `from` says.
+    pub fn with_keepalive_from(mut self, from: KeepaliveFrom) -> HandlerCache {
+        self.keepalive_from = from;
+        self
     }
 
     pub fn policy_name(&self) -> &'static str {
@@ -100,12 +112,14 @@ impl HandlerCache {
         self.policy.on_invoke(f);
     }
 
-    /// Resumes the most recently idled instance of `f`, if any.
-    pub fn take_idle(&mut self, f: FunctionId) -> Option<InstanceId> {
+    /// Resumes the most recently idled instance of `f` for a call that
+    /// starts at `now`, if any.
+    pub fn take_idle(&mut self, f: FunctionId, now: Micros) -> Option<InstanceId> {
         let id = self.idle.get_mut(f.index())?.pop()?;
         self.policy.on_leave(id);
         let inst = self.instances.get_mut(&id)?;
         inst.state = InstanceState::Busy;
+        inst.started = now;
         self.idle_bytes = self.idle_bytes - inst.memory;
         self.busy_bytes += inst.memory;
         Some(id)
@@ -125,8 +139,14 @@ impl HandlerCache {
         }
     }
 
-    /// Registers a new busy instance of `f`.
-    pub fn start(&mut self, f: FunctionId, memory: Bytes, pinned: PackageSet) -> InstanceId {
+    /// Registers a new busy instance of `f`, for a call that starts at `now`.
+    pub fn start(
+        &mut self,
+        f: FunctionId,
+        memory: Bytes,
+        pinned: PackageSet,
+        now: Micros,
+    ) -> InstanceId {
         let id = InstanceId(self.next_id);
         self.next_id += 1;
         let inst = Instance {
@@ -134,6 +154,7 @@ impl HandlerCache {
             function: f,
             memory,
             state: InstanceState::Busy,
+            started: now,
             pinned,
         };
         self.instances.insert(id, inst);
@@ -141,10 +162,11 @@ impl HandlerCache {
         id
     }
 
-    /// A busy instance finished: pause it if it fits, evicting as the
-    /// policy decides; otherwise destroy it. Returns the decision and every
-    /// instance removed (destroyed or evicted), so the caller can release
-    /// their install-cache pins.
+    /// A busy instance finished at `now`: pause it if it fits, evicting as
+    /// the policy decides; otherwise destroy it. Its keep-alive clock starts
+    /// at `now` or at its call's start ([`KeepaliveFrom`]). Returns the
+    /// decision and every instance removed (destroyed or evicted), so the
+    /// caller can release their install-cache pins.
     pub fn release(
         &mut self,
         id: InstanceId,
@@ -161,6 +183,7 @@ impl HandlerCache {
             );
         };
         let (mem, function) = (inst.memory, inst.function);
+        let now = self.keepalive_from.idle_since(inst.started, now);
         self.busy_bytes = self.busy_bytes - mem;
         let mut removed = Vec::new();
         if mem > self.budget || self.budget == Bytes::ZERO {
@@ -265,8 +288,18 @@ mod tests {
     #[test]
     fn reuse_pause_and_lru_eviction() {
         let mut c = cache(100, PolicyConfig::Lru);
-        let a = c.start(FunctionId(0), Bytes::from_mb(60), PackageSet::new());
-        let b = c.start(FunctionId(1), Bytes::from_mb(60), PackageSet::new());
+        let a = c.start(
+            FunctionId(0),
+            Bytes::from_mb(60),
+            PackageSet::new(),
+            Micros::ZERO,
+        );
+        let b = c.start(
+            FunctionId(1),
+            Bytes::from_mb(60),
+            PackageSet::new(),
+            Micros::ZERO,
+        );
         assert_eq!(c.busy_bytes(), Bytes::from_mb(120));
         let (r, _) = c.release(a, Micros(10), Micros(0));
         assert!(r.kept && r.evicted.is_empty());
@@ -279,18 +312,28 @@ mod tests {
             }
         );
         assert_eq!(gone.len(), 1);
-        assert_eq!(c.take_idle(FunctionId(0)), None);
-        assert_eq!(c.take_idle(FunctionId(1)), Some(b));
+        assert_eq!(c.take_idle(FunctionId(0), Micros::ZERO), None);
+        assert_eq!(c.take_idle(FunctionId(1), Micros::ZERO), Some(b));
         assert_eq!(c.idle_bytes(), Bytes::ZERO);
     }
 
     #[test]
     fn too_big_or_disabled_is_destroyed() {
         let mut c = cache(10, PolicyConfig::Lru);
-        let a = c.start(FunctionId(0), Bytes::from_mb(60), PackageSet::new());
+        let a = c.start(
+            FunctionId(0),
+            Bytes::from_mb(60),
+            PackageSet::new(),
+            Micros::ZERO,
+        );
         assert!(!c.release(a, Micros(1), Micros(0)).0.kept);
         let mut c = cache(0, PolicyConfig::Lru);
-        let a = c.start(FunctionId(0), Bytes::from_mb(1), PackageSet::new());
+        let a = c.start(
+            FunctionId(0),
+            Bytes::from_mb(1),
+            PackageSet::new(),
+            Micros::ZERO,
+        );
         assert!(!c.release(a, Micros(1), Micros(0)).0.kept);
         assert_eq!(c.live_instances(), 0);
     }
@@ -298,8 +341,18 @@ mod tests {
     #[test]
     fn ttl_expires_idle_only() {
         let mut c = cache(1000, PolicyConfig::Ttl { ttl_s: 1.0 });
-        let a = c.start(FunctionId(0), Bytes::from_mb(1), PackageSet::new());
-        let b = c.start(FunctionId(1), Bytes::from_mb(1), PackageSet::new());
+        let a = c.start(
+            FunctionId(0),
+            Bytes::from_mb(1),
+            PackageSet::new(),
+            Micros::ZERO,
+        );
+        let b = c.start(
+            FunctionId(1),
+            Bytes::from_mb(1),
+            PackageSet::new(),
+            Micros::ZERO,
+        );
         c.release(a, Micros(0), Micros(0));
         assert!(c.expire(Micros(999_999)).is_empty());
         let gone = c.expire(Micros(1_000_000));
@@ -314,9 +367,24 @@ mod tests {
             c.note_invocation(FunctionId(0));
         }
         c.note_invocation(FunctionId(1));
-        let a = c.start(FunctionId(0), Bytes::from_mb(50), PackageSet::new());
-        let b = c.start(FunctionId(1), Bytes::from_mb(50), PackageSet::new());
-        let d = c.start(FunctionId(2), Bytes::from_mb(50), PackageSet::new());
+        let a = c.start(
+            FunctionId(0),
+            Bytes::from_mb(50),
+            PackageSet::new(),
+            Micros::ZERO,
+        );
+        let b = c.start(
+            FunctionId(1),
+            Bytes::from_mb(50),
+            PackageSet::new(),
+            Micros::ZERO,
+        );
+        let d = c.start(
+            FunctionId(2),
+            Bytes::from_mb(50),
+            PackageSet::new(),
+            Micros::ZERO,
+        );
         c.release(a, Micros(0), Micros(100_000));
         c.release(b, Micros(1), Micros(100_000));
         let (r, _) = c.release(d, Micros(2), Micros(100_000));

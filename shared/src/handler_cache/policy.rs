@@ -122,17 +122,18 @@ impl PolicyConfig {
 /// LRU, optionally with a fixed TTL (then it is the TTL keep-alive policy).
 /// Ties (same idle time) go to the lower instance id.
 ///
-/// Instances go idle in non-decreasing time, so the idle order is a queue:
-/// `on_idle` appends, `on_leave` only forgets the instance, and stale queue
-/// entries are skipped at the front and compacted away once they outnumber
-/// live ones. Every operation is O(1) amortized. (A caller that goes back
-/// in time has its instance ordered as if idle at the latest time seen.)
+/// Instances usually go idle in non-decreasing time, so the idle order is
+/// a queue kept sorted by (idle since, id): `on_idle` appends, `on_leave`
+/// only forgets the instance, and stale queue entries are skipped at the
+/// front and compacted away once they outnumber live ones. Every operation
+/// is O(1) amortized. An instance idle since an earlier time than the
+/// newest entry (keep-alive from the call's start, [`super::KeepaliveFrom`])
+/// is inserted at its place (binary search), so it expires on time.
 #[derive(Debug)]
 pub struct Lru {
     ttl: Option<Micros>,
     queue: VecDeque<(Micros, InstanceId)>,
     since: IdMap<InstanceId, Micros>,
-    latest: Micros,
 }
 
 impl Lru {
@@ -141,7 +142,6 @@ impl Lru {
             ttl,
             queue: VecDeque::new(),
             since: IdMap::default(),
-            latest: Micros::ZERO,
         }
     }
 
@@ -164,15 +164,15 @@ impl KeepAlivePolicy for Lru {
     }
 
     fn on_idle(&mut self, info: IdleInfo) {
-        let t = info.now.max(self.latest);
-        self.latest = t;
-        // Keep (time, id) order among entries of the same time.
-        let mut at = self.queue.len();
-        while at > 0 && self.queue[at - 1].0 == t && self.queue[at - 1].1 > info.instance {
-            at -= 1;
+        let entry = (info.now, info.instance);
+        // Keep (time, id) order; stale entries are still in that order.
+        if self.queue.back().is_none_or(|last| *last < entry) {
+            self.queue.push_back(entry);
+        } else {
+            let at = self.queue.partition_point(|e| *e < entry);
+            self.queue.insert(at, entry);
         }
-        self.queue.insert(at, (t, info.instance));
-        self.since.insert(info.instance, t);
+        self.since.insert(info.instance, info.now);
     }
 
     fn on_leave(&mut self, instance: InstanceId) {

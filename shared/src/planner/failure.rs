@@ -55,7 +55,7 @@ impl Planner<'_> {
             }
             _ => debug_assert!(false, "{failure:?} for {:?}", failed.action),
         }
-        let handler = Micros::from_ms_f64(self.catalog.function(inv.function).duration_ms);
+        let handler = self.catalog.handler_time(&inv, true);
         let mut plan = self.cold_start(inv.function, now, now - inv.time, handler);
         before.append(&mut plan.before);
         after.append(&mut carried);

@@ -148,7 +148,8 @@ impl<'c> Planner<'c> {
         let handlers = HandlerCache::new(
             Bytes::from_mb_f64(config.handler.budget_mb),
             config.handler.policy.build(),
-        );
+        )
+        .with_keepalive_from(config.handler.keepalive_from);
         let cold_costs = (0..catalog.function_count())
             .map(|f| {
                 let closure = catalog.closure(FunctionId(f as u32));
@@ -258,9 +259,9 @@ impl<'c> Planner<'c> {
     pub fn invoke(&mut self, inv: Invocation, now: Micros) -> Plan {
         let f = inv.function;
         self.handlers.note_invocation(f);
-        let handler = Micros::from_ms_f64(self.catalog.function(f).duration_ms);
+        let handler = self.catalog.handler_time(&inv, false);
         let queue = now - inv.time;
-        if let Some(instance) = self.handlers.take_idle(f) {
+        if let Some(instance) = self.handlers.take_idle(f, now) {
             let phases = Phases {
                 queue,
                 unpause: self.cost.unpause(),
@@ -277,7 +278,7 @@ impl<'c> Planner<'c> {
                 after: Vec::new(),
             };
         }
-        self.cold_start(f, now, queue, handler)
+        self.cold_start(f, now, queue, self.catalog.handler_time(&inv, true))
     }
 
     fn cold_start(&mut self, f: FunctionId, now: Micros, queue: Micros, handler: Micros) -> Plan {
@@ -301,7 +302,7 @@ impl<'c> Planner<'c> {
         let mut side = Vec::new();
         let pinned = self.installs.pin(need);
         let memory = Bytes::from_mb_f64(self.catalog.function(f).memory_mb);
-        let instance = self.handlers.start(f, memory, pinned);
+        let instance = self.handlers.start(f, memory, pinned, now);
         let mut phases = Phases {
             queue,
             create: self.cost.container_create(need.len()),

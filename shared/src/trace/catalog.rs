@@ -2,7 +2,10 @@
 //! bitsets, costs as typed units, and name lookup for tree files.
 
 use super::names::{self, Refusal};
-use super::{Function, Package, TraceHeader, FORMAT_NAME, FORMAT_VERSION};
+use super::{
+    Function, Invocation, Package, TraceHeader, DURATIONS_VERSION, FORMAT_NAME, FORMAT_VERSION,
+    MIN_FORMAT_VERSION,
+};
 use crate::pkgset::PackageSet;
 use crate::units::{check_range, Bytes, FunctionId, Micros, PackageId, MAX_MB, MAX_MS};
 use std::collections::BTreeMap;
@@ -12,9 +15,11 @@ pub enum CatalogError {
     #[error("header field `format` is {0:?}, expected {FORMAT_NAME:?}")]
     Format(String),
     #[error(
-        "trace format version {0} is not supported (this build reads version {FORMAT_VERSION})"
+        "trace format version {0} is not supported (this build reads versions {MIN_FORMAT_VERSION} to {FORMAT_VERSION})"
     )]
     Version(u32),
+    #[error("{field} needs trace format version {DURATIONS_VERSION}, but the header says version {version}")]
+    NeedsVersion { field: String, version: u32 },
     #[error(
         "packages[{package}].deps names package index {dep}, but there are only {count} packages"
     )]
@@ -58,6 +63,8 @@ pub struct Catalog {
     import_mem: Vec<Bytes>,
     install_time: Vec<Micros>,
     disk: Vec<Bytes>,
+    /// Per function: the handler time of a warm and of a cold start.
+    handler_time: Vec<(Micros, Micros)>,
     by_key: BTreeMap<String, PackageId>,
     /// For a bare `name`: the first package of that name in the table.
     by_name: BTreeMap<String, PackageId>,
@@ -96,7 +103,7 @@ impl Catalog {
         if header.format != FORMAT_NAME {
             return Err(CatalogError::Format(header.format));
         }
-        if header.version != FORMAT_VERSION {
+        if !(MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&header.version) {
             return Err(CatalogError::Version(header.version));
         }
         let n = header.packages.len();
@@ -120,7 +127,7 @@ impl Catalog {
         // with the square of the package count, issue 12).
         let mut closures = Vec::with_capacity(header.functions.len());
         for (i, f) in header.functions.iter().enumerate() {
-            check_function(i, f, n)?;
+            check_function(i, f, n, header.version)?;
             let listed: PackageSet = f.packages.iter().map(|&p| PackageId(p)).collect();
             closures.push(close_over(&header.packages, &listed));
         }
@@ -136,6 +143,14 @@ impl Catalog {
                 .map(|p| Micros::from_ms_f64(p.install_ms))
                 .collect(),
             disk: ps.iter().map(|p| Bytes(p.disk_bytes)).collect(),
+            handler_time: header
+                .functions
+                .iter()
+                .map(|f| {
+                    let warm = Micros::from_ms_f64(f.duration_ms);
+                    (warm, f.cold_duration_ms.map_or(warm, Micros::from_ms_f64))
+                })
+                .collect(),
             closures,
             by_key,
             by_name,
@@ -158,6 +173,20 @@ impl Catalog {
 
     pub fn function(&self, f: FunctionId) -> &Function {
         &self.header.functions[f.index()]
+    }
+
+    /// How long `inv`'s handler runs: the invocation's own duration when
+    /// it has one (format version 2), else its function's `cold_duration_ms`
+    /// on a cold start (when given), else its `duration_ms`.
+    pub fn handler_time(&self, inv: &Invocation, cold: bool) -> Micros {
+        inv.duration.unwrap_or_else(|| {
+            let (warm, cold_time) = self.handler_time[inv.function.index()];
+            if cold {
+                cold_time
+            } else {
+                warm
+            }
+        })
     }
 
     /// The function's packages closed under dependencies.
@@ -278,7 +307,7 @@ fn check_package(i: usize, p: &Package, count: usize) -> Result<(), CatalogError
     check_number(what, "install_ms", p.install_ms, MAX_MS)
 }
 
-fn check_function(i: usize, f: &Function, count: usize) -> Result<(), CatalogError> {
+fn check_function(i: usize, f: &Function, count: usize, version: u32) -> Result<(), CatalogError> {
     let at = || format!("functions[{i}]");
     check_name(at, || "name".into(), &f.name, names::check_function)?;
     if let Some(&package) = f.packages.iter().find(|&&p| p as usize >= count) {
@@ -290,6 +319,13 @@ fn check_function(i: usize, f: &Function, count: usize) -> Result<(), CatalogErr
     }
     let what = || format!("functions[{i}] ({})", f.name);
     check_number(what, "duration_ms", f.duration_ms, MAX_MS)?;
+    if let Some(cold) = f.cold_duration_ms {
+        if version < DURATIONS_VERSION {
+            let field = format!("functions[{i}].cold_duration_ms");
+            return Err(CatalogError::NeedsVersion { field, version });
+        }
+        check_number(what, "cold_duration_ms", cold, MAX_MS)?;
+    }
     check_number(what, "memory_mb", f.memory_mb, MAX_MB)
 }
 
@@ -316,6 +352,7 @@ mod tests {
             name: "f".into(),
             packages,
             duration_ms: 1.0,
+            cold_duration_ms: None,
             memory_mb: 1.0,
         }
     }

@@ -2,9 +2,17 @@
 //!
 //! A trace file is JSON Lines (see `traces/README.md` for the full spec):
 //! line 1 is a [`TraceHeader`] holding the package and function tables, and
-//! every further line is one invocation `[time_us, function_index]` in
+//! every further line is one invocation `[time_us, function_index]` (format
+//! version 2 also `[time_us, function_index, duration_us]`) in
 //! non-decreasing time order. Invocations are streamed by [`TraceReader`],
 //! so replay memory does not grow with trace length.
+//!
+//! Versions: 1 is the original format; 2 adds a per-invocation duration
+//! (the optional third element) and a function's `cold_duration_ms`. The
+//! reader accepts both and refuses a version-2 feature in a version-1
+//! file; [`TraceHeader::new`] picks the lowest version that holds the
+//! header, so a trace without the new features stays version 1 and every
+//! older reader still reads it.
 
 mod catalog;
 pub mod names;
@@ -20,8 +28,13 @@ use serde::{Deserialize, Serialize};
 
 /// The `format` field every trace header carries.
 pub const FORMAT_NAME: &str = "sock-trace";
-/// The trace format version this crate reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest trace format version this crate reads and writes.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest version it still reads (and writes, when nothing newer is
+/// needed).
+pub const MIN_FORMAT_VERSION: u32 = 1;
+/// The version that added per-invocation durations and `cold_duration_ms`.
+pub const DURATIONS_VERSION: u32 = 2;
 
 /// One package version, with the costs the cost model charges for it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -68,6 +81,11 @@ pub struct Function {
     pub packages: Vec<u32>,
     /// Handler execution time once imports are done (ms).
     pub duration_ms: f64,
+    /// Handler execution time of a cold start, when it differs from
+    /// `duration_ms` (ms; format version 2; FaasCache runs cold calls for
+    /// the durations file's `Maximum`). Absent: `duration_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_duration_ms: Option<f64>,
     /// Memory of one handler instance (MB).
     pub memory_mb: f64,
 }
@@ -88,18 +106,38 @@ pub struct TraceHeader {
 object_only!(TraceHeader, "the trace header", serialize);
 
 impl TraceHeader {
+    /// A header of the lowest version that holds these tables: 2 when a
+    /// function has a `cold_duration_ms`, else 1. A writer of
+    /// per-invocation durations calls [`TraceHeader::with_invocation_durations`].
     pub fn new(
         packages: Vec<Package>,
         functions: Vec<Function>,
         source: serde_json::Value,
     ) -> Self {
+        let version = if functions.iter().any(|f| f.cold_duration_ms.is_some()) {
+            DURATIONS_VERSION
+        } else {
+            MIN_FORMAT_VERSION
+        };
         TraceHeader {
             format: FORMAT_NAME.to_string(),
-            version: FORMAT_VERSION,
+            version,
             source,
             packages,
             functions,
         }
+    }
+
+    /// The same header, at a version whose invocation lines may carry a
+    /// duration (the header must say so before the first line is read).
+    pub fn with_invocation_durations(mut self) -> Self {
+        self.version = self.version.max(DURATIONS_VERSION);
+        self
+    }
+
+    /// Whether invocation lines may carry a duration.
+    pub fn allows_invocation_durations(&self) -> bool {
+        self.version >= DURATIONS_VERSION
     }
 }
 
@@ -108,4 +146,19 @@ impl TraceHeader {
 pub struct Invocation {
     pub time: Micros,
     pub function: FunctionId,
+    /// This call's handler execution time (format version 2), overriding
+    /// the function's `duration_ms` and `cold_duration_ms`; `None`: the
+    /// function's.
+    pub duration: Option<Micros>,
+}
+
+impl Invocation {
+    /// A call that runs for its function's duration.
+    pub fn new(time: Micros, function: FunctionId) -> Invocation {
+        Invocation {
+            time,
+            function,
+            duration: None,
+        }
+    }
 }

@@ -10,9 +10,12 @@ use std::io::BufRead;
 /// packages as `sim trace gen` writes them. [`super::TraceWriter`] refuses
 /// to write a longer one.
 pub const MAX_HEADER_BYTES: usize = 256 << 20;
-/// Longest invocation line accepted, in bytes (a line is at most 43 bytes
+/// Longest invocation line accepted, in bytes (a line is at most 64 bytes
 /// without padding).
 pub const MAX_INVOCATION_BYTES: usize = 1024;
+/// Longest per-invocation duration accepted (µs): 1e12 ms, the limit of a
+/// function's `duration_ms`, so sums of durations cannot saturate.
+pub const MAX_DURATION_US: u64 = 1_000_000_000_000_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
@@ -42,11 +45,13 @@ pub enum TraceError {
         source_name: String,
         err: CatalogError,
     },
-    #[error("{source_name}: line {line}: {msg}; an invocation line is `[time_us, function_index]`, got {text:?}")]
+    #[error("{source_name}: line {line}: {msg}; an invocation line is {shape}, got {text:?}")]
     Invocation {
         source_name: String,
         line: u64,
         msg: String,
+        /// The line shapes the header's version allows.
+        shape: &'static str,
         text: String,
     },
     #[error("{source_name}: line {line}: function index {function} is out of range ({count} functions in the header)")]
@@ -75,6 +80,31 @@ pub struct TraceReader<R> {
     line: u64,
     last_time: u64,
     buf: Vec<u8>,
+}
+
+/// What the header allows on an invocation line.
+#[derive(Clone, Copy, Debug)]
+struct LineRules {
+    functions: usize,
+    /// A third element (the call's duration) is allowed (version 2).
+    durations: bool,
+}
+
+impl LineRules {
+    fn of(catalog: &Catalog) -> LineRules {
+        LineRules {
+            functions: catalog.function_count(),
+            durations: catalog.header.allows_invocation_durations(),
+        }
+    }
+
+    fn shape(self) -> &'static str {
+        if self.durations {
+            "`[time_us, function_index]` or `[time_us, function_index, duration_us]`"
+        } else {
+            "`[time_us, function_index]`"
+        }
+    }
 }
 
 impl<R: BufRead> TraceReader<R> {
@@ -135,13 +165,13 @@ impl<R: BufRead> TraceReader<R> {
             last_time,
             buf,
         } = self;
-        let count = catalog.function_count();
+        let rules = LineRules::of(&catalog);
         (
             catalog,
             Invocations {
                 input,
                 source_name,
-                count,
+                rules,
                 line,
                 last_time,
                 buf,
@@ -154,11 +184,11 @@ impl<R: BufRead> Iterator for TraceReader<R> {
     type Item = Result<Invocation, TraceError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let count = self.catalog.function_count();
+        let rules = LineRules::of(&self.catalog);
         next_invocation(
             &mut self.input,
             &self.source_name,
-            count,
+            rules,
             &mut self.line,
             &mut self.last_time,
             &mut self.buf,
@@ -171,7 +201,7 @@ impl<R: BufRead> Iterator for TraceReader<R> {
 pub struct Invocations<R> {
     input: R,
     source_name: String,
-    count: usize,
+    rules: LineRules,
     line: u64,
     last_time: u64,
     buf: Vec<u8>,
@@ -184,7 +214,7 @@ impl<R: BufRead> Iterator for Invocations<R> {
         next_invocation(
             &mut self.input,
             &self.source_name,
-            self.count,
+            self.rules,
             &mut self.line,
             &mut self.last_time,
             &mut self.buf,
@@ -216,7 +246,7 @@ fn check_object_start<R: BufRead>(
 fn next_invocation<R: BufRead>(
     input: &mut R,
     source_name: &str,
-    count: usize,
+    rules: LineRules,
     line: &mut u64,
     last_time: &mut u64,
     buf: &mut Vec<u8>,
@@ -253,22 +283,28 @@ fn next_invocation<R: BufRead>(
         if text.is_empty() {
             continue; // blank lines (e.g. a trailing newline) carry nothing
         }
-        let bad = |msg: &str| TraceError::Invocation {
+        let bad = |msg: String| TraceError::Invocation {
             source_name: source_name.to_string(),
             line: *line,
-            msg: msg.to_string(),
+            msg,
+            shape: rules.shape(),
             text: text.chars().take(80).collect(),
         };
-        let (time_us, function) = match parse_pair(text) {
+        let (time_us, function, duration) = match parse_line(text) {
             Ok(v) => v,
-            Err(msg) => return Some(Err(bad(msg))),
+            Err(msg) => return Some(Err(bad(msg.to_string()))),
         };
-        if function as usize >= count {
+        if let Some(d) = duration {
+            if let Err(msg) = check_duration(d, rules) {
+                return Some(Err(bad(msg)));
+            }
+        }
+        if function as usize >= rules.functions {
             return Some(Err(TraceError::UnknownFunction {
                 source_name: source_name.to_string(),
                 line: *line,
                 function,
-                count,
+                count: rules.functions,
             }));
         }
         if time_us < *last_time {
@@ -283,13 +319,31 @@ fn next_invocation<R: BufRead>(
         return Some(Ok(Invocation {
             time: Micros(time_us),
             function: FunctionId(function as u32),
+            duration: duration.map(Micros),
         }));
     }
 }
 
-/// Parses `[a, b]` with two unsigned integers; hand-written because it runs
-/// once per invocation and serde_json's generic path is several times slower.
-fn parse_pair(text: &str) -> Result<(u64, u64), &'static str> {
+/// A line's duration must be allowed by the header's version and in range.
+fn check_duration(d: u64, rules: LineRules) -> Result<(), String> {
+    if !rules.durations {
+        return Err(format!(
+            "a third element (duration_us) needs trace format version {}, but the header says version 1",
+            super::DURATIONS_VERSION
+        ));
+    }
+    if d > MAX_DURATION_US {
+        return Err(format!(
+            "duration {d} us is more than {MAX_DURATION_US} us (1e12 ms, the limit of duration_ms)"
+        ));
+    }
+    Ok(())
+}
+
+/// Parses `[a, b]` or `[a, b, c]` of unsigned integers; hand-written because
+/// it runs once per invocation and serde_json's generic path is several
+/// times slower.
+fn parse_line(text: &str) -> Result<(u64, u64, Option<u64>), &'static str> {
     let inner = text
         .strip_prefix('[')
         .and_then(|t| t.strip_suffix(']'))
@@ -299,10 +353,14 @@ fn parse_pair(text: &str) -> Result<(u64, u64), &'static str> {
         parse_uint(parts.next().ok_or("missing time")?).ok_or("time is not an unsigned integer")?;
     let b = parse_uint(parts.next().ok_or("missing function index")?)
         .ok_or("function index is not an unsigned integer")?;
+    let c = match parts.next() {
+        None => None,
+        Some(c) => Some(parse_uint(c).ok_or("duration is not an unsigned integer")?),
+    };
     if parts.next().is_some() {
-        return Err("more than two elements");
+        return Err("more than three elements");
     }
-    Ok((a, b))
+    Ok((a, b, c))
 }
 
 fn parse_uint(s: &str) -> Option<u64> {

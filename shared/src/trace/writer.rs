@@ -4,12 +4,16 @@ use super::{Invocation, TraceHeader};
 use std::io::{self, Write};
 
 /// Writes a trace in the JSON Lines format [`super::TraceReader`] reads.
-/// Invocations must be given in non-decreasing time order.
+/// Invocations must be given in non-decreasing time order; one with a
+/// duration only under a header of version 2 or later
+/// ([`TraceHeader::with_invocation_durations`]), since the header is
+/// written before any invocation is seen.
 #[derive(Debug)]
 pub struct TraceWriter<W: Write> {
     out: W,
     last: u64,
     count: u64,
+    durations: bool,
 }
 
 impl<W: Write> TraceWriter<W> {
@@ -34,6 +38,7 @@ impl<W: Write> TraceWriter<W> {
             out,
             last: 0,
             count: 0,
+            durations: header.allows_invocation_durations(),
         })
     }
 
@@ -47,9 +52,21 @@ impl<W: Write> TraceWriter<W> {
                 ),
             ));
         }
+        if inv.duration.is_some() && !self.durations {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "invocation at {} us has a duration, but the header's trace format version is 1; build the header with `with_invocation_durations`",
+                    inv.time.0
+                ),
+            ));
+        }
         self.last = inv.time.0;
         self.count += 1;
-        writeln!(self.out, "[{},{}]", inv.time.0, inv.function.0)
+        match inv.duration {
+            None => writeln!(self.out, "[{},{}]", inv.time.0, inv.function.0),
+            Some(d) => writeln!(self.out, "[{},{},{}]", inv.time.0, inv.function.0, d.0),
+        }
     }
 
     pub fn count(&self) -> u64 {

@@ -38,6 +38,7 @@ pub fn catalog(pkgs: &[(f64, f64)], funcs: &[&[u32]], duration_ms: f64) -> Catal
             name: format!("f{i}"),
             packages: p.to_vec(),
             duration_ms,
+            cold_duration_ms: None,
             memory_mb: 50.0,
         })
         .collect();
@@ -54,6 +55,7 @@ pub fn tiers(mode: ZygoteMode, spares: u32) -> TierConfig {
         handler: HandlerTier {
             budget_mb: 1000.0,
             policy: PolicyConfig::Lru,
+            ..HandlerTier::default()
         },
         zygote: ZygoteTier {
             mode,
@@ -69,6 +71,7 @@ pub fn inv(t_ms: u64, f: u32) -> Invocation {
     Invocation {
         time: Micros(t_ms * 1000),
         function: FunctionId(f),
+        duration: None,
     }
 }
 

@@ -60,6 +60,7 @@ pub fn stream<E>(
             emit(Invocation {
                 time: Micros(t),
                 function: FunctionId(f),
+                duration: None,
             })?;
         }
         total += buf.len() as u64;

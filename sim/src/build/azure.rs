@@ -20,35 +20,15 @@
 use super::table::{CsvTable, TableError};
 use super::warnings::{WarningKind, Warnings};
 use rand::rngs::StdRng;
-use rand::Rng;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// How a function's one `duration_ms` is taken from its durations row.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DurationChoice {
-    /// `Average`: keeps each function's total busy time (count x mean).
-    Average,
-    /// `percentile_Average_50`.
-    Median,
-    /// One draw from the percentiles, read as a piecewise-linear CDF.
-    Sample,
-}
+pub use super::durations::{
+    sample_percentiles, DurationChoice, DurationNeeds, Percentiles, PERCENTILES,
+};
 
-/// The percentile columns and the probabilities they stand for.
-pub const PERCENTILES: [(&str, f64); 7] = [
-    ("percentile_Average_0", 0.0),
-    ("percentile_Average_1", 0.01),
-    ("percentile_Average_25", 0.25),
-    ("percentile_Average_50", 0.5),
-    ("percentile_Average_75", 0.75),
-    ("percentile_Average_99", 0.99),
-    ("percentile_Average_100", 1.0),
-];
-
-const ID_COLUMNS: [&str; 3] = ["HashOwner", "HashApp", "HashFunction"];
-const TEXT_COLUMNS: [&str; 4] = ["HashOwner", "HashApp", "HashFunction", "Trigger"];
+pub(super) const ID_COLUMNS: [&str; 3] = ["HashOwner", "HashApp", "HashFunction"];
+pub(super) const TEXT_COLUMNS: [&str; 4] = ["HashOwner", "HashApp", "HashFunction", "Trigger"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum AzureError {
@@ -93,8 +73,14 @@ pub struct AzureFunction {
     /// Its line in the invocations file.
     pub line: u64,
     pub duration_ms: f64,
+    /// The durations file's `Maximum`, when asked for (cold starts).
+    pub maximum_ms: Option<f64>,
+    /// Its duration percentiles, when asked for (per-call draws).
+    pub percentiles: Option<Percentiles>,
     /// The app's memory split evenly over the app's functions (FaasCache).
     pub memory_mb: f64,
+    /// The app's whole memory (dslab).
+    pub app_memory_mb: f64,
 }
 
 impl AzureFunction {
@@ -137,7 +123,7 @@ pub struct AzureInputs<'a> {
     pub invocations: &'a Path,
     pub durations: &'a Path,
     pub memory: &'a Path,
-    pub duration: DurationChoice,
+    pub duration_needs: DurationNeeds,
     pub memory_column: &'a str,
 }
 
@@ -148,15 +134,20 @@ pub fn load(
     warnings: &mut Warnings,
 ) -> Result<AzureSlice, AzureError> {
     let mut slice = load_invocations(inputs.invocations)?;
-    let durations = load_durations(inputs.durations, inputs.duration, &slice, rng, warnings)?;
+    let d = super::durations::load(
+        inputs.durations,
+        inputs.duration_needs,
+        &slice,
+        rng,
+        warnings,
+    )?;
     let memory = load_memory(inputs.memory, inputs.memory_column, &slice, warnings)?;
-    for (f, (d, m)) in slice
-        .functions
-        .iter_mut()
-        .zip(durations.into_iter().zip(memory))
-    {
-        f.duration_ms = d;
-        f.memory_mb = m;
+    for (i, (f, (mb, app_mb))) in slice.functions.iter_mut().zip(memory).enumerate() {
+        f.duration_ms = d.duration_ms[i];
+        f.maximum_ms = d.maximum_ms.as_ref().map(|m| m[i]);
+        f.percentiles = d.percentiles.as_ref().and_then(|p| p[i]);
+        f.memory_mb = mb;
+        f.app_memory_mb = app_mb;
     }
     Ok(slice)
 }
@@ -198,7 +189,10 @@ fn load_invocations(path: &Path) -> Result<AzureSlice, AzureError> {
             trigger: trigger[i].clone(),
             line: t.line(i),
             duration_ms: 0.0,
+            maximum_ms: None,
+            percentiles: None,
             memory_mb: 0.0,
+            app_memory_mb: 0.0,
         });
     }
     let counts = minutes
@@ -252,7 +246,7 @@ fn looks_numeric(h: &str) -> bool {
 }
 
 /// Row index of each function key of `slice`.
-fn function_index(slice: &AzureSlice) -> BTreeMap<(&str, &str, &str), usize> {
+pub(super) fn function_index(slice: &AzureSlice) -> BTreeMap<(&str, &str, &str), usize> {
     slice
         .functions
         .iter()
@@ -261,91 +255,9 @@ fn function_index(slice: &AzureSlice) -> BTreeMap<(&str, &str, &str), usize> {
         .collect()
 }
 
-fn load_durations(
-    path: &Path,
-    choice: DurationChoice,
-    slice: &AzureSlice,
-    rng: &mut StdRng,
-    warnings: &mut Warnings,
-) -> Result<Vec<f64>, AzureError> {
-    let t = CsvTable::read(path, &TEXT_COLUMNS)?;
-    t.require(
-        &ID_COLUMNS,
-        "a durations file needs HashOwner, HashApp, HashFunction",
-    )?;
-    let columns: Vec<&str> = match choice {
-        DurationChoice::Average => vec!["Average"],
-        DurationChoice::Median => vec!["percentile_Average_50"],
-        DurationChoice::Sample => PERCENTILES.iter().map(|p| p.0).collect(),
-    };
-    t.require(&columns, "needed by the --duration choice")?;
-    let values = columns
-        .iter()
-        .map(|c| t.numbers(c))
-        .collect::<Result<Vec<_>, _>>()?;
-    let (owner, app, hash) = (
-        t.strings("HashOwner")?,
-        t.strings("HashApp")?,
-        t.strings("HashFunction")?,
-    );
-    let index = function_index(slice);
-    let mut rows: Vec<Option<usize>> = vec![None; slice.functions.len()];
-    for i in 0..t.len() {
-        match index.get(&(owner[i].as_str(), app[i].as_str(), hash[i].as_str())) {
-            None => warnings.push(
-                WarningKind::UnusedRow,
-                t.path(),
-                Some(t.line(i)),
-                format!("no function {}", hash[i]),
-            ),
-            Some(&f) if rows[f].is_some() => {
-                let detail = format!("function {} already has a row", hash[i]);
-                warnings.push(WarningKind::DuplicateRow, t.path(), Some(t.line(i)), detail);
-            }
-            Some(&f) => rows[f] = Some(i),
-        }
-    }
-    let mut out: Vec<Option<f64>> = Vec::with_capacity(rows.len());
-    for row in &rows {
-        out.push(row.map(|i| match choice {
-            DurationChoice::Average | DurationChoice::Median => values[0][i],
-            DurationChoice::Sample => {
-                let mut q: Vec<f64> = values.iter().map(|v| v[i]).collect();
-                if q.windows(2).any(|w| w[1] < w[0]) {
-                    warnings.push(
-                        WarningKind::UnsortedPercentiles,
-                        t.path(),
-                        Some(t.line(i)),
-                        format!("{q:?}"),
-                    );
-                    q.sort_by(f64::total_cmp);
-                }
-                sample_percentiles(&q, rng.gen())
-            }
-        }));
-    }
-    fill_missing(out, slice, WarningKind::NoDurationRow, warnings, || {
-        AzureError::NoDurations {
-            path: t.path().to_string(),
-        }
-    })
-}
-
-/// The quantile at `u` of the piecewise-linear CDF through the percentiles.
-pub fn sample_percentiles(q: &[f64], u: f64) -> f64 {
-    for (k, w) in PERCENTILES.windows(2).enumerate() {
-        let (p0, p1) = (w[0].1, w[1].1);
-        if u <= p1 || k + 2 == PERCENTILES.len() {
-            let frac = ((u - p0) / (p1 - p0)).clamp(0.0, 1.0);
-            return q[k] + frac * (q[k + 1] - q[k]);
-        }
-    }
-    q[q.len() - 1]
-}
-
 /// Replaces missing values by the median of the known ones, warning once
 /// per function (naming its invocations-file line).
-fn fill_missing(
+pub(super) fn fill_missing(
     values: Vec<Option<f64>>,
     slice: &AzureSlice,
     kind: WarningKind,
@@ -393,7 +305,7 @@ fn load_memory(
     column: &str,
     slice: &AzureSlice,
     warnings: &mut Warnings,
-) -> Result<Vec<f64>, AzureError> {
+) -> Result<Vec<(f64, f64)>, AzureError> {
     let t = CsvTable::read(path, &TEXT_COLUMNS)?;
     t.require(
         &["HashOwner", "HashApp"],
@@ -457,7 +369,7 @@ fn load_memory(
                 .map(|&(mb, _)| mb / fns_per_app[&key] as f64)
         })
         .collect();
-    fill_missing(
+    let split = fill_missing(
         per_function,
         slice,
         WarningKind::NoMemoryRow,
@@ -465,22 +377,26 @@ fn load_memory(
         || AzureError::NoMemory {
             path: t.path().to_string(),
         },
-    )
+    )?;
+    // The whole app's memory: the row's value, or (no row) the median
+    // per-function share times the app's functions.
+    Ok(slice
+        .functions
+        .iter()
+        .zip(split)
+        .map(|(f, mb)| {
+            let key = (f.owner.as_str(), f.app.as_str());
+            let whole = app_mb
+                .get(&key)
+                .map_or(mb * fns_per_app[&key] as f64, |v| v.0);
+            (mb, whole)
+        })
+        .collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percentile_sampling_interpolates() {
-        let q = [0.0, 10.0, 20.0, 50.0, 80.0, 100.0, 1000.0];
-        assert_eq!(sample_percentiles(&q, 0.0), 0.0);
-        assert_eq!(sample_percentiles(&q, 0.5), 50.0);
-        assert!((sample_percentiles(&q, 0.375) - 35.0).abs() < 1e-9);
-        assert_eq!(sample_percentiles(&q, 1.0), 1000.0);
-        assert!((sample_percentiles(&q, 0.995) - 550.0).abs() < 1e-6);
-    }
 
     #[test]
     fn median_of_even_and_odd() {

@@ -9,22 +9,33 @@
 //! 4. `costs::load_measured`, `costs::load_deps`: measured costs and
 //!    observed dependency closures; `impute::Imputer` fits the model for
 //!    the rest;
-//! 5. `assign::assign`: one closure per app;
-//! 6. `tables::packages`, `tables::functions`: the header's tables;
+//! 5. `filter::drop_rare`: `--min-calls`; `assign::assign`: one closure
+//!    per app;
+//! 6. `per_app`: one trace function per Azure function, or per app;
+//!    `tables::packages`, `tables::functions`: the header's tables;
 //! 7. write the header, then `arrivals::stream` the invocations minute by
-//!    minute through `TraceWriter`.
+//!    minute, through `calls::CallShaper` (relabelling, per-call
+//!    durations) and `TraceWriter`.
+//!
+//! The conventions (`conventions::Conventions`: a `--conventions` preset,
+//! then each flag) decide steps 2, 5, 6 and 7.
 //!
 //! Determinism: the same inputs and `--seed` give a byte-identical trace.
 //! Each random step has its own stream (closures = 1, durations = 2,
-//! arrivals = 3; imputation is seeded per package key), so e.g. changing
-//! `--arrivals` leaves the tables unchanged.
+//! arrivals = 3, per-call durations = 4; imputation is seeded per package
+//! key), so e.g. changing `--arrivals` leaves the tables unchanged.
 
 pub mod arrivals;
 pub mod assign;
 pub mod azure;
+pub mod calls;
+pub mod conventions;
 pub mod costs;
+pub mod durations;
+pub mod filter;
 pub mod impute;
 pub mod json;
+pub mod per_app;
 pub mod requirements;
 pub mod table;
 pub mod tables;
@@ -35,7 +46,8 @@ mod report;
 pub use report::BuildReport;
 
 use arrivals::ArrivalChoice;
-use azure::{AzureInputs, DurationChoice};
+use azure::{AzureInputs, DurationChoice, DurationNeeds};
+use conventions::{CallDurations, ColdDuration, Conventions, Instances, MemorySplit, Preset};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use sock_core::trace::{TraceHeader, TraceWriter};
@@ -44,8 +56,10 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use warnings::{WarningKind, Warnings};
 
-/// Parameters of `sim trace build` (recorded in the header's `source`).
-#[derive(Debug, Clone, clap::Args, serde::Serialize)]
+/// Parameters of `sim trace build` (the conventions they resolve to are
+/// recorded in the header's `source`). A convention left unset takes the
+/// `--conventions` preset's value.
+#[derive(Debug, Clone, Default, clap::Args, serde::Serialize)]
 pub struct BuildParams {
     /// A folder laid out like the project's `../shared/data/`
     /// (azure-functions-2019/, github-requirements/, package-costs/); it
@@ -74,19 +88,48 @@ pub struct BuildParams {
     /// package has dependency edges).
     #[arg(long)]
     pub deps: Option<PathBuf>,
-    /// How calls are placed within their minute.
-    #[arg(long, value_enum, default_value = "uniform")]
-    pub arrivals: ArrivalChoice,
-    /// How a function's duration is taken from its durations row.
-    #[arg(long, value_enum, default_value = "average")]
-    pub duration: DurationChoice,
-    /// The memory file's column to use (MB per app).
-    #[arg(long, default_value = "AverageAllocatedMb")]
-    pub memory_column: String,
-    /// Keep Azure's memory even when it is below 10 MB plus the import
-    /// memory of the function's closure.
+    /// A bundle of conventions (traces/README.md 8.4); the flags below
+    /// override it one by one.
+    #[arg(long, value_enum, default_value = "sock")]
+    pub conventions: Preset,
+    /// How calls are placed within their minute [preset: uniform; faascache: even].
+    #[arg(long, value_enum)]
+    pub arrivals: Option<ArrivalChoice>,
+    /// How a function's duration is taken from its durations row [preset: average].
+    #[arg(long, value_enum)]
+    pub duration: Option<DurationChoice>,
+    /// How long a cold start's handler runs: as a warm one, or the
+    /// durations file's Maximum [preset: average; faascache: maximum].
+    #[arg(long, value_enum)]
+    pub cold_duration: Option<ColdDuration>,
+    /// Each call's own duration, drawn from its function's percentiles
+    /// (trace format version 2) [preset: fixed; dslab: step].
+    #[arg(long, value_enum)]
+    pub call_durations: Option<CallDurations>,
+    /// The memory file's column to use (MB per app) [preset:
+    /// AverageAllocatedMb; dslab: AverageAllocatedMb_pct100].
     #[arg(long)]
+    pub memory_column: Option<String>,
+    /// A function's memory: its app's split evenly over the app's
+    /// functions, or the app's whole [preset: even; dslab: whole].
+    #[arg(long, value_enum)]
+    pub memory_split: Option<MemorySplit>,
+    /// Keep Azure's memory even when it is below 10 MB plus the import
+    /// memory of the function's closure [preset: floor on; faascache, dslab: off].
+    #[arg(long, conflicts_with = "memory_floor")]
     pub no_memory_floor: bool,
+    /// Raise memory to the interpreter + imports floor even under a preset
+    /// that turns it off.
+    #[arg(long)]
+    pub memory_floor: bool,
+    /// One trace function per Azure function, or one per app whose
+    /// instances serve all its functions [preset: per-function; dslab: per-app].
+    #[arg(long, value_enum)]
+    pub instances: Option<Instances>,
+    /// Leave out functions called fewer than N times in the slice
+    /// [preset: 0; faascache: 2].
+    #[arg(long, value_name = "N")]
+    pub min_calls: Option<u64>,
     /// Seed of every random draw.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -131,6 +174,7 @@ enum Stream {
     Closures = 1,
     Durations = 2,
     Arrivals = 3,
+    Calls = 4,
 }
 
 fn rng(seed: u64, stream: Stream) -> StdRng {
@@ -202,19 +246,25 @@ impl BuildParams {
 /// Builds the trace and writes it to `out` (buffered here).
 pub fn build<W: Write>(params: &BuildParams, out: W) -> Result<BuildReport, BuildError> {
     let inputs = params.resolve()?;
+    let conv = Conventions::resolve(params);
     let mut warnings = Warnings::default();
     let azure_inputs = AzureInputs {
         invocations: &inputs.invocations,
         durations: &inputs.durations,
         memory: &inputs.memory,
-        duration: params.duration,
-        memory_column: &params.memory_column,
+        duration_needs: DurationNeeds {
+            choice: conv.duration,
+            maximum: conv.cold_duration == ColdDuration::Maximum,
+            percentiles: conv.call_durations != CallDurations::Fixed,
+        },
+        memory_column: &conv.memory_column,
     };
-    let slice = azure::load(
+    let mut slice = azure::load(
         &azure_inputs,
         &mut rng(params.seed, Stream::Durations),
         &mut warnings,
     )?;
+    let left_out = filter::drop_rare(&mut slice, conv.min_calls);
     let closures = requirements::load(&inputs.requirements, &mut warnings)?;
     let measured = costs::load_measured(&inputs.install_import)?;
     for (key, module) in &measured.bad_modules {
@@ -242,13 +292,12 @@ pub fn build<W: Write>(params: &BuildParams, out: W) -> Result<BuildReport, Buil
     let used: BTreeSet<usize> = app_file.values().copied().collect();
     let mut counts = tables::TableCounts::default();
     let table = tables::packages(&closures.files, &used, &imputer, &deps, &mut counts);
-    let functions = tables::functions(
-        &slice,
-        &app_file,
-        &table,
-        !params.no_memory_floor,
-        &mut counts,
-    );
+    let grouping = match conv.instances {
+        Instances::PerFunction => per_app::per_function(&slice),
+        Instances::PerApp => per_app::per_app(&slice),
+    };
+    let memory = (conv.memory_split, conv.memory_floor);
+    let functions = tables::functions(&grouping.functions, &app_file, &table, memory, &mut counts);
     let mut report = BuildReport::new(
         &slice,
         apps.len(),
@@ -259,15 +308,27 @@ pub fn build<W: Write>(params: &BuildParams, out: W) -> Result<BuildReport, Buil
         &imputer,
         warnings,
     );
-    let header = TraceHeader::new(table.packages, functions, report.source(params, &inputs)?);
+    report.left_out = left_out;
+    report.trace_functions = functions.len();
+    let mut shaper = calls::CallShaper::new(
+        &slice,
+        &grouping,
+        conv.call_durations,
+        rng(params.seed, Stream::Calls),
+    );
+    let source = report.source(params.seed, &conv, &inputs)?;
+    let mut header = TraceHeader::new(table.packages, functions, source);
+    if shaper.has_durations() {
+        header = header.with_invocation_durations();
+    }
     let mut writer = TraceWriter::new(BufWriter::with_capacity(1 << 20, out), &header)?;
     let mut arrivals_rng = rng(params.seed, Stream::Arrivals);
     arrivals::stream(
         &slice.minutes,
         &slice.counts,
-        params.arrivals,
+        conv.arrivals,
         &mut arrivals_rng,
-        |inv| writer.write(inv),
+        |inv| writer.write(shaper.shape(inv)),
     )?;
     report.span_us = last_time(&slice);
     writer.finish()?;

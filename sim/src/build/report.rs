@@ -2,19 +2,26 @@
 //! the trace header's `source` records.
 
 use super::azure::AzureSlice;
+use super::conventions::Conventions;
 use super::costs::Measured;
+use super::filter::LeftOut;
 use super::impute::{CostModel, Imputer};
 use super::requirements::{Closures, EntryCounts};
 use super::tables::TableCounts;
 use super::warnings::Warnings;
-use super::{file_name, BuildParams, Inputs};
+use super::{file_name, Inputs};
 use serde::Serialize;
 use serde_json::json;
 use std::fmt::Write as _;
 
 #[derive(Debug, Serialize)]
 pub struct BuildReport {
+    /// Azure functions kept (after `--min-calls`).
     pub functions: usize,
+    /// Functions in the trace (fewer with `--instances per-app`).
+    pub trace_functions: usize,
+    /// What `--min-calls` left out.
+    pub left_out: LeftOut,
     pub apps: usize,
     pub invocations: u64,
     pub minutes: usize,
@@ -46,6 +53,8 @@ impl BuildReport {
     ) -> BuildReport {
         BuildReport {
             functions: slice.functions.len(),
+            trace_functions: slice.functions.len(),
+            left_out: LeftOut::default(),
             apps,
             invocations: slice.invocations(),
             minutes: slice.minutes.len(),
@@ -65,17 +74,24 @@ impl BuildReport {
     /// or when the trace was built).
     pub(super) fn source(
         &self,
-        p: &BuildParams,
+        seed: u64,
+        c: &Conventions,
         inputs: &Inputs,
     ) -> Result<serde_json::Value, serde_json::Error> {
         Ok(json!({
             "generator": "sim trace build",
             "params": {
-                "arrivals": p.arrivals,
-                "duration": p.duration,
-                "memory_column": p.memory_column,
-                "memory_floor": !p.no_memory_floor,
-                "seed": p.seed,
+                "conventions": c.conventions,
+                "arrivals": c.arrivals,
+                "duration": c.duration,
+                "cold_duration": c.cold_duration,
+                "call_durations": c.call_durations,
+                "memory_column": c.memory_column,
+                "memory_split": c.memory_split,
+                "memory_floor": c.memory_floor,
+                "instances": c.instances,
+                "min_calls": c.min_calls,
+                "seed": seed,
             },
             "inputs": {
                 "invocations": file_name(&inputs.invocations),
@@ -87,6 +103,9 @@ impl BuildReport {
             },
             "counts": {
                 "functions": self.functions,
+                "trace_functions": self.trace_functions,
+                "left_out_functions": self.left_out.functions,
+                "left_out_invocations": self.left_out.invocations,
                 "apps": self.apps,
                 "invocations": self.invocations,
                 "closures_used": self.closures_used,
@@ -114,6 +133,20 @@ impl BuildReport {
             self.minutes,
             self.span_us as f64 / 3.6e9
         );
+        if self.left_out.functions > 0 {
+            let _ = writeln!(
+                s,
+                "left out    {} functions called fewer than --min-calls times ({} invocations)",
+                self.left_out.functions, self.left_out.invocations
+            );
+        }
+        if self.trace_functions != self.functions {
+            let _ = writeln!(
+                s,
+                "instances   per app: {} trace functions, one per app",
+                self.trace_functions
+            );
+        }
         let _ = writeln!(
             s,
             "closures    {} files read ({} empty), {} assigned; entries {} ({} with markers, {} with extras, {} merged, {} malformed)",

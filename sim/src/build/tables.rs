@@ -12,7 +12,8 @@
 //! naming `scipy` still gets `numpy` with it. Dropped candidates are
 //! counted. Packages without a `deps.json` entry have no edges.
 
-use super::azure::AzureSlice;
+use super::azure::AzureFunction;
+use super::conventions::MemorySplit;
 use super::costs::Costs;
 use super::impute::{Imputer, Origin};
 use super::requirements::{ClosureFile, Requirement};
@@ -126,17 +127,19 @@ fn common_companions<'a>(
     common.into_iter().map(Option::unwrap_or_default).collect()
 }
 
-/// The function table: one per Azure function, with its app's closure.
+/// The function table: one per trace function (an Azure function, or an
+/// app with `--instances per-app`), with its app's closure. Memory is the
+/// function's share of its app's (`even`) or the app's whole (`whole`);
+/// `cold_duration_ms` is the `Maximum` when it was read.
 pub fn functions(
-    slice: &AzureSlice,
+    fs: &[AzureFunction],
     app_file: &BTreeMap<(String, String), usize>,
     table: &PackageTable,
-    memory_floor: bool,
+    memory: (MemorySplit, bool),
     counts: &mut TableCounts,
 ) -> Vec<Function> {
-    slice
-        .functions
-        .iter()
+    let (split, memory_floor) = memory;
+    fs.iter()
         .map(|f| {
             // Indexing cannot fail: `assign` maps every app of the slice,
             // and `packages` built a closure for every file it mapped to.
@@ -147,7 +150,10 @@ pub fn functions(
                     .iter()
                     .map(|&p| table.packages[p as usize].import_mb)
                     .sum::<f64>();
-            let mut memory_mb = f.memory_mb;
+            let mut memory_mb = match split {
+                MemorySplit::Even => f.memory_mb,
+                MemorySplit::Whole => f.app_memory_mb,
+            };
             if memory_floor && memory_mb < floor {
                 memory_mb = floor;
                 counts.memory_raised_to_floor += 1;
@@ -156,6 +162,7 @@ pub fn functions(
                 name: function_name(&f.hash),
                 packages,
                 duration_ms: round3(f.duration_ms),
+                cold_duration_ms: f.maximum_ms.map(round3),
                 memory_mb: round3(memory_mb),
             }
         })

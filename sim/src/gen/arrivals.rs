@@ -127,6 +127,7 @@ impl Iterator for Arrivals {
         Some(Invocation {
             time: Micros(time),
             function: FunctionId(f),
+            duration: None,
         })
     }
 }

@@ -133,6 +133,7 @@ pub(super) fn functions<R: Rng>(
                 name: format!("fn{i:0width$}"),
                 packages: requirements,
                 duration_ms,
+                cold_duration_ms: None,
                 memory_mb,
             }
         })

@@ -388,6 +388,10 @@ fn tiers_line(t: &TierConfig) -> String {
         PolicyConfig::Ttl { ttl_s } => format!("ttl {ttl_s} s"),
         PolicyConfig::Gdsf => "gdsf".to_string(),
     };
+    let policy = match t.handler.keepalive_from {
+        sock_core::handler_cache::KeepaliveFrom::End => policy,
+        sock_core::handler_cache::KeepaliveFrom::Start => format!("{policy} from call start"),
+    };
     format!(
         "handler {} MB {} | zygote {} {} MB | install {} MB",
         t.handler.budget_mb,
