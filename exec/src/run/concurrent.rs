@@ -74,7 +74,7 @@ impl Real<'_, '_> {
             Err(f) => return Ok(Served::Failed(f)),
         };
         let sent = match self.instances.get(&p.instance) {
-            Some(c) => Pending::send(c, "{}", self.opts.timeout),
+            Some(c) => Pending::send(c, &super::handlers::request_body(plan), self.opts.timeout),
             None => return Err(super::cerr("serve", "the prepared container vanished")),
         };
         let (pending, failed) = match sent {

@@ -5,7 +5,9 @@ use sock_core::trace::Catalog;
 use std::path::{Path, PathBuf};
 
 /// Writes each function's handler: it imports its closure's modules (all
-/// already imported by then, so free) and runs for the trace's duration.
+/// already imported by then, so free) and runs for the duration the
+/// request names (the planner's handler phase: a call's own duration, a
+/// cold duration, or the function's), the trace's function duration if none.
 pub(super) fn write_handlers(
     catalog: &Catalog,
     modules: &[Vec<String>],
@@ -74,7 +76,10 @@ fn handler_source(
          NAME = {name}\nDURATION_S = {duration}\nIMPORTS = {imports}\nTRACE_MODULES = {trace}\n\n\
          for _m in IMPORTS:\n    __import__(_m)\n\n\n\
          def f(event):\n    \
-         time.sleep(DURATION_S)\n    \
+         # The planner's handler time for this call (a per-call or cold\n    \
+         # duration of the trace), else the function's own.\n    \
+         d = event.get(\"duration_s\") if isinstance(event, dict) else None\n    \
+         time.sleep(d if isinstance(d, (int, float)) and d >= 0 else DURATION_S)\n    \
          # Which of the trace's packages this process holds (the runner\n    \
          # checks it never holds one its function did not ask for).\n    \
          held = sorted(m for m in TRACE_MODULES if m in sys.modules)\n    \
@@ -152,4 +157,10 @@ mod tests {
             assert!(handler_source("f", bad, &[], &[]).is_err(), "{bad}");
         }
     }
+}
+
+/// The request body for `plan`: the handler's run time the planner chose
+/// (`phases.handler`), so sim and sock-exec run each call equally long.
+pub(super) fn request_body(plan: &sock_core::planner::Plan) -> String {
+    serde_json::json!({ "duration_s": plan.phases.handler.0 as f64 / 1e6 }).to_string()
 }

@@ -80,7 +80,8 @@ impl Real<'_, '_> {
         let Some(c) = self.instances.get_mut(&p.instance) else {
             return Err(cerr("serve", "the prepared container vanished"));
         };
-        let r = match self.exec.invoke(c, "{}", timeout) {
+        let body = super::handlers::request_body(plan);
+        let r = match self.exec.invoke(c, &body, timeout) {
             // Nobody listens on a thawed handler: it died while paused and
             // the request was never delivered, so serving it elsewhere
             // runs it once.
