@@ -31,6 +31,45 @@ pub enum Command {
     /// (`sock-exec run --records`), matched by seq: decision agreement,
     /// path confusion table, latency error per path and phase.
     Compare(CompareArgs),
+    /// Fit the cost model's parameters to a run's measured records
+    /// (`sock-exec run --records`): least squares per phase, each
+    /// parameter with its confidence interval; writes a calibration file.
+    Calibrate(CalibrateArgs),
+}
+
+/// `sim calibrate` options.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// Measured records of the run (JSON Lines, `sock-exec run --records`).
+    #[arg(long)]
+    pub from: PathBuf,
+    /// The trace the run replayed.
+    #[arg(long)]
+    pub trace: PathBuf,
+    /// The run's settings file, if it had one.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The run's calibration file (the prior; defaults otherwise).
+    #[arg(long)]
+    pub calibration: Option<PathBuf>,
+    /// Where to write the fitted calibration file (the `cost` object).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Confidence level of the intervals.
+    #[arg(long, default_value_t = 0.95, value_parser = parse_confidence)]
+    pub confidence: f64,
+    /// Report format on stdout.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+fn parse_confidence(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
+        _ => Err(format!(
+            "{s:?}: expected a confidence level in (0, 1), e.g. 0.95"
+        )),
+    }
 }
 
 /// `sim compare` options.

@@ -12,12 +12,15 @@
 //! - [`build`]: `sim trace build`, real traces from the Azure Functions 2019
 //!   trace, pip-compiled GitHub closures and measured package costs.
 //! - [`study`]: `sim trace stats`, the package study of SOCK section 3.
+//! - [`calibrate`]: `sim calibrate`, cost parameters fitted to a run's
+//!   measured records (least squares, confidence intervals).
 //! - [`compare`]: `sim compare`, predicted records against measured ones;
 //!   [`record_check`]: that matched records are the same invocation.
 //! - [`output`]: output files written whole or not at all, never over an
 //!   input.
 
 pub mod build;
+pub mod calibrate;
 pub mod cli;
 pub mod compare;
 pub mod gen;

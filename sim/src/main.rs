@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Result};
 use clap::Parser;
-use sock_sim::cli::{Cli, Command, CompareArgs, Format, TraceCommand};
+use sock_sim::cli::{CalibrateArgs, Cli, Command, CompareArgs, Format, TraceCommand};
 use sock_sim::output;
 use std::io::Write;
 use std::path::Path;
@@ -52,6 +52,7 @@ fn run(cli: Cli) -> Result<()> {
             command: TraceCommand::Stats { params },
         }) => study(&params),
         Some(Command::Compare(args)) => compare(&args),
+        Some(Command::Calibrate(args)) => calibrate(&args),
         None => {
             let args = cli.run;
             let Some(trace) = args.trace.clone() else {
@@ -179,5 +180,39 @@ fn compare(args: &CompareArgs) -> Result<()> {
             failed.join("\n  ")
         );
     }
+    Ok(())
+}
+
+fn calibrate(args: &CalibrateArgs) -> Result<()> {
+    let run = sock_sim::cli::RunArgs {
+        trace: Some(args.trace.clone()),
+        config: args.config.clone(),
+        calibration: args.calibration.clone(),
+        ..Default::default()
+    };
+    let settings = sock_sim::settings::resolve(&run)?;
+    let mut inputs: Vec<output::Input> =
+        vec![("trace", &args.trace), ("measured records", &args.from)];
+    if let Some(c) = &args.config {
+        inputs.push(("config file", c));
+    }
+    if let Some(c) = &args.calibration {
+        inputs.push(("calibration file", c));
+    }
+    let out = output::Output::new(&args.out, &inputs)?;
+    let (report, fitted) =
+        sock_sim::calibrate::calibrate(&args.trace, &settings, &args.from, args.confidence)?;
+    {
+        let mut f = std::io::BufWriter::new(out.create()?);
+        serde_json::to_writer_pretty(&mut f, &fitted)?;
+        writeln!(f)?;
+        f.flush().map_err(|e| out.write_err(e))?;
+    }
+    out.commit()?;
+    match args.format {
+        Format::Text => print!("{}", sock_sim::calibrate::render_text(&report)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    eprintln!("sim: wrote {}", args.out.display());
     Ok(())
 }

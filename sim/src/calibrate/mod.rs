@@ -1,0 +1,109 @@
+//! `sim calibrate --from measured.jsonl`: fits the cost model's
+//! parameters to a run's own measured records (issue 9), so the model is
+//! calibrated in the conditions of a run rather than of a micro-benchmark.
+//!
+//! The trace is replayed with the prior settings (the run's config and
+//! calibration) to get each invocation's plan; measured records are joined
+//! on `seq` and kept when they took the same path (same Zygote depth, same
+//! spare use). Each phase's term of the cost model is then a linear model
+//! fitted by least squares ([`fit::ols`]), each parameter reported with its
+//! Student-t confidence interval:
+//!
+//! | phase (records) | model (ms) | parameters |
+//! |---|---|---|
+//! | unpause (handler hits) | `u` | `unpause_ms` |
+//! | transport (all) | `t` | `transport_ms` |
+//! | create (Zygote hits, fresh) | `c + p·packages + s·[fresh]` | `container_create_ms`, `create_per_package_ms`, `python_start_ms` |
+//! | fork (Zygote hits, no spare) | `b + m·zygote MB` | `fork_base_ms`, `fork_per_mb_ms` |
+//! | fork (spare hits) | `h` | `spare_hit_ms` |
+//! | import, install (where predicted > 0) | `k·predicted` | `import_scale`, `install_scale` (prior × k) |
+//!
+//! A parameter the records cannot identify (no fresh start, one closure
+//! size, one Zygote size, no samples) keeps its prior value, and the report
+//! says why. Negative estimates are clamped to 0 (and said so).
+
+pub mod features;
+pub mod fit;
+mod models;
+mod report;
+
+pub use models::{fit_all, ParamFit};
+pub use report::{render_text, CalibrationReport};
+
+use anyhow::{Context, Result};
+use sock_core::record::InvocationRecord;
+use std::collections::BTreeMap;
+
+/// A measured record joined with its plan's features.
+#[derive(Clone, Debug)]
+pub struct Joined<'a> {
+    pub measured: &'a InvocationRecord,
+    pub features: &'a features::Features,
+}
+
+/// Joins measured records with predicted features on `seq`, keeping those
+/// that took the predicted path. Returns the joined rows and how many
+/// measured records were left out (other path, or not in the replay).
+pub fn join<'a>(
+    measured: &'a [InvocationRecord],
+    predicted: &'a BTreeMap<u64, features::Features>,
+) -> (Vec<Joined<'a>>, usize) {
+    let mut rows = Vec::new();
+    let mut left_out = 0;
+    for m in measured {
+        match predicted.get(&m.seq) {
+            Some(f) if f.path == m.path && f.depth == m.zygote_depth && f.spare == m.spare => rows
+                .push(Joined {
+                    measured: m,
+                    features: f,
+                }),
+            _ => left_out += 1,
+        }
+    }
+    (rows, left_out)
+}
+
+/// The whole command: settings and trace in, fitted parameters out.
+pub fn calibrate(
+    trace: &std::path::Path,
+    settings: &sock_core::config::Settings,
+    measured_path: &std::path::Path,
+    confidence: f64,
+) -> Result<(CalibrationReport, sock_core::cost::CostParams)> {
+    let measured = crate::compare::load_records(measured_path)?;
+    let file = std::fs::File::open(trace)
+        .with_context(|| format!("cannot open trace {}", trace.display()))?;
+    let reader = sock_core::trace::TraceReader::new(
+        std::io::BufReader::with_capacity(1 << 20, file),
+        trace.display().to_string(),
+    )?;
+    let (catalog, invocations) = reader.into_parts();
+    let tree = crate::settings::static_tree(settings)?;
+    let planner = sock_core::planner::Planner::new(
+        &catalog,
+        settings.cost.clone(),
+        settings.tiers.clone(),
+        tree.as_ref(),
+    )
+    .context("invalid settings")?;
+    let options = sock_core::engine::EngineOptions::from_worker(&settings.worker);
+    let predicted = features::collect(planner, options, invocations)?;
+    let (rows, left_out) = join(&measured, &predicted);
+    if rows.is_empty() {
+        anyhow::bail!(
+            "none of the {} records of {} took the path the replay predicts (are the trace and settings those of the run?)",
+            measured.len(),
+            measured_path.display()
+        );
+    }
+    let fits = fit_all(&rows, &settings.cost, confidence);
+    let fitted = models::apply(&settings.cost, &fits);
+    let report = CalibrationReport {
+        measured: measured.len(),
+        joined: rows.len(),
+        left_out,
+        confidence,
+        parameters: fits,
+    };
+    Ok((report, fitted))
+}

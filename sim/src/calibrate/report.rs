@@ -1,0 +1,74 @@
+//! The report of `sim calibrate`: per parameter its prior, the fitted
+//! value with its confidence interval and sample count, or why the prior
+//! was kept; per phase the residuals of the fit.
+
+use super::ParamFit;
+use std::fmt::Write as _;
+
+#[derive(Debug, serde::Serialize)]
+pub struct CalibrationReport {
+    /// Measured records read, joined with a plan of the same path, and
+    /// left out (another path, or not in the replay).
+    pub measured: usize,
+    pub joined: usize,
+    pub left_out: usize,
+    pub confidence: f64,
+    pub parameters: Vec<ParamFit>,
+}
+
+fn num(v: f64) -> String {
+    if v != 0.0 && v.abs() < 0.01 {
+        format!("{v:.5}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+pub fn render_text(r: &CalibrationReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "records    {} measured, {} joined with a plan of the same path, {} left out",
+        r.measured, r.joined, r.left_out
+    );
+    let _ = writeln!(
+        s,
+        "\n{:<22}{:<14}{:>10}{:>12}  {:<24}{:>7}  {:>8} {:>8}",
+        "parameter",
+        "phase",
+        "prior",
+        "fitted",
+        format!("{:.0}% interval", r.confidence * 100.0),
+        "n",
+        "|res| p50",
+        "p95 ms"
+    );
+    for p in &r.parameters {
+        let (fitted, ci) = match &p.fit {
+            Some(c) => (
+                format!("{}{}", num(p.value), if p.clamped { "*" } else { "" }),
+                c.ci.map_or("(no dof left)".to_string(), |(a, b)| {
+                    format!("[{}, {}]", num(a), num(b))
+                }),
+            ),
+            None => ("kept".to_string(), p.kept.clone().unwrap_or_default()),
+        };
+        let res = |v: Option<f64>| v.map_or("-".to_string(), num);
+        let _ = writeln!(
+            s,
+            "{:<22}{:<14}{:>10}{:>12}  {:<24}{:>7}  {:>8} {:>8}",
+            p.name,
+            p.phase,
+            num(p.prior),
+            fitted,
+            ci,
+            p.n,
+            res(p.residual_p50_ms),
+            res(p.residual_p95_ms)
+        );
+    }
+    if r.parameters.iter().any(|p| p.clamped) {
+        let _ = writeln!(s, "\n* a negative estimate, written as 0");
+    }
+    s
+}
