@@ -19,8 +19,8 @@ mod spares;
 
 use lines::Lines;
 pub use lines::MAX_LINE_BYTES;
-pub use spares::{Spare, Spares};
 pub(crate) use spares::reap_orphan;
+pub use spares::{Spare, Spares};
 
 use crate::container::{Container, ContainerSpec, CreateError, Executor, Prepared, Role};
 use crate::sys::{clock, fs, SysError};
