@@ -2,12 +2,12 @@
 //! steps 1-7), send the request with the target's fds, and follow the
 //! reply stream (forked, joined, imported, ready) to its end.
 
-use super::{connect, log_tail, Event, ForkError, ForkReport, Lines};
+use super::{connect, join_fds, log_tail, Event, ForkError, ForkReport, Lines};
 use crate::container::{Container, ContainerSpec, Executor, Prepared, Role};
 use crate::sys::{clock, fs};
 use nix::fcntl::OFlag;
 use nix::unistd::Pid;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -92,15 +92,7 @@ impl Executor {
             .ok_or_else(|| ForkError::Protocol("target has no cgroup".into()))?;
         let root = fs::open(&prep.partial.root, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
         let null = fs::open(Path::new("/dev/null"), OFlag::O_RDWR)?;
-        // The Zygote shares our PID namespace; it returns to it after each
-        // handler fork (it cannot open it itself: no /proc in its chroot).
-        let pidns = fs::open(Path::new("/proc/self/ns/pid"), OFlag::O_RDONLY)?;
-        let procs: Vec<OwnedFd> = self
-            .backend()
-            .join_files(cgroup)
-            .iter()
-            .map(|f| fs::open(f, OFlag::O_WRONLY))
-            .collect::<Result<_, _>>()?;
+        let (pidns, procs) = join_fds(self, cgroup)?;
         let mut fds: Vec<RawFd> = vec![
             root.as_raw_fd(),
             prep.listener.as_raw_fd(),

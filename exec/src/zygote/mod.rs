@@ -28,12 +28,14 @@ pub use lines::MAX_LINE_BYTES;
 pub(crate) use spares::reap_orphan;
 pub use spares::{Spare, Spares};
 
+use crate::cgroup::Cgroup;
 use crate::container::{Container, CreateError, Executor};
 use crate::sys::{fs, SysError};
+use nix::fcntl::OFlag;
 use serde::Deserialize;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +192,21 @@ fn connect(zygote: &Container) -> Result<UnixStream, ForkError> {
         path: zygote.socket.clone(),
         err,
     })
+}
+
+/// The fds a Zygote's child joins `cgroup` with: our PID namespace (the
+/// Zygote shares it and returns to it after each handler fork; it cannot
+/// open it itself: no /proc in its chroot) and one `cgroup.procs` per
+/// hierarchy the executor joins.
+fn join_fds(exec: &Executor, cgroup: &Cgroup) -> Result<(OwnedFd, Vec<OwnedFd>), SysError> {
+    let pidns = fs::open(Path::new("/proc/self/ns/pid"), OFlag::O_RDONLY)?;
+    let procs = exec
+        .backend()
+        .join_files(cgroup)
+        .iter()
+        .map(|f| fs::open(f, OFlag::O_WRONLY))
+        .collect::<Result<_, _>>()?;
+    Ok((pidns, procs))
 }
 
 /// The last lines of a Zygote's log, to explain why it went away.
