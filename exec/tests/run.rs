@@ -64,11 +64,6 @@ fn main() {
     );
 }
 
-fn python(dir: &Path) -> Result<String, String> {
-    let _ = dir;
-    sock_exec::base::python_version(&base_root()).ok_or_else(|| "no python in the base".into())
-}
-
 /// Wheels for packages `a` (slow: 300 ms, 20 MiB), `b` (20 ms, needs a),
 /// `c` (10 ms) and an installer over them.
 fn packages(dir: &Path) -> Result<Installer, String> {
@@ -82,8 +77,12 @@ fn packages(dir: &Path) -> Result<Installer, String> {
     let mut c = TestPackage::new("c", "1.0");
     c.import_ms = 10.0;
     build_wheels(&wheels, &[a, b, c]).map_err(|e| e.to_string())?;
-    Installer::new(dir.join("cache"), Source::FindLinks(wheels), &python(dir)?)
-        .map_err(|e| e.to_string())
+    Installer::new(
+        dir.join("cache"),
+        Source::FindLinks(wheels),
+        &base_python()?,
+    )
+    .map_err(|e| e.to_string())
 }
 
 const IMPORTS_SEEN: &str = r#"
@@ -104,10 +103,7 @@ fn zygote_hit_does_not_reimport(dir: &Path) -> TestResult {
         mounts.push((got.key, got.path));
     }
     let mut ex = executor(dir, "rreimport");
-    let root = ex
-        .create_zygote(&ContainerSpec::default())
-        .map_err(|e| e.to_string())?;
-    ex.ping(&root, T).map_err(|e| e.to_string())?;
+    let root = root_zygote(&mut ex)?;
     // A child Zygote that imports a (300 ms).
     let zspec = ContainerSpec {
         packages: mounts[..1].to_vec(),
@@ -218,7 +214,7 @@ fn options(dir: &Path) -> Result<RunOptions, String> {
     Ok(RunOptions {
         work_dir: dir.join("work"),
         source: Source::FindLinks(dir.join("wheels")),
-        python_version: python(dir)?,
+        python_version: base_python()?,
         speedup: None,
         timeout: Duration::from_secs(30),
         progress_every: 0,
