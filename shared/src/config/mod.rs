@@ -1,5 +1,10 @@
 //! Tier configuration: sizes, policies and which tiers are on. This is the
-//! `tiers` part of a sim / sock-exec config file.
+//! `tiers` part of a sim / sock-exec config file; [`Settings`] is the whole
+//! file, read by `load.rs` ([`load_settings`]) for both binaries.
+
+mod load;
+
+pub use load::{load_settings, load_tree, read_json, SettingsError, MAX_JSON_BYTES};
 
 use crate::cost::CostParams;
 use crate::handler_cache::PolicyConfig;
