@@ -851,8 +851,7 @@ fn concurrent_replay_overlaps_calls_and_queues_like_sim(dir: &Path) -> TestResul
         format!("queue waits {q:?} us: one and two 400 ms calls"),
     )?;
     check(
-        recs.iter()
-            .all(|r| r.latency_us == sum_phases(&r.phases_us)),
+        recs.iter().all(|r| r.latency_us == r.phases_us.total()),
         "phases add up to the latency".to_string(),
     )?;
     // Each record's own wait, not a later call's: what follows the queue
@@ -865,8 +864,4 @@ fn concurrent_replay_overlaps_calls_and_queues_like_sim(dir: &Path) -> TestResul
         service.iter().all(|&s| (400_000..1_000_000).contains(&s)),
         format!("latency minus queue per call (us): {service:?}"),
     )
-}
-
-fn sum_phases(p: &sock_core::record::PhasesUs) -> u64 {
-    p.queue + p.create + p.fork + p.unpause + p.install + p.import + p.handler + p.transport
 }
