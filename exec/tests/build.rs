@@ -106,7 +106,7 @@ with tarfile.open("%s/%s.tar.gz" % (out, root), "w:gz") as t:
 }
 
 fn installer(dir: &Path) -> Result<Installer, String> {
-    let python = sock_exec::base::python_version(&base_root()).ok_or("no python in the base")?;
+    let python = base_python()?;
     Installer::new(
         dir.join("cache"),
         Source::FindLinks(dir.join("dists")),

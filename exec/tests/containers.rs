@@ -260,11 +260,7 @@ fn mounts_under(dir: &Path) -> usize {
 }
 
 fn no_leaks_after_many_cycles(dir: &Path) -> TestResult {
-    let cycles: usize = std::env::var("SOCK_LEAK_CYCLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
-    cycles_leak_nothing(dir, "leaks", cycles)
+    cycles_leak_nothing(dir, "leaks", cycles_from_env("SOCK_LEAK_CYCLES", 1000))
 }
 
 fn crash_leaves_state_the_next_start_cleans(dir: &Path) -> TestResult {

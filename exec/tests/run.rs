@@ -64,11 +64,6 @@ fn main() {
     );
 }
 
-fn python(dir: &Path) -> Result<String, String> {
-    let _ = dir;
-    sock_exec::base::python_version(&base_root()).ok_or_else(|| "no python in the base".into())
-}
-
 /// Wheels for packages `a` (slow: 300 ms, 20 MiB), `b` (20 ms, needs a),
 /// `c` (10 ms) and an installer over them.
 fn packages(dir: &Path) -> Result<Installer, String> {
@@ -82,8 +77,12 @@ fn packages(dir: &Path) -> Result<Installer, String> {
     let mut c = TestPackage::new("c", "1.0");
     c.import_ms = 10.0;
     build_wheels(&wheels, &[a, b, c]).map_err(|e| e.to_string())?;
-    Installer::new(dir.join("cache"), Source::FindLinks(wheels), &python(dir)?)
-        .map_err(|e| e.to_string())
+    Installer::new(
+        dir.join("cache"),
+        Source::FindLinks(wheels),
+        &base_python()?,
+    )
+    .map_err(|e| e.to_string())
 }
 
 const IMPORTS_SEEN: &str = r#"
@@ -104,10 +103,7 @@ fn zygote_hit_does_not_reimport(dir: &Path) -> TestResult {
         mounts.push((got.key, got.path));
     }
     let mut ex = executor(dir, "rreimport");
-    let root = ex
-        .create_zygote(&ContainerSpec::default())
-        .map_err(|e| e.to_string())?;
-    ex.ping(&root, T).map_err(|e| e.to_string())?;
+    let root = root_zygote(&mut ex)?;
     // A child Zygote that imports a (300 ms).
     let zspec = ContainerSpec {
         packages: mounts[..1].to_vec(),
@@ -219,7 +215,7 @@ fn options(dir: &Path) -> Result<RunOptions, String> {
     Ok(RunOptions {
         work_dir: dir.join("work"),
         source: Source::FindLinks(dir.join("wheels")),
-        python_version: python(dir)?,
+        python_version: base_python()?,
         speedup: None,
         timeout: Duration::from_secs(30),
         progress_every: 0,
@@ -858,8 +854,7 @@ fn concurrent_replay_overlaps_calls_and_queues_like_sim(dir: &Path) -> TestResul
         format!("queue waits {q:?} us: one and two 400 ms calls"),
     )?;
     check(
-        recs.iter()
-            .all(|r| r.latency_us == sum_phases(&r.phases_us)),
+        recs.iter().all(|r| r.latency_us == r.phases_us.total()),
         "phases add up to the latency".to_string(),
     )?;
     // Each record's own wait, not a later call's: what follows the queue
@@ -872,8 +867,4 @@ fn concurrent_replay_overlaps_calls_and_queues_like_sim(dir: &Path) -> TestResul
         service.iter().all(|&s| (400_000..1_000_000).contains(&s)),
         format!("latency minus queue per call (us): {service:?}"),
     )
-}
-
-fn sum_phases(p: &sock_core::record::PhasesUs) -> u64 {
-    p.queue + p.create + p.fork + p.unpause + p.install + p.import + p.handler + p.transport
 }

@@ -21,9 +21,6 @@ fn main() {
 }
 
 fn ten_thousand_create_destroy_cycles_leak_nothing(dir: &Path) -> TestResult {
-    let cycles: usize = std::env::var("SOCK_SOAK_CYCLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
+    let cycles = cycles_from_env("SOCK_SOAK_CYCLES", 10_000);
     cycles_leak_nothing(dir, "soak", cycles)
 }

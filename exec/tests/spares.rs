@@ -42,12 +42,6 @@ fn e(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-fn root_zygote(ex: &mut Executor) -> Result<Container, String> {
-    let z = ex.create_zygote(&ContainerSpec::default()).map_err(e)?;
-    ex.ping(&z, T).map_err(e)?;
-    Ok(z)
-}
-
 /// One refill; returns the spare the executor now tracks for it.
 fn refill(ex: &mut Executor, z: &Container) -> Result<Spare, String> {
     let (pid, _) = ex.refill(z, T).map_err(e)?;
@@ -292,34 +286,8 @@ fn child_zygote_has_no_spares(dir: &Path) -> TestResult {
     ex.shutdown().map_err(e)
 }
 
-/// Zombie children of `pid`.
-fn zombies_of(pid: i32) -> usize {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    dir.flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .filter(|stat| {
-            let Some((_, rest)) = stat.rsplit_once(')') else {
-                return false;
-            };
-            let mut f = rest.split_whitespace();
-            f.next() == Some("Z") && f.next() == Some(pid.to_string().as_str())
-        })
-        .count()
-}
-
-fn fds_of(pid: i32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
 fn no_leaks_after_many_spare_hits(dir: &Path) -> TestResult {
-    let cycles: usize = std::env::var("SOCK_LEAK_CYCLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
+    let cycles = cycles_from_env("SOCK_LEAK_CYCLES", 300);
     let mounts0 = mount_count();
     let mut ex = executor(dir, "sleaks");
     let z = root_zygote(&mut ex)?;
@@ -338,7 +306,7 @@ fn no_leaks_after_many_spare_hits(dir: &Path) -> TestResult {
         ex.destroy(c).map_err(|m| format!("cycle {i}: {m}"))
     };
     cycle(&mut ex, 0)?;
-    let (mounts, fds, kids) = (mount_count(), fd_count(), child_count());
+    let held = Held::now();
     let zfds = fds_of(z.init.as_raw());
     let cgroups = ex.backend().list_below(&prefix("sleaks")).len();
     let pool = ex.pool_counts();
@@ -351,21 +319,8 @@ fn no_leaks_after_many_spare_hits(dir: &Path) -> TestResult {
         ex.pool_counts() == pool,
         format!("pool {pool:?} -> {:?}", ex.pool_counts()),
     )?;
-    check(mount_count() == mounts, "mounts leaked")?;
-    check(
-        fd_count() == fds,
-        format!("fds leaked: {fds} -> {}", fd_count()),
-    )?;
-    check(
-        child_count() == kids,
-        format!("children: {kids} -> {}", child_count()),
-    )?;
-    let zfds_now = fds_of(z.init.as_raw());
-    check(
-        zfds_now == zfds,
-        format!("Zygote fds: {zfds} -> {zfds_now}"),
-    )?;
-    check(zombies_of(z.init.as_raw()) == 0, "Zygote zombies")?;
+    held.check_unchanged()?;
+    check_zygote_clean(&z, zfds)?;
     // Only the Zygote runs below the prefix.
     for cg in ex.backend().list_below(&prefix("sleaks")) {
         let p = procs(&ex, &cg)?;

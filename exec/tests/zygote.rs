@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use sock_exec::container::{Container, ContainerSpec, Executor, Role, State};
+use sock_exec::container::{ContainerSpec, Role, State};
 use sock_exec::zygote::ForkError;
 use std::path::Path;
 
@@ -25,33 +25,6 @@ fn main() {
             ("no_leaks_after_many_forks", no_leaks_after_many_forks),
         ],
     );
-}
-
-fn root_zygote(ex: &mut Executor) -> Result<Container, String> {
-    let z = ex
-        .create_zygote(&ContainerSpec::default())
-        .map_err(|e| e.to_string())?;
-    ex.ping(&z, T).map_err(|e| e.to_string())?;
-    Ok(z)
-}
-
-/// Zombie children of `pid` (a Zygote must reap its intermediate children).
-fn zombies_of(pid: i32) -> usize {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    dir.flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .filter(|stat| {
-            let Some((_, rest)) = stat.rsplit_once(')') else {
-                return false;
-            };
-            let mut f = rest.split_whitespace();
-            let state = f.next();
-            let ppid = f.next();
-            state == Some("Z") && ppid == Some(pid.to_string().as_str())
-        })
-        .count()
 }
 
 fn fork_serves_like_fresh(dir: &Path) -> TestResult {
@@ -217,10 +190,7 @@ fn children_outlive_their_zygote(dir: &Path) -> TestResult {
 }
 
 fn no_leaks_after_many_forks(dir: &Path) -> TestResult {
-    let cycles: usize = std::env::var("SOCK_LEAK_CYCLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
+    let cycles = cycles_from_env("SOCK_LEAK_CYCLES", 300);
     let mut ex = executor(dir, "zleaks");
     let z = root_zygote(&mut ex)?;
     let spec = handler(dir, "h", ECHO);
@@ -228,8 +198,8 @@ fn no_leaks_after_many_forks(dir: &Path) -> TestResult {
         .fork_from(&z, &spec, Role::Handler, T)
         .map_err(|e| e.to_string())?;
     ex.destroy(c).map_err(|e| e.to_string())?;
-    let (mounts, fds, kids) = (mount_count(), fd_count(), child_count());
-    let zfds = zygote_fds(&z);
+    let held = Held::now();
+    let zfds = fds_of(z.init.as_raw());
     for i in 0..cycles {
         let (mut c, _) = ex
             .fork_from(&z, &spec, Role::Handler, T)
@@ -238,26 +208,8 @@ fn no_leaks_after_many_forks(dir: &Path) -> TestResult {
         check(r.status == 200, format!("cycle {i}: status {}", r.status))?;
         ex.destroy(c).map_err(|e| e.to_string())?;
     }
-    check(mount_count() == mounts, "mounts leaked")?;
-    check(
-        fd_count() == fds,
-        format!("fds leaked: {fds} -> {}", fd_count()),
-    )?;
-    check(
-        child_count() == kids,
-        format!("children: {kids} -> {}", child_count()),
-    )?;
-    check(
-        zygote_fds(&z) == zfds,
-        format!("Zygote fds: {zfds} -> {}", zygote_fds(&z)),
-    )?;
-    check(zombies_of(z.init.as_raw()) == 0, "Zygote zombies")?;
+    held.check_unchanged()?;
+    check_zygote_clean(&z, zfds)?;
     ex.destroy(z).map_err(|e| e.to_string())?;
     ex.shutdown().map_err(|e| e.to_string())
-}
-
-fn zygote_fds(z: &Container) -> usize {
-    std::fs::read_dir(format!("/proc/{}/fd", z.init))
-        .map(|d| d.count())
-        .unwrap_or(0)
 }

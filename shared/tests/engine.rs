@@ -32,7 +32,7 @@ fn a_lost_handler_is_forgotten_and_the_fallback_is_a_cold_start() {
         .served
         .iter()
         .find(|(s, a, _)| *s == 1 && *a == 0)
-        .unwrap()
+        .expect("seq 1's first attempt was served")
         .2;
     let Action::HandlerHit { instance: lost } = failed.action else {
         panic!("seq 1 should plan a handler hit: {:?}", failed.action);
@@ -132,7 +132,7 @@ fn a_dead_child_zygote_falls_back_to_its_parent() {
         .served
         .iter()
         .find(|(s, a, _)| *s == 1 && *a == 0)
-        .unwrap()
+        .expect("seq 1's first attempt was served")
         .2;
     let Action::Fork { zygote: child, .. } = failed.action else {
         panic!("seq 1 should fork the grown Zygote: {:?}", failed.action);
@@ -168,7 +168,7 @@ fn failing_every_plan_ends_with_a_clear_error_not_a_loop() {
         &mut fx,
         &[inv(0, 0)],
     )
-    .unwrap_err();
+    .expect_err("no fallback is left");
     // The root fork fails, the fallback is fresh, and a fresh start has no
     // fallback.
     assert_eq!(
@@ -228,7 +228,7 @@ fn a_failure_that_does_not_fit_the_plan_is_an_error() {
         &mut fx,
         &[inv(0, 0)],
     )
-    .unwrap_err();
+    .expect_err("no fallback is left");
     assert!(
         matches!(err, EngineError::NoFallback { seq: 0, .. }),
         "{err}"
@@ -241,8 +241,11 @@ mod random {
     use super::*;
     use proptest::prelude::*;
 
-    fn scenario() -> impl Strategy<Value = (Vec<(u64, u32)>, Vec<(usize, bool)>, u32, Option<usize>)>
-    {
+    /// (calls as (time / 10, function), failures as (seq, handler lost
+    /// or else Zygote died), spares per Zygote, max concurrency).
+    type Scenario = (Vec<(u64, u32)>, Vec<(usize, bool)>, u32, Option<usize>);
+
+    fn scenario() -> impl Strategy<Value = Scenario> {
         (
             prop::collection::vec((0..400u64, 0..4u32), 1..60),
             prop::collection::vec((0..60usize, any::<bool>()), 0..20),

@@ -47,7 +47,7 @@ use summary::{Summary, TraceInfo};
 /// Warnings about the static tree go to stderr, once each.
 pub fn simulate(trace: &Path, settings: &Settings, records: Option<&Path>) -> Result<Summary> {
     let mut checked = settings.clone();
-    checked.check().map_err(anyhow::Error::msg)?;
+    checked.check()?;
     let settings = &checked;
     let mut inputs: Vec<output::Input> = vec![("trace", trace)];
     if let Some(t) = &settings.zygote_tree {

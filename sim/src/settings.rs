@@ -1,41 +1,24 @@
 //! Run settings: a JSON config file (`--config`), a calibration file
 //! (`--calibration`, the cost parameters `sock-exec calibrate` writes), and
-//! flags; later sources override earlier ones field by field.
+//! flags; later sources override earlier ones field by field. The files
+//! are read, and the result checked, by sock-core's
+//! [`sock_core::config::load_settings`] and [`Settings::check`], as
+//! `sock-exec run` reads them; the flags are sim's own.
 
 use crate::cli::{KeepaliveFromArg, PolicyArg, RunArgs, WhenFullArg, ZygoteArg};
-use anyhow::{bail, Context, Result};
-use serde::Deserialize;
+use anyhow::{bail, Result};
 use sock_core::config::ZygoteMode;
 use sock_core::handler_cache::{KeepaliveFrom, PolicyConfig};
 use sock_core::worker::WhenFull;
 use sock_core::zygote::StaticTreeNode;
-use std::path::Path;
 
 /// The config file's shape lives in sock-core, so `sim` and `sock-exec run`
 /// read one file the same way.
 pub use sock_core::config::{ReplaySettings, Settings};
 
-/// Largest settings, calibration or tree file read (bytes), so that
-/// `--config /dev/zero` is an error rather than a read without end.
-pub const MAX_JSON_BYTES: u64 = 64 << 20;
-
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path, what: &str) -> Result<T> {
-    use std::io::Read;
-    let cannot = || format!("cannot read {what} {}", path.display());
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .with_context(cannot)?
-        .take(MAX_JSON_BYTES + 1)
-        .read_to_string(&mut text)
-        .with_context(cannot)?;
-    if text.len() as u64 > MAX_JSON_BYTES {
-        bail!(
-            "{what} {} is larger than {MAX_JSON_BYTES} bytes; is it the right file?",
-            path.display()
-        );
-    }
-    serde_json::from_str(&text).with_context(|| format!("{what} {} is not valid", path.display()))
-}
+/// Largest settings, calibration or tree file read (bytes): sock-core's,
+/// which reads them for `sim` and `sock-exec run` alike.
+pub use sock_core::config::MAX_JSON_BYTES;
 
 /// Numeric flags: finite, >= 0 and below the unit's limit, else an error
 /// naming the flag (issue 12: `--ttl-s 1e308` became a TTL of 0).
@@ -61,13 +44,11 @@ fn check_flags(args: &RunArgs) -> Result<()> {
 /// Config file, then calibration file, then flags.
 pub fn resolve(args: &RunArgs) -> Result<Settings> {
     check_flags(args)?;
-    let mut s: Settings = match &args.config {
-        Some(p) => read_json(p, "config file")?,
-        None => Settings::default(),
-    };
-    if let Some(p) = &args.calibration {
-        s.cost = read_json(p, "calibration file")?;
-    }
+    let mut s = sock_core::config::load_settings(
+        args.config.as_deref(),
+        args.calibration.as_deref(),
+        |p| std::fs::File::open(p),
+    )?;
     let t = &mut s.tiers;
     if let Some(v) = args.handler_mb {
         t.handler.budget_mb = v;
@@ -117,7 +98,7 @@ pub fn resolve(args: &RunArgs) -> Result<Settings> {
             s.tiers.zygote.mode = ZygoteMode::Static;
         }
     }
-    s.check().map_err(anyhow::Error::msg)?;
+    s.fold_deprecated()?;
     let w = &mut s.worker;
     if let Some(v) = args.worker_mb {
         w.memory_mb = v.into_option();
@@ -134,27 +115,11 @@ pub fn resolve(args: &RunArgs) -> Result<Settings> {
     if let Some(v) = args.max_wait_s {
         w.max_wait_s = v.into_option();
     }
-    // Again, now naming the flags' values too.
-    s.worker
-        .check()
-        .map_err(|e| anyhow::anyhow!("{e} (from --config or the worker flags)"))?;
-    if let Some(tree) = &s.zygote_tree {
-        // A tree only shapes the static mode; anything else would ignore it.
-        if s.tiers.zygote.mode != ZygoteMode::Static {
-            let mode = serde_json::to_value(s.tiers.zygote.mode)?;
-            bail!(
-                "a Zygote tree file ({}) is given, but the Zygote mode is {mode}: a tree is only used with `--zygotes static` (tiers.zygote.mode \"static\"); drop the tree or the mode",
-                tree.display()
-            );
-        }
-    }
+    s.check()?;
     Ok(s)
 }
 
 /// Loads the static tree file named by the settings, if any.
 pub fn static_tree(s: &Settings) -> Result<Option<StaticTreeNode>> {
-    match &s.zygote_tree {
-        Some(p) => Ok(Some(read_json(p, "Zygote tree file")?)),
-        None => Ok(None),
-    }
+    Ok(sock_core::config::load_tree(s, |p| std::fs::File::open(p))?)
 }

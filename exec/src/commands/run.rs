@@ -19,27 +19,17 @@ pub(super) fn read_trace(
     Ok(reader.into_parts())
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path, what: &str) -> Result<T> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {what} {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{what} {} is not valid", path.display()))
-}
-
 pub(super) fn run_trace(cli: &Cli, args: &crate::cli::RunArgs) -> Result<()> {
     use crate::run::{replay, RunOptions, Runner};
     let root = super::existing_base(cli)?;
-    let mut settings: sock_core::config::Settings = match &args.config {
-        Some(p) => read_json(p, "config file")?,
-        None => Default::default(),
-    };
-    if let Some(p) = &args.calibration {
-        settings.cost = read_json(p, "calibration file")?;
-    }
-    settings.check().map_err(anyhow::Error::msg)?;
-    let tree: Option<sock_core::zygote::StaticTreeNode> = match &settings.zygote_tree {
-        Some(p) => Some(read_json(p, "Zygote tree file")?),
-        None => None,
-    };
+    // Read and checked as `sim` reads them (sock-core's one merge).
+    let mut settings = sock_core::config::load_settings(
+        args.config.as_deref(),
+        args.calibration.as_deref(),
+        |p| std::fs::File::open(p),
+    )?;
+    settings.check()?;
+    let tree = sock_core::config::load_tree(&settings, |p| std::fs::File::open(p))?;
     let (catalog, invocations) = read_trace(&args.trace)?;
     let python = crate::base::python_version(&root)
         .with_context(|| format!("no python3.N under {}/usr/lib", root.display()))?;

@@ -23,17 +23,19 @@
 //! against the host's Python, so the host should run the containers'
 //! major.minor (both are 3.11 on the reference machine).
 //!
-//! One concept per file: `pip.rs` (finding pip, the shared command, its
-//! failures; `deadline.rs` runs it with a timeout), `cache.rs` (the cache
-//! folder: atomic install, remove, list, metadata), `resolve.rs` (the
-//! closure from pip's resolver), [`build`] (source builds in a lean
-//! container); [`Installer::install_or_build`] is the one entry point that
-//! picks between a wheel and a build. [`wheel`] builds synthetic,
-//! installable test packages.
+//! One concept per file: `pip.rs` (finding pip, the shared command;
+//! `deadline.rs` runs it with a timeout, `diagnose.rs` turns its
+//! failures into typed errors), `dist.rs` (reading what pip installed),
+//! `cache.rs` (the cache folder: atomic install, remove, list, metadata),
+//! `resolve.rs` (the closure from pip's resolver), [`build`] (source
+//! builds in a lean container); [`Installer::install_or_build`] is the
+//! one entry point that picks between a wheel and a build. [`wheel`]
+//! builds synthetic, installable test packages.
 
 pub mod build;
 mod cache;
 mod deadline;
+mod diagnose;
 mod dist;
 mod pip;
 mod resolve;

@@ -1,10 +1,10 @@
 //! pip itself: finding a usable one, the command every call shares
 //! (wheels only, for the containers' CPython and platform, environment
-//! cleaned), running it under the installer's deadline, and turning its
-//! failures into typed errors.
+//! cleaned) and running it under the installer's deadline. Its failures
+//! become typed errors in `diagnose.rs`.
 
 use super::deadline;
-use super::{dist, InstallError, Installer, Source, MIN_PIP};
+use super::{InstallError, Installer, Source, MIN_PIP};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -248,84 +248,6 @@ impl Installer {
                 timeout: self.timeout,
             },
         })
-    }
-
-    /// Turns a failed pip run into an error; when pip found no distribution,
-    /// a verbose dry run tells "no such version" from "no fitting wheel".
-    pub(crate) fn failure(&self, what: &str, out: &Output) -> InstallError {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let pip_said = tail(&stderr);
-        let missing = stderr.lines().find_map(|l| {
-            l.trim()
-                .strip_prefix("ERROR: No matching distribution found for ")
-                .map(|r| r.trim().to_string())
-        });
-        let Some(req) = missing else {
-            return InstallError::Pip {
-                key: what.to_string(),
-                status: out.status.to_string(),
-                stderr: pip_said,
-            };
-        };
-        let (name, version) = match req.split_once("==") {
-            Some((n, v)) => (n.trim(), Some(v.trim())),
-            None => {
-                let end = req
-                    .find(|c: char| !(c.is_ascii_alphanumeric() || "._-".contains(c)))
-                    .unwrap_or(req.len());
-                (&req[..end], None)
-            }
-        };
-        let target = self.tmp_path("diagnose");
-        let mut cmd = self.pip_install();
-        cmd.args([
-            "--dry-run",
-            "--no-deps",
-            "--ignore-installed",
-            "-vv",
-            "--target",
-        ])
-        .arg(target.path())
-        .arg(&req);
-        let verbose = match self.run(cmd) {
-            Ok(o) => format!(
-                "{}\n{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            ),
-            Err(_) => String::new(),
-        };
-        let mut skipped = dist::skipped_links(&verbose, name, version);
-        skipped.sort_by_key(|s| s.wheel); // source distributions first
-        if skipped.is_empty() {
-            return InstallError::NotFound {
-                key: req,
-                place: self.describe_source(),
-                stderr: pip_said,
-            };
-        }
-        const SHOWN: usize = 6;
-        let mut found: Vec<String> = skipped
-            .iter()
-            .take(SHOWN)
-            .map(
-                |s| match (s.wheel, s.reason.starts_with("none of the wheel's tags")) {
-                    (false, _) => format!("{} (source distribution)", s.file),
-                    // The tags are in the file name.
-                    (true, true) => s.file.clone(),
-                    (true, false) => format!("{} ({})", s.file, s.reason),
-                },
-            )
-            .collect();
-        if skipped.len() > SHOWN {
-            found.push(format!("and {} more", skipped.len() - SHOWN));
-        }
-        InstallError::NoWheel {
-            key: req,
-            python: self.python_version.clone(),
-            found: found.join(", "),
-            stderr: pip_said,
-        }
     }
 }
 

@@ -167,13 +167,12 @@ mod tests {
             .spawn()
             .expect("spawn true");
         let pid = Pid::from_raw(child.id() as i32);
-        while !matches!(
-            nix::sys::wait::waitid(
-                nix::sys::wait::Id::Pid(pid),
-                WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT
-            ),
-            Ok(_)
-        ) {}
+        while nix::sys::wait::waitid(
+            nix::sys::wait::Id::Pid(pid),
+            WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
+        )
+        .is_err()
+        {}
         // Reaping some other process's pids (what the cgroup wait does)
         // must not take it: `waitpid(-1)` did, and then `wait` failed.
         reap_pids(&[Pid::from_raw(1)]);

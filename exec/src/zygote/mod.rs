@@ -4,7 +4,8 @@
 //!
 //! A Zygote is a Python interpreter that has imported a package set, living
 //! in its own lean container ([`Executor::create_zygote`] for a fresh one,
-//! or forked from a parent Zygote with [`Role::Zygote`]). To start a
+//! or forked from a parent Zygote with
+//! [`Role::Zygote`](crate::container::Role::Zygote)). To start a
 //! container from it, the executor prepares the target (cgroup, bind
 //! mounts, listening socket: create steps 1-7), opens the target's root,
 //! cgroup.procs files and log, and sends them to the Zygote over
@@ -13,7 +14,12 @@
 //! dies first it is reparented to the executor, a child subreaper), and
 //! [`Executor::destroy`] works as for any container: kill the init, then
 //! cgroup-kill and wait until the cgroup is empty.
+//!
+//! Here: the protocol's messages, errors and reports, and `ping`;
+//! `fork.rs` the fork exchange ([`Executor::fork_from`]), `spares.rs`
+//! pre-forked children, `lines.rs` the bounded reply stream.
 
+mod fork;
 mod lines;
 mod spares;
 
@@ -22,15 +28,15 @@ pub use lines::MAX_LINE_BYTES;
 pub(crate) use spares::reap_orphan;
 pub use spares::{Spare, Spares};
 
-use crate::container::{Container, ContainerSpec, CreateError, Executor, Prepared, Role};
-use crate::sys::{clock, fs, SysError};
+use crate::cgroup::Cgroup;
+use crate::container::{Container, CreateError, Executor};
+use crate::sys::{fs, SysError};
 use nix::fcntl::OFlag;
-use nix::unistd::Pid;
 use serde::Deserialize;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ForkError {
@@ -179,209 +185,6 @@ impl Executor {
             None => Err(ForkError::Closed("answering a ping", log_tail(zygote))),
         }
     }
-
-    /// Forks `zygote` into a new lean container made for `spec`: the child
-    /// imports `spec.imports` (what the Zygote lacks) and then serves as a
-    /// handler (`Role::Handler`) or as a new Zygote (`Role::Zygote`).
-    /// On any failure the target container is undone and the child killed.
-    pub fn fork_from(
-        &mut self,
-        zygote: &Container,
-        spec: &ContainerSpec,
-        role: Role,
-        timeout: Duration,
-    ) -> Result<(Container, ForkReport), ForkError> {
-        self.fork_with(zygote, spec, role, false, timeout)
-    }
-
-    /// [`Executor::fork_from`], asking for a pre-forked child (`spare`,
-    /// handlers only) when the Zygote has one; the report says whether it
-    /// did (a spare that was killed means a normal fork). The container
-    /// is made in the cgroup the spare joined at refill time, so the hit
-    /// pays no cgroup join (see `spares.rs`); a normal fork that replaces
-    /// a spare found dead at the last moment joins that same cgroup.
-    pub fn fork_with(
-        &mut self,
-        zygote: &Container,
-        spec: &ContainerSpec,
-        role: Role,
-        spare: bool,
-        timeout: Duration,
-    ) -> Result<(Container, ForkReport), ForkError> {
-        let start_ns = clock::monotonic_ns();
-        let t0 = Instant::now();
-        let spare = match (spare, role) {
-            (true, Role::Handler) => self.take_spare(zygote.id),
-            _ => None,
-        };
-        let spare_pid = spare.as_ref().map(|s| s.pid);
-        let prep = self.prepare_in(spec, spare.map(|s| s.cgroup))?;
-        let prepare = t0.elapsed();
-        let mut child = None;
-        let want = Want { role, spare_pid };
-        let result = self.fork_prepared(zygote, &prep, spec, want, timeout, &mut child);
-        match result {
-            Ok(mut report) => {
-                report.prepare = prepare;
-                report.start_ns = start_ns;
-                let pid = child.expect("a successful fork reports the child's pid");
-                Ok((self.finish(prep, pid), report))
-            }
-            Err(e) => {
-                if let Some(pid) = child {
-                    // The Zygote's child, not ours: the Zygote reaps it, so
-                    // its number may be reused; the cgroup kill in undo
-                    // (which reaps what of ours was inside) takes it.
-                    tracing::debug!(
-                        pid = pid.as_raw(),
-                        "a failed fork's child goes with its cgroup"
-                    );
-                }
-                self.undo(prep.partial);
-                Err(e)
-            }
-        }
-    }
-
-    fn fork_prepared(
-        &self,
-        zygote: &Container,
-        prep: &Prepared,
-        spec: &ContainerSpec,
-        want: Want,
-        timeout: Duration,
-        child: &mut Option<Pid>,
-    ) -> Result<ForkReport, ForkError> {
-        let role = want.role;
-        let cgroup = prep
-            .partial
-            .cgroup
-            .as_ref()
-            .ok_or_else(|| ForkError::Protocol("target has no cgroup".into()))?;
-        let root = fs::open(&prep.partial.root, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
-        let null = fs::open(Path::new("/dev/null"), OFlag::O_RDWR)?;
-        // The Zygote shares our PID namespace; it returns to it after each
-        // handler fork (it cannot open it itself: no /proc in its chroot).
-        let pidns = fs::open(Path::new("/proc/self/ns/pid"), OFlag::O_RDONLY)?;
-        let procs: Vec<OwnedFd> = self
-            .backend()
-            .join_files(cgroup)
-            .iter()
-            .map(|f| fs::open(f, OFlag::O_WRONLY))
-            .collect::<Result<_, _>>()?;
-        let mut fds: Vec<RawFd> = vec![
-            root.as_raw_fd(),
-            prep.listener.as_raw_fd(),
-            prep.output.as_raw_fd(),
-            null.as_raw_fd(),
-            pidns.as_raw_fd(),
-        ];
-        fds.extend(procs.iter().map(|f| f.as_raw_fd()));
-        let request = serde_json::json!({
-            "op": "fork",
-            "role": role.as_str(),
-            "imports": spec.imports,
-            "pythonpath": prep.pythonpath,
-            "uid": self.config.uid,
-            "gid": self.config.gid,
-            "spare": want.spare_pid.is_some(),
-            "spare_pid": want.spare_pid.map(Pid::as_raw),
-        });
-        let line = format!("{request}\n");
-
-        let mut report = ForkReport {
-            prepared_ns: clock::monotonic_ns(),
-            ..ForkReport::default()
-        };
-        let stream = connect(zygote)?;
-        let t0 = Instant::now();
-        fs::send_with_fds(stream.as_fd(), line.as_bytes(), &fds)?;
-        drop((root, null, pidns, procs));
-        let mut lines = Lines::new(stream, timeout);
-        // The pid (from the Zygote) and the child's own events come from two
-        // processes, so "forked" may arrive after "joined"; the child's
-        // events are in order.
-        let stages = ["joining", "importing", "serving"];
-        let mut stage = 0;
-        loop {
-            let Some(event) = lines.next()? else {
-                let what = if child.is_none() {
-                    "the fork"
-                } else {
-                    stages[stage.min(2)]
-                };
-                return Err(ForkError::Closed(what, log_tail(zygote)));
-            };
-            match event {
-                Event::Forked { pid, spare } if child.is_none() => {
-                    let pid = Pid::from_raw(pid);
-                    *child = Some(pid);
-                    if spare && want.spare_pid != Some(pid) {
-                        return Err(ForkError::Protocol(format!(
-                            "asked for spare {:?}, the Zygote handed the fork to {pid}",
-                            want.spare_pid
-                        )));
-                    }
-                    report.spare = spare;
-                }
-                Event::Joined { t_ns, steps } if stage == 0 => {
-                    report.join = t0.elapsed();
-                    report.joined_ns = t_ns;
-                    report.steps = steps;
-                    stage = 1;
-                }
-                Event::Imported {
-                    import_us,
-                    error,
-                    t0_ns,
-                    t1_ns,
-                } if stage == 1 => {
-                    report.import_us = import_us;
-                    report.load_error = error;
-                    report.import_start_ns = t0_ns;
-                    report.import_end_ns = t1_ns;
-                    stage = 2;
-                }
-                Event::Ready { load_error, t_ns } if stage == 2 => {
-                    report.total = t0.elapsed();
-                    report.ready_ns = t_ns;
-                    if report.load_error.is_none() {
-                        report.load_error = load_error;
-                    }
-                    stage = 3;
-                }
-                Event::Error { stage, error } => return Err(ForkError::Child { stage, error }),
-                other => {
-                    return Err(ForkError::Protocol(format!(
-                        "unexpected {other:?} while waiting for {}",
-                        stages[stage.min(2)]
-                    )))
-                }
-            }
-            if stage == 3 && child.is_some() {
-                // EOF: both the Zygote and the child have let go of the
-                // connection; the fork is over on both sides.
-                return match lines.next()? {
-                    None => {
-                        report.done_ns = clock::monotonic_ns();
-                        Ok(report)
-                    }
-                    Some(extra) => Err(ForkError::Protocol(format!(
-                        "unexpected {extra:?} after ready"
-                    ))),
-                };
-            }
-        }
-    }
-}
-
-/// What a fork request asks for.
-#[derive(Clone, Copy, Debug)]
-struct Want {
-    role: Role,
-    /// The spare to hand the fork to (handlers only): the one whose cgroup
-    /// the target container was made in.
-    spare_pid: Option<Pid>,
 }
 
 fn connect(zygote: &Container) -> Result<UnixStream, ForkError> {
@@ -389,6 +192,21 @@ fn connect(zygote: &Container) -> Result<UnixStream, ForkError> {
         path: zygote.socket.clone(),
         err,
     })
+}
+
+/// The fds a Zygote's child joins `cgroup` with: our PID namespace (the
+/// Zygote shares it and returns to it after each handler fork; it cannot
+/// open it itself: no /proc in its chroot) and one `cgroup.procs` per
+/// hierarchy the executor joins.
+fn join_fds(exec: &Executor, cgroup: &Cgroup) -> Result<(OwnedFd, Vec<OwnedFd>), SysError> {
+    let pidns = fs::open(Path::new("/proc/self/ns/pid"), OFlag::O_RDONLY)?;
+    let procs = exec
+        .backend()
+        .join_files(cgroup)
+        .iter()
+        .map(|f| fs::open(f, OFlag::O_WRONLY))
+        .collect::<Result<_, _>>()?;
+    Ok((pidns, procs))
 }
 
 /// The last lines of a Zygote's log, to explain why it went away.

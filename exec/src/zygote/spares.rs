@@ -22,15 +22,13 @@
 //! The pool's limits are the same for every cgroup, so nothing needs to
 //! be written at hand-off.
 
-use super::{connect, log_tail, Event, ForkError, Lines};
+use super::{connect, join_fds, log_tail, Event, ForkError, Lines};
 use crate::cgroup::{Cgroup, CgroupError};
 use crate::container::{Container, Executor};
 use crate::sys::{fs, process};
-use nix::fcntl::OFlag;
 use nix::unistd::Pid;
 use std::collections::{BTreeMap, VecDeque};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::path::Path;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::Duration;
 
 /// A pre-forked child and the pooled cgroup it has joined.
@@ -117,13 +115,7 @@ impl Executor {
         cgroup: &Cgroup,
         timeout: Duration,
     ) -> Result<(i32, usize), ForkError> {
-        let pidns = fs::open(Path::new("/proc/self/ns/pid"), OFlag::O_RDONLY)?;
-        let procs: Vec<OwnedFd> = self
-            .backend()
-            .join_files(cgroup)
-            .iter()
-            .map(|f| fs::open(f, OFlag::O_WRONLY))
-            .collect::<Result<_, _>>()?;
+        let (pidns, procs) = join_fds(self, cgroup)?;
         let mut fds: Vec<RawFd> = vec![pidns.as_raw_fd()];
         fds.extend(procs.iter().map(|f| f.as_raw_fd()));
         let stream = connect(zygote)?;

@@ -194,19 +194,52 @@ pub fn fd_count() -> usize {
 
 /// Our live child processes (containers' inits are reparented to us).
 pub fn child_count() -> usize {
-    let me = std::process::id().to_string();
+    children_of(std::process::id()).len()
+}
+
+/// Zombie children of `pid` (a Zygote must reap its intermediate children).
+pub fn zombies_of(pid: i32) -> usize {
+    let pid = u32::try_from(pid).unwrap_or(0);
+    children_of(pid).iter().filter(|s| *s == "Z").count()
+}
+
+/// The state letter of each child process of `ppid`, from `/proc/*/stat`.
+fn children_of(ppid: u32) -> Vec<String> {
+    let ppid = ppid.to_string();
     let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0;
+        return Vec::new();
     };
     dir.flatten()
         .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .filter(|stat| {
+        .filter_map(|stat| {
             // pid (comm) state ppid ...: comm may hold spaces; split after ')'.
-            stat.rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-                .is_some_and(|pp| pp == me)
+            let (_, rest) = stat.rsplit_once(')')?;
+            let mut f = rest.split_whitespace();
+            let state = f.next()?.to_string();
+            (f.next() == Some(ppid.as_str())).then_some(state)
         })
-        .count()
+        .collect()
+}
+
+/// Open fds of process `pid` (a Zygote must not leak the fds it is sent).
+pub fn fds_of(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// A root Zygote (no imports), started and serving.
+pub fn root_zygote(ex: &mut Executor) -> Result<Container, String> {
+    let z = ex
+        .create_zygote(&ContainerSpec::default())
+        .map_err(|e| e.to_string())?;
+    ex.ping(&z, T).map_err(|e| e.to_string())?;
+    Ok(z)
+}
+
+/// The base image's Python version (`3.N`), as installers need it.
+pub fn base_python() -> Result<String, String> {
+    sock_exec::base::python_version(&base_root()).ok_or_else(|| "no python in the base".into())
 }
 
 /// A handler that reports what it can see and do (see [`check_isolated`]).
@@ -300,6 +333,60 @@ pub fn check_isolated(
     )
 }
 
+/// How many cycles a leak test runs: the number in `var`
+/// (`SOCK_LEAK_CYCLES`, `SOCK_SOAK_CYCLES`) if set, else `default`.
+pub fn cycles_from_env(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// What this test process holds: its mounts, fds and child processes
+/// (zombies included), to compare before and after many cycles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Held {
+    pub mounts: usize,
+    pub fds: usize,
+    pub children: usize,
+}
+
+impl Held {
+    pub fn now() -> Held {
+        Held {
+            mounts: mount_count(),
+            fds: fd_count(),
+            children: child_count(),
+        }
+    }
+
+    /// An error naming what this process holds more (or less) than then.
+    pub fn check_unchanged(&self) -> TestResult {
+        let now = Held::now();
+        check(
+            now.mounts == self.mounts,
+            format!("mounts {} -> {}", self.mounts, now.mounts),
+        )?;
+        check(
+            now.fds == self.fds,
+            format!("fds {} -> {}", self.fds, now.fds),
+        )?;
+        check(
+            now.children == self.children,
+            format!("child processes {} -> {}", self.children, now.children),
+        )
+    }
+}
+
+/// A Zygote still holds the `fds` it held before the cycles and has
+/// reaped every child it forked.
+pub fn check_zygote_clean(z: &Container, fds: usize) -> TestResult {
+    let pid = z.init.as_raw();
+    let now = fds_of(pid);
+    check(now == fds, format!("Zygote fds: {fds} -> {now}"))?;
+    check(zombies_of(pid) == 0, "Zygote zombies")
+}
+
 /// `cycles` create/destroy cycles (every tenth one invoked) in one
 /// executor, then checks that nothing leaked: this process's mounts, fds,
 /// child processes (zombies included) and the cgroups below the case's
@@ -312,7 +399,7 @@ pub fn cycles_leak_nothing(dir: &Path, case: &str, cycles: usize) -> TestResult 
     // Warm up once, then take the baseline.
     let c = ex.create(&spec).map_err(|e| e.to_string())?;
     ex.destroy(c).map_err(|e| e.to_string())?;
-    let (mounts, fds, kids) = (mount_count(), fd_count(), child_count());
+    let held = Held::now();
     let cgroups = ex.backend().list_below(&prefix(case)).len();
     for i in 0..cycles {
         let mut c = ex.create(&spec).map_err(|e| format!("cycle {i}: {e}"))?;
@@ -324,15 +411,7 @@ pub fn cycles_leak_nothing(dir: &Path, case: &str, cycles: usize) -> TestResult 
         }
         ex.destroy(c).map_err(|e| format!("cycle {i}: {e}"))?;
     }
-    check(
-        mount_count() == mounts,
-        format!("mounts {} -> {}", mounts, mount_count()),
-    )?;
-    check(fd_count() == fds, format!("fds {} -> {}", fds, fd_count()))?;
-    check(
-        child_count() == kids,
-        format!("child processes {} -> {}", kids, child_count()),
-    )?;
+    held.check_unchanged()?;
     let now = ex.backend().list_below(&prefix(case)).len();
     check(now == cgroups, format!("cgroups {cgroups} -> {now}"))?;
     let backend = ex.backend().clone();

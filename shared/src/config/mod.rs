@@ -1,5 +1,10 @@
 //! Tier configuration: sizes, policies and which tiers are on. This is the
-//! `tiers` part of a sim / sock-exec config file.
+//! `tiers` part of a sim / sock-exec config file; [`Settings`] is the whole
+//! file, read by `load.rs` ([`load_settings`]) for both binaries.
+
+mod load;
+
+pub use load::{load_settings, load_tree, read_json, SettingsError, MAX_JSON_BYTES};
 
 use crate::cost::CostParams;
 use crate::handler_cache::{KeepaliveFrom, PolicyConfig};
@@ -124,18 +129,3 @@ pub struct ReplaySettings {
     pub max_concurrency: Option<usize>,
 }
 object_only!(ReplaySettings, "replay", serialize);
-
-impl Settings {
-    /// Checks the sections sock-core owns and folds the deprecated
-    /// `replay.max_concurrency` into `worker.cores`; the error names the
-    /// field. sim and sock-exec call it once settings are merged.
-    pub fn check(&mut self) -> Result<(), String> {
-        if let Some(n) = self.replay.max_concurrency.take() {
-            if n == 0 {
-                return Err("replay.max_concurrency is 0; it must be at least 1".into());
-            }
-            self.worker.cores = Some(n);
-        }
-        self.worker.check()
-    }
-}
