@@ -33,6 +33,10 @@ pub struct CostParams {
     /// The request's way in and the response's way out (HTTP over the
     /// Unix socket, the handler's module load), on every path.
     pub transport_ms: f64,
+    /// Extra transport on a cold start's first request (a new process
+    /// faults in the runtime's pages and accepts its first connection);
+    /// 0 unless fitted (`sim calibrate` fits it from a run's records).
+    pub transport_cold_ms: f64,
     /// Thawing a paused handler container (cgroup freezer).
     pub unpause_ms: f64,
     /// Multiplies every package's `import_ms` (host speed vs trace host).
@@ -68,6 +72,7 @@ impl Default for CostParams {
             fork_per_mb_ms: 0.04,
             spare_hit_ms: 0.5,
             transport_ms: 0.3,
+            transport_cold_ms: 0.0,
             unpause_ms: 0.5,
             import_scale: 1.0,
             install_scale: 1.0,
@@ -210,6 +215,11 @@ impl CostModel {
         Micros::from_ms_f64(self.params.transport_ms)
     }
 
+    /// Transport of a cold start's first request.
+    pub fn transport_cold(&self) -> Micros {
+        Micros::from_ms_f64(self.params.transport_ms + self.params.transport_cold_ms)
+    }
+
     pub fn python_start(&self) -> Micros {
         Micros::from_ms_f64(self.params.python_start_ms)
     }
@@ -238,6 +248,7 @@ fn check_params(p: &CostParams) -> Result<(), CostError> {
         ("create_per_package_ms", p.create_per_package_ms),
         ("spare_hit_ms", p.spare_hit_ms),
         ("transport_ms", p.transport_ms),
+        ("transport_cold_ms", p.transport_cold_ms),
         ("python_start_ms", p.python_start_ms),
         ("fork_base_ms", p.fork_base_ms),
         ("fork_per_mb_ms", p.fork_per_mb_ms),

@@ -128,7 +128,7 @@ impl Calibrator {
             if i > 0 {
                 let p = measure::handler_hit(&marks, thawed_ns, &r).phases;
                 m.unpause.push(p.unpause as f64 / 1e3);
-                m.transport.push(p.transport as f64 / 1e3);
+                m.transport_warm.push(p.transport as f64 / 1e3);
             }
         }
         self.drop_live(h)?;

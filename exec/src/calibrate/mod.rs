@@ -20,7 +20,9 @@
 //! - `spare_hit_ms`: the `fork` phase when a pre-forked child of the root
 //!   Zygote takes the container (refilled between samples);
 //! - `unpause_ms`: the `unpause` phase of a paused no-op handler;
-//! - `transport_ms`: the `transport` phase of all of the above;
+//! - `transport_ms`: the `transport` phase of the handler hits;
+//!   `transport_cold_ms`: the extra `transport` of the cold starts above
+//!   (median of theirs minus median of the hits', at least 0);
 //! - `interpreter_mb`: memory of a root Zygote's cgroup once it serves;
 //!   `zygote_fork_mb`: memory of a handler's cgroup right after a fork
 //!   from the root Zygote (its private memory);

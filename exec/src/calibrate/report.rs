@@ -62,8 +62,14 @@ impl Measured {
         row(
             "transport_ms",
             params.transport_ms,
-            Some(stat(&self.transport)),
+            Some(stat(&self.transport_warm)),
             d.transport_ms,
+        );
+        row(
+            "transport_cold_ms",
+            params.transport_cold_ms,
+            None,
+            d.transport_cold_ms,
         );
         row(
             "python_start_ms",

@@ -309,7 +309,7 @@ impl<'c> Planner<'c> {
             install: self.cost.install_time(&ensured.installed),
             import: self.cost.import_time(&missing),
             handler,
-            transport: self.cost.transport(),
+            transport: self.cost.transport_cold(),
             ..Phases::default()
         };
         let action = match zygote {

@@ -49,6 +49,10 @@ fn fresh(r: &Joined<'_>) -> f64 {
     f64::from(u8::from(r.measured.path == PathKind::Fresh))
 }
 
+fn cold_start(r: &Joined<'_>) -> f64 {
+    f64::from(u8::from(r.measured.path != PathKind::HandlerHit))
+}
+
 fn zygote_mb(r: &Joined<'_>) -> f64 {
     r.features.zygote_mb
 }
@@ -163,12 +167,23 @@ pub fn fit_all(rows: &[Joined<'_>], prior: &CostParams, confidence: f64) -> Vec<
         &[none(&hits)],
         confidence,
     ));
+    let has_hit = !hits.is_empty();
     out.extend(fit_phase(
         "transport",
         &all,
         |r| ms(r.measured.phases_us.transport),
-        &[constant("transport_ms", prior.transport_ms)],
-        &[none(&all)],
+        &[
+            constant("transport_ms", prior.transport_ms),
+            Term {
+                name: "transport_cold_ms",
+                prior: prior.transport_cold_ms,
+                column: cold_start,
+            },
+        ],
+        &[
+            (!has_hit).then_some("no handler hits to separate it from a cold start's"),
+            (cold.is_empty()).then_some("no cold starts"),
+        ],
         confidence,
     ));
     let has_fork = cold.iter().any(|r| fresh(r) == 0.0);
@@ -277,6 +292,7 @@ pub fn apply(prior: &CostParams, fits: &[ParamFit]) -> CostParams {
         let slot = match f.name {
             "unpause_ms" => &mut p.unpause_ms,
             "transport_ms" => &mut p.transport_ms,
+            "transport_cold_ms" => &mut p.transport_cold_ms,
             "container_create_ms" => &mut p.container_create_ms,
             "create_per_package_ms" => &mut p.create_per_package_ms,
             "python_start_ms" => &mut p.python_start_ms,
