@@ -60,6 +60,10 @@ fn main() {
                 "concurrent_replay_overlaps_calls_and_queues_like_sim",
                 concurrent_replay_overlaps_calls_and_queues_like_sim,
             ),
+            (
+                "worker_memory_drops_and_call_durations_reach_handlers",
+                worker_memory_drops_and_call_durations_reach_handlers,
+            ),
         ],
     );
 }
@@ -750,7 +754,7 @@ fn run_concurrent(
     dir: &Path,
     prefix: &str,
     catalog: &Catalog,
-    max_concurrency: Option<usize>,
+    worker: sock_core::worker::WorkerConfig,
     invs: &[Invocation],
 ) -> Result<
     (
@@ -762,7 +766,7 @@ fn run_concurrent(
     let mut ex = executor(dir, prefix);
     let mut opts = options(dir)?;
     opts.concurrent = true;
-    opts.worker.cores = max_concurrency;
+    opts.worker = worker;
     let runner = Runner::new(
         &mut ex,
         catalog,
@@ -810,7 +814,8 @@ fn concurrent_replay_overlaps_calls_and_queues_like_sim(dir: &Path) -> TestResul
         recs.iter().map(|r| r.path).collect::<Vec<_>>()
     };
     // Unlimited: the three overlap, each on its own instance.
-    let (recs, s) = run_concurrent(dir, "rconc", &catalog, None, &invs)?;
+    let unbounded = sock_core::worker::WorkerConfig::unbounded;
+    let (recs, s) = run_concurrent(dir, "rconc", &catalog, unbounded(), &invs)?;
     check(
         recs.len() == 4 && s.invocations == 4 && s.errors == 0,
         format!("{s:?}"),
@@ -836,7 +841,11 @@ fn concurrent_replay_overlaps_calls_and_queues_like_sim(dir: &Path) -> TestResul
     )?;
     // One slot: the second and third wait for the one before, and reuse its
     // instance, as sim's queue has them do.
-    let (recs, s) = run_concurrent(dir, "rconc1", &catalog, Some(1), &invs)?;
+    let one = sock_core::worker::WorkerConfig {
+        cores: Some(1),
+        ..unbounded()
+    };
+    let (recs, s) = run_concurrent(dir, "rconc1", &catalog, one, &invs)?;
     let want = [
         PathKind::ZygoteHit,
         PathKind::HandlerHit,
@@ -866,5 +875,56 @@ fn concurrent_replay_overlaps_calls_and_queues_like_sim(dir: &Path) -> TestResul
     check(
         service.iter().all(|&s| (400_000..1_000_000).contains(&s)),
         format!("latency minus queue per call (us): {service:?}"),
+    )
+}
+
+/// The worker model applied for real (issue 10): a burst that does not fit
+/// in the worker's memory drops the call that does not fit, as sim's
+/// engine does; a trace's per-call duration (format version 2) is the time
+/// the real handler runs.
+fn worker_memory_drops_and_call_durations_reach_handlers(dir: &Path) -> TestResult {
+    packages(dir)?;
+    let header = TraceHeader::new(
+        Vec::new(),
+        vec![Function {
+            name: "slow".into(),
+            packages: Vec::new(),
+            duration_ms: 400.0,
+            cold_duration_ms: None,
+            memory_mb: 64.0,
+        }],
+        serde_json::Value::Null,
+    );
+    let catalog = Catalog::new(header).map_err(|e| e.to_string())?;
+    let mut long = inv(3_000, 0);
+    long.duration = Some(Micros(900_000));
+    let invs = [inv(0, 0), inv(0, 0), inv(0, 0), long];
+    // Root Zygote 10 MB + its spare 2 MB, two 64 MB calls: 140 of 150 MB;
+    // the third needs 64 more and only the (pinned) root could go: dropped.
+    let worker = sock_core::worker::WorkerConfig {
+        memory_mb: Some(150.0),
+        cores: None,
+        when_full: sock_core::worker::WhenFull::Drop,
+        max_wait_s: None,
+    };
+    let (recs, s) = run_concurrent(dir, "rworker", &catalog, worker, &invs)?;
+    check(
+        s.dropped == 1 && recs.len() == 3 && s.errors == 0,
+        format!("one dropped, three served: {s:?}"),
+    )?;
+    check(
+        recs.iter().all(|r| r.seq != 2),
+        format!(
+            "the third call is the one dropped: {:?}",
+            recs.iter().map(|r| r.seq).collect::<Vec<_>>()
+        ),
+    )?;
+    let last = recs.last().ok_or("no records")?;
+    check(
+        last.seq == 3 && (900_000..1_300_000).contains(&last.phases_us.handler),
+        format!(
+            "the per-call duration (900 ms) is the real handler's time: {} us",
+            last.phases_us.handler
+        ),
     )
 }
