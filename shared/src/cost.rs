@@ -91,57 +91,9 @@ pub enum CostError {
     UnknownPackage(String),
 }
 
-/// Latency of one invocation, by phase. `total()` is the end-to-end latency.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Phases {
-    /// Waiting for a free slot (when concurrency is limited).
-    pub queue: Micros,
-    /// Lean container creation, plus interpreter start on the fresh path.
-    pub create: Micros,
-    /// Forking the Zygote into the new container.
-    pub fork: Micros,
-    /// Resuming a paused handler.
-    pub unpause: Micros,
-    /// `pip install` of packages missing from the install cache.
-    pub install: Micros,
-    /// Importing packages the Zygote (or nothing) had not imported.
-    pub import: Micros,
-    /// Running the handler.
-    pub handler: Micros,
-    /// The request reaching the handler and the response coming back.
-    pub transport: Micros,
-}
-
-impl Phases {
-    pub const NAMES: [&'static str; 8] = [
-        "queue",
-        "create",
-        "fork",
-        "unpause",
-        "install",
-        "import",
-        "handler",
-        "transport",
-    ];
-
-    pub fn total(&self) -> Micros {
-        self.values().into_iter().sum()
-    }
-
-    /// Phase values in the order of [`Phases::NAMES`].
-    pub fn values(&self) -> [Micros; 8] {
-        [
-            self.queue,
-            self.create,
-            self.fork,
-            self.unpause,
-            self.install,
-            self.import,
-            self.handler,
-            self.transport,
-        ]
-    }
-}
+/// Latency of one invocation, by phase; `total()` is the end-to-end
+/// latency (the field list: [`crate::phases::ByPhase`]).
+pub type Phases = crate::phases::ByPhase<Micros>;
 
 /// Cost parameters resolved against a trace's packages.
 #[derive(Clone, Debug)]

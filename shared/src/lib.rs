@@ -11,6 +11,7 @@
 //!   per 64-id block in use).
 //! - [`trace`]: the trace format: packages, functions, streamed invocations.
 //! - [`lines`]: line reading with a length cap (traces, records).
+//! - [`phases`]: the one list of latency phases ([`phases::ByPhase`]).
 //! - [`cost`]: the cost model and its calibration parameters.
 //! - [`handler_cache`]: tier 1, paused handler instances and keep-alive
 //!   policies (LRU, TTL, GDSF).
@@ -42,6 +43,7 @@ pub mod engine;
 pub mod handler_cache;
 pub mod install_cache;
 pub mod lines;
+pub mod phases;
 pub mod pkgset;
 pub mod planner;
 pub mod quantile;

@@ -27,55 +27,11 @@ impl PathKind {
 }
 
 /// Phase latencies in microseconds, in the order of [`Phases::NAMES`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(remote = "Self")]
-pub struct PhasesUs {
-    pub queue: u64,
-    pub create: u64,
-    pub fork: u64,
-    pub unpause: u64,
-    pub install: u64,
-    pub import: u64,
-    pub handler: u64,
-    /// Schema 2; a schema-1 record has none (read as 0: it was folded into
-    /// the path's start phase).
-    #[serde(default)]
-    pub transport: u64,
-}
-object_only!(PhasesUs, "phases_us", serialize);
-
-impl PhasesUs {
-    /// Phase values in the order of [`Phases::NAMES`].
-    pub fn values(&self) -> [u64; 8] {
-        [
-            self.queue,
-            self.create,
-            self.fork,
-            self.unpause,
-            self.install,
-            self.import,
-            self.handler,
-            self.transport,
-        ]
-    }
-
-    pub fn total(&self) -> u64 {
-        self.values().iter().sum()
-    }
-}
+pub type PhasesUs = crate::phases::ByPhase<u64>;
 
 impl From<Phases> for PhasesUs {
     fn from(p: Phases) -> Self {
-        PhasesUs {
-            queue: p.queue.0,
-            create: p.create.0,
-            fork: p.fork.0,
-            unpause: p.unpause.0,
-            install: p.install.0,
-            import: p.import.0,
-            handler: p.handler.0,
-            transport: p.transport.0,
-        }
+        p.map(|m| m.0)
     }
 }
 

@@ -6,7 +6,6 @@ use crate::histogram::Histogram;
 use crate::stats::{mb, Stats, TimeWeighted};
 use serde::Serialize;
 use sock_core::config::TierConfig;
-use sock_core::cost::Phases;
 use sock_core::record::PathKind;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -78,57 +77,17 @@ pub struct Latency {
     pub by_path: BTreeMap<&'static str, LatencyStats>,
 }
 
-/// One value per phase, in the order of [`Phases::NAMES`].
-#[derive(Debug, Serialize)]
-pub struct PhasesMs {
-    pub queue: f64,
-    pub create: f64,
-    pub fork: f64,
-    pub unpause: f64,
-    pub install: f64,
-    pub import: f64,
-    pub handler: f64,
-    pub transport: f64,
-}
+/// Mean time per phase (ms), in the order of [`sock_core::phases::NAMES`].
+pub type PhasesMs = sock_core::phases::ByPhase<f64>;
 
-impl PhasesMs {
-    fn from_sums(sums: [u128; 8], n: u64) -> PhasesMs {
-        let m = |i: usize| {
-            if n == 0 {
-                0.0
-            } else {
-                round3(sums[i] as f64 / n as f64 / 1000.0)
-            }
-        };
-        PhasesMs {
-            queue: m(0),
-            create: m(1),
-            fork: m(2),
-            unpause: m(3),
-            install: m(4),
-            import: m(5),
-            handler: m(6),
-            transport: m(7),
+fn phases_mean_ms(sums: [u128; 8], n: u64) -> PhasesMs {
+    PhasesMs::from_values(sums.map(|s| {
+        if n == 0 {
+            0.0
+        } else {
+            round3(s as f64 / n as f64 / 1000.0)
         }
-    }
-
-    fn pairs(&self) -> [(&'static str, f64); 8] {
-        let v = [
-            self.queue,
-            self.create,
-            self.fork,
-            self.unpause,
-            self.install,
-            self.import,
-            self.handler,
-            self.transport,
-        ];
-        let mut out = [("", 0.0); 8];
-        for (i, name) in Phases::NAMES.iter().enumerate() {
-            out[i] = (name, v[i]);
-        }
-        out
-    }
+    }))
 }
 
 #[derive(Debug, Serialize)]
@@ -255,7 +214,7 @@ impl Summary {
             },
             latency_ms: Latency::new(&stats.all, &stats.by_path),
             startup_ms: Latency::new(&stats.startup, &stats.startup_by_path),
-            phases_mean_ms: PhasesMs::from_sums(stats.phase_sums, n),
+            phases_mean_ms: phases_mean_ms(stats.phase_sums, n),
             install_cache: InstallStats {
                 hits: c.install_hits,
                 misses: c.install_misses,
