@@ -30,6 +30,16 @@ fn check_flags(args: &RunArgs) -> Result<()> {
         ("--zygote-mb", args.zygote_mb, MAX_MB),
         ("--min-gain-ms", args.min_gain_ms, MAX_MS),
         ("--install-mb", args.install_mb, MAX_MB),
+        (
+            "--worker-mb",
+            args.worker_mb.and_then(|b| b.into_option()),
+            MAX_MB,
+        ),
+        (
+            "--max-wait-s",
+            args.max_wait_s.and_then(|b| b.into_option()),
+            MAX_MS / 1000.0,
+        ),
     ];
     for (flag, value, max) in flags {
         if let Some(v) = value {
@@ -104,6 +114,9 @@ pub fn resolve(args: &RunArgs) -> Result<Settings> {
         w.memory_mb = v.into_option();
     }
     if let Some(v) = args.cores {
+        if v == crate::cli::Bound::At(0) {
+            bail!("--cores is 0; it must be at least 1 (or `unbounded`)");
+        }
         w.cores = v.into_option();
     }
     if let Some(v) = args.when_full {
