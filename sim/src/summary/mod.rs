@@ -382,12 +382,7 @@ fn row(name: &str, share: &PathShare, l: Option<&LatencyStats>) -> String {
 }
 
 fn tiers_line(t: &TierConfig) -> String {
-    use sock_core::handler_cache::PolicyConfig;
-    let policy = match &t.handler.policy {
-        PolicyConfig::Lru => "lru".to_string(),
-        PolicyConfig::Ttl { ttl_s } => format!("ttl {ttl_s} s"),
-        PolicyConfig::Gdsf => "gdsf".to_string(),
-    };
+    let policy = t.handler.policy.describe();
     let policy = match t.handler.keepalive_from {
         sock_core::handler_cache::KeepaliveFrom::End => policy,
         sock_core::handler_cache::KeepaliveFrom::Start => format!("{policy} from call start"),
