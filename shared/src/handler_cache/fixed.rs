@@ -3,7 +3,7 @@
 //! extend that, unlike the idle timeout ([`super::Lru`] with a TTL), whose
 //! clock restarts at every release. An instance busy when its lifetime
 //! runs out is destroyed when its call ends ([`Retain::Destroy`]). Under
-//! memory pressure the instance closest to its end goes first.
+//! memory pressure the least recently idled instance goes first.
 
 use super::idmap::IdMap;
 use super::policy::{IdleInfo, KeepAliveDecision, KeepAlivePolicy, ReleaseInfo, Retain};
@@ -15,7 +15,10 @@ pub struct Fixed {
     lifetime: Micros,
     /// (end of life, id) of every idle instance.
     order: BTreeSet<(Micros, InstanceId)>,
-    end: IdMap<InstanceId, Micros>,
+    /// (idle since, id): the eviction order.
+    lru: BTreeSet<(Micros, InstanceId)>,
+    /// Each idle instance's (end, idle since).
+    end: IdMap<InstanceId, (Micros, Micros)>,
 }
 
 impl Fixed {
@@ -23,6 +26,7 @@ impl Fixed {
         Fixed {
             lifetime,
             order: BTreeSet::new(),
+            lru: BTreeSet::new(),
             end: IdMap::default(),
         }
     }
@@ -45,17 +49,19 @@ impl KeepAlivePolicy for Fixed {
     fn on_idle(&mut self, info: IdleInfo) {
         let end = info.first_idle + self.lifetime;
         self.order.insert((end, info.instance));
-        self.end.insert(info.instance, end);
+        self.lru.insert((info.now, info.instance));
+        self.end.insert(info.instance, (end, info.now));
     }
 
     fn on_leave(&mut self, instance: InstanceId) {
-        if let Some(end) = self.end.remove(&instance) {
+        if let Some((end, since)) = self.end.remove(&instance) {
             self.order.remove(&(end, instance));
+            self.lru.remove(&(since, instance));
         }
     }
 
     fn choose_victim(&mut self) -> KeepAliveDecision {
-        match self.order.first() {
+        match self.lru.first() {
             Some(&(_, id)) => KeepAliveDecision::Evict(id),
             None => KeepAliveDecision::NoVictim,
         }

@@ -28,7 +28,9 @@
 //! instance is pre-warmed at `end + pre-warm`, kept until `end +
 //! keep-alive` (the planner schedules it, [`crate::planner`]). A call of
 //! `f` arriving before a pending pre-warm cancels it. Under memory
-//! pressure the idle instance closest to its end goes first.
+//! pressure the least recently idled instance goes first (as under the
+//! TTL; "closest to its end" would evict the frequent functions' short
+//! windows before the 4-hour fallbacks of rare ones).
 
 use super::idmap::IdMap;
 use super::policy::{
@@ -126,7 +128,10 @@ pub struct Hybrid {
     windows: Vec<Windows>,
     /// (end of keep-alive, id) of every idle instance.
     order: BTreeSet<(Micros, InstanceId)>,
-    end: IdMap<InstanceId, Micros>,
+    /// (idle since, id): the eviction order.
+    lru: BTreeSet<(Micros, InstanceId)>,
+    /// Each idle instance's (end, idle since).
+    end: IdMap<InstanceId, (Micros, Micros)>,
     stats: PolicyStats,
 }
 
@@ -140,6 +145,7 @@ impl Hybrid {
             last_end: Vec::new(),
             windows: Vec::new(),
             order: BTreeSet::new(),
+            lru: BTreeSet::new(),
             end: IdMap::default(),
             stats: PolicyStats::default(),
         }
@@ -271,17 +277,19 @@ impl KeepAlivePolicy for Hybrid {
         let keep = Micros(w.keepalive.0.saturating_sub(w.prewarm.0));
         let end = info.now + keep;
         self.order.insert((end, info.instance));
-        self.end.insert(info.instance, end);
+        self.lru.insert((info.now, info.instance));
+        self.end.insert(info.instance, (end, info.now));
     }
 
     fn on_leave(&mut self, instance: InstanceId) {
-        if let Some(end) = self.end.remove(&instance) {
+        if let Some((end, since)) = self.end.remove(&instance) {
             self.order.remove(&(end, instance));
+            self.lru.remove(&(since, instance));
         }
     }
 
     fn choose_victim(&mut self) -> KeepAliveDecision {
-        match self.order.first() {
+        match self.lru.first() {
             Some(&(_, id)) => KeepAliveDecision::Evict(id),
             None => KeepAliveDecision::NoVictim,
         }

@@ -32,6 +32,26 @@ pub struct Summary {
     pub memory_mb: Memory,
     pub evictions: Evictions,
     pub zygotes: ZygoteStats,
+    /// Pre-warming and idle-time histograms (the hybrid policy); absent
+    /// for the other policies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prewarm: Option<PrewarmStats>,
+}
+
+/// What the Hybrid Histogram policy did.
+#[derive(Debug, Serialize)]
+pub struct PrewarmStats {
+    pub made: u64,
+    /// No free worker memory or handler budget at the pre-warm's time.
+    pub skipped: u64,
+    /// A call came first, or a newer request replaced it.
+    pub cancelled: u64,
+    pub idle_times: u64,
+    /// Idle times beyond the histogram's range (no ARIMA: fallback).
+    pub out_of_bounds: u64,
+    /// Releases whose windows came from the histogram, or the fallback.
+    pub from_histogram: u64,
+    pub fallbacks: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -278,6 +298,17 @@ impl Summary {
                 created: c.zygotes_created,
                 live_at_end: stats.zygotes_live_at_end,
             },
+            prewarm: (c.policy.idle_times + c.prewarms + c.prewarms_skipped > 0).then_some(
+                PrewarmStats {
+                    made: c.prewarms,
+                    skipped: c.prewarms_skipped,
+                    cancelled: c.prewarms_cancelled,
+                    idle_times: c.policy.idle_times,
+                    out_of_bounds: c.policy.out_of_bounds,
+                    from_histogram: c.policy.from_histogram,
+                    fallbacks: c.policy.fallbacks,
+                },
+            ),
         }
     }
 
@@ -362,6 +393,13 @@ impl Summary {
             "zygotes        created {}  live at end {}",
             self.zygotes.created, self.zygotes.live_at_end
         );
+        if let Some(p) = &self.prewarm {
+            let _ = writeln!(
+                s,
+                "pre-warms      made {}  skipped {} (no room)  cancelled {}; idle times {} ({} out of bounds); windows from histogram {}  fallback {}",
+                p.made, p.skipped, p.cancelled, p.idle_times, p.out_of_bounds, p.from_histogram, p.fallbacks
+            );
+        }
         s
     }
 }
