@@ -119,6 +119,19 @@ impl<'c> VirtualReplay<'c> {
     /// Processes every completion due at or before `t`; queued invocations
     /// start as slots free up (and complete in turn, if due).
     fn advance_to<E: Effects>(&mut self, fx: &mut E, t: Micros) -> Result<(), E::Error> {
+        // No pre-warm pending (every policy but the hybrid): completions only.
+        while !self.engine.planner().has_prewarms() {
+            let Some(&Reverse((end, _, instance))) = self.inflight.peek() else {
+                return Ok(());
+            };
+            if end > t {
+                return Ok(());
+            }
+            self.inflight.pop();
+            for s in self.engine.complete(fx, instance, end)? {
+                self.schedule::<E::Error>(s)?;
+            }
+        }
         loop {
             let next = self.inflight.peek().map(|&Reverse(c)| c);
             // After the last call (finish with nothing running) no timer.

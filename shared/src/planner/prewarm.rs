@@ -37,6 +37,7 @@ impl Pending {
         }
     }
 
+    #[inline]
     pub(super) fn is_empty(&self) -> bool {
         self.heap.is_empty()
     }
@@ -54,6 +55,13 @@ impl Pending {
 }
 
 impl Planner<'_> {
+    /// Whether any pre-warm entry is queued (perhaps stale): when not,
+    /// there is no timer to deliver.
+    #[inline]
+    pub fn has_prewarms(&self) -> bool {
+        !self.prewarms.is_empty()
+    }
+
     /// When the next pending pre-warm is due (an engine timer event).
     pub fn next_prewarm(&mut self) -> Option<Micros> {
         self.prewarms.next_due()
