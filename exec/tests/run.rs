@@ -64,6 +64,10 @@ fn main() {
                 "worker_memory_drops_and_call_durations_reach_handlers",
                 worker_memory_drops_and_call_durations_reach_handlers,
             ),
+            (
+                "hybrid_prewarm_creates_a_paused_instance_served_warm",
+                hybrid_prewarm_creates_a_paused_instance_served_warm,
+            ),
         ],
     );
 }
@@ -927,4 +931,48 @@ fn worker_memory_drops_and_call_durations_reach_handlers(dir: &Path) -> TestResu
             last.phases_us.handler
         ),
     )
+}
+
+/// Issue 10: the Hybrid Histogram policy's pre-warm, applied for real. With
+/// one sample enough and any CV representative, `hello` called at 0, 3, 6
+/// and 9 min (trace time) has idle times in bin 2 after its second call:
+/// its instance is destroyed and a new one pre-warmed 1.8 min later
+/// (a fresh lean container, then paused), which serves the third and
+/// fourth calls warm.
+fn hybrid_prewarm_creates_a_paused_instance_served_warm(dir: &Path) -> TestResult {
+    packages(dir)?;
+    let catalog = catalog();
+    let mut ex = executor(dir, "rprewarm");
+    let mut tiers = fresh_only(1000.0);
+    tiers.handler.budget_mb = 1000.0;
+    tiers.handler.policy =
+        sock_core::handler_cache::PolicyConfig::Hybrid(sock_core::handler_cache::HybridConfig {
+            min_samples: 1,
+            cv_min: 0.0,
+            ..Default::default()
+        });
+    let mut runner = start(&mut ex, &catalog, tiers, None, dir)?;
+    let min = 60_000;
+    let trace = [inv(0, 0), inv(3 * min, 0), inv(6 * min, 0), inv(9 * min, 0)];
+    let mut paths = Vec::new();
+    for (seq, i) in trace.iter().enumerate() {
+        let rec = runner.step(seq as u64, *i).map_err(|e| e.to_string())?;
+        paths.push(rec.path);
+    }
+    let s = runner.finish().map_err(|e| e.to_string())?;
+    check(s.errors == 0, format!("errors: {s:?}"))?;
+    check(s.fallbacks == 0, format!("fallbacks: {s:?}"))?;
+    check(
+        paths
+            == [
+                PathKind::Fresh,
+                PathKind::HandlerHit,
+                PathKind::HandlerHit,
+                PathKind::HandlerHit,
+            ],
+        format!("pre-warmed instances serve warm: {paths:?}"),
+    )?;
+    let prewarms = s.side_ms.get("prewarm").map_or(0, |e| e.0);
+    check(prewarms == 2, format!("two pre-warms applied: {s:?}"))?;
+    ex.shutdown().map_err(|e| e.to_string())
 }

@@ -143,8 +143,23 @@ pub enum Format {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum PolicyArg {
     Lru,
+    /// Idle timeout, reset on reuse (--ttl-s, default 600).
     Ttl,
+    /// Greedy-Dual-Size-Frequency (--gdsf-cost).
     Gdsf,
+    /// Fixed lifetime after first idle, not extended by reuse (--lifetime-s, default 600).
+    Fixed,
+    /// Hybrid Histogram with pre-warming (Serverless in the Wild).
+    Hybrid,
+}
+
+/// GDSF's cost term.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GdsfCostArg {
+    /// A cold start's cost (default).
+    Cold,
+    /// A cold call's latency minus a warm one's (FaasCache).
+    ColdMinusWarm,
 }
 
 /// When an idle handler's keep-alive clock starts.
@@ -194,6 +209,14 @@ pub struct RunArgs {
     /// Keep-alive of the ttl policy (s).
     #[arg(long)]
     pub ttl_s: Option<f64>,
+    /// Lifetime of the fixed policy after first idle (s; default 600).
+    #[arg(long)]
+    pub lifetime_s: Option<f64>,
+    /// GDSF's cost term (gdsf policy; default cold).
+    #[arg(long, value_enum)]
+    pub gdsf_cost: Option<GdsfCostArg>,
+    #[command(flatten)]
+    pub hybrid: HybridArgs,
     /// When an idle handler's keep-alive clock starts: the end of its call
     /// (default) or its start (FaasCache); tiers.handler.keepalive_from.
     #[arg(long, value_enum)]
@@ -267,4 +290,42 @@ pub enum WhenFullArg {
     Queue,
     /// Drop the call at once (FaasCache).
     Drop,
+}
+
+/// Parameters of the hybrid policy (defaults: `sock_core::handler_cache::HybridConfig`).
+#[derive(Args, Clone, Debug, Default)]
+pub struct HybridArgs {
+    /// Histogram range in one-minute bins (default 240: 4 h).
+    #[arg(long)]
+    pub hybrid_range_min: Option<u32>,
+    /// Percentile giving the pre-warm window (default 5).
+    #[arg(long)]
+    pub prewarm_pct: Option<f64>,
+    /// Percentile giving the keep-alive window (default 99).
+    #[arg(long)]
+    pub keepalive_pct: Option<f64>,
+    /// Margin: pre-warm shrinks, keep-alive grows by it (%; default 10).
+    #[arg(long)]
+    pub margin_pct: Option<f64>,
+    /// Fewest idle times for a representative histogram (default 10).
+    #[arg(long)]
+    pub min_samples: Option<u64>,
+    /// Smallest CV of bin counts for a representative histogram (default 2).
+    #[arg(long)]
+    pub cv_min: Option<f64>,
+    /// Keep-alive while not representative (s; default 14400).
+    #[arg(long)]
+    pub fallback_s: Option<f64>,
+}
+
+impl HybridArgs {
+    pub fn any(&self) -> bool {
+        self.hybrid_range_min.is_some()
+            || self.prewarm_pct.is_some()
+            || self.keepalive_pct.is_some()
+            || self.margin_pct.is_some()
+            || self.min_samples.is_some()
+            || self.cv_min.is_some()
+            || self.fallback_s.is_some()
+    }
 }

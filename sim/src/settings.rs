@@ -5,7 +5,7 @@
 //! [`sock_core::config::load_settings`] and [`Settings::check`], as
 //! `sock-exec run` reads them; the flags are sim's own.
 
-use crate::cli::{KeepaliveFromArg, PolicyArg, RunArgs, WhenFullArg, ZygoteArg};
+use crate::cli::{GdsfCostArg, KeepaliveFromArg, PolicyArg, RunArgs, WhenFullArg, ZygoteArg};
 use anyhow::{bail, Result};
 use sock_core::config::ZygoteMode;
 use sock_core::handler_cache::{KeepaliveFrom, PolicyConfig};
@@ -27,6 +27,7 @@ fn check_flags(args: &RunArgs) -> Result<()> {
     let flags = [
         ("--handler-mb", args.handler_mb, MAX_MB),
         ("--ttl-s", args.ttl_s, MAX_MS / 1000.0),
+        ("--lifetime-s", args.lifetime_s, MAX_MS / 1000.0),
         ("--zygote-mb", args.zygote_mb, MAX_MB),
         ("--min-gain-ms", args.min_gain_ms, MAX_MS),
         ("--install-mb", args.install_mb, MAX_MB),
@@ -51,6 +52,54 @@ fn check_flags(args: &RunArgs) -> Result<()> {
     Ok(())
 }
 
+/// The policies' parameter flags, on the policy chosen by the config file
+/// or `--policy`; a flag its policy does not take is an error.
+fn policy_flags(args: &RunArgs, policy: &mut PolicyConfig) -> Result<()> {
+    use sock_core::handler_cache::GdsfCost;
+    if let Some(l) = args.lifetime_s {
+        match policy {
+            PolicyConfig::Fixed { lifetime_s } => *lifetime_s = l,
+            _ => bail!("--lifetime-s only applies to the fixed keep-alive policy"),
+        }
+    }
+    if let Some(c) = args.gdsf_cost {
+        let cost = match c {
+            GdsfCostArg::Cold => GdsfCost::Cold,
+            GdsfCostArg::ColdMinusWarm => GdsfCost::ColdMinusWarm,
+        };
+        *policy = match policy {
+            PolicyConfig::Gdsf | PolicyConfig::GdsfCost { .. } => match cost {
+                GdsfCost::Cold => PolicyConfig::Gdsf,
+                cost => PolicyConfig::GdsfCost { cost },
+            },
+            _ => bail!("--gdsf-cost only applies to the gdsf keep-alive policy"),
+        };
+    }
+    let h = &args.hybrid;
+    if h.any() {
+        let PolicyConfig::Hybrid(c) = policy else {
+            bail!("--hybrid-range-min, --prewarm-pct, --keepalive-pct, --margin-pct, --min-samples, --cv-min and --fallback-s only apply to the hybrid keep-alive policy");
+        };
+        let set = |v: Option<f64>, to: &mut f64| {
+            if let Some(v) = v {
+                *to = v;
+            }
+        };
+        if let Some(r) = h.hybrid_range_min {
+            c.range_min = r;
+        }
+        if let Some(n) = h.min_samples {
+            c.min_samples = n;
+        }
+        set(h.prewarm_pct, &mut c.prewarm_pct);
+        set(h.keepalive_pct, &mut c.keepalive_pct);
+        set(h.margin_pct, &mut c.margin_pct);
+        set(h.cv_min, &mut c.cv_min);
+        set(h.fallback_s, &mut c.fallback_s);
+    }
+    Ok(())
+}
+
 /// Config file, then calibration file, then flags.
 pub fn resolve(args: &RunArgs) -> Result<Settings> {
     check_flags(args)?;
@@ -69,6 +118,8 @@ pub fn resolve(args: &RunArgs) -> Result<Settings> {
             PolicyArg::Lru => PolicyConfig::Lru,
             PolicyArg::Ttl => PolicyConfig::Ttl { ttl_s },
             PolicyArg::Gdsf => PolicyConfig::Gdsf,
+            PolicyArg::Fixed => PolicyConfig::Fixed { lifetime_s: 600.0 },
+            PolicyArg::Hybrid => PolicyConfig::Hybrid(Default::default()),
         };
     } else if let Some(ttl_s) = args.ttl_s {
         match &mut t.handler.policy {
@@ -76,6 +127,7 @@ pub fn resolve(args: &RunArgs) -> Result<Settings> {
             _ => bail!("--ttl-s only applies to the ttl keep-alive policy"),
         }
     }
+    policy_flags(args, &mut t.handler.policy)?;
     if let Some(k) = args.keepalive_from {
         t.handler.keepalive_from = match k {
             KeepaliveFromArg::End => KeepaliveFrom::End,

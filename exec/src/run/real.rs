@@ -138,6 +138,7 @@ fn kind(d: &SideDecision) -> &'static str {
         SideDecision::EvictPackage { .. } => "evict_package",
         SideDecision::RepairZygote { .. } => "repair_zygote",
         SideDecision::ForgetHandler { .. } => "forget_handler",
+        SideDecision::Prewarm { .. } => "prewarm",
     }
 }
 
@@ -180,6 +181,9 @@ impl Real<'_, '_> {
                 }
             }
             SideDecision::RepairZygote { zygote, .. } => self.repair_zygote(planner, zygote),
+            SideDecision::Prewarm {
+                function, instance, ..
+            } => self.prewarm(planner, function, instance)?,
             SideDecision::EvictZygote { zygote } => {
                 if let Some(c) = self.zygotes.remove(&zygote) {
                     self.retire(c)
@@ -203,6 +207,39 @@ impl Real<'_, '_> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// A pre-warm (Hybrid Histogram): a fresh lean container for
+    /// `function` that imports its whole closure, off the critical path,
+    /// then paused. One that cannot be created or paused is logged and
+    /// left out: a later hit on it finds it lost and the planner falls back.
+    fn prewarm(
+        &mut self,
+        planner: &Planner<'_>,
+        function: sock_core::FunctionId,
+        instance: sock_core::InstanceId,
+    ) -> Result<(), RunError> {
+        let closure = self.catalog.closure(function).clone();
+        self.install(planner, &closure)?;
+        let spec = crate::container::ContainerSpec {
+            handler_dir: self.handler_dirs[function.index()].clone(),
+            packages: self.mounts(&closure)?,
+            imports: self.import_list(&closure),
+        };
+        let mut c = match self.exec.create(&spec) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(instance = instance.0, error = %e, "pre-warming failed");
+                return Ok(());
+            }
+        };
+        self.private.hold(c.id, &spec.packages);
+        if self.exec.pause(&mut c).is_err() {
+            self.destroy_logged(c, "a pre-warmed handler that could not be paused");
+            return Ok(());
+        }
+        self.instances.insert(instance, c);
         Ok(())
     }
 

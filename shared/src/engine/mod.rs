@@ -34,6 +34,19 @@
 //! - **completion** at `t`: expire, then pause or destroy the instance
 //!   (`Planner::complete`), drop calls that waited too long, then start
 //!   queued calls, each at `t`.
+//! - **pre-warm timer** at `t` (issue 10, the Hybrid Histogram policy):
+//!   the planner holds the pre-warms its keep-alive policy asked for
+//!   ([`Planner::next_prewarm`]); [`Engine::timer`] at `t` runs
+//!   `Planner::tick`, which materializes each pre-warm due by `t` at its
+//!   own time (after the expiries due by then) as an idle instance and a
+//!   [`SideDecision::Prewarm`] to apply, then starts queued calls (expiry
+//!   may have freed memory). [`VirtualReplay`] delivers it as an event of
+//!   its own, between completions and arrivals in time order (at equal
+//!   times: completions, then the timer, then the arrival, so a pre-warm
+//!   due exactly at an arrival serves it). A wall-clock driver need not:
+//!   the `tick` of its next arrival or completion materializes what is due
+//!   then, with the same decisions. With no pre-warm pending (every other
+//!   policy) there is no timer event, and nothing changes.
 
 mod queue;
 mod virtual_time;
@@ -229,6 +242,21 @@ impl<'c> Engine<'c> {
         let side = self.planner.complete(instance, now);
         fx.apply(&self.planner, &side, now)?;
         self.running = self.running.saturating_sub(1);
+        fx.observe(now, self.planner.usage());
+        self.pump(fx, now)
+    }
+
+    /// When the next pre-warm timer is due (`None`: none pending).
+    pub fn next_timer(&mut self) -> Option<Micros> {
+        self.planner.next_prewarm()
+    }
+
+    /// The pre-warm timer at `now`: applies what is due (pre-warms, then
+    /// expiries), then starts queued calls. Returns those that started.
+    pub fn timer<E: Effects>(&mut self, fx: &mut E, now: Micros) -> Result<Vec<Started>, E::Error> {
+        self.start_up(fx)?;
+        let side = self.planner.tick(now);
+        fx.apply(&self.planner, &side, now)?;
         fx.observe(now, self.planner.usage());
         self.pump(fx, now)
     }

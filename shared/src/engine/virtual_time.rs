@@ -5,7 +5,11 @@
 //! agree.
 //!
 //! Events are ordered by (time, sequence): completions due at or before an
-//! arrival are processed first, in (end time, start order). Memory is
+//! arrival are processed first, in (end time, start order); pre-warm timers
+//! ([`Engine::timer`]) in time order among them, after completions due at
+//! the same time. Timers are delivered while calls are still to come or
+//! running: those still pending when the last call has completed are not
+//! applied (nothing would use them). Memory is
 //! bounded by live state (in-flight instances, the queue, the tiers),
 //! never by trace length.
 
@@ -115,12 +119,38 @@ impl<'c> VirtualReplay<'c> {
     /// Processes every completion due at or before `t`; queued invocations
     /// start as slots free up (and complete in turn, if due).
     fn advance_to<E: Effects>(&mut self, fx: &mut E, t: Micros) -> Result<(), E::Error> {
-        while let Some(&Reverse((end, _, instance))) = self.inflight.peek() {
+        // No pre-warm pending (every policy but the hybrid): completions only.
+        while !self.engine.planner().has_prewarms() {
+            let Some(&Reverse((end, _, instance))) = self.inflight.peek() else {
+                return Ok(());
+            };
             if end > t {
-                break;
+                return Ok(());
             }
             self.inflight.pop();
             for s in self.engine.complete(fx, instance, end)? {
+                self.schedule::<E::Error>(s)?;
+            }
+        }
+        loop {
+            let next = self.inflight.peek().map(|&Reverse(c)| c);
+            // After the last call (finish with nothing running) no timer.
+            let timer = if next.is_some() || t != Micros(u64::MAX) {
+                self.engine.next_timer().filter(|&at| at <= t)
+            } else {
+                None
+            };
+            let started = match (next, timer) {
+                (Some((end, _, instance)), timer)
+                    if end <= t && timer.is_none_or(|at| end <= at) =>
+                {
+                    self.inflight.pop();
+                    self.engine.complete(fx, instance, end)?
+                }
+                (_, Some(at)) => self.engine.timer(fx, at)?,
+                _ => break,
+            };
+            for s in started {
                 self.schedule::<E::Error>(s)?;
             }
         }

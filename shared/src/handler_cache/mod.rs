@@ -8,14 +8,22 @@
 //! paused if it fits (evicting idle instances the policy picks), otherwise
 //! destroyed.
 
+mod fixed;
 mod gdsf;
+mod hybrid;
 mod idmap;
 mod keepalive_from;
+mod lru;
 mod policy;
 
+pub use fixed::Fixed;
 pub use gdsf::Gdsf;
+pub use hybrid::{Hybrid, HybridConfig};
 pub use keepalive_from::KeepaliveFrom;
-pub use policy::{IdleInfo, KeepAliveDecision, KeepAlivePolicy, Lru, PolicyConfig};
+pub use policy::{
+    GdsfCost, IdleInfo, KeepAliveDecision, KeepAlivePolicy, Lru, PolicyConfig, PolicyStats,
+    ReleaseInfo, Retain,
+};
 
 use crate::pkgset::PackageSet;
 use crate::units::{Bytes, FunctionId, InstanceId, Micros};
@@ -37,6 +45,27 @@ pub struct Instance {
     pub started: Micros,
     /// Packages this instance pinned in the install cache (released with it).
     pub pinned: PackageSet,
+    /// When it first became idle (a fixed lifetime counts from there).
+    pub first_idle: Option<Micros>,
+}
+
+/// What a cold start of a function costs, for the policies that rank by it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ColdCosts {
+    /// A cold start's cost without Zygotes.
+    pub cold: Micros,
+    /// A cold call's latency minus a warm call's (FaasCache's GDSF cost).
+    pub cold_minus_warm: Micros,
+}
+
+/// The full answer of [`HandlerCache::release_with`].
+#[derive(Clone, Debug)]
+pub struct Released {
+    pub release: Release,
+    /// Every instance removed (destroyed or evicted), to release pins.
+    pub removed: Vec<Instance>,
+    /// The policy wants a new instance of the function pre-warmed then.
+    pub prewarm_at: Option<Micros>,
 }
 
 /// What happened to an instance that finished its invocation.
@@ -112,6 +141,78 @@ impl HandlerCache {
         self.policy.on_invoke(f);
     }
 
+    /// Tells the policy a call of `f` arrived at `at` (before hit or miss).
+    pub fn note_arrival(&mut self, f: FunctionId, at: Micros) {
+        self.policy.on_arrival(f, at);
+    }
+
+    /// What the policy counted (idle-time histograms).
+    pub fn policy_stats(&self) -> PolicyStats {
+        self.policy.stats()
+    }
+
+    /// Whether an idle instance of `memory` fits the budget without
+    /// evicting anything (a pre-warm evicts nothing).
+    pub fn fits_idle(&self, memory: Bytes) -> bool {
+        self.budget > Bytes::ZERO && self.idle_bytes + memory <= self.budget
+    }
+
+    /// A pre-warmed instance of `f`, idle from `at`, when it fits the
+    /// budget without evictions ([`HandlerCache::fits_idle`]).
+    pub fn prewarm(
+        &mut self,
+        f: FunctionId,
+        memory: Bytes,
+        pinned: PackageSet,
+        at: Micros,
+        costs: ColdCosts,
+    ) -> Option<InstanceId> {
+        if !self.fits_idle(memory) {
+            return None;
+        }
+        let id = InstanceId(self.next_id);
+        self.next_id += 1;
+        self.instances.insert(
+            id,
+            Instance {
+                id,
+                function: f,
+                memory,
+                state: InstanceState::Idle { since: at },
+                started: at,
+                pinned,
+                first_idle: Some(at),
+            },
+        );
+        self.push_idle(id, f, memory, at, at, costs);
+        Some(id)
+    }
+
+    fn push_idle(
+        &mut self,
+        id: InstanceId,
+        function: FunctionId,
+        mem: Bytes,
+        first_idle: Micros,
+        now: Micros,
+        costs: ColdCosts,
+    ) {
+        self.idle_bytes += mem;
+        if self.idle.len() <= function.index() {
+            self.idle.resize_with(function.index() + 1, Vec::new);
+        }
+        self.idle[function.index()].push(id);
+        self.policy.on_idle(IdleInfo {
+            instance: id,
+            function,
+            memory: mem,
+            cold_cost: costs.cold,
+            cold_minus_warm: costs.cold_minus_warm,
+            first_idle,
+            now,
+        });
+    }
+
     /// Resumes the most recently idled instance of `f` for a call that
     /// starts at `now`, if any.
     pub fn take_idle(&mut self, f: FunctionId, now: Micros) -> Option<InstanceId> {
@@ -156,6 +257,7 @@ impl HandlerCache {
             state: InstanceState::Busy,
             started: now,
             pinned,
+            first_idle: None,
         };
         self.instances.insert(id, inst);
         self.busy_bytes += memory;
@@ -173,28 +275,45 @@ impl HandlerCache {
         now: Micros,
         cold_cost: Micros,
     ) -> (Release, Vec<Instance>) {
-        let Some(inst) = self.instances.get(&id) else {
-            return (
-                Release {
-                    kept: false,
-                    evicted: Vec::new(),
-                },
-                Vec::new(),
-            );
+        let costs = ColdCosts {
+            cold: cold_cost,
+            cold_minus_warm: cold_cost,
         };
-        let (mem, function) = (inst.memory, inst.function);
+        let r = self.release_with(id, now, costs);
+        (r.release, r.removed)
+    }
+
+    /// [`HandlerCache::release`], with both cost terms and the policy's
+    /// pre-warm request ([`Retain::Prewarm`]: the instance is destroyed).
+    pub fn release_with(&mut self, id: InstanceId, now: Micros, costs: ColdCosts) -> Released {
+        let gone = |release: Release, removed: Vec<Instance>, prewarm_at| Released {
+            release,
+            removed,
+            prewarm_at,
+        };
+        let destroyed = |evicted| Release {
+            kept: false,
+            evicted,
+        };
+        let Some(inst) = self.instances.get(&id) else {
+            return gone(destroyed(Vec::new()), Vec::new(), None);
+        };
+        let (mem, function, first_idle) = (inst.memory, inst.function, inst.first_idle);
         let now = self.keepalive_from.idle_since(inst.started, now);
         self.busy_bytes = self.busy_bytes - mem;
+        let retain = self.policy.on_release(ReleaseInfo {
+            function,
+            first_idle,
+            now,
+        });
         let mut removed = Vec::new();
-        if mem > self.budget || self.budget == Bytes::ZERO {
+        let prewarm_at = match retain {
+            Retain::Prewarm { at } => Some(at),
+            _ => None,
+        };
+        if retain != Retain::Keep || mem > self.budget || self.budget == Bytes::ZERO {
             removed.extend(self.instances.remove(&id));
-            return (
-                Release {
-                    kept: false,
-                    evicted: Vec::new(),
-                },
-                removed,
-            );
+            return gone(destroyed(Vec::new()), removed, prewarm_at);
         }
         let mut evicted = Vec::new();
         while self.idle_bytes + mem > self.budget {
@@ -210,35 +329,21 @@ impl HandlerCache {
         }
         if self.idle_bytes + mem > self.budget {
             removed.extend(self.instances.remove(&id));
-            return (
-                Release {
-                    kept: false,
-                    evicted,
-                },
-                removed,
-            );
+            return gone(destroyed(evicted), removed, None);
         }
+        let first_idle = first_idle.unwrap_or(now);
         if let Some(inst) = self.instances.get_mut(&id) {
             inst.state = InstanceState::Idle { since: now };
+            inst.first_idle = Some(first_idle);
         }
-        self.idle_bytes += mem;
-        if self.idle.len() <= function.index() {
-            self.idle.resize_with(function.index() + 1, Vec::new);
-        }
-        self.idle[function.index()].push(id);
-        self.policy.on_idle(IdleInfo {
-            instance: id,
-            function,
-            memory: mem,
-            cold_cost,
-            now,
-        });
-        (
+        self.push_idle(id, function, mem, first_idle, now, costs);
+        gone(
             Release {
                 kept: true,
                 evicted,
             },
             removed,
+            None,
         )
     }
 

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 mod failure;
 mod plan;
+mod prewarm;
 mod room;
 
 pub use plan::{Action, Failure, Plan, SideDecision};
@@ -48,6 +49,13 @@ pub struct Counters {
     /// Zygotes the tree would have grown but the worker had no free memory
     /// for ([`Planner::admit`]'s module).
     pub zygote_growth_skipped: u64,
+    /// Pre-warmed instances made, skipped (no free worker memory or
+    /// handler budget), and cancelled (a call came first).
+    pub prewarms: u64,
+    pub prewarms_skipped: u64,
+    pub prewarms_cancelled: u64,
+    /// What the keep-alive policy counted (Hybrid Histogram idle times).
+    pub policy: crate::handler_cache::PolicyStats,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +107,10 @@ pub struct Planner<'c> {
     startup: Vec<SideDecision>,
     /// Per function: a cold start's cost without Zygotes (GDSF's cost).
     cold_costs: Vec<Micros>,
+    /// Per function: a cold call's latency minus a warm one's (FaasCache).
+    cold_minus_warm: Vec<Micros>,
+    /// Pre-warms the keep-alive policy asked for, not yet due.
+    prewarms: prewarm::Pending,
     counters: Counters,
     /// What the static tree file asked for that the trace cannot give.
     tree_warnings: Vec<StaticTreeWarning>,
@@ -157,6 +169,14 @@ impl<'c> Planner<'c> {
                     + cost.python_start()
                     + cost.import_time(closure)
             })
+            .collect::<Vec<Micros>>();
+        let cold_minus_warm = (0..catalog.function_count())
+            .map(|f| {
+                let (warm, cold) = catalog.handler_times(FunctionId(f as u32));
+                let cold_call = cold_costs[f] + cold + cost.transport();
+                let warm_call = cost.unpause() + warm + cost.transport();
+                Micros(cold_call.0.saturating_sub(warm_call.0))
+            })
             .collect();
         let mut planner = Planner {
             catalog,
@@ -170,6 +190,8 @@ impl<'c> Planner<'c> {
             startup: Vec::new(),
             config,
             cold_costs,
+            cold_minus_warm,
+            prewarms: prewarm::Pending::new(catalog.function_count()),
             counters: Counters::default(),
             worker_memory: None,
         };
@@ -243,7 +265,10 @@ impl<'c> Planner<'c> {
     }
 
     pub fn counters(&self) -> Counters {
-        self.counters
+        Counters {
+            policy: self.handlers.policy_stats(),
+            ..self.counters
+        }
     }
 
     pub fn usage(&self) -> TierUsage {
@@ -259,6 +284,8 @@ impl<'c> Planner<'c> {
     pub fn invoke(&mut self, inv: Invocation, now: Micros) -> Plan {
         let f = inv.function;
         self.handlers.note_invocation(f);
+        self.handlers.note_arrival(f, inv.time);
+        self.cancel_prewarm(f);
         let handler = self.catalog.handler_time(&inv, false);
         let queue = now - inv.time;
         if let Some(instance) = self.handlers.take_idle(f, now) {
@@ -436,8 +463,12 @@ impl<'c> Planner<'c> {
         let Some(f) = self.handlers.instance(instance).map(|i| i.function) else {
             return Vec::new();
         };
-        let cold = self.cold_cost(f);
-        let (release, removed) = self.handlers.release(instance, now, cold);
+        let costs = self.cold_costs_of(f);
+        let released = self.handlers.release_with(instance, now, costs);
+        let (release, removed) = (released.release, released.removed);
+        if let Some(at) = released.prewarm_at {
+            self.schedule_prewarm(f, at.max(now));
+        }
         for inst in &removed {
             self.installs.unpin(&inst.pinned);
         }
@@ -455,8 +486,17 @@ impl<'c> Planner<'c> {
         side
     }
 
-    /// Expires idle instances whose keep-alive ran out by `now`.
+    /// Applies what is due by `now`: pre-warms due (each at its time,
+    /// after the expiries due by then), then expiries.
     pub fn tick(&mut self, now: Micros) -> Vec<SideDecision> {
+        if self.prewarms.is_empty() {
+            return self.expire(now);
+        }
+        self.tick_prewarms(now)
+    }
+
+    /// Expires idle instances whose keep-alive ran out by `now`.
+    fn expire(&mut self, now: Micros) -> Vec<SideDecision> {
         let gone = self.handlers.expire(now);
         self.counters.handler_expirations += gone.len() as u64;
         gone.into_iter()
@@ -467,12 +507,12 @@ impl<'c> Planner<'c> {
             .collect()
     }
 
-    /// What a cold start of `f` would cost without Zygotes (GDSF's cost).
-    fn cold_cost(&self, f: FunctionId) -> Micros {
-        self.cold_costs[f.index()]
-    }
-
-    fn count_install(&mut self, installed: &PackageSet, uncached: &PackageSet, hits: u64) {
+    pub(super) fn count_install(
+        &mut self,
+        installed: &PackageSet,
+        uncached: &PackageSet,
+        hits: u64,
+    ) {
         self.counters.install_hits += hits;
         self.counters.install_misses += installed.len() as u64;
         self.counters.install_uncached += uncached.len() as u64;
@@ -492,10 +532,8 @@ fn check_config(c: &TierConfig) -> Result<(), PlannerError> {
             f64::from(crate::config::MAX_SPARES),
         ),
     ];
-    if let crate::handler_cache::PolicyConfig::Ttl { ttl_s } = c.handler.policy {
-        // Seconds: 1e308 became an infinite ms value and a TTL of 0.
-        fields.push(("handler.policy.ttl_s", ttl_s, MAX_MS / 1000.0));
-    }
+    // Seconds: 1e308 became an infinite ms value and a TTL of 0.
+    fields.extend(c.handler.policy.numbers());
     let bad = fields
         .into_iter()
         .find(|&(_, v, max)| crate::units::check_range(v, max).is_err());

@@ -91,6 +91,16 @@ pub enum SideDecision {
     ForgetHandler {
         instance: InstanceId,
     },
+    /// Pre-warm a new `instance` of `function` (a cold start off the
+    /// critical path, then paused): the keep-alive policy asked for it at
+    /// `at` (Hybrid Histogram), and it is idle, charged to memory, from
+    /// `at`. Applied at the first event at or after `at` (in virtual time,
+    /// exactly at `at`: a timer event, [`crate::engine`]).
+    Prewarm {
+        function: FunctionId,
+        instance: InstanceId,
+        at: Micros,
+    },
 }
 
 /// The planner's answer for one invocation.

@@ -189,6 +189,11 @@ impl Catalog {
         })
     }
 
+    /// A function's (warm, cold) handler time without per-call durations.
+    pub fn handler_times(&self, f: FunctionId) -> (Micros, Micros) {
+        self.handler_time[f.index()]
+    }
+
     /// The function's packages closed under dependencies.
     pub fn closure(&self, f: FunctionId) -> &PackageSet {
         &self.closures[f.index()]

@@ -31,6 +31,26 @@ pub struct Summary {
     pub memory_mb: Memory,
     pub evictions: Evictions,
     pub zygotes: ZygoteStats,
+    /// Pre-warming and idle-time histograms (the hybrid policy); absent
+    /// for the other policies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prewarm: Option<PrewarmStats>,
+}
+
+/// What the Hybrid Histogram policy did.
+#[derive(Debug, Serialize)]
+pub struct PrewarmStats {
+    pub made: u64,
+    /// No free worker memory or handler budget at the pre-warm's time.
+    pub skipped: u64,
+    /// A call came first, or a newer request replaced it.
+    pub cancelled: u64,
+    pub idle_times: u64,
+    /// Idle times beyond the histogram's range (no ARIMA: fallback).
+    pub out_of_bounds: u64,
+    /// Releases whose windows came from the histogram, or the fallback.
+    pub from_histogram: u64,
+    pub fallbacks: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -237,6 +257,17 @@ impl Summary {
                 created: c.zygotes_created,
                 live_at_end: stats.zygotes_live_at_end,
             },
+            prewarm: (c.policy.idle_times + c.prewarms + c.prewarms_skipped > 0).then_some(
+                PrewarmStats {
+                    made: c.prewarms,
+                    skipped: c.prewarms_skipped,
+                    cancelled: c.prewarms_cancelled,
+                    idle_times: c.policy.idle_times,
+                    out_of_bounds: c.policy.out_of_bounds,
+                    from_histogram: c.policy.from_histogram,
+                    fallbacks: c.policy.fallbacks,
+                },
+            ),
         }
     }
 
@@ -321,6 +352,13 @@ impl Summary {
             "zygotes        created {}  live at end {}",
             self.zygotes.created, self.zygotes.live_at_end
         );
+        if let Some(p) = &self.prewarm {
+            let _ = writeln!(
+                s,
+                "pre-warms      made {}  skipped {} (no room)  cancelled {}; idle times {} ({} out of bounds); windows from histogram {}  fallback {}",
+                p.made, p.skipped, p.cancelled, p.idle_times, p.out_of_bounds, p.from_histogram, p.fallbacks
+            );
+        }
         s
     }
 }
@@ -341,12 +379,7 @@ fn row(name: &str, share: &PathShare, l: Option<&LatencyStats>) -> String {
 }
 
 fn tiers_line(t: &TierConfig) -> String {
-    use sock_core::handler_cache::PolicyConfig;
-    let policy = match &t.handler.policy {
-        PolicyConfig::Lru => "lru".to_string(),
-        PolicyConfig::Ttl { ttl_s } => format!("ttl {ttl_s} s"),
-        PolicyConfig::Gdsf => "gdsf".to_string(),
-    };
+    let policy = t.handler.policy.describe();
     let policy = match t.handler.keepalive_from {
         sock_core::handler_cache::KeepaliveFrom::End => policy,
         sock_core::handler_cache::KeepaliveFrom::Start => format!("{policy} from call start"),
