@@ -5,29 +5,22 @@
 //! runs out is destroyed when its call ends ([`Retain::Destroy`]). Under
 //! memory pressure the least recently idled instance goes first.
 
-use super::idmap::IdMap;
+use super::deadlines::Deadlines;
 use super::policy::{IdleInfo, KeepAliveDecision, KeepAlivePolicy, ReleaseInfo, Retain};
 use crate::units::{InstanceId, Micros};
-use std::collections::BTreeSet;
 
 #[derive(Debug)]
 pub struct Fixed {
     lifetime: Micros,
-    /// (end of life, id) of every idle instance.
-    order: BTreeSet<(Micros, InstanceId)>,
-    /// (idle since, id): the eviction order.
-    lru: BTreeSet<(Micros, InstanceId)>,
-    /// Each idle instance's (end, idle since).
-    end: IdMap<InstanceId, (Micros, Micros)>,
+    /// Idle instances: their deadlines and eviction order.
+    idle: Deadlines,
 }
 
 impl Fixed {
     pub fn new(lifetime: Micros) -> Fixed {
         Fixed {
             lifetime,
-            order: BTreeSet::new(),
-            lru: BTreeSet::new(),
-            end: IdMap::default(),
+            idle: Deadlines::default(),
         }
     }
 }
@@ -48,30 +41,18 @@ impl KeepAlivePolicy for Fixed {
 
     fn on_idle(&mut self, info: IdleInfo) {
         let end = info.first_idle + self.lifetime;
-        self.order.insert((end, info.instance));
-        self.lru.insert((info.now, info.instance));
-        self.end.insert(info.instance, (end, info.now));
+        self.idle.insert(info.instance, end, info.now);
     }
 
     fn on_leave(&mut self, instance: InstanceId) {
-        if let Some((end, since)) = self.end.remove(&instance) {
-            self.order.remove(&(end, instance));
-            self.lru.remove(&(since, instance));
-        }
+        self.idle.remove(instance);
     }
 
     fn choose_victim(&mut self) -> KeepAliveDecision {
-        match self.lru.first() {
-            Some(&(_, id)) => KeepAliveDecision::Evict(id),
-            None => KeepAliveDecision::NoVictim,
-        }
+        self.idle.victim()
     }
 
     fn expired(&mut self, now: Micros) -> Vec<InstanceId> {
-        self.order
-            .iter()
-            .take_while(|(end, _)| *end <= now)
-            .map(|&(_, id)| id)
-            .collect()
+        self.idle.expired(now)
     }
 }

@@ -32,13 +32,12 @@
 //! TTL; "closest to its end" would evict the frequent functions' short
 //! windows before the 4-hour fallbacks of rare ones).
 
-use super::idmap::IdMap;
+use super::deadlines::Deadlines;
 use super::policy::{
     IdleInfo, KeepAliveDecision, KeepAlivePolicy, PolicyStats, ReleaseInfo, Retain,
 };
 use crate::units::{FunctionId, InstanceId, Micros};
 use serde::Serialize;
-use std::collections::BTreeSet;
 
 /// The `hybrid` policy's keys, with their defaults.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -126,12 +125,8 @@ pub struct Hybrid {
     hists: Vec<Option<Box<Hist>>>,
     last_end: Vec<Option<Micros>>,
     windows: Vec<Windows>,
-    /// (end of keep-alive, id) of every idle instance.
-    order: BTreeSet<(Micros, InstanceId)>,
-    /// (idle since, id): the eviction order.
-    lru: BTreeSet<(Micros, InstanceId)>,
-    /// Each idle instance's (end, idle since).
-    end: IdMap<InstanceId, (Micros, Micros)>,
+    /// Idle instances: their deadlines and eviction order.
+    idle: Deadlines,
     stats: PolicyStats,
 }
 
@@ -144,9 +139,7 @@ impl Hybrid {
             hists: Vec::new(),
             last_end: Vec::new(),
             windows: Vec::new(),
-            order: BTreeSet::new(),
-            lru: BTreeSet::new(),
-            end: IdMap::default(),
+            idle: Deadlines::default(),
             stats: PolicyStats::default(),
         }
     }
@@ -276,31 +269,19 @@ impl KeepAlivePolicy for Hybrid {
         // end + keep-alive; a kept one from the end.
         let keep = Micros(w.keepalive.0.saturating_sub(w.prewarm.0));
         let end = info.now + keep;
-        self.order.insert((end, info.instance));
-        self.lru.insert((info.now, info.instance));
-        self.end.insert(info.instance, (end, info.now));
+        self.idle.insert(info.instance, end, info.now);
     }
 
     fn on_leave(&mut self, instance: InstanceId) {
-        if let Some((end, since)) = self.end.remove(&instance) {
-            self.order.remove(&(end, instance));
-            self.lru.remove(&(since, instance));
-        }
+        self.idle.remove(instance);
     }
 
     fn choose_victim(&mut self) -> KeepAliveDecision {
-        match self.lru.first() {
-            Some(&(_, id)) => KeepAliveDecision::Evict(id),
-            None => KeepAliveDecision::NoVictim,
-        }
+        self.idle.victim()
     }
 
     fn expired(&mut self, now: Micros) -> Vec<InstanceId> {
-        self.order
-            .iter()
-            .take_while(|(end, _)| *end <= now)
-            .map(|&(_, id)| id)
-            .collect()
+        self.idle.expired(now)
     }
 
     fn stats(&self) -> PolicyStats {

@@ -8,6 +8,7 @@
 //! paused if it fits (evicting idle instances the policy picks), otherwise
 //! destroyed.
 
+mod deadlines;
 mod fixed;
 mod gdsf;
 mod hybrid;
