@@ -385,7 +385,7 @@ impl<'c> Planner<'c> {
 
     /// Depth of `z` and the memory of its whole process (itself plus
     /// ancestors, without their spares: the pages a fork must map).
-    fn lineage(&self, z: ZygoteId) -> (u32, Bytes) {
+    pub fn lineage(&self, z: ZygoteId) -> (u32, Bytes) {
         let Some(t) = self.tree.as_ref() else {
             return (0, Bytes::ZERO);
         };

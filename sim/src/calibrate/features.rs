@@ -9,8 +9,7 @@ use sock_core::engine::{Call, Effects, Engine, EngineError, EngineOptions, Serve
 use sock_core::planner::{Action, Plan, Planner, SideDecision};
 use sock_core::record::PathKind;
 use sock_core::trace::{Invocation, TraceError};
-use sock_core::units::ZygoteId;
-use sock_core::{Bytes, Micros};
+use sock_core::Micros;
 use std::collections::BTreeMap;
 
 /// One invocation's plan as the fit needs it.
@@ -51,7 +50,7 @@ impl Effects for Collect {
                 depth,
                 spare,
                 ..
-            } => (Some(*depth), *spare, lineage_mb(planner, *zygote)),
+            } => (Some(*depth), *spare, planner.lineage(*zygote).1.as_mb_f64()),
             _ => (None, false, 0.0),
         };
         let ms = |m: Micros| m.0 as f64 / 1000.0;
@@ -71,21 +70,6 @@ impl Effects for Collect {
             service: plan.phases.total() - plan.phases.queue,
         })
     }
-}
-
-/// The forked Zygote's process memory: itself and its ancestors, without
-/// their spares (the pages a fork maps), as the planner charges a fork.
-fn lineage_mb(planner: &Planner<'_>, z: ZygoteId) -> f64 {
-    let Some(tree) = planner.tree() else {
-        return 0.0;
-    };
-    let mut mem = Bytes::ZERO;
-    let mut cur = Some(z);
-    while let Some(n) = cur.and_then(|c| tree.node(c)) {
-        mem += n.memory - n.spare_memory;
-        cur = n.parent;
-    }
-    mem.as_mb_f64()
 }
 
 /// Replays `invocations` on `planner` and returns each invocation's
