@@ -58,6 +58,10 @@ pub struct CalibrateArgs {
     /// Confidence level of the intervals.
     #[arg(long, default_value_t = 0.95, value_parser = parse_confidence)]
     pub confidence: f64,
+    /// What each phase's fit minimises: `median` (least absolute
+    /// deviations; what `sim compare` reports) or `mean` (least squares).
+    #[arg(long, value_enum, default_value = "median")]
+    pub fit: crate::calibrate::Estimator,
     /// Report format on stdout.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,

@@ -201,7 +201,15 @@ fn calibrate(args: &CalibrateArgs) -> Result<()> {
     }
     let out = output::Output::new(&args.out, &inputs)?;
     let (report, fitted) =
-        sock_sim::calibrate::calibrate(&args.trace, &settings, &args.from, args.confidence)?;
+        sock_sim::calibrate::calibrate(
+        &args.trace,
+        &settings,
+        &args.from,
+        sock_sim::calibrate::FitOptions {
+            confidence: args.confidence,
+            estimator: args.fit,
+        },
+    )?;
     {
         let mut f = std::io::BufWriter::new(out.create()?);
         serde_json::to_writer_pretty(&mut f, &fitted)?;

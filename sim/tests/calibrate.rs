@@ -62,41 +62,46 @@ fn fits_back_the_parameters_that_made_the_records() {
             "--records",
             &m,
         ]));
-        let report = ok(&sim(&[
-            "calibrate",
-            "--from",
-            &m,
-            "--trace",
-            &p("t.json"),
-            "--config",
-            &c,
-            "--out",
-            &f,
-            "--format",
-            "json",
-        ]));
-        let report: Value = serde_json::from_str(&report).expect("json report");
-        let joined = report["joined"].as_u64().expect("joined");
-        assert!(
-            joined >= 540,
-            "most records take the predicted path: {joined}"
-        );
-        let fit: Value =
-            serde_json::from_str(&std::fs::read_to_string(&f).expect("read")).expect("json");
-        for q in report["parameters"].as_array().expect("parameters") {
-            let name = q["name"].as_str().expect("name");
-            if q["fit"].is_null() {
-                // Not identifiable from these records: the prior stays, and why is said.
-                assert!(q["kept"].is_string(), "{name}: {q}");
-                continue;
-            }
-            let want = truth[name].as_f64().expect("a parameter of the truth");
-            let got = fit[name].as_f64().expect("number");
+        // Exact records: the median and the least-squares fit both recover them.
+        for estimator in ["median", "mean"] {
+            let report = ok(&sim(&[
+                "calibrate",
+                "--from",
+                &m,
+                "--trace",
+                &p("t.json"),
+                "--config",
+                &c,
+                "--out",
+                &f,
+                "--format",
+                "json",
+                "--fit",
+                estimator,
+            ]));
+            let report: Value = serde_json::from_str(&report).expect("json report");
+            let joined = report["joined"].as_u64().expect("joined");
             assert!(
-                (got - want).abs() <= 0.02 * want + 1e-3,
-                "{name}: fitted {got}, made with {want}"
+                joined >= 540,
+                "most records take the predicted path: {joined}"
             );
-            fitted_somewhere.insert(name.to_string());
+            let fit: Value =
+                serde_json::from_str(&std::fs::read_to_string(&f).expect("read")).expect("json");
+            for q in report["parameters"].as_array().expect("parameters") {
+                let name = q["name"].as_str().expect("name");
+                if q["fit"].is_null() {
+                    // Not identifiable from these records: the prior stays, and why is said.
+                    assert!(q["kept"].is_string(), "{name}: {q}");
+                    continue;
+                }
+                let want = truth[name].as_f64().expect("a parameter of the truth");
+                let got = fit[name].as_f64().expect("number");
+                assert!(
+                    (got - want).abs() <= 0.02 * want + 1e-3,
+                    "{name} ({estimator}): fitted {got}, made with {want}"
+                );
+                fitted_somewhere.insert(name.to_string());
+            }
         }
     }
     // Every parameter of the truth is fitted by one of the two runs; the

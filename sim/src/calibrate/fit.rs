@@ -85,6 +85,28 @@ pub fn ols(x: &[Vec<f64>], y: &[f64], confidence: f64) -> Result<Fit, FitError> 
     })
 }
 
+/// Weighted least squares: the `β` minimising `Σ w_i (y_i - x_i β)²`;
+/// `None` when the weighted normal equations are (nearly) singular.
+pub fn solve_weighted(x: &[Vec<f64>], y: &[f64], w: &[f64]) -> Option<Vec<f64>> {
+    let k = x.first().map_or(0, Vec::len);
+    let mut xtx = vec![vec![0.0; k]; k];
+    let mut xty = vec![0.0; k];
+    for ((row, &yi), &wi) in x.iter().zip(y).zip(w) {
+        for i in 0..k {
+            xty[i] += wi * row[i] * yi;
+            for j in 0..k {
+                xtx[i][j] += wi * row[i] * row[j];
+            }
+        }
+    }
+    let inv = invert(&xtx)?;
+    Some(
+        (0..k)
+            .map(|i| (0..k).map(|j| inv[i][j] * xty[j]).sum())
+            .collect(),
+    )
+}
+
 /// The inverse of a small square matrix; `None` when (nearly) singular.
 fn invert(m: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
     let k = m.len();

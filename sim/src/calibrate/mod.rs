@@ -6,8 +6,11 @@
 //! calibration) to get each invocation's plan; measured records are joined
 //! on `seq` and kept when they took the same path (same Zygote depth, same
 //! spare use). Each phase's term of the cost model is then a linear model
-//! fitted by least squares ([`fit::ols`]), each parameter reported with its
-//! Student-t confidence interval:
+//! fitted by median regression ([`robust::lad`], the default: start-up
+//! phases are skewed and `sim compare` reports medians) or by least squares
+//! ([`fit::ols`], `--fit mean`), each parameter reported with its
+//! confidence interval (percentile bootstrap for the median fit, Student-t
+//! for least squares):
 //!
 //! | phase (records) | model (ms) | parameters |
 //! |---|---|---|
@@ -26,6 +29,7 @@ pub mod features;
 pub mod fit;
 mod models;
 mod report;
+pub mod robust;
 
 pub use models::{fit_all, ParamFit};
 pub use report::{render_text, CalibrationReport};
@@ -33,6 +37,24 @@ pub use report::{render_text, CalibrationReport};
 use anyhow::{Context, Result};
 use sock_core::record::InvocationRecord;
 use std::collections::BTreeMap;
+
+/// What a phase's fit minimises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Estimator {
+    /// Least absolute deviations: a term lands on the samples' median.
+    Median,
+    /// Least squares: a term lands on the samples' mean.
+    Mean,
+}
+
+/// How every phase is fitted.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FitOptions {
+    /// Confidence level of the intervals, in (0, 1).
+    pub confidence: f64,
+    pub estimator: Estimator,
+}
 
 /// A measured record joined with its plan's features.
 #[derive(Clone, Debug)]
@@ -68,7 +90,7 @@ pub fn calibrate(
     trace: &std::path::Path,
     settings: &sock_core::config::Settings,
     measured_path: &std::path::Path,
-    confidence: f64,
+    opts: FitOptions,
 ) -> Result<(CalibrationReport, sock_core::cost::CostParams)> {
     let measured = crate::compare::load_records(measured_path)?;
     let file = std::fs::File::open(trace)
@@ -96,13 +118,14 @@ pub fn calibrate(
             measured_path.display()
         );
     }
-    let fits = fit_all(&rows, &settings.cost, confidence);
+    let fits = fit_all(&rows, &settings.cost, opts);
     let fitted = models::apply(&settings.cost, &fits);
     let report = CalibrationReport {
         measured: measured.len(),
         joined: rows.len(),
         left_out,
-        confidence,
+        confidence: opts.confidence,
+        estimator: opts.estimator,
         parameters: fits,
     };
     Ok((report, fitted))

@@ -1,8 +1,11 @@
-//! Each phase's term of the cost model as a least-squares problem, and
+//! Each phase's term of the cost model as a regression (median or least
+//! squares: [`super::Estimator`]), and
 //! the fitted parameters written back into a `CostParams` (the table in
 //! the module above says which records fit which parameter).
 
 use super::fit::{ols, Coefficient, Fit};
+use super::robust::lad;
+use super::{Estimator, FitOptions};
 use super::Joined;
 use sock_core::cost::CostParams;
 use sock_core::record::PathKind;
@@ -66,7 +69,7 @@ fn fit_phase(
     y: fn(&Joined<'_>) -> f64,
     terms: &[Term],
     identifiable: &[Option<&'static str>],
-    confidence: f64,
+    opts: FitOptions,
 ) -> Vec<ParamFit> {
     let free: Vec<usize> = (0..terms.len())
         .filter(|&i| identifiable[i].is_none())
@@ -85,7 +88,11 @@ fn fit_phase(
     let result: Result<Fit, String> = if free.is_empty() {
         Err(String::new())
     } else {
-        ols(&x, &yv, confidence).map_err(|e| e.to_string())
+        match opts.estimator {
+            Estimator::Median => lad(&x, &yv, opts.confidence),
+            Estimator::Mean => ols(&x, &yv, opts.confidence),
+        }
+        .map_err(|e| e.to_string())
     };
     let (resid50, resid95) = match &result {
         Ok(f) => abs_quantiles(&f.residuals),
@@ -137,7 +144,7 @@ fn varies(rows: &[&Joined<'_>], col: fn(&Joined<'_>) -> f64) -> bool {
 }
 
 /// Fits every parameter the records can identify.
-pub fn fit_all(rows: &[Joined<'_>], prior: &CostParams, confidence: f64) -> Vec<ParamFit> {
+pub fn fit_all(rows: &[Joined<'_>], prior: &CostParams, opts: FitOptions) -> Vec<ParamFit> {
     let by = |p: PathKind| -> Vec<&Joined<'_>> {
         rows.iter().filter(|r| r.measured.path == p).collect()
     };
@@ -165,7 +172,7 @@ pub fn fit_all(rows: &[Joined<'_>], prior: &CostParams, confidence: f64) -> Vec<
         |r| ms(r.measured.phases_us.unpause),
         &[constant("unpause_ms", prior.unpause_ms)],
         &[none(&hits)],
-        confidence,
+        opts,
     ));
     let has_hit = !hits.is_empty();
     out.extend(fit_phase(
@@ -184,7 +191,7 @@ pub fn fit_all(rows: &[Joined<'_>], prior: &CostParams, confidence: f64) -> Vec<
             (!has_hit).then_some("no handler hits to separate it from a cold start's"),
             (cold.is_empty()).then_some("no cold starts"),
         ],
-        confidence,
+        opts,
     ));
     let has_fork = cold.iter().any(|r| fresh(r) == 0.0);
     let has_fresh = cold.iter().any(|r| fresh(r) == 1.0);
@@ -210,7 +217,7 @@ pub fn fit_all(rows: &[Joined<'_>], prior: &CostParams, confidence: f64) -> Vec<
             (!varies(&cold, packages)).then_some("every closure has the same size"),
             (!has_fresh).then_some("no fresh starts"),
         ],
-        confidence,
+        opts,
     ));
     out.extend(fit_phase(
         "fork",
@@ -228,7 +235,7 @@ pub fn fit_all(rows: &[Joined<'_>], prior: &CostParams, confidence: f64) -> Vec<
             none(&forks),
             (!varies(&forks, zygote_mb)).then_some("every fork is from Zygotes of one size"),
         ],
-        confidence,
+        opts,
     ));
     out.extend(fit_phase(
         "fork (spare)",
@@ -236,7 +243,7 @@ pub fn fit_all(rows: &[Joined<'_>], prior: &CostParams, confidence: f64) -> Vec<
         |r| ms(r.measured.phases_us.fork),
         &[constant("spare_hit_ms", prior.spare_hit_ms)],
         &[none(&spares)],
-        confidence,
+        opts,
     ));
     for (phase, name, prior_scale, pred, meas) in [
         (
@@ -265,7 +272,7 @@ pub fn fit_all(rows: &[Joined<'_>], prior: &CostParams, confidence: f64) -> Vec<
                 column: pred,
             }],
             &[none(&with)],
-            confidence,
+            opts,
         );
         // The fit is a ratio to the prediction at the prior scale.
         for p in &mut fits {

@@ -13,6 +13,8 @@ pub struct CalibrationReport {
     pub joined: usize,
     pub left_out: usize,
     pub confidence: f64,
+    /// Median or least-squares fit.
+    pub estimator: super::Estimator,
     pub parameters: Vec<ParamFit>,
 }
 
@@ -30,6 +32,17 @@ pub fn render_text(r: &CalibrationReport) -> String {
         s,
         "records    {} measured, {} joined with a plan of the same path, {} left out",
         r.measured, r.joined, r.left_out
+    );
+    let _ = writeln!(
+        s,
+        "fit        {}",
+        match r.estimator {
+            super::Estimator::Median => format!(
+                "median regression (least absolute deviations), percentile-bootstrap intervals ({} resamples)",
+                super::robust::BOOTSTRAP_RESAMPLES
+            ),
+            super::Estimator::Mean => "least squares, Student-t intervals".to_string(),
+        }
     );
     let _ = writeln!(
         s,
