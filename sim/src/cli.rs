@@ -95,6 +95,10 @@ pub struct CompareArgs {
     /// relative error above PCT percent (for scripts and CI).
     #[arg(long, value_name = "PCT", value_parser = parse_pct)]
     pub max_median_error: Option<f64>,
+    /// Exit non-zero (after the report) when any path's phase has a 95th
+    /// percentile relative error above PCT percent.
+    #[arg(long, value_name = "PCT", value_parser = parse_pct)]
+    pub max_p95_error: Option<f64>,
     /// Exit non-zero (after the report) when decision agreement is below
     /// PCT percent.
     #[arg(long, value_name = "PCT", value_parser = parse_pct)]

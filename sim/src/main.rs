@@ -173,7 +173,14 @@ fn compare(args: &CompareArgs) -> Result<()> {
         Format::Json => serde_json::to_string_pretty(&report)? + "\n",
     };
     std::io::stdout().lock().write_all(text.as_bytes())?;
-    let failed = compare::gate(&report, args.max_median_error, args.min_agreement);
+    let failed = compare::gate(
+        &report,
+        compare::Bounds {
+            max_median_pct: args.max_median_error,
+            max_p95_pct: args.max_p95_error,
+            min_agreement_pct: args.min_agreement,
+        },
+    );
     if !failed.is_empty() {
         bail!(
             "the comparison is out of bounds:\n  {}",

@@ -8,6 +8,10 @@ fn opt_pct(v: Option<f64>) -> String {
 }
 
 
+fn pct(v: Option<f64>) -> String {
+    v.map_or_else(String::new, |v| format!("{v:.3}"))
+}
+
 /// The report as aligned text tables.
 pub fn render_text(c: &Comparison) -> String {
     let mut s = String::new();
@@ -58,7 +62,7 @@ pub fn render_text(c: &Comparison) -> String {
     }
     let _ = writeln!(
         s,
-        "\nlatency error where the path agrees (ms; err = measured - predicted, rel = |err| / predicted)"
+        "\nlatency error where the path agrees (ms; err = measured - predicted, rel = |err| / predicted;\nspread = median |measured - its median| / its median, the best a per-row constant can score)"
     );
     if c.latency_error.is_empty() {
         let _ = writeln!(s, "  (no matched record has the same path on both sides)");
@@ -66,7 +70,7 @@ pub fn render_text(c: &Comparison) -> String {
     }
     let _ = writeln!(
         s,
-        "{:<12} {:<8} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
+        "{:<12} {:<8} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8} {:>8}",
         "path",
         "metric",
         "n",
@@ -75,12 +79,14 @@ pub fn render_text(c: &Comparison) -> String {
         "err p50",
         "|err| p50",
         "|err| p95",
-        "rel p50"
+        "rel p50",
+        "rel p95",
+        "spread"
     );
     for r in &c.latency_error {
         let _ = writeln!(
             s,
-            "{:<12} {:<8} {:>7} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>8}",
+            "{:<12} {:<8} {:>7} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>8} {:>8} {:>8}",
             r.path.as_str(),
             r.metric,
             r.n,
@@ -89,7 +95,9 @@ pub fn render_text(c: &Comparison) -> String {
             r.median_error_ms,
             r.median_abs_error_ms,
             r.p95_abs_error_ms,
-            opt_pct(r.median_rel_error_pct)
+            opt_pct(r.median_rel_error_pct),
+            opt_pct(r.p95_rel_error_pct),
+            opt_pct(r.measured_spread_pct)
         );
     }
     s
@@ -100,12 +108,13 @@ pub fn render_text(c: &Comparison) -> String {
 pub fn render_csv(c: &Comparison) -> String {
     let mut s = String::from(
         "path,metric,n,median_predicted_ms,median_measured_ms,median_error_ms,\
-         median_abs_error_ms,p95_abs_error_ms,median_rel_error_pct,rel_n\n",
+         median_abs_error_ms,p95_abs_error_ms,median_rel_error_pct,rel_n,\
+         p95_rel_error_pct,measured_spread_pct\n",
     );
     for r in &c.latency_error {
         let _ = writeln!(
             s,
-            "{},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{},{}",
+            "{},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{},{},{},{}",
             r.path.as_str(),
             r.metric,
             r.n,
@@ -114,9 +123,10 @@ pub fn render_csv(c: &Comparison) -> String {
             r.median_error_ms,
             r.median_abs_error_ms,
             r.p95_abs_error_ms,
-            r.median_rel_error_pct
-                .map_or_else(String::new, |v| format!("{v:.3}")),
-            r.rel_n
+            pct(r.median_rel_error_pct),
+            r.rel_n,
+            pct(r.p95_rel_error_pct),
+            pct(r.measured_spread_pct)
         );
     }
     s

@@ -87,7 +87,12 @@ fn medians_and_p95_are_nearest_rank() {
     assert_eq!(h.median_abs_error_ms, 1.0);
     assert_eq!(h.p95_abs_error_ms, 6.0);
     assert_eq!(h.median_rel_error_pct, Some(10.0));
+    assert_eq!(h.p95_rel_error_pct, Some(20.0));
     assert_eq!(h.rel_n, 4);
+    // Spread: measured median 18; |m - 18| / 18 = 38.9%, 0, 100%, 122.2%
+    // -> median (rank 2) 38.9%.
+    let spread = h.measured_spread_pct.expect("spread");
+    assert!((spread - 700.0 / 18.0).abs() < 1e-9, "{spread}");
     // Startup is zero on both sides: the row stays, with no relative error.
     let s = row(&c, PathKind::HandlerHit, "startup").expect("startup row");
     assert_eq!((s.median_abs_error_ms, s.median_rel_error_pct), (0.0, None));
@@ -223,19 +228,43 @@ fn gate_names_each_bound_that_fails() {
         rec(1, PathKind::Fresh, 1500, 0),
     ];
     let c = compare(&predicted, &measured);
-    assert!(gate(&c, None, None).is_empty());
-    assert!(gate(&c, Some(60.0), Some(100.0)).is_empty());
-    let failed = gate(&c, Some(10.0), None);
+    assert!(gate(&c, Bounds::default()).is_empty());
+    let loose = Bounds {
+        max_median_pct: Some(60.0),
+        max_p95_pct: Some(60.0),
+        min_agreement_pct: Some(100.0),
+    };
+    assert!(gate(&c, loose).is_empty());
+    let failed = gate(
+        &c,
+        Bounds {
+            max_median_pct: Some(10.0),
+            max_p95_pct: Some(40.0),
+            ..Bounds::default()
+        },
+    );
     assert!(
         failed
             .iter()
             .any(|l| l.starts_with("fresh handler: median relative error 50.0%")),
         "{failed:?}"
     );
+    assert!(
+        failed
+            .iter()
+            .any(|l| l.starts_with("fresh handler: p95 relative error 50.0% is above 40%")),
+        "{failed:?}"
+    );
     let other = [measured[0].clone(), rec(1, PathKind::HandlerHit, 1500, 0)];
     let c = compare(&predicted, &other);
     assert_eq!(
-        gate(&c, None, Some(99.5)),
+        gate(
+            &c,
+            Bounds {
+                min_agreement_pct: Some(99.5),
+                ..Bounds::default()
+            }
+        ),
         ["decision agreement 50.00% is below 99.5%"]
     );
 }
