@@ -32,9 +32,56 @@ pub enum Command {
     /// path confusion table, latency error per path and phase.
     Compare(CompareArgs),
     /// Fit the cost model's parameters to a run's measured records
-    /// (`sock-exec run --records`): least squares per phase, each
-    /// parameter with its confidence interval; writes a calibration file.
+    /// (`sock-exec run --records`): median regression (or least squares)
+    /// per phase, each parameter with its confidence interval; writes a
+    /// calibration file.
     Calibrate(CalibrateArgs),
+    /// Replay a grid of configurations (axes of sim's own flags) on one or
+    /// more traces in parallel: one CSV row per configuration with every
+    /// summary metric; resumable, shardable (`sim sweep merge`).
+    Sweep(SweepArgs),
+}
+
+/// `sim sweep` options.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SweepArgs {
+    #[command(subcommand)]
+    pub command: Option<SweepCommand>,
+    /// A trace to replay (repeat for several: the outermost axis).
+    #[arg(long)]
+    pub trace: Vec<PathBuf>,
+    /// An axis: a sim flag without its dashes and its values, e.g.
+    /// `worker-mb=1024,2048,4096` or `policy=ttl,lru,gdsf` (repeatable; the
+    /// last varies fastest).
+    #[arg(long, value_name = "FLAG=V1,V2,...")]
+    pub axis: Vec<crate::sweep::grid::Axis>,
+    /// The CSV to write; its journal (`OUT.rows.jsonl`) sits beside it.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Run only the points whose index is I modulo N (0 <= I < N); `env/N`
+    /// takes I from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Worker threads (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub jobs: usize,
+    /// Flags every point gets, after `--`, e.g. `-- --zygotes off --cores unbounded`.
+    #[arg(last = true)]
+    pub fixed: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SweepCommand {
+    /// Join the shards' journals into the table one unsharded run writes.
+    Merge {
+        /// The shards' `--out` files (or their `.rows.jsonl` journals).
+        #[arg(required = true)]
+        parts: Vec<PathBuf>,
+        /// The CSV to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// `sim calibrate` options.

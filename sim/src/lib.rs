@@ -32,6 +32,7 @@ pub mod settings;
 pub mod stats;
 pub mod study;
 pub mod summary;
+pub mod sweep;
 
 use anyhow::{Context, Result};
 use settings::Settings;

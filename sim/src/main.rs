@@ -53,6 +53,7 @@ fn run(cli: Cli) -> Result<()> {
         }) => study(&params),
         Some(Command::Compare(args)) => compare(&args),
         Some(Command::Calibrate(args)) => calibrate(&args),
+        Some(Command::Sweep(args)) => sweep(args),
         None => {
             let args = cli.run;
             let Some(trace) = args.trace.clone() else {
@@ -229,5 +230,41 @@ fn calibrate(args: &CalibrateArgs) -> Result<()> {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
     }
     eprintln!("sim: wrote {}", args.out.display());
+    Ok(())
+}
+
+/// `sim sweep` and `sim sweep merge`.
+fn sweep(args: sock_sim::cli::SweepArgs) -> Result<()> {
+    use sock_sim::sweep;
+    if let Some(sock_sim::cli::SweepCommand::Merge { parts, out }) = args.command {
+        let n = sweep::merge(&parts, &out)?;
+        eprintln!("sim: sweep merge wrote {} ({n} rows from {} parts)", out.display(), parts.len());
+        return Ok(());
+    }
+    let Some(out) = args.out else {
+        bail!("--out is required: the CSV the sweep writes (its journal goes beside it)");
+    };
+    let shard = args
+        .shard
+        .as_deref()
+        .map(|s| sweep::grid::Shard::parse(s, |v| std::env::var(v).ok()))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--shard {e}"))?;
+    let spec = sweep::SweepSpec {
+        traces: args.trace,
+        axes: args.axis,
+        fixed: args.fixed,
+        out,
+        shard,
+        jobs: args.jobs,
+    };
+    let started = std::time::Instant::now();
+    let (rows, ran) = sweep::run(&spec)?;
+    eprintln!(
+        "sim: sweep wrote {} ({rows} rows: {ran} replayed now, {} from its journal) in {:.1} s",
+        spec.out.display(),
+        rows - ran,
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -155,6 +155,9 @@ mod tests {
         assert_eq!(lad(&x, &[1.0, 2.0, 3.0], 0.95), Err(FitError::Singular));
         // One sample: an estimate without an interval.
         let f = lad(&[vec![1.0]], &[4.0], 0.95).expect("fit");
-        assert_eq!((f.coefficients[0].estimate, f.coefficients[0].ci), (4.0, None));
+        assert_eq!(
+            (f.coefficients[0].estimate, f.coefficients[0].ci),
+            (4.0, None)
+        );
     }
 }

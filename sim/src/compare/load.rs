@@ -68,4 +68,3 @@ pub fn load_records_with_lines(path: &Path) -> Result<Vec<(usize, InvocationReco
     }
     Ok(records)
 }
-

@@ -42,7 +42,6 @@ pub const METRICS: [&str; 10] = [
     "latency",
 ];
 
-
 #[derive(Debug, Serialize)]
 pub struct Comparison {
     /// The two files, when known (set by the caller, see [`Comparison::with_files`]).
@@ -346,7 +345,9 @@ pub fn gate(c: &Comparison, bounds: Bounds) -> Vec<String> {
             "median",
             (|r: &ErrorRow| r.median_rel_error_pct) as fn(&ErrorRow) -> Option<f64>,
         ),
-        (bounds.max_p95_pct, "p95", |r: &ErrorRow| r.p95_rel_error_pct),
+        (bounds.max_p95_pct, "p95", |r: &ErrorRow| {
+            r.p95_rel_error_pct
+        }),
     ] {
         let Some(max) = max else { continue };
         for r in &c.latency_error {

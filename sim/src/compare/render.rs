@@ -7,7 +7,6 @@ fn opt_pct(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}%"))
 }
 
-
 fn pct(v: Option<f64>) -> String {
     v.map_or_else(String::new, |v| format!("{v:.3}"))
 }
@@ -131,4 +130,3 @@ pub fn render_csv(c: &Comparison) -> String {
     }
     s
 }
-

@@ -1,0 +1,267 @@
+//! `sim sweep`: one replay per configuration of a grid (axes of `sim`'s
+//! own flags, crossed with one or more traces), run in parallel (rayon, one
+//! replay per task, each trace parsed once and shared read-only), one row
+//! per configuration with every summary metric, as CSV.
+//!
+//! Each finished point is appended to a journal beside the output
+//! ([`journal`]), so a stopped sweep resumes where it was; `--shard I/N`
+//! runs every N-th point, and `sim sweep merge` joins the shards' journals
+//! into exactly the bytes one unsharded run writes ([`table`]).
+
+pub mod grid;
+pub mod journal;
+pub mod table;
+
+use crate::output;
+use crate::replay::{replay, ReplayOptions};
+use crate::summary::{Summary, TraceInfo};
+use anyhow::{bail, Context, Result};
+use grid::{Axis, Point, Shard};
+use journal::Row;
+use rayon::prelude::*;
+use sock_core::planner::Planner;
+use sock_core::trace::{Catalog, Invocation, TraceReader};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// What a sweep runs.
+#[derive(Clone, Debug)]
+pub struct SweepSpec {
+    pub traces: Vec<PathBuf>,
+    pub axes: Vec<Axis>,
+    /// Flags every point gets (before the axes' own).
+    pub fixed: Vec<String>,
+    pub out: PathBuf,
+    pub shard: Option<Shard>,
+    /// Worker threads (0: one per core).
+    pub jobs: usize,
+}
+
+/// A trace read once, shared by every replay of it.
+struct Loaded {
+    catalog: Catalog,
+    invocations: Vec<Invocation>,
+}
+
+fn load(path: &Path) -> Result<Loaded> {
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot open trace {}", path.display()))?;
+    let reader = TraceReader::new(
+        std::io::BufReader::with_capacity(1 << 20, file),
+        path.display().to_string(),
+    )?;
+    let (catalog, invocations) = reader.into_parts();
+    let invocations = invocations.collect::<Result<Vec<_>, _>>()?;
+    Ok(Loaded {
+        catalog,
+        invocations,
+    })
+}
+
+/// One point's row: its index, trace, axis values, then the summary.
+fn run_point(
+    point: &Point,
+    of: usize,
+    settings: &crate::settings::Settings,
+    trace: &Path,
+    loaded: &Loaded,
+    axes: &[Axis],
+) -> Result<Row> {
+    let tree = crate::settings::static_tree(settings)?;
+    let planner = Planner::new(
+        &loaded.catalog,
+        settings.cost.clone(),
+        settings.tiers.clone(),
+        tree.as_ref(),
+    )
+    .with_context(|| format!("grid point {}: invalid settings", point.index))?;
+    let options = ReplayOptions {
+        engine: sock_core::engine::EngineOptions::from_worker(&settings.worker),
+        ..ReplayOptions::default()
+    };
+    let stats = replay(
+        planner,
+        loaded.invocations.iter().copied().map(Ok),
+        options,
+        None,
+    )
+    .with_context(|| format!("grid point {} (sim {})", point.index, point.args.join(" ")))?;
+    let info = TraceInfo {
+        path: trace.display().to_string(),
+        packages: loaded.catalog.package_count(),
+        functions: loaded.catalog.function_count(),
+        span_s: 0.0,
+    };
+    let summary = Summary::new(
+        &stats,
+        info,
+        settings.worker.clone(),
+        settings.tiers.clone(),
+    );
+    let mut columns = vec![
+        ("point".to_string(), point.index.to_string()),
+        ("trace".to_string(), trace.display().to_string()),
+    ];
+    for (a, v) in axes.iter().zip(&point.values) {
+        columns.push((a.flag.clone(), v.clone()));
+    }
+    columns.extend(table::flatten(&serde_json::to_value(&summary)?));
+    Ok(Row {
+        point: point.index,
+        of,
+        args: point.args.clone(),
+        columns,
+    })
+}
+
+/// Progress on stderr when it is a terminal: points done, rate, ETA.
+struct Progress {
+    total: usize,
+    done: AtomicUsize,
+    started: Instant,
+    shown: bool,
+}
+
+impl Progress {
+    fn tick(&self) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if !self.shown {
+            return;
+        }
+        let el = self.started.elapsed().as_secs_f64();
+        let eta = el / done as f64 * (self.total - done) as f64;
+        eprint!(
+            "\rsim sweep: {done}/{} points, {el:.0} s, ETA {eta:.0} s   ",
+            self.total
+        );
+        if done == self.total {
+            eprintln!();
+        }
+    }
+}
+
+/// Runs the sweep; returns (rows written, rows run now).
+pub fn run(spec: &SweepSpec) -> Result<(usize, usize)> {
+    if spec.traces.is_empty() {
+        bail!("no trace given: `sim sweep --trace T --axis FLAG=V1,V2 --out sweep.csv`");
+    }
+    let all = grid::points(&spec.traces, &spec.axes, &spec.fixed)?;
+    let of = all.len();
+    let mine: Vec<&Point> = all
+        .iter()
+        .filter(|p| spec.shard.is_none_or(|s| s.holds(p.index)))
+        .collect();
+    // Every point is resolved before any replay: a bad value fails fast.
+    let settings: Vec<crate::settings::Settings> = mine
+        .iter()
+        .map(|p| grid::settings(p))
+        .collect::<Result<_>>()?;
+    let inputs: Vec<output::Input> = spec.traces.iter().map(|t| ("trace", t.as_path())).collect();
+    output::Output::new(&spec.out, &inputs)?;
+    let jpath = journal::path_for(&spec.out);
+    let mut done: std::collections::BTreeMap<usize, Row> = Default::default();
+    for r in journal::read(&jpath)? {
+        let Some(p) = all.get(r.point).filter(|_| r.of == of) else {
+            bail!(
+                "{}: point {} of a grid of {} points; this grid has {of}: another sweep's journal (remove it, or give another --out)",
+                jpath.display(),
+                r.point,
+                r.of
+            );
+        };
+        if p.args != r.args {
+            bail!(
+                "{}: point {} was `sim {}`, this grid's is `sim {}`: another sweep's journal (remove it, or give another --out)",
+                jpath.display(),
+                r.point,
+                r.args.join(" "),
+                p.args.join(" ")
+            );
+        }
+        done.insert(r.point, r);
+    }
+    let todo: Vec<(usize, &Point)> = mine
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !done.contains_key(&p.index))
+        .map(|(i, p)| (i, *p))
+        .collect();
+    let loaded: Vec<Option<Loaded>> = (0..spec.traces.len())
+        .map(|t| {
+            todo.iter()
+                .any(|(_, p)| p.trace == t)
+                .then(|| load(&spec.traces[t]))
+                .transpose()
+        })
+        .collect::<Result<_>>()?;
+    let progress = Progress {
+        total: todo.len(),
+        done: AtomicUsize::new(0),
+        started: Instant::now(),
+        shown: std::io::stderr().is_terminal(),
+    };
+    let writer = Mutex::new(journal::Writer::open(&jpath)?);
+    let fresh = Mutex::new(Vec::new());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(spec.jobs)
+        .build()
+        .context("cannot start the sweep's threads")?;
+    pool.install(|| {
+        todo.par_iter().try_for_each(|&(i, p)| -> Result<()> {
+            let trace = &spec.traces[p.trace];
+            let l = loaded[p.trace].as_ref().expect("loaded: a point needs it");
+            let row = run_point(p, of, &settings[i], trace, l, &spec.axes)?;
+            writer.lock().expect("journal lock").append(&row)?;
+            fresh.lock().expect("rows lock").push(row);
+            progress.tick();
+            Ok(())
+        })
+    })?;
+    let ran = todo.len();
+    let mut rows: Vec<Row> = done
+        .into_values()
+        .filter(|r| spec.shard.is_none_or(|s| s.holds(r.point)))
+        .collect();
+    rows.extend(fresh.into_inner().expect("rows lock"));
+    rows.sort_by_key(|r| r.point);
+    output::write_atomically::<_, anyhow::Error>(&spec.out, &inputs, |w| {
+        Ok(table::write_csv(&rows, w)?)
+    })?;
+    Ok((rows.len(), ran))
+}
+
+/// `sim sweep merge`: the shards' journals (or their CSV outputs, whose
+/// journals sit beside them) joined into one table; every point of the
+/// grid must be there.
+pub fn merge(parts: &[PathBuf], out: &Path) -> Result<usize> {
+    let mut rows = Vec::new();
+    for p in parts {
+        let j = if p.to_string_lossy().ends_with(".rows.jsonl") {
+            p.clone()
+        } else {
+            journal::path_for(p)
+        };
+        if !j.exists() {
+            bail!("{}: no such sweep journal (give the shards' --out files or their .rows.jsonl journals)", j.display());
+        }
+        rows.extend(journal::read(&j)?);
+    }
+    let rows = journal::join(rows)?;
+    let Some(of) = rows.first().map(|r| r.of) else {
+        bail!("the journals hold no rows");
+    };
+    let missing: Vec<usize> = (0..of)
+        .filter(|i| rows.binary_search_by_key(i, |r| r.point).is_err())
+        .collect();
+    if let Some(first) = missing.first() {
+        bail!(
+            "{} of the grid's {of} points are in none of the journals (the first: point {first}); is a shard missing or unfinished?",
+            missing.len()
+        );
+    }
+    output::write_atomically::<_, anyhow::Error>(out, &[], |w| Ok(table::write_csv(&rows, w)?))?;
+    Ok(rows.len())
+}

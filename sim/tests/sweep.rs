@@ -1,0 +1,200 @@
+//! `sim sweep`: one row per grid point with the same numbers `sim` prints
+//! for those flags; shards run as a Kubernetes Indexed Job or a Slurm
+//! array would run them (index from the environment) merge into exactly
+//! the bytes of one unsharded run; a stopped sweep resumes from its
+//! journal; bad grids fail before any replay, naming the point.
+
+mod common;
+
+use common::{fails, ok, root, sim};
+use std::process::Command;
+
+fn trace(dir: &std::path::Path) -> String {
+    let t = dir.join("t.json").display().to_string();
+    ok(&sim(&[
+        "trace",
+        "gen",
+        "--packages",
+        "20",
+        "--functions",
+        "15",
+        "--invocations",
+        "3000",
+        "--duration-s",
+        "600",
+        "--seed",
+        "5",
+        "--out",
+        &t,
+    ]));
+    t
+}
+
+const AXES: [&str; 4] = [
+    "--axis",
+    "handler-mb=64,256,1024",
+    "--axis",
+    "policy=ttl,gdsf",
+];
+
+fn csv_rows(path: &std::path::Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(path)
+        .expect("read csv")
+        .lines()
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn rows_match_sim_and_shards_merge_into_the_same_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t = trace(dir.path());
+    let out = dir.path().join("sweep.csv");
+    let mut args = vec!["sweep", "--trace", &t];
+    args.extend(AXES);
+    let o = out.display().to_string();
+    args.extend(["--out", &o, "--", "--zygote-mb", "128"]);
+    ok(&sim(&args));
+    let rows = csv_rows(&out);
+    assert_eq!(rows.len(), 7, "a header and 6 points");
+    let col = |name: &str| rows[0].iter().position(|c| c == name).expect(name);
+    // Point 3 is handler-mb 256 with gdsf: the same numbers as sim itself.
+    let r = &rows[4];
+    assert_eq!(
+        (r[col("handler-mb")].as_str(), r[col("policy")].as_str()),
+        ("256", "gdsf")
+    );
+    let json = ok(&sim(&[
+        "--trace",
+        &t,
+        "--zygote-mb",
+        "128",
+        "--handler-mb",
+        "256",
+        "--policy",
+        "gdsf",
+        "--format",
+        "json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    for key in [
+        "paths.handler_hit.count",
+        "startup_ms.p99",
+        "worker.memory_mb.peak",
+    ] {
+        let mut x = &v;
+        for part in key.split('.') {
+            x = &x[part];
+        }
+        assert_eq!(r[col(key)], x.to_string(), "{key}");
+    }
+    // Shards, with the index from the environment as each engine sets it.
+    let mut parts = Vec::new();
+    for (i, var) in [
+        "JOB_COMPLETION_INDEX",
+        "SLURM_ARRAY_TASK_ID",
+        "JOB_COMPLETION_INDEX",
+        "SLURM_ARRAY_TASK_ID",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let part = dir
+            .path()
+            .join(format!("part{i}.csv"))
+            .display()
+            .to_string();
+        let mut a = vec!["sweep", "--trace", &t];
+        a.extend(AXES);
+        a.extend([
+            "--shard",
+            "env/4",
+            "--out",
+            &part,
+            "--",
+            "--zygote-mb",
+            "128",
+        ]);
+        let o = Command::new(env!("CARGO_BIN_EXE_sim"))
+            .args(&a)
+            .current_dir(root())
+            .env_remove("JOB_COMPLETION_INDEX")
+            .env_remove("SLURM_ARRAY_TASK_ID")
+            .env(var, i.to_string())
+            .output()
+            .expect("run sim");
+        ok(&o);
+        parts.push(part);
+    }
+    let merged = dir.path().join("merged.csv").display().to_string();
+    let mut m = vec!["sweep", "merge", "--out", &merged];
+    m.extend(parts.iter().map(String::as_str));
+    ok(&sim(&m));
+    assert_eq!(
+        std::fs::read(&merged).expect("merged"),
+        std::fs::read(&out).expect("unsharded"),
+        "merged shards are the unsharded bytes"
+    );
+    // A missing shard is an error naming how many points are missing.
+    let e = fails(&sim(&[
+        "sweep", "merge", "--out", &merged, &parts[0], &parts[1],
+    ]));
+    assert!(e.contains("2 of the grid's 6 points"), "{e}");
+}
+
+#[test]
+fn a_stopped_sweep_resumes_and_bad_grids_fail_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t = trace(dir.path());
+    let out = dir.path().join("s.csv");
+    let o = out.display().to_string();
+    let mut args = vec!["sweep", "--trace", &t];
+    args.extend(AXES);
+    args.extend(["--out", &o]);
+    ok(&sim(&args));
+    let whole = std::fs::read(&out).expect("csv");
+    // Stop it mid-row: the journal loses its last line's end.
+    let journal = dir.path().join("s.csv.rows.jsonl");
+    let j = std::fs::read(&journal).expect("journal");
+    std::fs::write(&journal, &j[..j.len() - 50]).expect("cut");
+    std::fs::remove_file(&out).expect("rm");
+    let o2 = sim(&args);
+    ok(&o2);
+    let err = String::from_utf8_lossy(&o2.stderr);
+    assert!(err.contains("1 replayed now, 5 from its journal"), "{err}");
+    assert_eq!(std::fs::read(&out).expect("csv"), whole);
+    // Another grid on the same journal is refused.
+    let e = fails(&sim(&[
+        "sweep",
+        "--trace",
+        &t,
+        "--axis",
+        "handler-mb=1,2",
+        "--out",
+        &o,
+    ]));
+    assert!(e.contains("another sweep's journal"), "{e}");
+    // A bad value names its point and flag, before any replay.
+    let bad = dir.path().join("bad.csv").display().to_string();
+    let e = fails(&sim(&[
+        "sweep",
+        "--trace",
+        &t,
+        "--axis",
+        "ttl-s=60,-1",
+        "--out",
+        &bad,
+    ]));
+    assert!(e.contains("grid point 1") && e.contains("--ttl-s"), "{e}");
+    assert!(!dir.path().join("bad.csv.rows.jsonl").exists());
+    let e = fails(&sim(&[
+        "sweep",
+        "--trace",
+        &t,
+        "--axis",
+        "records=x.jsonl",
+        "--out",
+        &bad,
+    ]));
+    assert!(e.contains("not a setting"), "{e}");
+}
