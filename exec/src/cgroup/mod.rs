@@ -152,6 +152,16 @@ impl CgroupBackend {
         }
     }
 
+    /// SIGKILLs every process in `cg` without waiting for them to go (an
+    /// asynchronous destroy's critical path; the give-back's
+    /// [`CgroupBackend::kill_all`] waits later).
+    pub fn signal_all(&self, cg: &Cgroup) -> CgroupResult<()> {
+        match self {
+            CgroupBackend::V1(b) => b.kill_all(cg, self),
+            CgroupBackend::V2(b) => b.kill_all(cg),
+        }
+    }
+
     /// SIGKILLs every process in `cg` and waits until it is empty.
     pub fn kill_all(&self, cg: &Cgroup) -> CgroupResult<()> {
         // Who was inside: those that were reparented to us (orphans of a
