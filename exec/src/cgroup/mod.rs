@@ -120,7 +120,7 @@ impl CgroupBackend {
     /// v1 hierarchy). Computed before fork, written by the child.
     pub fn join_files(&self, cg: &Cgroup) -> Vec<PathBuf> {
         match self {
-            CgroupBackend::V1(b) => b.procs_files(cg),
+            CgroupBackend::V1(b) => b.join_files(cg),
             CgroupBackend::V2(b) => vec![b.path(cg).join("cgroup.procs")],
         }
     }
