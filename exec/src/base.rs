@@ -197,7 +197,9 @@ fn compile_runtime(root: &Path) {
             stderr = %String::from_utf8_lossy(&o.stderr),
             "compiling the runtime to bytecode failed; it is compiled at each start"
         ),
-        Err(e) => tracing::warn!(root = %root.display(), error = %e, "cannot run chroot to compile the runtime"),
+        Err(e) => {
+            tracing::warn!(root = %root.display(), error = %e, "cannot run chroot to compile the runtime")
+        }
     }
 }
 

@@ -80,9 +80,15 @@ fn async_destroy_kills_now_and_queues_the_rest(dir: &Path) -> TestResult {
     check(ex.collect_teardowns().map_err(e)? == 0, "collected")?;
     check(!cdir.exists(), "folder removed")?;
     check(!process::is_alive(init), "init reaped")?;
-    check(ex.backend().procs(&cg).map_err(e)?.is_empty(), "cgroup empty")?;
+    check(
+        ex.backend().procs(&cg).map_err(e)?.is_empty(),
+        "cgroup empty",
+    )?;
     check(ex.pool_counts() == (2, 2), "cgroup back in the pool")?;
-    check(mount_count() == mounts0 + 1, "only the private mount is left")?;
+    check(
+        mount_count() == mounts0 + 1,
+        "only the private mount is left",
+    )?;
     ex.shutdown().map_err(e)
 }
 
@@ -96,8 +102,14 @@ fn a_cgroup_being_emptied_is_not_handed_out(dir: &Path) -> TestResult {
     ex.destroy_async(c1).map_err(e)?;
     check(ex.pool_counts() == (1, 0), "pending: no free cgroup")?;
     let c2 = served(&mut ex, dir)?;
-    check(c2.cgroup == cg1, "the pool did not grow: it reused the cgroup")?;
-    check(ex.pending_teardowns() == 0, "the teardown was completed first")?;
+    check(
+        c2.cgroup == cg1,
+        "the pool did not grow: it reused the cgroup",
+    )?;
+    check(
+        ex.pending_teardowns() == 0,
+        "the teardown was completed first",
+    )?;
     check(!process::is_alive(init1), "the old init is gone")?;
     let procs = ex.backend().procs(&cg1).map_err(e)?;
     check(

@@ -20,8 +20,8 @@ mod recover;
 mod spawn;
 mod teardown;
 
-pub use create::{CreateError, CreateSteps};
 pub(crate) use create::Prepared;
+pub use create::{CreateError, CreateSteps};
 pub use invoke::{InvokeError, Response, MAX_BODY_BYTES, MAX_HEAD_BYTES};
 pub use lock::StateLock;
 pub use pending::Pending;

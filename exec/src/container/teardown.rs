@@ -125,7 +125,11 @@ impl Executor {
     fn bound_teardowns(&mut self) -> Result<(), ExecutorError> {
         let bound = self.config.max_pending_teardowns;
         while self.teardowns.len() > bound {
-            let t = self.teardowns.queue.pop_front().expect("queue is not empty");
+            let t = self
+                .teardowns
+                .queue
+                .pop_front()
+                .expect("queue is not empty");
             self.complete(t)?;
         }
         Ok(())
