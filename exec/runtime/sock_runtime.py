@@ -5,7 +5,10 @@ Stdlib only, and only C-level modules (_socket, _json, posix, _signal):
 `import socket` and `import json` pull in enum, selectors and re and cost
 ~10 ms, more than the whole lean container. The listening socket is
 created by sock-exec and inherited as fd 3 (socket activation), so the
-executor can connect before this interpreter has even started.
+executor can connect before this interpreter has even started. It is
+installed as the module /sock/sock_runtime.py and compiled to bytecode at
+install time; /sock/runtime.py, the script the interpreter runs, only
+imports it (a script would be compiled from source at every start).
 
 Handler convention (OpenLambda's): /handler/f.py defines f(event); the
 request body is the JSON event, the response body is f's JSON result.

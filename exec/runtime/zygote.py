@@ -227,7 +227,8 @@ def report_enter_error(rt, conn, e):
 
 
 def join_cgroup(procs):
-    """Moves this process into the target's cgroup (each hierarchy's cgroup.procs fd)."""
+    """Moves this (single-threaded) process into the target's cgroup: the
+    executor's join file per hierarchy (v1: `tasks`, v2: `cgroup.procs`)."""
     for cg in procs:
         posix.write(cg, b"0")
     STEPS.append(("cgroup", now_ns()))

@@ -1,7 +1,8 @@
 //! The read-only base image every lean container (and the Docker and runc
 //! baselines) starts from: Debian's minimal system with python3, made by
 //! `debootstrap --variant=minbase --include=python3`, plus the mount
-//! points sock-exec needs and its runtime at `/sock/runtime.py`.
+//! points sock-exec needs and its runtime at `/sock/runtime.py` (which
+//! imports `/sock/sock_runtime.py`, compiled to bytecode at install).
 //!
 //! Built once and cached under `<dir>/root` (a stamp file records what was
 //! built); the runtime file is refreshed on every call, so a new sock-exec
@@ -11,8 +12,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The in-container runtime, embedded so the binary is self-contained.
+/// The in-container runtime, embedded so the binary is self-contained;
+/// installed as the module `/sock/sock_runtime.py`.
 pub const RUNTIME_PY: &str = include_str!("../runtime/sock_runtime.py");
+/// `/sock/runtime.py`, the script the interpreter runs: only an import of
+/// the runtime module. A script is compiled from source at every start
+/// (~2-6 ms for the runtime on the reference host); an imported module
+/// is loaded from the bytecode compiled at install time (~0.03 ms).
+pub const RUNTIME_MAIN: &str = "import sock_runtime\nsock_runtime.main()\n";
 /// The Zygote server, installed beside it as `/sock/zygote.py`.
 pub const ZYGOTE_PY: &str = include_str!("../runtime/zygote.py");
 
@@ -152,16 +159,48 @@ pub fn install_runtime(root: &Path) -> Result<(), BaseError> {
         let p = root.join(d);
         std::fs::create_dir_all(&p).map_err(io("mkdir", &p))?;
     }
+    let mut changed = false;
     for (name, text) in [
-        ("sock/runtime.py", RUNTIME_PY),
+        ("sock/runtime.py", RUNTIME_MAIN),
+        ("sock/sock_runtime.py", RUNTIME_PY),
         ("sock/zygote.py", ZYGOTE_PY),
     ] {
         let path = root.join(name);
         if std::fs::read_to_string(&path).ok().as_deref() != Some(text) {
             std::fs::write(&path, text).map_err(io("write", &path))?;
+            changed = true;
         }
     }
+    if changed || !root.join("sock/__pycache__").is_dir() {
+        compile_runtime(root);
+    }
     Ok(())
+}
+
+/// Compiles the runtime modules to bytecode with the image's own
+/// interpreter (`/sock/__pycache__`, checked against a hash of the source,
+/// so a stale file is never run: the interpreter then compiles the source
+/// itself). Only a cache: a failure is logged and containers still start.
+fn compile_runtime(root: &Path) {
+    let prog = "import py_compile as c\n\
+        for f in ('/sock/sock_runtime.py', '/sock/zygote.py'):\n    \
+        c.compile(f, doraise=True, invalidation_mode=c.PycInvalidationMode.CHECKED_HASH)\n";
+    let out = Command::new("chroot")
+        .arg(root)
+        .args(["/usr/bin/python3", "-S", "-E", "-c", prog])
+        .stdin(Stdio::null())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => tracing::warn!(
+            root = %root.display(),
+            stderr = %String::from_utf8_lossy(&o.stderr),
+            "compiling the runtime to bytecode failed; it is compiled at each start"
+        ),
+        Err(e) => {
+            tracing::warn!(root = %root.display(), error = %e, "cannot run chroot to compile the runtime")
+        }
+    }
 }
 
 /// The base image's Python as `major.minor` (the highest

@@ -260,7 +260,12 @@ fn mounts_under(dir: &Path) -> usize {
 }
 
 fn no_leaks_after_many_cycles(dir: &Path) -> TestResult {
-    cycles_leak_nothing(dir, "leaks", cycles_from_env("SOCK_LEAK_CYCLES", 1000))
+    cycles_leak_nothing(
+        dir,
+        "leaks",
+        cycles_from_env("SOCK_LEAK_CYCLES", 1000),
+        false,
+    )
 }
 
 fn crash_leaves_state_the_next_start_cleans(dir: &Path) -> TestResult {

@@ -120,7 +120,7 @@ impl CgroupBackend {
     /// v1 hierarchy). Computed before fork, written by the child.
     pub fn join_files(&self, cg: &Cgroup) -> Vec<PathBuf> {
         match self {
-            CgroupBackend::V1(b) => b.procs_files(cg),
+            CgroupBackend::V1(b) => b.join_files(cg),
             CgroupBackend::V2(b) => vec![b.path(cg).join("cgroup.procs")],
         }
     }
@@ -149,6 +149,16 @@ impl CgroupBackend {
         match self {
             CgroupBackend::V1(b) => b.set_frozen(cg, false),
             CgroupBackend::V2(b) => b.set_frozen(cg, false),
+        }
+    }
+
+    /// SIGKILLs every process in `cg` without waiting for them to go (an
+    /// asynchronous destroy's critical path; the give-back's
+    /// [`CgroupBackend::kill_all`] waits later).
+    pub fn signal_all(&self, cg: &Cgroup) -> CgroupResult<()> {
+        match self {
+            CgroupBackend::V1(b) => b.kill_all(cg, self),
+            CgroupBackend::V2(b) => b.kill_all(cg),
         }
     }
 

@@ -86,10 +86,19 @@ impl V1 {
         Ok(())
     }
 
-    pub(super) fn procs_files(&self, cg: &Cgroup) -> Vec<PathBuf> {
+    /// The `tasks` file of each hierarchy: a single-threaded process (a
+    /// freshly forked child) joins by writing `0` (itself) there. Writing
+    /// `cgroup.procs` instead takes the global `cgroup_threadgroup_rwsem`
+    /// for writing, which waits for an RCU grace period when no migration
+    /// happened in the last few ms (measured: 5.9 ms vs 0.58 ms median
+    /// after 200 ms idle, AMD EPYC, Linux 6.18); moving only the calling
+    /// thread skips that lock where the kernel has the single-thread
+    /// migration shortcut (`cgroup_procs_write_start`), and costs what
+    /// `cgroup.procs` costs where it has not.
+    pub(super) fn join_files(&self, cg: &Cgroup) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = Vec::new();
         for h in self.hierarchies() {
-            let f = h.join(&cg.rel).join("cgroup.procs");
+            let f = h.join(&cg.rel).join("tasks");
             if !files.contains(&f) {
                 files.push(f);
             }

@@ -25,6 +25,7 @@ use nix::unistd::Pid;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
@@ -62,8 +63,21 @@ impl Partial {
     }
 }
 
+/// How long the last fresh create's steps took, each from the end of the
+/// one before (`SOCK_BENCH_PHASES` prints them): step 1 (with any queued
+/// teardown it had to complete first), steps 2-7, step 8 (fork, cgroup
+/// join, namespaces, the child's exec).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CreateSteps {
+    pub cgroup: Duration,
+    pub prepare: Duration,
+    pub spawn: Duration,
+}
+
 /// A container with steps 1-7 done: everything but its first process.
 pub(crate) struct Prepared {
+    /// When step 1 ended.
+    pub(crate) took_cgroup: Instant,
     pub(crate) partial: Partial,
     pub(crate) socket: PathBuf,
     pub(crate) listener: OwnedFd,
@@ -86,6 +100,7 @@ impl Executor {
 
     /// A free pooled cgroup (a spare reserves one at refill time).
     pub(crate) fn pool_take(&mut self) -> Result<Cgroup, CgroupError> {
+        self.make_room();
         self.pool.take()
     }
 
@@ -102,7 +117,9 @@ impl Executor {
     }
 
     fn create_as(&mut self, spec: &ContainerSpec, role: Role) -> Result<Container, CreateError> {
+        let t0 = Instant::now();
         let prep = self.prepare(spec)?;
+        let t1 = Instant::now();
         let started = (|| {
             let cg = prep
                 .partial
@@ -134,7 +151,14 @@ impl Executor {
             Ok(spawn(&plan, listener, output)?)
         })();
         match started {
-            Ok(init) => Ok(self.finish(prep, init)),
+            Ok(init) => {
+                self.last_create = CreateSteps {
+                    cgroup: prep.took_cgroup - t0,
+                    prepare: t1 - prep.took_cgroup,
+                    spawn: t1.elapsed(),
+                };
+                Ok(self.finish(prep, init))
+            }
             Err(e) => {
                 self.undo(prep.partial);
                 Err(e)
@@ -207,8 +231,12 @@ impl Executor {
         let dir = self.containers_dir.join(format!("c{id}"));
         let cgroup = match cgroup {
             Some(cg) => cg,
-            None => self.pool.take()?,
+            None => {
+                self.make_room();
+                self.pool.take()?
+            }
         };
+        let took_cgroup = Instant::now();
         let mut p = Partial {
             id,
             cgroup: Some(cgroup),
@@ -219,6 +247,7 @@ impl Executor {
         };
         match self.prepare_steps(spec, &mut p) {
             Ok((socket, listener, output, pythonpath)) => Ok(Prepared {
+                took_cgroup,
                 partial: p,
                 socket,
                 listener,

@@ -1,18 +1,19 @@
-//! Destroying a container: kill its init, which takes every process of its
-//! PID namespace with it (pid_namespaces(7)); return the cgroup to the
-//! pool, which cgroup-kills anything still inside and waits until it is
-//! empty; unmount in reverse order; delete its folder. A Zygote's
-//! pre-forked children (spares) each wait in a pooled cgroup of their own:
-//! destroying the Zygote kills them and returns those too.
+//! Destroying a container synchronously: the asynchronous destroy's kill
+//! and queued remainder (`teardown.rs`) done at once. Its init is killed,
+//! which takes every process of its PID namespace with it
+//! (pid_namespaces(7)); the cgroup goes back to the pool, which
+//! cgroup-kills anything still inside and waits until it is empty; one
+//! lazy unmount detaches the root and every bind below it; its folder is
+//! deleted. A Zygote's pre-forked children (spares) each wait in a pooled
+//! cgroup of their own: destroying the Zygote kills them and returns those
+//! too.
 
-use super::{Container, Executor, ExecutorError, State};
-use crate::sys::{mount, process};
-use nix::sys::signal::Signal;
+use super::{Container, Executor, ExecutorError};
 
 impl Executor {
     pub fn destroy(&mut self, c: Container) -> Result<(), ExecutorError> {
         let id = c.id;
-        let torn = self.teardown(c);
+        let torn = self.teardown_now(c);
         // After the Zygote is gone: its spares, reparented to us, are
         // killed and reaped by the cgroup give-back.
         let spares = self.release_spares(id).map_err(ExecutorError::from);
@@ -20,33 +21,5 @@ impl Executor {
             id,
             source: Box::new(e),
         })
-    }
-
-    fn teardown(&mut self, c: Container) -> Result<(), ExecutorError> {
-        if c.state == State::Paused {
-            // Frozen tasks do not act on SIGKILL until thawed (cgroup v1).
-            self.backend().thaw(&c.cgroup)?;
-        }
-        if process::is_our_child(c.init) {
-            // Ours: its number cannot be reused before we reap it. Reaping
-            // PID 1 waits until the kernel has killed the whole namespace.
-            process::kill(c.init, Signal::SIGKILL)?;
-            process::wait_reaped(c.init)?;
-        }
-        // A process forked from a Zygote is the Zygote's child, which may
-        // have reaped it already (its number reused by anyone): it is
-        // killed through its cgroup only, below.
-        // The pool's give-back kills anything still in the cgroup and waits
-        // until it is empty (for a Zygote's child, that is the wait), so
-        // nothing runs in the container once its mounts go.
-        self.pool_give_back(c.cgroup)?;
-        for m in c.mounts.iter().rev() {
-            mount::unmount(m, true)?;
-        }
-        std::fs::remove_dir_all(&c.dir).map_err(|err| ExecutorError::Io {
-            path: c.dir.clone(),
-            err,
-        })?;
-        Ok(())
     }
 }

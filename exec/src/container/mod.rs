@@ -8,7 +8,8 @@
 //! - `create.rs`: the setup steps, in order (mirrored in ARCHITECTURE.md);
 //! - `spawn.rs`: fork, namespaces, chroot, privilege drop, exec;
 //! - `invoke.rs`: one HTTP request over the container's socket;
-//! - `destroy.rs`: kill, unmount, return the cgroup; pause/resume here.
+//! - `destroy.rs`: kill, unmount, return the cgroup; pause/resume here;
+//! - `teardown.rs`: the asynchronous destroy (kill now, the rest queued).
 
 mod create;
 mod destroy;
@@ -17,9 +18,10 @@ mod lock;
 mod pending;
 mod recover;
 mod spawn;
+mod teardown;
 
-pub use create::CreateError;
 pub(crate) use create::Prepared;
+pub use create::{CreateError, CreateSteps};
 pub use invoke::{InvokeError, Response, MAX_BODY_BYTES, MAX_HEAD_BYTES};
 pub use lock::StateLock;
 pub use pending::Pending;
@@ -43,7 +45,11 @@ pub struct ExecutorConfig {
     /// names this executor's containers folder. Recovery touches only
     /// what is below it.
     pub cgroup_prefix: PathBuf,
+    /// Cgroups made (and joined once, warm) before the first create: the
+    /// expected concurrency plus the teardowns that may be pending.
     pub pool_size: usize,
+    /// Asynchronous destroys queued before the oldest is waited for.
+    pub max_pending_teardowns: usize,
     pub limits: Limits,
     /// The unprivileged identity handlers run as (default: nobody).
     pub uid: u32,
@@ -61,6 +67,7 @@ impl ExecutorConfig {
             base_root,
             cgroup_prefix: PathBuf::from("sock-exec"),
             pool_size: 8,
+            max_pending_teardowns: 4,
             limits: Limits::default(),
             uid: 65534,
             gid: 65534,
@@ -142,6 +149,10 @@ pub struct Executor {
     pool: CgroupPool,
     /// Each Zygote's pre-forked children and the cgroups they joined.
     pub(crate) spares: crate::zygote::Spares,
+    /// Destroyed containers whose teardown is not complete (`teardown.rs`).
+    teardowns: teardown::Teardowns,
+    /// The last fresh create's step times.
+    pub last_create: CreateSteps,
     containers_dir: PathBuf,
     next_id: u64,
     /// What the start-up cleanup found (left by a crashed run).
@@ -199,6 +210,8 @@ impl Executor {
             config,
             pool,
             spares: crate::zygote::Spares::default(),
+            teardowns: teardown::Teardowns::default(),
+            last_create: CreateSteps::default(),
             containers_dir,
             next_id: 0,
             recovered,
@@ -236,10 +249,11 @@ impl Executor {
         Ok(())
     }
 
-    /// Tears everything down: the pool's cgroups and the private mount.
-    /// If a step fails, the error is returned and `drop` still sweeps the
-    /// prefix.
+    /// Tears everything down: the queued teardowns, the pool's cgroups and
+    /// the private mount. If a step fails, the error is returned and `drop`
+    /// still sweeps the prefix.
     pub fn shutdown(mut self) -> Result<(), ExecutorError> {
+        let drained = self.drain_teardowns();
         // Spares' cgroups are pool cgroups: destroying the pool kills them.
         // A spare whose Zygote died in the same sweep is reparented to us
         // after its own cgroup's wait has passed: reap each one here.
@@ -248,6 +262,7 @@ impl Executor {
         for pid in spares {
             crate::zygote::reap_orphan(pid);
         }
+        drained?;
         destroyed?;
         sys::mount::unmount(&self.containers_dir, true)?;
         self.closed = true;
@@ -273,6 +288,9 @@ impl Drop for Executor {
             return;
         }
         self.closed = true;
+        if let Err(e) = self.drain_teardowns() {
+            tracing::error!(error = %e, "completing queued teardowns of a dropped executor failed");
+        }
         match recover::recover(
             &self.containers_dir,
             self.pool.backend(),

@@ -196,8 +196,8 @@ fn connect(zygote: &Container) -> Result<UnixStream, ForkError> {
 
 /// The fds a Zygote's child joins `cgroup` with: our PID namespace (the
 /// Zygote shares it and returns to it after each handler fork; it cannot
-/// open it itself: no /proc in its chroot) and one `cgroup.procs` per
-/// hierarchy the executor joins.
+/// open it itself: no /proc in its chroot) and the join file of each
+/// hierarchy ([`crate::cgroup::CgroupBackend::join_files`]).
 fn join_fds(exec: &Executor, cgroup: &Cgroup) -> Result<(OwnedFd, Vec<OwnedFd>), SysError> {
     let pidns = fs::open(Path::new("/proc/self/ns/pid"), OFlag::O_RDONLY)?;
     let procs = exec

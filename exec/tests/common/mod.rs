@@ -391,14 +391,30 @@ pub fn check_zygote_clean(z: &Container, fds: usize) -> TestResult {
 /// executor, then checks that nothing leaked: this process's mounts, fds,
 /// child processes (zombies included) and the cgroups below the case's
 /// prefix are what they were after a warm-up cycle, and shutdown leaves
-/// no cgroup and no mount.
-pub fn cycles_leak_nothing(dir: &Path, case: &str, cycles: usize) -> TestResult {
+/// no cgroup and no mount. With `asynchronous`, each destroy is
+/// [`Executor::destroy_async`], the queue never exceeds its bound, and the
+/// counts are compared once the queued teardowns are drained.
+pub fn cycles_leak_nothing(
+    dir: &Path,
+    case: &str,
+    cycles: usize,
+    asynchronous: bool,
+) -> TestResult {
     let mounts0 = mount_count();
     let mut ex = executor(dir, case);
+    let bound = ex.config.max_pending_teardowns;
     let spec = handler(dir, "h", ECHO);
+    let destroy = |ex: &mut Executor, c: Container| {
+        if asynchronous {
+            ex.destroy_async(c)
+        } else {
+            ex.destroy(c)
+        }
+    };
     // Warm up once, then take the baseline.
     let c = ex.create(&spec).map_err(|e| e.to_string())?;
-    ex.destroy(c).map_err(|e| e.to_string())?;
+    destroy(&mut ex, c).map_err(|e| e.to_string())?;
+    ex.drain_teardowns().map_err(|e| e.to_string())?;
     let held = Held::now();
     let cgroups = ex.backend().list_below(&prefix(case)).len();
     for i in 0..cycles {
@@ -409,8 +425,17 @@ pub fn cycles_leak_nothing(dir: &Path, case: &str, cycles: usize) -> TestResult 
                 .map_err(|e| format!("cycle {i}: {e}"))?;
             check(r.status == 200, format!("cycle {i}: status {}", r.status))?;
         }
-        ex.destroy(c).map_err(|e| format!("cycle {i}: {e}"))?;
+        destroy(&mut ex, c).map_err(|e| format!("cycle {i}: {e}"))?;
+        check(
+            ex.pending_teardowns() <= bound,
+            format!("cycle {i}: {} teardowns queued", ex.pending_teardowns()),
+        )?;
+        if asynchronous && i % 7 == 0 {
+            ex.collect_teardowns()
+                .map_err(|e| format!("cycle {i}: {e}"))?;
+        }
     }
+    ex.drain_teardowns().map_err(|e| e.to_string())?;
     held.check_unchanged()?;
     let now = ex.backend().list_below(&prefix(case)).len();
     check(now == cgroups, format!("cgroups {cgroups} -> {now}"))?;
