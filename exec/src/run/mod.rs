@@ -39,6 +39,8 @@
 
 mod concurrent;
 pub(crate) mod handlers;
+mod installs;
+mod pips;
 mod private;
 mod real;
 mod serve;
@@ -181,6 +183,7 @@ impl<'e, 'c> Runner<'e, 'c> {
             attempt_start_ns: 0,
             wall: None,
             inflight: Default::default(),
+            pips: Default::default(),
         };
         real.start_zygotes(&planner)?;
         let mut replay = VirtualReplay::new(Engine::new(planner, options));

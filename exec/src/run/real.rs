@@ -19,7 +19,7 @@ use sock_core::trace::Catalog;
 use sock_core::{Micros, PackageId, PackageSet, ZygoteId};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 impl From<EngineError> for RunError {
     fn from(e: EngineError) -> Self {
@@ -64,6 +64,9 @@ pub(super) struct Real<'e, 'c> {
     /// (`inflight`) and complete from its poll loop.
     pub(super) wall: Option<super::concurrent::Wall>,
     pub(super) inflight: HashMap<sock_core::InstanceId, super::concurrent::InFlight>,
+    /// The concurrent replay's pip runs in the background, and the calls
+    /// waiting for them (`pips.rs`).
+    pub(super) pips: super::pips::Pips,
 }
 
 impl Effects for Real<'_, '_> {
@@ -269,63 +272,5 @@ impl Real<'_, '_> {
                 Ok((key, path))
             })
             .collect()
-    }
-
-    /// Installs what of `set` is missing; returns the time pip took. A
-    /// package pip cannot install (no wheel for the containers' Python, not
-    /// on the index) is reported once and left out: containers start
-    /// without it, so its functions answer 500 (an import error) and the
-    /// run goes on with the planner's decisions in step.
-    pub(super) fn install(
-        &mut self,
-        planner: &Planner<'_>,
-        set: &PackageSet,
-    ) -> Result<Duration, RunError> {
-        let t = Instant::now();
-        for p in set.iter() {
-            let key = self.catalog.package(p).key();
-            // The planner keeps it out of the install cache: a private
-            // copy, deleted with the last container using it (private.rs).
-            let uncached = !planner.installs().contains(p);
-            let present = if uncached {
-                self.private.made_now(p)
-            } else {
-                self.installer.is_installed(&key)
-            };
-            if self.unavailable.contains_key(&p) || present {
-                continue;
-            }
-            use crate::install::{build::BuildError, InstallError};
-            let installer = if uncached {
-                self.private.installer(&self.installer)?
-            } else {
-                self.installer.clone()
-            };
-            // No wheel fits: built from source in a lean container.
-            let build_timeout = self.opts.timeout.max(Duration::from_secs(600));
-            let exec = &mut *self.exec;
-            let result = match installer.install_or_build(&key, build_timeout, || Ok(exec)) {
-                Ok((got, built)) => {
-                    self.summary.packages_built += u64::from(built);
-                    Ok(got.path)
-                }
-                Err(BuildError::Install(e @ InstallError::Io { .. })) => return Err(e.into()),
-                Err(e) => Err(e.to_string()),
-            };
-            match result {
-                Ok(path) => {
-                    self.summary.packages_installed += 1;
-                    if uncached {
-                        self.private.record(p, path);
-                    }
-                }
-                Err(e) => {
-                    eprintln!("sock-exec run: cannot install {key}: {e}; its functions will fail");
-                    self.summary.packages_failed.push(key);
-                    self.unavailable.insert(p, e);
-                }
-            }
-        }
-        Ok(t.elapsed())
     }
 }

@@ -41,6 +41,13 @@ pub struct RunSummary {
     /// phases do not add up to the latency (must be 0).
     pub misordered_phases: u64,
     pub packages_installed: u64,
+    /// pip runs the concurrent replay started in the background (its loop
+    /// kept serving meanwhile), and calls that waited for a run another
+    /// call had started for the same package instead of starting one.
+    pub pip_background: u64,
+    pub pip_joined: u64,
+    /// Pre-warm timers the concurrent replay delivered at their due time.
+    pub prewarm_timers: u64,
     /// Of those, built from source in a lean container (no wheel fitted).
     pub packages_built: u64,
     pub packages_evicted: u64,

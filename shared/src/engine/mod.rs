@@ -268,9 +268,83 @@ impl<'c> Engine<'c> {
         inv: Invocation,
         now: Micros,
     ) -> Result<Started, E::Error> {
-        let mut plan = self.planner.invoke(inv, now);
-        let mut attempt = 0;
-        let served = loop {
+        let plan = self.planner.invoke(inv, now);
+        let (served, plan) = self.serve_until_served(fx, seq, inv, now, plan, 0)?;
+        self.running += 1;
+        self.stats.running_peak = self.stats.running_peak.max(self.running);
+        if now > inv.time {
+            self.stats.queued += 1;
+        }
+        fx.observe(now, self.planner.usage());
+        fx.apply(&self.planner, &plan.after, now)?;
+        Ok(started(seq, &plan, now, served))
+    }
+
+    /// A call that was [`Served::Running`] failed afterwards, at `now`,
+    /// before its request went out (sock-exec's concurrent replay: the
+    /// Zygote it was to fork from died while it waited for its install).
+    /// The planner learns why ([`Planner::on_failure`]) and the fallback is
+    /// served in the same slot, as a synchronous failure's would be;
+    /// `failed.after` was applied when it started, so it is not applied
+    /// again. Returns the fallback's start.
+    pub fn fail_running<E: Effects>(
+        &mut self,
+        fx: &mut E,
+        call: &Call,
+        failed: &Plan,
+        failure: Failure,
+        now: Micros,
+    ) -> Result<Started, E::Error> {
+        let (seq, inv) = (call.seq, call.inv);
+        let applied = Plan {
+            after: Vec::new(),
+            ..failed.clone()
+        };
+        let plan = self.fall_back(seq, inv, &applied, failure, now, call.attempt + 1)?;
+        let (served, plan) = self.serve_until_served(fx, seq, inv, now, plan, call.attempt + 1)?;
+        fx.observe(now, self.planner.usage());
+        fx.apply(&self.planner, &plan.after, now)?;
+        Ok(started(seq, &plan, now, served))
+    }
+
+    /// The planner's fallback for `failure` of `plan` at its `attempt`.
+    fn fall_back(
+        &mut self,
+        seq: u64,
+        inv: Invocation,
+        plan: &Plan,
+        failure: Failure,
+        now: Micros,
+        attempt: u32,
+    ) -> Result<Plan, EngineError> {
+        if !failure.fits(&plan.action) {
+            return Err(EngineError::NoFallback {
+                seq,
+                failure,
+                path: plan.action.path().as_str(),
+            });
+        }
+        if attempt > MAX_ATTEMPTS {
+            return Err(EngineError::Exhausted {
+                seq,
+                attempts: MAX_ATTEMPTS,
+            });
+        }
+        Ok(self.planner.on_failure(inv, plan, failure, now))
+    }
+
+    /// Applies `plan`'s `before` and serves it, falling back while serving
+    /// fails; returns how the last plan was served, and that plan.
+    fn serve_until_served<E: Effects>(
+        &mut self,
+        fx: &mut E,
+        seq: u64,
+        inv: Invocation,
+        now: Micros,
+        mut plan: Plan,
+        mut attempt: u32,
+    ) -> Result<(Served, Plan), E::Error> {
+        loop {
             fx.apply(&self.planner, &plan.before, now)?;
             let call = Call {
                 seq,
@@ -280,42 +354,23 @@ impl<'c> Engine<'c> {
             };
             match fx.serve(&self.planner, &call, &plan)? {
                 Served::Failed(failure) => {
-                    if !failure.fits(&plan.action) {
-                        return Err(EngineError::NoFallback {
-                            seq,
-                            failure,
-                            path: plan.action.path().as_str(),
-                        }
-                        .into());
-                    }
                     attempt += 1;
-                    if attempt > MAX_ATTEMPTS {
-                        return Err(EngineError::Exhausted {
-                            seq,
-                            attempts: MAX_ATTEMPTS,
-                        }
-                        .into());
-                    }
-                    plan = self.planner.on_failure(inv, &plan, failure, now);
+                    plan = self.fall_back(seq, inv, &plan, failure, now, attempt)?;
                 }
-                other => break other,
+                other => return Ok((other, plan)),
             }
-        };
-        self.running += 1;
-        self.stats.running_peak = self.stats.running_peak.max(self.running);
-        if now > inv.time {
-            self.stats.queued += 1;
         }
-        fx.observe(now, self.planner.usage());
-        fx.apply(&self.planner, &plan.after, now)?;
-        Ok(Started {
-            seq,
-            instance: plan.instance,
-            start: now,
-            service: match served {
-                Served::Done { service } => Some(service),
-                _ => None,
-            },
-        })
+    }
+}
+
+fn started(seq: u64, plan: &Plan, now: Micros, served: Served) -> Started {
+    Started {
+        seq,
+        instance: plan.instance,
+        start: now,
+        service: match served {
+            Served::Done { service } => Some(service),
+            _ => None,
+        },
     }
 }
