@@ -299,8 +299,10 @@ fn pip_runs_in_the_background_while_other_calls_are_served(dir: &Path) -> TestRe
     )?;
     let b = &recs[2];
     let b_install_end = b.arrival_us + b.phases_us.queue + b.phases_us.install;
+    // (The planner counts slow as installed by the first call, so its
+    // record lists no install; it still waits for that pip run.)
     check(
-        b.installed == ["slow==1.0"] && b_install_end.abs_diff(install_end) < 500_000,
+        b.phases_us.install >= 2_000_000 && b_install_end.abs_diff(install_end) < 500_000,
         format!("the second fslow waited for the same install: {b:?} vs {a:?}"),
     )?;
     check(
