@@ -40,6 +40,10 @@ fn main() {
                 "sigterm_tears_the_run_down",
                 sigterm_tears_the_run_down,
             ),
+            (
+                "a_spare_killed_while_waiting_is_reported_to_the_planner",
+                a_spare_killed_while_waiting_is_reported_to_the_planner,
+            ),
         ],
     );
 }
@@ -324,4 +328,44 @@ fn sigterm_tears_the_run_down(dir: &Path) -> TestResult {
         child_count() == kids,
         format!("processes left: {kids} -> {}", child_count()),
     )
+}
+
+/// Issue 12: a spare killed while it waited was found and dropped by the
+/// executor, but the planner still counted it, so its count of ready
+/// spares drifted from the real one. Now the planner is told
+/// (`on_spare_lost`) and refills it.
+fn a_spare_killed_while_waiting_is_reported_to_the_planner(dir: &Path) -> TestResult {
+    packages(dir)?;
+    let catalog = catalog();
+    let mut ex = executor(dir, "rsparelost");
+    let mut tiers = TierConfig::default();
+    tiers.zygote.mode = sock_core::config::ZygoteMode::Root;
+    tiers.zygote.spares = 2;
+    let mut runner = start(&mut ex, &catalog, tiers, None, dir)?;
+    let root = sock_core::ZygoteId(0);
+    runner.step(0, inv(1_000, 0)).map_err(|e| e.to_string())?;
+    let pids = runner.spare_pids().remove(&root).unwrap_or_default();
+    check(pids.len() == 2, format!("two spares wait: {pids:?}"))?;
+    // Kill the oldest (the next hit's) and wait until it has left.
+    let pid = nix::unistd::Pid::from_raw(pids[0]);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_millis(300));
+    let rec = runner.step(1, inv(5_000, 3)).map_err(|e| e.to_string())?;
+    check(
+        rec.path == PathKind::ZygoteHit && rec.spare,
+        format!("the next spare served: {rec:?}"),
+    )?;
+    let counted = runner.planner().spares().count(root);
+    let real = runner.spare_pids().remove(&root).unwrap_or_default();
+    check(
+        runner.planner().counters().spares_lost == 1 && counted == real.len(),
+        format!(
+            "planner told ({:?}); it counts {counted} spares, {} wait",
+            runner.planner().counters(),
+            real.len()
+        ),
+    )?;
+    let s = runner.finish().map_err(|e| e.to_string())?;
+    check(s.spares_lost == 1, format!("summary: {s:?}"))?;
+    ex.shutdown().map_err(|e| e.to_string())
 }

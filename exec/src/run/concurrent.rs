@@ -71,7 +71,14 @@ impl Real<'_, '_> {
         call: &Call,
         plan: &sock_core::planner::Plan,
     ) -> Result<Served, RunError> {
-        let missing = self.missing(planner, &self.to_install(call, plan));
+        let mut missing = self.missing(planner, &self.to_install(call, plan));
+        // Its closure is mounted: a package another call's pip is still
+        // installing is waited for too (the planner counts it installed).
+        for n in self.pips_for(self.catalog.closure(call.inv.function)) {
+            if !missing.contains(&n) {
+                missing.push(n);
+            }
+        }
         if !missing.is_empty() && self.wait_for_installs(call, plan, missing)? {
             return Ok(Served::Running);
         }
@@ -287,6 +294,7 @@ where
                 }
             }
         }
+        runner.report_lost_spares(last)?;
         runner.note_queue();
         runner.real.private.sweep()?;
         let recs = runner.take_records();

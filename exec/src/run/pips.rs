@@ -17,7 +17,7 @@ use crate::install::{Begun, Installer, PipRun, Polled};
 use crate::sys::clock;
 use sock_core::engine::Call;
 use sock_core::planner::{Failure, Plan};
-use sock_core::{InstanceId, PackageId};
+use sock_core::{InstanceId, PackageId, PackageSet};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
@@ -153,7 +153,68 @@ impl Real<'_, '_> {
     /// ended is started (its request goes out) or, if that fails, returned
     /// for the engine's fallback.
     pub(super) fn poll_pips(&mut self) -> Result<Vec<LateFailure>, RunError> {
-        let needs: Vec<Need> = self.pips.jobs.keys().copied().collect();
+        self.reap_pips(None)?;
+        let ready: Vec<InstanceId> = self
+            .pips
+            .waiting
+            .iter()
+            .filter(|(_, w)| w.needs.is_empty())
+            .map(|(id, _)| *id)
+            .collect();
+        let mut late = Vec::new();
+        for id in ready {
+            if let Some(w) = self.pips.waiting.remove(&id) {
+                late.extend(self.resume(w)?);
+            }
+        }
+        Ok(late)
+    }
+
+    /// The pip runs in progress for packages of `set`.
+    pub(super) fn pips_for(&self, set: &PackageSet) -> Vec<Need> {
+        self.pips
+            .jobs
+            .keys()
+            .filter(|n| set.contains(n.package))
+            .copied()
+            .collect()
+    }
+
+    /// Blocks until no pip run for a package of `set` is in progress: a
+    /// side decision is about to mount them (a Zygote's creation or repair,
+    /// a pre-warm). The calls waiting for those runs start at the loop's
+    /// next turn.
+    pub(super) fn finish_pips_for(&mut self, set: &PackageSet) -> Result<(), RunError> {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        loop {
+            let needs = self.pips_for(set);
+            if needs.is_empty() {
+                return Ok(());
+            }
+            self.reap_pips(Some(&needs))?;
+            let needs = self.pips_for(set);
+            let Some(deadline) = needs.iter().map(|n| self.pips.jobs[n].run.deadline()).min()
+            else {
+                return Ok(());
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+            let mut fds: Vec<PollFd<'_>> = needs
+                .iter()
+                .map(|n| PollFd::new(self.pips.jobs[n].run.pidfd(), PollFlags::POLLIN))
+                .collect();
+            let _ready_or_interrupted =
+                poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX));
+        }
+    }
+
+    /// Finishes the pip runs that ended (of `only`, or all), noting each
+    /// outcome for the calls waiting for it.
+    fn reap_pips(&mut self, only: Option<&[Need]>) -> Result<(), RunError> {
+        let needs: Vec<Need> = match only {
+            Some(n) => n.to_vec(),
+            None => self.pips.jobs.keys().copied().collect(),
+        };
         for need in needs {
             let Some(job) = self.pips.jobs.remove(&need) else {
                 continue;
@@ -177,20 +238,7 @@ impl Real<'_, '_> {
                 }
             }
         }
-        let ready: Vec<InstanceId> = self
-            .pips
-            .waiting
-            .iter()
-            .filter(|(_, w)| w.needs.is_empty())
-            .map(|(id, _)| *id)
-            .collect();
-        let mut late = Vec::new();
-        for id in ready {
-            if let Some(w) = self.pips.waiting.remove(&id) {
-                late.extend(self.resume(w)?);
-            }
-        }
-        Ok(late)
+        Ok(())
     }
 
     /// The rest of a waiting call's start, from where its installs ended.

@@ -67,6 +67,9 @@ pub(super) struct Real<'e, 'c> {
     /// The concurrent replay's pip runs in the background, and the calls
     /// waiting for them (`pips.rs`).
     pub(super) pips: super::pips::Pips,
+    /// Zygote container ids of spares found dead, not yet reported to the
+    /// planner (one entry per spare).
+    pub(super) lost_spares: Vec<u64>,
 }
 
 impl Effects for Real<'_, '_> {
@@ -224,6 +227,8 @@ impl Real<'_, '_> {
         instance: sock_core::InstanceId,
     ) -> Result<(), RunError> {
         let closure = self.catalog.closure(function).clone();
+        // Not a second pip beside one in the background for the same package.
+        self.finish_pips_for(&closure)?;
         self.install(planner, &closure)?;
         let spec = crate::container::ContainerSpec {
             handler_dir: self.handler_dirs[function.index()].clone(),
@@ -246,6 +251,12 @@ impl Real<'_, '_> {
         Ok(())
     }
 
+    /// Moves the executor's list of spares found dead into `lost_spares`.
+    pub(super) fn gather_lost_spares(&mut self) {
+        let lost = self.exec.take_lost_spares();
+        self.lost_spares.extend(lost);
+    }
+
     pub(super) fn keys(&self, set: &PackageSet) -> Vec<String> {
         set.iter().map(|p| self.catalog.package(p).key()).collect()
     }
@@ -257,7 +268,10 @@ impl Real<'_, '_> {
             .collect()
     }
 
-    pub(super) fn mounts(&self, set: &PackageSet) -> Result<Vec<(String, PathBuf)>, RunError> {
+    /// The folders to mount for `set` (after any pip run in progress for
+    /// them has ended: `pips.rs`).
+    pub(super) fn mounts(&mut self, set: &PackageSet) -> Result<Vec<(String, PathBuf)>, RunError> {
+        self.finish_pips_for(set)?;
         set.iter()
             .filter(|p| !self.unavailable.contains_key(p))
             .map(|p| {

@@ -168,6 +168,7 @@ impl Real<'_, '_> {
                     packages: self.mounts(&closure)?,
                     imports: self.import_list(import),
                 };
+                self.gather_lost_spares();
                 let zc = self.zygotes.get(zygote);
                 let zid = zc.map(|z| z.id);
                 let forked = match zc {
@@ -180,6 +181,18 @@ impl Real<'_, '_> {
                         zygote.0
                     ))),
                 };
+                let mut lost = self.exec.take_lost_spares();
+                if let (Ok((_, report)), Some(zid)) = (&forked, zid) {
+                    // The planner took a spare for this hit: if the one
+                    // found dead left none to use, that take was the dead
+                    // one, and the planner's count is already true.
+                    if *spare && !report.spare {
+                        if let Some(i) = lost.iter().position(|&id| id == zid) {
+                            lost.remove(i);
+                        }
+                    }
+                }
+                self.lost_spares.extend(lost);
                 match forked {
                     Ok((c, report)) => {
                         if let Some(zid) = zid {

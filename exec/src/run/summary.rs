@@ -27,6 +27,9 @@ pub struct RunSummary {
     /// refills that failed.
     pub spares_forked: u64,
     pub refill_failures: u64,
+    /// Spares found dead while they waited, reported to the planner
+    /// (`Planner::on_spare_lost`, which refills them).
+    pub spares_lost: u64,
     /// Zygotes that left the tree while containers forked from them still
     /// ran, and were kept until those were gone.
     pub zygotes_kept_for_children: u64,

@@ -43,10 +43,14 @@
 //!   may have freed memory). [`VirtualReplay`] delivers it as an event of
 //!   its own, between completions and arrivals in time order (at equal
 //!   times: completions, then the timer, then the arrival, so a pre-warm
-//!   due exactly at an arrival serves it). A wall-clock driver need not:
-//!   the `tick` of its next arrival or completion materializes what is due
-//!   then, with the same decisions. With no pre-warm pending (every other
-//!   policy) there is no timer event, and nothing changes.
+//!   due exactly at an arrival serves it). sock-exec's concurrent replay
+//!   does the same in wall-clock time (its poll timeout includes the next
+//!   timer's due instant). With no pre-warm pending (every other policy)
+//!   there is no timer event, and nothing changes.
+//! - **late failure** (a wall-clock driver only): a call that was
+//!   `Running` could not start after all (its Zygote died while it waited
+//!   for its install): [`Engine::fail_running`] asks the planner for the
+//!   fallback and serves it in the same slot.
 
 mod queue;
 mod virtual_time;
@@ -305,6 +309,18 @@ impl<'c> Engine<'c> {
         fx.observe(now, self.planner.usage());
         fx.apply(&self.planner, &plan.after, now)?;
         Ok(started(seq, &plan, now, served))
+    }
+
+    /// A spare of Zygote `z` was found dead at `now` (sock-exec): the
+    /// planner drops it from its count and the replacement is applied.
+    pub fn spare_lost<E: Effects>(
+        &mut self,
+        fx: &mut E,
+        z: crate::units::ZygoteId,
+        now: Micros,
+    ) -> Result<(), E::Error> {
+        let side = self.planner.on_spare_lost(z, now);
+        fx.apply(&self.planner, &side, now)
     }
 
     /// The planner's fallback for `failure` of `plan` at its `attempt`.
