@@ -7,10 +7,12 @@
 //! fork, clone and container set-up (so no process is ever forked from a
 //! multi-threaded parent); while handlers run, their requests are in
 //! flight on non-blocking sockets ([`crate::container::Pending`]) that one
-//! `poll(2)` watches together with the next arrival's due time. Setting a
-//! container up (thaw, fork, create, pip) blocks the loop, as one forker
-//! process would; that wait is measured and lands in the `queue` phase of
-//! the invocations it delays.
+//! `poll(2)` watches together with the next arrival's due time, the next
+//! pre-warm timer's, and the pip runs in progress (`pips.rs`: a call that
+//! needs an install waits for it there while the others are served).
+//! Setting a container up (thaw, fork, create) blocks the loop, as one
+//! forker process would; that wait is measured and lands in the `queue`
+//! phase of the invocations it delays.
 //!
 //! Event order: every loop turn gathers the arrivals now due and the
 //! responses now read whole (each completing at the virtual time its
@@ -122,7 +124,11 @@ impl Real<'_, '_> {
     /// invocations that ended (response whole, failed or timed out), each
     /// with the instant its response was read, and their records; and the
     /// calls that waited for installs and then could not start.
-    fn collect(&mut self, until_ns: u64) -> Result<Collected, RunError> {
+    fn collect(
+        &mut self,
+        planner: &sock_core::planner::Planner<'_>,
+        until_ns: u64,
+    ) -> Result<Collected, RunError> {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         let now = clock::monotonic_ns();
         let mut wait_ns = until_ns.saturating_sub(now).min(50_000_000);
@@ -187,7 +193,7 @@ impl Real<'_, '_> {
             done.push((done_ns, id, rec));
         }
         done.sort_by_key(|d| d.0);
-        let late = self.poll_pips()?;
+        let late = self.poll_pips(planner)?;
         Ok(Collected { done, late })
     }
 }
@@ -244,7 +250,8 @@ where
         // (after the last arrival there is none, as in the virtual replay).
         let timer = engine.next_timer().filter(|_| arrivals.peek().is_some());
         let next_due = next_arrival.min(timer.map_or(u64::MAX, |t| wall.due_ns(t)));
-        let Collected { done, late } = runner.real.collect(next_due)?;
+        let planner = runner.replay.engine().planner();
+        let Collected { done, late } = runner.real.collect(planner, next_due)?;
         let now_ns = clock::monotonic_ns();
         let mut events: Vec<(Micros, u8, Event)> = Vec::new();
         for (ns, id, rec) in done {

@@ -185,6 +185,7 @@ impl<'e, 'c> Runner<'e, 'c> {
             inflight: Default::default(),
             pips: Default::default(),
             lost_spares: Vec::new(),
+            applying_deferred: false,
         };
         real.start_zygotes(&planner)?;
         let mut replay = VirtualReplay::new(Engine::new(planner, options));

@@ -7,8 +7,12 @@
 //! from the loop, and its `install` phase spans its start to that exit.
 //! A package is installed by one pip at a time: a second call needing it
 //! waits for the same run. pip's timeout and error reporting are the
-//! blocking path's (`installs.rs`); a source build (no wheel fits) still
-//! blocks the loop, as one forker process would.
+//! blocking path's (`installs.rs`). A call also waits for a run in
+//! progress for any package its container mounts (the planner counts it
+//! installed by the call that started it). Still blocking the loop: a
+//! source build (no wheel fits), and a side decision that mounts packages
+//! being installed (a Zygote's creation or repair, a pre-warm), which
+//! waits for their runs first ([`Real::finish_pips_for`]).
 
 use super::installs::Need;
 use super::real::Real;
@@ -16,8 +20,9 @@ use super::RunError;
 use crate::install::{Begun, Installer, PipRun, Polled};
 use crate::sys::clock;
 use sock_core::engine::Call;
-use sock_core::planner::{Failure, Plan};
-use sock_core::{InstanceId, PackageId, PackageSet};
+use sock_core::engine::Effects;
+use sock_core::planner::{Failure, Plan, Planner, SideDecision};
+use sock_core::{InstanceId, PackageId, PackageSet, ZygoteId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
@@ -28,6 +33,9 @@ use std::time::Instant;
 pub(super) struct Pips {
     jobs: BTreeMap<Need, Job>,
     waiting: BTreeMap<InstanceId, Waiting>,
+    /// Zygote decisions (create, repair, refill) put off until the pip runs
+    /// for the Zygote's packages end, in the order they came.
+    deferred: Vec<SideDecision>,
 }
 
 #[derive(Debug)]
@@ -66,7 +74,7 @@ pub(super) struct LateFailure {
 impl Pips {
     /// Nothing runs and nobody waits.
     pub(super) fn is_idle(&self) -> bool {
-        self.jobs.is_empty() && self.waiting.is_empty()
+        self.jobs.is_empty() && self.waiting.is_empty() && self.deferred.is_empty()
     }
 
     /// The pidfds to poll (readable when their pip exits).
@@ -77,6 +85,23 @@ impl Pips {
     /// The earliest pip deadline.
     pub(super) fn next_deadline(&self) -> Option<Instant> {
         self.jobs.values().map(|j| j.run.deadline()).min()
+    }
+}
+
+impl Pips {
+    /// Zygote `z` left the tree: its put-off decisions are dropped.
+    pub(super) fn forget_deferred(&mut self, z: ZygoteId) {
+        self.deferred.retain(|d| zygote_of(d) != Some(z));
+    }
+}
+
+/// The Zygote a create / repair / refill decision is about.
+fn zygote_of(d: &SideDecision) -> Option<ZygoteId> {
+    match *d {
+        SideDecision::CreateZygote { zygote, .. }
+        | SideDecision::RepairZygote { zygote, .. }
+        | SideDecision::Refill { zygote, .. } => Some(zygote),
+        _ => None,
     }
 }
 
@@ -149,11 +174,67 @@ impl Real<'_, '_> {
         Ok(true)
     }
 
+    /// Whether `d` is put off (the concurrent replay only): a Zygote's
+    /// creation, repair or refill while a pip run for one of its packages
+    /// is in progress (or while an earlier decision about it waits), so the
+    /// loop does not block on that run. Calls forking from that Zygote
+    /// mount the same packages, so they wait for the same runs, and the
+    /// decisions are applied before those calls resume ([`Real::poll_pips`]).
+    pub(super) fn defer(&mut self, planner: &Planner<'_>, d: &SideDecision) -> bool {
+        let Some(z) = zygote_of(d) else {
+            return false;
+        };
+        if self.wall.is_none() || self.applying_deferred {
+            return false;
+        }
+        let queued = self.pips.deferred.iter().any(|e| zygote_of(e) == Some(z));
+        if queued || !self.pips_for(&self.zygote_packages(planner, z)).is_empty() {
+            self.pips.deferred.push(d.clone());
+            return true;
+        }
+        false
+    }
+
+    /// The packages Zygote `z` mounts (none if the tree has no such node).
+    fn zygote_packages(&self, planner: &Planner<'_>, z: ZygoteId) -> PackageSet {
+        planner
+            .tree()
+            .and_then(|t| t.node(z))
+            .map(|n| n.packages.clone())
+            .unwrap_or_default()
+    }
+
+    /// Applies the put-off decisions whose Zygote's pip runs have all
+    /// ended, in order (a later one about the same Zygote waits behind an
+    /// earlier one still put off).
+    fn apply_deferred(&mut self, planner: &Planner<'_>) -> Result<(), RunError> {
+        let mut blocked: BTreeSet<ZygoteId> = BTreeSet::new();
+        let mut keep = Vec::new();
+        for d in std::mem::take(&mut self.pips.deferred) {
+            let Some(z) = zygote_of(&d) else { continue };
+            if blocked.contains(&z) || !self.pips_for(&self.zygote_packages(planner, z)).is_empty() {
+                blocked.insert(z);
+                keep.push(d);
+                continue;
+            }
+            self.applying_deferred = true;
+            let applied = self.apply(planner, std::slice::from_ref(&d), sock_core::Micros::ZERO);
+            self.applying_deferred = false;
+            applied?;
+        }
+        self.pips.deferred = keep;
+        Ok(())
+    }
+
     /// Checks every pip run without blocking; each call whose last install
     /// ended is started (its request goes out) or, if that fails, returned
     /// for the engine's fallback.
-    pub(super) fn poll_pips(&mut self) -> Result<Vec<LateFailure>, RunError> {
+    pub(super) fn poll_pips(
+        &mut self,
+        planner: &Planner<'_>,
+    ) -> Result<Vec<LateFailure>, RunError> {
         self.reap_pips(None)?;
+        self.apply_deferred(planner)?;
         let ready: Vec<InstanceId> = self
             .pips
             .waiting

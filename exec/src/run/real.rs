@@ -70,6 +70,8 @@ pub(super) struct Real<'e, 'c> {
     /// Zygote container ids of spares found dead, not yet reported to the
     /// planner (one entry per spare).
     pub(super) lost_spares: Vec<u64>,
+    /// Set while `pips.rs` applies put-off Zygote decisions.
+    pub(super) applying_deferred: bool,
 }
 
 impl Effects for Real<'_, '_> {
@@ -82,6 +84,9 @@ impl Effects for Real<'_, '_> {
         _now: Micros,
     ) -> Result<(), RunError> {
         for d in side {
+            if self.defer(planner, d) {
+                continue;
+            }
             let t = std::time::Instant::now();
             self.apply_one(planner, d)?;
             let e = self.summary.side_ms.entry(kind(d).to_string()).or_default();
@@ -149,7 +154,11 @@ fn kind(d: &SideDecision) -> &'static str {
 }
 
 impl Real<'_, '_> {
-    fn apply_one(&mut self, planner: &Planner<'_>, d: &SideDecision) -> Result<(), RunError> {
+    pub(super) fn apply_one(
+        &mut self,
+        planner: &Planner<'_>,
+        d: &SideDecision,
+    ) -> Result<(), RunError> {
         match *d {
             SideDecision::Pause { instance } => {
                 if let Some(c) = self.instances.get_mut(&instance) {
@@ -191,6 +200,7 @@ impl Real<'_, '_> {
                 function, instance, ..
             } => self.prewarm(planner, function, instance)?,
             SideDecision::EvictZygote { zygote } => {
+                self.pips.forget_deferred(zygote);
                 if let Some(c) = self.zygotes.remove(&zygote) {
                     self.retire(c)
                         .map_err(|e| cerr(format!("destroy Zygote {}", zygote.0), e))?;
