@@ -9,10 +9,11 @@
 //! waits for the same run. pip's timeout and error reporting are the
 //! blocking path's (`installs.rs`). A call also waits for a run in
 //! progress for any package its container mounts (the planner counts it
-//! installed by the call that started it). Still blocking the loop: a
-//! source build (no wheel fits), and a side decision that mounts packages
-//! being installed (a Zygote's creation or repair, a pre-warm), which
-//! waits for their runs first ([`Real::finish_pips_for`]).
+//! installed by the call that started it), and a Zygote's creation,
+//! repair or refill is put off while its packages are being installed
+//! ([`Real::defer`]). Still blocking the loop: a source build (no wheel
+//! fits), and a pre-warm, which waits for the runs of the packages it
+//! mounts ([`Real::finish_pips_for`]).
 
 use super::installs::Need;
 use super::real::Real;
