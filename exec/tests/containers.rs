@@ -1,6 +1,9 @@
 //! Privileged tests of lean containers: lifecycle, failing handlers,
 //! limits, isolation, leaks over 1,000 cycles, crash recovery.
 //! Runs as root (CI); see `common.rs` for skipping rules.
+//!
+//! (One file on purpose: one lean-container lifecycle, from create to
+//! crash recovery, over the shared `common` set-up.)
 
 mod common;
 

@@ -2,6 +2,9 @@
 //! from `install::wheel` in a find-links folder, no network. Without a
 //! usable pip every test prints a loud SKIPPED line and passes; with
 //! `SOCK_REQUIRE_PRIVILEGED=1` (CI) it fails instead.
+//!
+//! (One file on purpose: every case drives the one `Installer` against the
+//! same generated wheels, with its own non-privileged harness.)
 
 use sock_exec::install::wheel::{build_wheel, build_wheels, TestPackage, IMPORT_LOG};
 use sock_exec::install::{InstallError, Installer, Source};

@@ -10,6 +10,9 @@
 //! "SKIPPED: needs root", or fail when `SOCK_REQUIRE_PRIVILEGED=1` (CI).
 //! Docker and runc cases skip loudly (never fail) when the engine is not
 //! reachable. The runc config case needs neither.
+//!
+//! (One file on purpose: every case checks the one primitives study and
+//! shares its own fork-per-case harness at the bottom.)
 
 use sock_exec::baseline::{self, docker, oci, plain::Plain, runc, Probe};
 use sock_exec::primitives::{self, Config, Experiment, PrimError, Row};

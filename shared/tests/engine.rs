@@ -235,6 +235,95 @@ fn a_failure_that_does_not_fit_the_plan_is_an_error() {
     );
 }
 
+/// A wall-clock driver learns of a failure after `serve` returned (sock-exec's
+/// concurrent replay: the Zygote died while the call waited for its pip
+/// run): `fail_running` re-plans in the same slot, repairs the Zygote, and
+/// does not apply the failed plan's `after` a second time.
+#[test]
+fn a_failure_after_serving_is_re_planned_in_the_same_slot() {
+    use sock_core::engine::{Call, Engine};
+    let c = catalog(&[(50.0, 10.0)], &[&[0]], 10.0);
+    let planner = sock_core::planner::Planner::new(
+        &c,
+        sock_core::cost::CostParams::default(),
+        tiers(ZygoteMode::Root, 1),
+        None,
+    )
+    .expect("planner");
+    let mut engine = Engine::new(planner, EngineOptions::default());
+    let mut fx = Logged::default();
+    let i = inv(0, 0);
+    engine.arrive(&mut fx, 0, i).expect("arrive");
+    let failed = fx.served[0].2.clone();
+    assert!(matches!(failed.action, Action::Fork { .. }), "{:?}", failed.action);
+    assert_eq!(engine.running(), 1);
+    let call = Call {
+        seq: 0,
+        inv: i,
+        start: Micros(0),
+        attempt: 0,
+    };
+    let now = Micros(2_000);
+    let started = engine
+        .fail_running(&mut fx, &call, &failed, Failure::ZygoteDied, now)
+        .expect("fallback");
+    let (seq, attempt, fallback) = fx.served.last().expect("served").clone();
+    assert_eq!((seq, attempt), (0, 1));
+    assert!(matches!(fallback.action, Action::Fresh { .. }), "{:?}", fallback.action);
+    assert_eq!((started.instance, started.start), (fallback.instance, now));
+    assert_eq!(engine.running(), 1, "the fallback takes the failed call's slot");
+    assert!(fallback
+        .after
+        .iter()
+        .any(|d| matches!(d, SideDecision::RepairZygote { zygote, .. } if *zygote == ZygoteId(0))));
+    for d in &failed.after {
+        let n = fx.applied.iter().filter(|a| *a == d).count();
+        assert_eq!(n, 1, "{d:?} of the failed plan applied {n} times");
+    }
+    let n = engine.planner().counters();
+    assert_eq!((n.fallbacks, n.zygote_repairs), (1, 1));
+    engine
+        .complete(&mut fx, fallback.instance, Micros(100_000))
+        .expect("complete");
+    assert_eq!(engine.running(), 0);
+}
+
+/// sock-exec finds a spare dead (killed while it waited): the planner drops
+/// it from its count and refills it, so its count stays the real one.
+#[test]
+fn a_spare_found_dead_leaves_the_count_and_is_refilled() {
+    use sock_core::engine::Engine;
+    let c = catalog(&[(50.0, 10.0)], &[&[0]], 10.0);
+    let planner = sock_core::planner::Planner::new(
+        &c,
+        sock_core::cost::CostParams::default(),
+        tiers(ZygoteMode::Root, 2),
+        None,
+    )
+    .expect("planner");
+    let mut engine = Engine::new(planner, EngineOptions::default());
+    let mut fx = Logged::default();
+    engine.start_up(&mut fx).expect("start up");
+    let z = ZygoteId(0);
+    assert_eq!(engine.planner().spares().count(z), 2);
+    fx.applied.clear();
+    let now = Micros(1_000_000);
+    engine.spare_lost(&mut fx, z, now).expect("report");
+    match fx.applied.as_slice() {
+        [SideDecision::Refill { zygote, ready_at }] => {
+            assert_eq!(*zygote, z);
+            assert!(*ready_at > now, "{ready_at:?}");
+        }
+        other => panic!("one refill expected: {other:?}"),
+    }
+    assert_eq!(engine.planner().spares().count(z), 2, "one lost, one refilled");
+    assert_eq!(engine.planner().counters().spares_lost, 1);
+    // A Zygote with no spares counted (e.g. repaired since) gets no refill.
+    fx.applied.clear();
+    engine.spare_lost(&mut fx, ZygoteId(7), now).expect("report");
+    assert!(fx.applied.is_empty());
+}
+
 mod random {
     //! Random traces with random failures: the engine and the planner keep
     //! their promises whatever fails when.

@@ -47,11 +47,28 @@ impl Installer {
         key: &str,
         wheel: Option<&Path>,
     ) -> Result<Installed, InstallError> {
+        match self.begin_from(key, wheel)? {
+            super::Begun::Ready(done) => Ok(done),
+            super::Begun::Running(run) => {
+                let out = run.child.wait().map_err(|e| self.run_error(&run.shown, e));
+                self.finish_install(run.key, run.tmp, run.start, out?)
+            }
+        }
+    }
+
+    /// Starts pip on `key` (or on a `wheel` file built here) into a
+    /// temporary folder, without waiting; `Ready` when it is installed
+    /// already.
+    pub(crate) fn begin_from(
+        &self,
+        key: &str,
+        wheel: Option<&Path>,
+    ) -> Result<super::Begun, InstallError> {
         let start = Instant::now();
         let key = normalize_key(key)?;
         let dest = self.cache_dir.join(&key);
         if dest.join(MARKER).is_file() {
-            return self.describe(&key, start, true);
+            return self.describe(&key, start, true).map(super::Begun::Ready);
         }
         let tmp = self.tmp_path(&key);
         let mut cmd = self.pip_install();
@@ -66,7 +83,27 @@ impl Installer {
             Some(file) => cmd.arg(file),
             None => cmd.arg(&key),
         };
-        let out = self.run(cmd)?;
+        let (child, shown) = self.spawn(cmd)?;
+        Ok(super::Begun::Running(super::PipRun {
+            key,
+            tmp,
+            start,
+            child,
+            shown,
+        }))
+    }
+
+    /// The rest of an install once pip exited with `out`: check what it
+    /// installed, make it world-readable, write the marker, rename into
+    /// place.
+    pub(crate) fn finish_install(
+        &self,
+        key: String,
+        tmp: TmpPath,
+        start: Instant,
+        out: std::process::Output,
+    ) -> Result<Installed, InstallError> {
+        let dest = self.cache_dir.join(&key);
         if !out.status.success() {
             return Err(self.failure(&key, &out));
         }

@@ -24,7 +24,8 @@
 //! major.minor (both are 3.11 on the reference machine).
 //!
 //! One concept per file: `pip.rs` (finding pip, the shared command;
-//! `deadline.rs` runs it with a timeout, `diagnose.rs` turns its
+//! `deadline.rs` runs it with a timeout, `background.rs` lets a caller's
+//! own poll loop wait for it, `diagnose.rs` turns its
 //! failures into typed errors), `dist.rs` (reading what pip installed),
 //! `cache.rs` (the cache folder: atomic install, remove, list, metadata),
 //! `resolve.rs` (the closure from pip's resolver), [`build`] (source
@@ -32,6 +33,7 @@
 //! one entry point that picks between a wheel and a build. [`wheel`]
 //! builds synthetic, installable test packages.
 
+mod background;
 pub mod build;
 mod cache;
 mod deadline;
@@ -41,6 +43,7 @@ mod pip;
 mod resolve;
 pub mod wheel;
 
+pub use background::{Begun, PipRun, Polled};
 pub use dist::canonical_name;
 pub use pip::{detect_pip, platform_tags, PIP_CANDIDATES};
 

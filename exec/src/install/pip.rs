@@ -229,26 +229,44 @@ impl Installer {
 
     /// Runs a pip command within the installer's timeout.
     pub(crate) fn run(&self, cmd: Command) -> Result<Output, InstallError> {
-        let shown = format!(
-            "{} {}",
-            cmd.get_program().to_string_lossy(),
-            cmd.get_args()
-                .map(|a| a.to_string_lossy())
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-        deadline::output_within(cmd, self.timeout).map_err(|e| match e {
+        let shown = shown(&cmd);
+        deadline::output_within(cmd, self.timeout).map_err(|e| self.run_error(&shown, e))
+    }
+
+    /// Starts a pip command under the installer's timeout, without
+    /// waiting; returns it and the command line (for a timeout's error).
+    pub(super) fn spawn(&self, cmd: Command) -> Result<(deadline::Spawned, String), InstallError> {
+        let shown = shown(&cmd);
+        let run = deadline::spawn(cmd, self.timeout).map_err(|e| self.run_error(&shown, e))?;
+        Ok((run, shown))
+    }
+
+    /// The typed error of a pip run that did not finish.
+    pub(super) fn run_error(&self, shown: &str, e: deadline::RunError) -> InstallError {
+        match e {
             deadline::RunError::Io(err) => InstallError::Io {
                 op: "run",
                 path: PathBuf::from(&self.pip[0]),
                 err,
             },
             deadline::RunError::Timeout => InstallError::Timeout {
-                command: shown,
+                command: shown.to_string(),
                 timeout: self.timeout,
             },
-        })
+        }
     }
+}
+
+/// A command line as shown in errors.
+fn shown(cmd: &Command) -> String {
+    format!(
+        "{} {}",
+        cmd.get_program().to_string_lossy(),
+        cmd.get_args()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
 }
 
 #[cfg(test)]

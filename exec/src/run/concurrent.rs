@@ -7,10 +7,12 @@
 //! fork, clone and container set-up (so no process is ever forked from a
 //! multi-threaded parent); while handlers run, their requests are in
 //! flight on non-blocking sockets ([`crate::container::Pending`]) that one
-//! `poll(2)` watches together with the next arrival's due time. Setting a
-//! container up (thaw, fork, create, pip) blocks the loop, as one forker
-//! process would; that wait is measured and lands in the `queue` phase of
-//! the invocations it delays.
+//! `poll(2)` watches together with the next arrival's due time, the next
+//! pre-warm timer's, and the pip runs in progress (`pips.rs`: a call that
+//! needs an install waits for it there while the others are served).
+//! Setting a container up (thaw, fork, create) blocks the loop, as one
+//! forker process would; that wait is measured and lands in the `queue`
+//! phase of the invocations it delays.
 //!
 //! Event order: every loop turn gathers the arrivals now due and the
 //! responses now read whole (each completing at the virtual time its
@@ -19,6 +21,7 @@
 //! is planned at its trace time even when the loop reaches it late (a
 //! completion is never delivered before the last event's time).
 
+use super::pips::LateFailure;
 use super::real::Real;
 use super::{stopped, RunError, Runner};
 use crate::container::Pending;
@@ -62,17 +65,38 @@ pub(super) struct InFlight {
 
 impl Real<'_, '_> {
     /// The concurrent `serve`: prepare the container and send the request;
-    /// its completion comes from the poll loop.
+    /// its completion comes from the poll loop. A call that needs packages
+    /// installed waits for its pip runs in the background (`pips.rs`).
     pub(super) fn serve_async(
         &mut self,
         planner: &sock_core::planner::Planner<'_>,
         call: &Call,
         plan: &sock_core::planner::Plan,
     ) -> Result<Served, RunError> {
-        let p = match self.prepare(planner, call, plan)? {
-            Ok(p) => p,
-            Err(f) => return Ok(Served::Failed(f)),
-        };
+        let mut missing = self.missing(planner, &self.to_install(call, plan));
+        // Its closure is mounted: a package another call's pip is still
+        // installing is waited for too (the planner counts it installed).
+        for n in self.pips_for(self.catalog.closure(call.inv.function)) {
+            if !missing.contains(&n) {
+                missing.push(n);
+            }
+        }
+        if !missing.is_empty() && self.wait_for_installs(call, plan, missing)? {
+            return Ok(Served::Running);
+        }
+        match self.prepare_installed(call, plan, clock::monotonic_ns())? {
+            Ok(p) => self.send(call, plan, p),
+            Err(f) => Ok(Served::Failed(f)),
+        }
+    }
+
+    /// Sends a prepared call's request; it is in flight from then on.
+    pub(super) fn send(
+        &mut self,
+        call: &Call,
+        plan: &sock_core::planner::Plan,
+        p: super::serve::Prepared,
+    ) -> Result<Served, RunError> {
         let sent = match self.instances.get(&p.instance) {
             Some(c) => Pending::send(c, &super::handlers::request_body(plan), self.opts.timeout),
             None => return Err(super::cerr("serve", "the prepared container vanished")),
@@ -96,36 +120,41 @@ impl Real<'_, '_> {
         Ok(Served::Running)
     }
 
-    /// Waits up to `until_ns` for responses; returns the invocations that
-    /// ended (response whole, failed or timed out), each with the instant
-    /// its response was read, and their records.
+    /// Waits up to `until_ns` for responses and pip exits; returns the
+    /// invocations that ended (response whole, failed or timed out), each
+    /// with the instant its response was read, and their records; and the
+    /// calls that waited for installs and then could not start.
     fn collect(
         &mut self,
+        planner: &sock_core::planner::Planner<'_>,
         until_ns: u64,
-    ) -> Result<Vec<(u64, InstanceId, InvocationRecord)>, RunError> {
+    ) -> Result<Collected, RunError> {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         let now = clock::monotonic_ns();
         let mut wait_ns = until_ns.saturating_sub(now).min(50_000_000);
         let mut ready: Vec<InstanceId> = Vec::new();
+        let soon = |at: std::time::Instant| {
+            at.saturating_duration_since(std::time::Instant::now())
+                .as_nanos() as u64
+        };
         for (id, f) in &self.inflight {
             match &f.pending {
                 None => ready.push(*id),
-                Some(p) => {
-                    let left = p
-                        .deadline()
-                        .saturating_duration_since(std::time::Instant::now());
-                    wait_ns = wait_ns.min(left.as_nanos() as u64);
-                }
+                Some(p) => wait_ns = wait_ns.min(soon(p.deadline())),
             }
         }
-        if ready.is_empty() && !self.inflight.is_empty() {
-            let ids: Vec<InstanceId> = self.inflight.keys().copied().collect();
-            let mut fds: Vec<PollFd<'_>> = ids
-                .iter()
-                .filter_map(|id| self.inflight[id].pending.as_ref())
-                .map(|p| PollFd::new(p.fd(), PollFlags::POLLIN))
-                .collect();
-            let ms = (wait_ns / 1_000_000).min(i32::MAX as u64) as i32;
+        if let Some(at) = self.pips.next_deadline() {
+            wait_ns = wait_ns.min(soon(at));
+        }
+        let ids: Vec<InstanceId> = self.inflight.keys().copied().collect();
+        let mut fds: Vec<PollFd<'_>> = ids
+            .iter()
+            .filter_map(|id| self.inflight[id].pending.as_ref())
+            .map(|p| PollFd::new(p.fd(), PollFlags::POLLIN))
+            .chain(self.pips.fds().map(|fd| PollFd::new(fd, PollFlags::POLLIN)))
+            .collect();
+        if ready.is_empty() && !fds.is_empty() {
+            let ms = wait_ns.div_ceil(1_000_000).min(i32::MAX as u64) as i32;
             match poll(
                 &mut fds,
                 PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
@@ -134,11 +163,11 @@ impl Real<'_, '_> {
                 Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(super::cerr("poll the requests in flight", e)),
             }
-            drop(fds);
-            ready.extend(ids);
-        } else if self.inflight.is_empty() && wait_ns > 0 {
+        } else if ready.is_empty() && wait_ns > 0 {
             std::thread::sleep(std::time::Duration::from_nanos(wait_ns));
         }
+        drop(fds);
+        ready.extend(ids);
         let mut done = Vec::new();
         for id in ready {
             let Some(f) = self.inflight.get_mut(&id) else {
@@ -164,13 +193,24 @@ impl Real<'_, '_> {
             done.push((done_ns, id, rec));
         }
         done.sort_by_key(|d| d.0);
-        Ok(done)
+        let late = self.poll_pips(planner)?;
+        Ok(Collected { done, late })
     }
+}
+
+/// What one wait of the loop found.
+struct Collected {
+    done: Vec<(u64, InstanceId, InvocationRecord)>,
+    late: Vec<LateFailure>,
 }
 
 /// One event for the engine.
 enum Event {
     Complete(InstanceId),
+    /// A call that waited for its installs could not start.
+    Fail(Box<LateFailure>),
+    /// A pre-warm timer (the Hybrid Histogram policy) due now.
+    Timer,
     Arrive(u64, Invocation),
 }
 
@@ -199,18 +239,30 @@ where
     loop {
         stopped()?;
         let engine = runner.replay.engine_mut();
-        let next_due = match arrivals.peek() {
+        let idle = runner.real.inflight.is_empty() && runner.real.pips.is_idle();
+        let next_arrival = match arrivals.peek() {
             Some((_, Ok(inv))) => wall.due_ns(inv.time),
             Some((_, Err(_))) => 0,
-            None if runner.real.inflight.is_empty() && engine.queued() == 0 => break,
+            None if idle && engine.queued() == 0 => break,
             None => u64::MAX,
         };
-        let done = runner.real.collect(next_due)?;
+        // A pre-warm is due at its own time, not at the next event's
+        // (after the last arrival there is none, as in the virtual replay).
+        let timer = engine.next_timer().filter(|_| arrivals.peek().is_some());
+        let next_due = next_arrival.min(timer.map_or(u64::MAX, |t| wall.due_ns(t)));
+        let planner = runner.replay.engine().planner();
+        let Collected { done, late } = runner.real.collect(planner, next_due)?;
         let now_ns = clock::monotonic_ns();
         let mut events: Vec<(Micros, u8, Event)> = Vec::new();
         for (ns, id, rec) in done {
             events.push((wall.virtual_us(ns), 0, Event::Complete(id)));
             runner.real.records.push(rec);
+        }
+        for f in late {
+            events.push((wall.virtual_us(f.at_ns), 0, Event::Fail(Box::new(f))));
+        }
+        if let Some(t) = timer.filter(|t| wall.due_ns(*t) <= now_ns) {
+            events.push((t, 1, Event::Timer));
         }
         while let Some((_, Ok(inv))) = arrivals.peek() {
             if wall.due_ns(inv.time) > now_ns {
@@ -219,7 +271,7 @@ where
             let Some((seq, Ok(inv))) = arrivals.next() else {
                 break;
             };
-            events.push((inv.time, 1, Event::Arrive(seq as u64, inv)));
+            events.push((inv.time, 2, Event::Arrive(seq as u64, inv)));
         }
         if let Some((_, Err(_))) = arrivals.peek() {
             if let Some((_, Err(e))) = arrivals.next() {
@@ -229,18 +281,27 @@ where
         events.sort_by_key(|e| (e.0, e.1));
         for (t, _, ev) in events {
             let engine = runner.replay.engine_mut();
+            let t = t.max(last);
+            last = t;
             match ev {
                 Event::Complete(id) => {
-                    let t = t.max(last);
-                    last = t;
                     engine.complete(&mut runner.real, id, t)?;
                 }
+                Event::Fail(f) => {
+                    runner.real.summary.fallbacks += 1;
+                    runner.real.attempt_start_ns = f.attempt_start_ns;
+                    engine.fail_running(&mut runner.real, &f.call, &f.plan, f.failure, t)?;
+                }
+                Event::Timer => {
+                    runner.real.summary.prewarm_timers += 1;
+                    engine.timer(&mut runner.real, t)?;
+                }
                 Event::Arrive(seq, inv) => {
-                    last = last.max(inv.time);
                     engine.arrive(&mut runner.real, seq, inv)?;
                 }
             }
         }
+        runner.report_lost_spares(last)?;
         runner.note_queue();
         runner.real.private.sweep()?;
         let recs = runner.take_records();

@@ -39,6 +39,8 @@
 
 mod concurrent;
 pub(crate) mod handlers;
+mod installs;
+mod pips;
 mod private;
 mod real;
 mod serve;
@@ -181,6 +183,9 @@ impl<'e, 'c> Runner<'e, 'c> {
             attempt_start_ns: 0,
             wall: None,
             inflight: Default::default(),
+            pips: Default::default(),
+            lost_spares: Vec::new(),
+            applying_deferred: false,
         };
         real.start_zygotes(&planner)?;
         let mut replay = VirtualReplay::new(Engine::new(planner, options));
@@ -208,6 +213,7 @@ impl<'e, 'c> Runner<'e, 'c> {
         self.pace(inv.time);
         stopped()?;
         self.replay.arrive(&mut self.real, seq, inv)?;
+        self.report_lost_spares(inv.time)?;
         self.note_queue();
         // Private copies made for this step that no container took.
         self.real.private.sweep()?;
@@ -224,6 +230,41 @@ impl<'e, 'c> Runner<'e, 'c> {
                 "invocation {seq} is queued, so it has no record yet"
             ))),
         }
+    }
+
+    /// Tells the planner of the spares the executor found dead since the
+    /// last event (`Planner::on_spare_lost`), so its count of ready spares
+    /// stays true; spares of a Zygote since repaired or evicted (another
+    /// container now, or none) are not its any more.
+    fn report_lost_spares(&mut self, now: Micros) -> Result<(), RunError> {
+        loop {
+            self.real.gather_lost_spares();
+            let lost = std::mem::take(&mut self.real.lost_spares);
+            if lost.is_empty() {
+                return Ok(());
+            }
+            for id in lost {
+                let z = self.real.zygotes.iter().find(|(_, c)| c.id == id);
+                let Some(z) = z.map(|(z, _)| *z) else {
+                    continue;
+                };
+                self.real.summary.spares_lost += 1;
+                let engine = self.replay.engine_mut();
+                engine.spare_lost(&mut self.real, z, now)?;
+            }
+        }
+    }
+
+    /// Host pids of the spares waiting now, by Zygote (tests kill them).
+    pub fn spare_pids(&self) -> BTreeMap<ZygoteId, Vec<i32>> {
+        self.real
+            .zygotes
+            .iter()
+            .map(|(z, c)| {
+                let spares = self.real.exec.spares_of(c);
+                (*z, spares.iter().map(|s| s.pid.as_raw()).collect())
+            })
+            .collect()
     }
 
     /// Copies the engine's queue counts into the summary.

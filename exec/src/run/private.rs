@@ -59,6 +59,21 @@ impl PrivateCopies {
         Ok(installer)
     }
 
+    /// Keeps the private folder `dir` (of [`Self::installer`]) from being
+    /// swept while a background pip fills it and its call waits (pips.rs);
+    /// [`Self::unreserve`] ends that once the call's container holds it.
+    pub(super) fn reserve(&mut self, dir: &Path) {
+        if let Some(n) = self.holders.get_mut(dir) {
+            *n += 1;
+        }
+    }
+
+    pub(super) fn unreserve(&mut self, dir: &Path) {
+        if let Some(n) = self.holders.get_mut(dir) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
     /// `p` was installed privately at `path` (`<root>/<n>/<key>`).
     pub(super) fn record(&mut self, p: PackageId, path: PathBuf) {
         self.latest.insert(p, path);

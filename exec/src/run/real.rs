@@ -19,7 +19,7 @@ use sock_core::trace::Catalog;
 use sock_core::{Micros, PackageId, PackageSet, ZygoteId};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 impl From<EngineError> for RunError {
     fn from(e: EngineError) -> Self {
@@ -64,6 +64,14 @@ pub(super) struct Real<'e, 'c> {
     /// (`inflight`) and complete from its poll loop.
     pub(super) wall: Option<super::concurrent::Wall>,
     pub(super) inflight: HashMap<sock_core::InstanceId, super::concurrent::InFlight>,
+    /// The concurrent replay's pip runs in the background, and the calls
+    /// waiting for them (`pips.rs`).
+    pub(super) pips: super::pips::Pips,
+    /// Zygote container ids of spares found dead, not yet reported to the
+    /// planner (one entry per spare).
+    pub(super) lost_spares: Vec<u64>,
+    /// Set while `pips.rs` applies put-off Zygote decisions.
+    pub(super) applying_deferred: bool,
 }
 
 impl Effects for Real<'_, '_> {
@@ -76,6 +84,9 @@ impl Effects for Real<'_, '_> {
         _now: Micros,
     ) -> Result<(), RunError> {
         for d in side {
+            if self.defer(planner, d) {
+                continue;
+            }
             let t = std::time::Instant::now();
             self.apply_one(planner, d)?;
             let e = self.summary.side_ms.entry(kind(d).to_string()).or_default();
@@ -143,7 +154,11 @@ fn kind(d: &SideDecision) -> &'static str {
 }
 
 impl Real<'_, '_> {
-    fn apply_one(&mut self, planner: &Planner<'_>, d: &SideDecision) -> Result<(), RunError> {
+    pub(super) fn apply_one(
+        &mut self,
+        planner: &Planner<'_>,
+        d: &SideDecision,
+    ) -> Result<(), RunError> {
         match *d {
             SideDecision::Pause { instance } => {
                 if let Some(c) = self.instances.get_mut(&instance) {
@@ -185,6 +200,7 @@ impl Real<'_, '_> {
                 function, instance, ..
             } => self.prewarm(planner, function, instance)?,
             SideDecision::EvictZygote { zygote } => {
+                self.pips.forget_deferred(zygote);
                 if let Some(c) = self.zygotes.remove(&zygote) {
                     self.retire(c)
                         .map_err(|e| cerr(format!("destroy Zygote {}", zygote.0), e))?;
@@ -221,6 +237,8 @@ impl Real<'_, '_> {
         instance: sock_core::InstanceId,
     ) -> Result<(), RunError> {
         let closure = self.catalog.closure(function).clone();
+        // Not a second pip beside one in the background for the same package.
+        self.finish_pips_for(&closure)?;
         self.install(planner, &closure)?;
         let spec = crate::container::ContainerSpec {
             handler_dir: self.handler_dirs[function.index()].clone(),
@@ -243,6 +261,12 @@ impl Real<'_, '_> {
         Ok(())
     }
 
+    /// Moves the executor's list of spares found dead into `lost_spares`.
+    pub(super) fn gather_lost_spares(&mut self) {
+        let lost = self.exec.take_lost_spares();
+        self.lost_spares.extend(lost);
+    }
+
     pub(super) fn keys(&self, set: &PackageSet) -> Vec<String> {
         set.iter().map(|p| self.catalog.package(p).key()).collect()
     }
@@ -254,7 +278,10 @@ impl Real<'_, '_> {
             .collect()
     }
 
-    pub(super) fn mounts(&self, set: &PackageSet) -> Result<Vec<(String, PathBuf)>, RunError> {
+    /// The folders to mount for `set` (after any pip run in progress for
+    /// them has ended: `pips.rs`).
+    pub(super) fn mounts(&mut self, set: &PackageSet) -> Result<Vec<(String, PathBuf)>, RunError> {
+        self.finish_pips_for(set)?;
         set.iter()
             .filter(|p| !self.unavailable.contains_key(p))
             .map(|p| {
@@ -269,63 +296,5 @@ impl Real<'_, '_> {
                 Ok((key, path))
             })
             .collect()
-    }
-
-    /// Installs what of `set` is missing; returns the time pip took. A
-    /// package pip cannot install (no wheel for the containers' Python, not
-    /// on the index) is reported once and left out: containers start
-    /// without it, so its functions answer 500 (an import error) and the
-    /// run goes on with the planner's decisions in step.
-    pub(super) fn install(
-        &mut self,
-        planner: &Planner<'_>,
-        set: &PackageSet,
-    ) -> Result<Duration, RunError> {
-        let t = Instant::now();
-        for p in set.iter() {
-            let key = self.catalog.package(p).key();
-            // The planner keeps it out of the install cache: a private
-            // copy, deleted with the last container using it (private.rs).
-            let uncached = !planner.installs().contains(p);
-            let present = if uncached {
-                self.private.made_now(p)
-            } else {
-                self.installer.is_installed(&key)
-            };
-            if self.unavailable.contains_key(&p) || present {
-                continue;
-            }
-            use crate::install::{build::BuildError, InstallError};
-            let installer = if uncached {
-                self.private.installer(&self.installer)?
-            } else {
-                self.installer.clone()
-            };
-            // No wheel fits: built from source in a lean container.
-            let build_timeout = self.opts.timeout.max(Duration::from_secs(600));
-            let exec = &mut *self.exec;
-            let result = match installer.install_or_build(&key, build_timeout, || Ok(exec)) {
-                Ok((got, built)) => {
-                    self.summary.packages_built += u64::from(built);
-                    Ok(got.path)
-                }
-                Err(BuildError::Install(e @ InstallError::Io { .. })) => return Err(e.into()),
-                Err(e) => Err(e.to_string()),
-            };
-            match result {
-                Ok(path) => {
-                    self.summary.packages_installed += 1;
-                    if uncached {
-                        self.private.record(p, path);
-                    }
-                }
-                Err(e) => {
-                    eprintln!("sock-exec run: cannot install {key}: {e}; its functions will fail");
-                    self.summary.packages_failed.push(key);
-                    self.unavailable.insert(p, e);
-                }
-            }
-        }
-        Ok(t.elapsed())
     }
 }

@@ -95,13 +95,27 @@ impl Real<'_, '_> {
     }
 
     /// Makes the container for `plan` ready to take the request, with its
-    /// step boundaries marked. A fallback's phases run from its first
+    /// step boundaries marked: installs what it needs (blocking), then
+    /// [`Real::prepare_installed`]. A fallback's phases run from its first
     /// attempt's start (the failed attempt lands in its start phase).
     pub(super) fn prepare(
         &mut self,
         planner: &Planner<'_>,
         call: &Call,
         plan: &Plan,
+    ) -> Result<Result<Prepared, Failure>, RunError> {
+        let set = self.to_install(call, plan);
+        self.install(planner, &set)?;
+        self.prepare_installed(call, plan, clock::monotonic_ns())
+    }
+
+    /// [`Real::prepare`] once its packages are installed, the last install
+    /// having ended at `installed_ns` (the end of its `install` phase).
+    pub(super) fn prepare_installed(
+        &mut self,
+        call: &Call,
+        plan: &Plan,
+        installed_ns: u64,
     ) -> Result<Result<Prepared, Failure>, RunError> {
         let f = call.inv.function;
         let closure = self.catalog.closure(f).clone();
@@ -147,14 +161,14 @@ impl Real<'_, '_> {
                 import,
                 install,
             } => {
-                self.install(planner, install)?;
-                marks.installed_ns = clock::monotonic_ns();
+                marks.installed_ns = installed_ns;
                 rec.installed = self.keys(install);
                 let spec = ContainerSpec {
                     handler_dir: self.handler_dirs[f.index()].clone(),
                     packages: self.mounts(&closure)?,
                     imports: self.import_list(import),
                 };
+                self.gather_lost_spares();
                 let zc = self.zygotes.get(zygote);
                 let zid = zc.map(|z| z.id);
                 let forked = match zc {
@@ -167,6 +181,18 @@ impl Real<'_, '_> {
                         zygote.0
                     ))),
                 };
+                let mut lost = self.exec.take_lost_spares();
+                if let (Ok((_, report)), Some(zid)) = (&forked, zid) {
+                    // The planner took a spare for this hit: if the one
+                    // found dead left none to use, that take was the dead
+                    // one, and the planner's count is already true.
+                    if *spare && !report.spare {
+                        if let Some(i) = lost.iter().position(|&id| id == zid) {
+                            lost.remove(i);
+                        }
+                    }
+                }
+                self.lost_spares.extend(lost);
                 match forked {
                     Ok((c, report)) => {
                         if let Some(zid) = zid {
@@ -190,12 +216,9 @@ impl Real<'_, '_> {
                 }
             }
             Action::Fresh { import, install } => {
-                self.install(planner, install)?;
                 rec.installed = self.keys(install);
                 rec.imported = self.keys(import);
-                // A fallback may need packages the first plan did not install.
-                self.install(planner, &closure)?;
-                marks.installed_ns = clock::monotonic_ns();
+                marks.installed_ns = installed_ns;
                 let spec = ContainerSpec {
                     handler_dir: self.handler_dirs[f.index()].clone(),
                     packages: self.mounts(&closure)?,

@@ -27,6 +27,9 @@ pub struct RunSummary {
     /// refills that failed.
     pub spares_forked: u64,
     pub refill_failures: u64,
+    /// Spares found dead while they waited, reported to the planner
+    /// (`Planner::on_spare_lost`, which refills them).
+    pub spares_lost: u64,
     /// Zygotes that left the tree while containers forked from them still
     /// ran, and were kept until those were gone.
     pub zygotes_kept_for_children: u64,
@@ -41,6 +44,13 @@ pub struct RunSummary {
     /// phases do not add up to the latency (must be 0).
     pub misordered_phases: u64,
     pub packages_installed: u64,
+    /// pip runs the concurrent replay started in the background (its loop
+    /// kept serving meanwhile), and calls that waited for a run another
+    /// call had started for the same package instead of starting one.
+    pub pip_background: u64,
+    pub pip_joined: u64,
+    /// Pre-warm timers the concurrent replay delivered at their due time.
+    pub prewarm_timers: u64,
     /// Of those, built from source in a lean container (no wheel fitted).
     pub packages_built: u64,
     pub packages_evicted: u64,

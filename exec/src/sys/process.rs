@@ -156,6 +156,22 @@ pub fn kill_group(pgid: u32) {
     let _gone = nix::sys::signal::killpg(Pid::from_raw(raw), Signal::SIGKILL);
 }
 
+/// pidfd_open(2): a file descriptor (close-on-exec) that polls readable
+/// once `pid` exits, so one `poll(2)` can wait for a child process (a pip
+/// run) together with sockets. Linux >= 5.3.
+pub fn pidfd_open(pid: u32) -> SysResult<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let pid = i32::try_from(pid).map_err(|_| SysError::new("pidfd_open", nix::errno::Errno::EINVAL))?;
+    // SAFETY: pidfd_open takes a pid and flags (0) by value and returns a
+    // new fd or -1; no pointers are passed.
+    let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(SysError::new("pidfd_open", nix::errno::Errno::last()));
+    }
+    // SAFETY: the kernel just returned this fd, owned by nobody else.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,9 +39,11 @@ pub struct Spare {
     pub cgroup: Cgroup,
 }
 
-/// Every Zygote's spares, oldest first, by the Zygote's container id.
+/// Every Zygote's spares, oldest first, by the Zygote's container id; and
+/// the Zygotes (container ids) of spares found dead since the caller last
+/// asked ([`Executor::take_lost_spares`]).
 #[derive(Debug, Default)]
-pub struct Spares(BTreeMap<u64, VecDeque<Spare>>);
+pub struct Spares(BTreeMap<u64, VecDeque<Spare>>, Vec<u64>);
 
 impl Spares {
     fn push(&mut self, zygote: u64, spare: Spare) {
@@ -74,6 +76,7 @@ impl Spares {
     pub(crate) fn clear(&mut self) -> Vec<Pid> {
         let pids = self.0.values().flatten().map(|s| s.pid).collect();
         self.0.clear();
+        self.1.clear();
         pids
     }
 }
@@ -132,6 +135,13 @@ impl Executor {
         }
     }
 
+    /// The Zygotes (container ids, one entry per spare) whose spares were
+    /// found dead, while waiting, since the last call: the caller tells
+    /// the planner (`Planner::on_spare_lost`).
+    pub fn take_lost_spares(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.spares.1)
+    }
+
     /// `zygote`'s spares, oldest first, each with the cgroup it joined.
     pub fn spares_of(&self, zygote: &Container) -> Vec<Spare> {
         self.spares.list(zygote.id)
@@ -166,6 +176,7 @@ impl Executor {
                 live.push_back(s);
             } else {
                 dropped += 1;
+                self.spares.1.push(zygote.id);
                 self.give_back_logged(s);
             }
         }
@@ -182,6 +193,7 @@ impl Executor {
             if self.spare_alive(&s) {
                 return Some(s);
             }
+            self.spares.1.push(zygote);
             self.give_back_logged(s);
         }
         None

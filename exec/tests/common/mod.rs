@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod replay;
+
 use sock_exec::container::{Container, ContainerSpec, Executor, ExecutorConfig};
 use std::path::{Path, PathBuf};
 use std::time::Duration;

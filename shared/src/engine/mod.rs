@@ -43,10 +43,14 @@
 //!   may have freed memory). [`VirtualReplay`] delivers it as an event of
 //!   its own, between completions and arrivals in time order (at equal
 //!   times: completions, then the timer, then the arrival, so a pre-warm
-//!   due exactly at an arrival serves it). A wall-clock driver need not:
-//!   the `tick` of its next arrival or completion materializes what is due
-//!   then, with the same decisions. With no pre-warm pending (every other
-//!   policy) there is no timer event, and nothing changes.
+//!   due exactly at an arrival serves it). sock-exec's concurrent replay
+//!   does the same in wall-clock time (its poll timeout includes the next
+//!   timer's due instant). With no pre-warm pending (every other policy)
+//!   there is no timer event, and nothing changes.
+//! - **late failure** (a wall-clock driver only): a call that was
+//!   `Running` could not start after all (its Zygote died while it waited
+//!   for its install): [`Engine::fail_running`] asks the planner for the
+//!   fallback and serves it in the same slot.
 
 mod queue;
 mod virtual_time;
@@ -268,9 +272,95 @@ impl<'c> Engine<'c> {
         inv: Invocation,
         now: Micros,
     ) -> Result<Started, E::Error> {
-        let mut plan = self.planner.invoke(inv, now);
-        let mut attempt = 0;
-        let served = loop {
+        let plan = self.planner.invoke(inv, now);
+        let (served, plan) = self.serve_until_served(fx, seq, inv, now, plan, 0)?;
+        self.running += 1;
+        self.stats.running_peak = self.stats.running_peak.max(self.running);
+        if now > inv.time {
+            self.stats.queued += 1;
+        }
+        fx.observe(now, self.planner.usage());
+        fx.apply(&self.planner, &plan.after, now)?;
+        Ok(started(seq, &plan, now, served))
+    }
+
+    /// A call that was [`Served::Running`] failed afterwards, at `now`,
+    /// before its request went out (sock-exec's concurrent replay: the
+    /// Zygote it was to fork from died while it waited for its install).
+    /// The planner learns why ([`Planner::on_failure`]) and the fallback is
+    /// served in the same slot, as a synchronous failure's would be;
+    /// `failed.after` was applied when it started, so it is not applied
+    /// again. Returns the fallback's start.
+    pub fn fail_running<E: Effects>(
+        &mut self,
+        fx: &mut E,
+        call: &Call,
+        failed: &Plan,
+        failure: Failure,
+        now: Micros,
+    ) -> Result<Started, E::Error> {
+        let (seq, inv) = (call.seq, call.inv);
+        let applied = Plan {
+            after: Vec::new(),
+            ..failed.clone()
+        };
+        let plan = self.fall_back(seq, inv, &applied, failure, now, call.attempt + 1)?;
+        let (served, plan) = self.serve_until_served(fx, seq, inv, now, plan, call.attempt + 1)?;
+        fx.observe(now, self.planner.usage());
+        fx.apply(&self.planner, &plan.after, now)?;
+        Ok(started(seq, &plan, now, served))
+    }
+
+    /// A spare of Zygote `z` was found dead at `now` (sock-exec): the
+    /// planner drops it from its count and the replacement is applied.
+    pub fn spare_lost<E: Effects>(
+        &mut self,
+        fx: &mut E,
+        z: crate::units::ZygoteId,
+        now: Micros,
+    ) -> Result<(), E::Error> {
+        let side = self.planner.on_spare_lost(z, now);
+        fx.apply(&self.planner, &side, now)
+    }
+
+    /// The planner's fallback for `failure` of `plan` at its `attempt`.
+    fn fall_back(
+        &mut self,
+        seq: u64,
+        inv: Invocation,
+        plan: &Plan,
+        failure: Failure,
+        now: Micros,
+        attempt: u32,
+    ) -> Result<Plan, EngineError> {
+        if !failure.fits(&plan.action) {
+            return Err(EngineError::NoFallback {
+                seq,
+                failure,
+                path: plan.action.path().as_str(),
+            });
+        }
+        if attempt > MAX_ATTEMPTS {
+            return Err(EngineError::Exhausted {
+                seq,
+                attempts: MAX_ATTEMPTS,
+            });
+        }
+        Ok(self.planner.on_failure(inv, plan, failure, now))
+    }
+
+    /// Applies `plan`'s `before` and serves it, falling back while serving
+    /// fails; returns how the last plan was served, and that plan.
+    fn serve_until_served<E: Effects>(
+        &mut self,
+        fx: &mut E,
+        seq: u64,
+        inv: Invocation,
+        now: Micros,
+        mut plan: Plan,
+        mut attempt: u32,
+    ) -> Result<(Served, Plan), E::Error> {
+        loop {
             fx.apply(&self.planner, &plan.before, now)?;
             let call = Call {
                 seq,
@@ -280,42 +370,23 @@ impl<'c> Engine<'c> {
             };
             match fx.serve(&self.planner, &call, &plan)? {
                 Served::Failed(failure) => {
-                    if !failure.fits(&plan.action) {
-                        return Err(EngineError::NoFallback {
-                            seq,
-                            failure,
-                            path: plan.action.path().as_str(),
-                        }
-                        .into());
-                    }
                     attempt += 1;
-                    if attempt > MAX_ATTEMPTS {
-                        return Err(EngineError::Exhausted {
-                            seq,
-                            attempts: MAX_ATTEMPTS,
-                        }
-                        .into());
-                    }
-                    plan = self.planner.on_failure(inv, &plan, failure, now);
+                    plan = self.fall_back(seq, inv, &plan, failure, now, attempt)?;
                 }
-                other => break other,
+                other => return Ok((other, plan)),
             }
-        };
-        self.running += 1;
-        self.stats.running_peak = self.stats.running_peak.max(self.running);
-        if now > inv.time {
-            self.stats.queued += 1;
         }
-        fx.observe(now, self.planner.usage());
-        fx.apply(&self.planner, &plan.after, now)?;
-        Ok(Started {
-            seq,
-            instance: plan.instance,
-            start: now,
-            service: match served {
-                Served::Done { service } => Some(service),
-                _ => None,
-            },
-        })
+    }
+}
+
+fn started(seq: u64, plan: &Plan, now: Micros, served: Served) -> Started {
+    Started {
+        seq,
+        instance: plan.instance,
+        start: now,
+        service: match served {
+            Served::Done { service } => Some(service),
+            _ => None,
+        },
     }
 }

@@ -8,6 +8,11 @@
 //! offered again until its repair is ready, and its spares are counted
 //! again from the repair. sim and sock-exec therefore take the same
 //! fallbacks (issue 12).
+//!
+//! A spare (a Zygote's pre-forked child) can also die while it waits; no
+//! plan fails then (the hit forks without it, or takes the next), but the
+//! planner's count of ready spares must stay true: the executor reports
+//! it ([`Planner::on_spare_lost`]) and the planner refills it.
 
 use super::{Action, Failure, Plan, Planner, SideDecision};
 use crate::trace::Invocation;
@@ -89,5 +94,22 @@ impl Planner<'_> {
         }];
         side.extend(self.start_spares(z, ready_at));
         side
+    }
+
+    /// A spare of Zygote `z` was found dead at `now` (killed while it
+    /// waited): it leaves the count and a replacement is forked, as after a
+    /// hit took it. Returns the `Refill` to apply (none if `z` counted no
+    /// spare, e.g. it was repaired since).
+    pub fn on_spare_lost(&mut self, z: ZygoteId, now: Micros) -> Vec<SideDecision> {
+        self.counters.spares_lost += 1;
+        if !self.spares.lose(z) {
+            return Vec::new();
+        }
+        let (_, mem) = self.lineage(z);
+        let ready_at = self.spares.refill(z, now, self.cost.fork(mem));
+        vec![SideDecision::Refill {
+            zygote: z,
+            ready_at,
+        }]
     }
 }

@@ -46,6 +46,8 @@ pub struct Counters {
     pub fallbacks: u64,
     pub handlers_lost: u64,
     pub zygote_repairs: u64,
+    /// Spares found dead while they waited ([`Planner::on_spare_lost`]).
+    pub spares_lost: u64,
     /// Zygotes the tree would have grown but the worker had no free memory
     /// for ([`Planner::admit`]'s module).
     pub zygote_growth_skipped: u64,

@@ -73,6 +73,14 @@ impl Spares {
         at
     }
 
+    /// A spare of `z` died while it waited (found dead by the executor):
+    /// the oldest is dropped. Returns whether `z` had one.
+    pub fn lose(&mut self, z: ZygoteId) -> bool {
+        self.per_zygote
+            .get_mut(&z)
+            .is_some_and(|q| q.pop_front().is_some())
+    }
+
     /// The Zygote left the tree; its spares go with it.
     pub fn remove(&mut self, z: ZygoteId) {
         self.per_zygote.remove(&z);
