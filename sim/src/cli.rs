@@ -59,6 +59,9 @@ pub struct SweepArgs {
     /// The CSV to write; its journal (`OUT.rows.jsonl`) sits beside it.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Also write the table as Parquet (typed columns) to this file.
+    #[arg(long)]
+    pub parquet: Option<PathBuf>,
     /// Run only the points whose index is I modulo N (0 <= I < N); `env/N`
     /// takes I from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID.
     #[arg(long, value_name = "I/N")]
@@ -81,6 +84,9 @@ pub enum SweepCommand {
         /// The CSV to write.
         #[arg(long)]
         out: PathBuf,
+        /// Also write the table as Parquet to this file.
+        #[arg(long)]
+        parquet: Option<PathBuf>,
     },
 }
 

@@ -236,8 +236,13 @@ fn calibrate(args: &CalibrateArgs) -> Result<()> {
 /// `sim sweep` and `sim sweep merge`.
 fn sweep(args: sock_sim::cli::SweepArgs) -> Result<()> {
     use sock_sim::sweep;
-    if let Some(sock_sim::cli::SweepCommand::Merge { parts, out }) = args.command {
-        let n = sweep::merge(&parts, &out)?;
+    if let Some(sock_sim::cli::SweepCommand::Merge {
+        parts,
+        out,
+        parquet,
+    }) = args.command
+    {
+        let n = sweep::merge(&parts, &out, parquet.as_deref())?;
         eprintln!("sim: sweep merge wrote {} ({n} rows from {} parts)", out.display(), parts.len());
         return Ok(());
     }
@@ -255,6 +260,7 @@ fn sweep(args: sock_sim::cli::SweepArgs) -> Result<()> {
         axes: args.axis,
         fixed: args.fixed,
         out,
+        parquet: args.parquet,
         shard,
         jobs: args.jobs,
     };

@@ -113,10 +113,12 @@ impl Real<'_, '_> {
     }
 
     /// Destroys a container; if it was the last live child of a retired
-    /// Zygote, that Zygote goes too.
+    /// Zygote, that Zygote goes too. Only the kill is done here; the rest
+    /// of the teardown (reap, cgroup give-back, unmount, folder) is queued
+    /// and finished off the critical path (`Executor::destroy_async`).
     pub(super) fn destroy(&mut self, c: Container) -> Result<(), crate::container::ExecutorError> {
         let id = c.id;
-        let result = self.exec.destroy(c);
+        let result = self.exec.destroy_async(c);
         if let Err(e) = self.private.release(id) {
             self.note_teardown_error("deleting a private package copy", &e);
         }

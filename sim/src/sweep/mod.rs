@@ -1,7 +1,8 @@
 //! `sim sweep`: one replay per configuration of a grid (axes of `sim`'s
 //! own flags, crossed with one or more traces), run in parallel (rayon, one
 //! replay per task, each trace parsed once and shared read-only), one row
-//! per configuration with every summary metric, as CSV.
+//! per configuration with every summary metric, as CSV (and Parquet with
+//! `--parquet`).
 //!
 //! Each finished point is appended to a journal beside the output
 //! ([`journal`]), so a stopped sweep resumes where it was; `--shard I/N`
@@ -10,6 +11,7 @@
 
 pub mod grid;
 pub mod journal;
+pub mod parquet;
 pub mod table;
 
 use crate::output;
@@ -35,6 +37,8 @@ pub struct SweepSpec {
     /// Flags every point gets (before the axes' own).
     pub fixed: Vec<String>,
     pub out: PathBuf,
+    /// Also write the table as Parquet here.
+    pub parquet: Option<PathBuf>,
     pub shard: Option<Shard>,
     /// Worker threads (0: one per core).
     pub jobs: usize,
@@ -230,13 +234,16 @@ pub fn run(spec: &SweepSpec) -> Result<(usize, usize)> {
     output::write_atomically::<_, anyhow::Error>(&spec.out, &inputs, |w| {
         Ok(table::write_csv(&rows, w)?)
     })?;
+    if let Some(p) = &spec.parquet {
+        parquet::write(&rows, p)?;
+    }
     Ok((rows.len(), ran))
 }
 
 /// `sim sweep merge`: the shards' journals (or their CSV outputs, whose
 /// journals sit beside them) joined into one table; every point of the
 /// grid must be there.
-pub fn merge(parts: &[PathBuf], out: &Path) -> Result<usize> {
+pub fn merge(parts: &[PathBuf], out: &Path, parquet: Option<&Path>) -> Result<usize> {
     let mut rows = Vec::new();
     for p in parts {
         let j = if p.to_string_lossy().ends_with(".rows.jsonl") {
@@ -263,5 +270,8 @@ pub fn merge(parts: &[PathBuf], out: &Path) -> Result<usize> {
         );
     }
     output::write_atomically::<_, anyhow::Error>(out, &[], |w| Ok(table::write_csv(&rows, w)?))?;
+    if let Some(p) = parquet {
+        parquet::write(&rows, p)?;
+    }
     Ok(rows.len())
 }
