@@ -1,0 +1,139 @@
+//! The reader's fast path: an invocation line that sits whole in the
+//! input's buffer, has the usual shape and passes every check is parsed
+//! in place, without copying it out or decoding it as UTF-8.
+//!
+//! It accepts a subset of what the checked path accepts, with the same
+//! values: ASCII blanks, `[`, two or three runs of decimal digits that fit
+//! in a `u64` separated by commas, `]`. Anything else (a line split across
+//! buffer fills, longer than the cap, odd blanks, a bad number, a failed
+//! check) is left unconsumed, so the checked path reads the same line
+//! again and reports it, naming its line and field, exactly as before.
+
+use super::{LineRules, MAX_DURATION_US, MAX_INVOCATION_BYTES};
+use crate::trace::Invocation;
+use crate::units::{FunctionId, Micros};
+use std::io::BufRead;
+
+/// A line the fast path consumed.
+pub(super) enum Fast {
+    /// Only blanks: nothing to deliver.
+    Blank,
+    /// A checked invocation.
+    Valid(Invocation),
+}
+
+/// The next line, if the fast path can take it (`None`: nothing consumed).
+pub(super) fn next_in_buffer<R: BufRead>(
+    input: &mut R,
+    rules: LineRules,
+    last_time: &mut u64,
+) -> Option<Fast> {
+    let buf = input.fill_buf().ok()?;
+    let window = &buf[..buf.len().min(MAX_INVOCATION_BYTES + 1)];
+    let end = window.iter().position(|&b| b == b'\n')?;
+    let fast = match parse(&window[..end])? {
+        None => Fast::Blank,
+        Some((time_us, function, duration)) => {
+            let duration_ok = duration.is_none_or(|d| rules.durations && d <= MAX_DURATION_US);
+            if !duration_ok || function >= rules.functions as u64 || time_us < *last_time {
+                return None;
+            }
+            *last_time = time_us;
+            Fast::Valid(Invocation {
+                time: Micros(time_us),
+                function: FunctionId(function as u32),
+                duration: duration.map(Micros),
+            })
+        }
+    };
+    input.consume(end + 1);
+    Some(fast)
+}
+
+/// `Some(None)`: a blank line; `Some(Some(..))`: `[a, b]` or `[a, b, c]`;
+/// `None`: not for the fast path.
+fn parse(line: &[u8]) -> Option<Option<(u64, u64, Option<u64>)>> {
+    let i = blanks(line, 0);
+    if i == line.len() {
+        return Some(None);
+    }
+    if line[i] != b'[' {
+        return None;
+    }
+    let (a, i) = number(line, i + 1)?;
+    if line.get(i) != Some(&b',') {
+        return None;
+    }
+    let (b, mut i) = number(line, i + 1)?;
+    let mut c = None;
+    if line.get(i) == Some(&b',') {
+        let (v, j) = number(line, i + 1)?;
+        c = Some(v);
+        i = j;
+    }
+    if line.get(i) != Some(&b']') || blanks(line, i + 1) != line.len() {
+        return None;
+    }
+    Some(Some((a, b, c)))
+}
+
+/// Blanks, at least one digit (no overflow), blanks; the value and where
+/// the next byte is.
+fn number(line: &[u8], from: usize) -> Option<(u64, usize)> {
+    let start = blanks(line, from);
+    let mut i = start;
+    let mut value: u64 = 0;
+    while let Some(&b) = line.get(i).filter(|b| b.is_ascii_digit()) {
+        value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+        i += 1;
+    }
+    if i == start {
+        return None;
+    }
+    Some((value, blanks(line, i)))
+}
+
+fn blanks(line: &[u8], mut i: usize) -> usize {
+    while line.get(i).is_some_and(u8::is_ascii_whitespace) {
+        i += 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_usual_shapes() {
+        assert_eq!(parse(b"[5,0]"), Some(Some((5, 0, None))));
+        assert_eq!(parse(b" [ 5 , 0 , 7 ]\r"), Some(Some((5, 0, Some(7)))));
+        assert_eq!(parse(b"[007,1]"), Some(Some((7, 1, None))));
+        assert_eq!(
+            parse(b"[18446744073709551615,0]"),
+            Some(Some((u64::MAX, 0, None)))
+        );
+        assert_eq!(parse(b" \t\r"), Some(None));
+        assert_eq!(parse(b""), Some(None));
+    }
+
+    #[test]
+    fn leaves_the_rest_to_the_checked_path() {
+        for bad in [
+            &b"[18446744073709551616,0]"[..],
+            b"[5]",
+            b"[5,]",
+            b"[,5]",
+            b"[5,0,1,2]",
+            b"[5,0",
+            b"5,0]",
+            b"[5,-1]",
+            b"[5,0]x",
+            b"[5 5,0]",
+            b"{\"t\":1}",
+            "[5,0]\u{a0}".as_bytes(),
+        ] {
+            assert_eq!(parse(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+}
