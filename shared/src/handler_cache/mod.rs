@@ -317,6 +317,9 @@ impl HandlerCache {
     /// Removes idle instances whose keep-alive expired at `now`.
     pub fn expire(&mut self, now: Micros) -> Vec<Instance> {
         let ids = self.policy.expired(now);
+        if ids.is_empty() {
+            return Vec::new(); // the usual case, without the iterator chain
+        }
         ids.into_iter()
             .filter_map(|id| self.remove_idle(id))
             .collect()

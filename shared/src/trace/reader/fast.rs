@@ -30,8 +30,8 @@ pub(super) fn next_in_buffer<R: BufRead>(
 ) -> Option<Fast> {
     let buf = input.fill_buf().ok()?;
     let window = &buf[..buf.len().min(MAX_INVOCATION_BYTES + 1)];
-    let end = window.iter().position(|&b| b == b'\n')?;
-    let fast = match parse(&window[..end])? {
+    let (parsed, end) = parse(window)?;
+    let fast = match parsed {
         None => Fast::Blank,
         Some((time_us, function, duration)) => {
             let duration_ok = duration.is_none_or(|d| rules.durations && d <= MAX_DURATION_US);
@@ -50,31 +50,32 @@ pub(super) fn next_in_buffer<R: BufRead>(
     Some(fast)
 }
 
-/// `Some(None)`: a blank line; `Some(Some(..))`: `[a, b]` or `[a, b, c]`;
-/// `None`: not for the fast path.
-fn parse(line: &[u8]) -> Option<Option<(u64, u64, Option<u64>)>> {
-    let i = blanks(line, 0);
-    if i == line.len() {
-        return Some(None);
+/// One line from the start of `window`, in one pass: `None` (a blank
+/// line) or `[a, b]` / `[a, b, c]`, and where its `\n` is. `None`: not for
+/// the fast path (also when no `\n` is in `window`).
+fn parse(window: &[u8]) -> Option<(Option<(u64, u64, Option<u64>)>, usize)> {
+    let i = blanks(window, 0);
+    match window.get(i) {
+        Some(b'\n') => return Some((None, i)),
+        Some(b'[') => {}
+        _ => return None,
     }
-    if line[i] != b'[' {
+    let (a, i) = number(window, i + 1)?;
+    if window.get(i) != Some(&b',') {
         return None;
     }
-    let (a, i) = number(line, i + 1)?;
-    if line.get(i) != Some(&b',') {
-        return None;
-    }
-    let (b, mut i) = number(line, i + 1)?;
+    let (b, mut i) = number(window, i + 1)?;
     let mut c = None;
-    if line.get(i) == Some(&b',') {
-        let (v, j) = number(line, i + 1)?;
+    if window.get(i) == Some(&b',') {
+        let (v, j) = number(window, i + 1)?;
         c = Some(v);
         i = j;
     }
-    if line.get(i) != Some(&b']') || blanks(line, i + 1) != line.len() {
+    if window.get(i) != Some(&b']') {
         return None;
     }
-    Some(Some((a, b, c)))
+    let end = blanks(window, i + 1);
+    (window.get(end) == Some(&b'\n')).then_some((Some((a, b, c)), end))
 }
 
 /// Blanks, at least one digit (no overflow), blanks; the value and where
@@ -93,8 +94,9 @@ fn number(line: &[u8], from: usize) -> Option<(u64, usize)> {
     Some((value, blanks(line, i)))
 }
 
+/// Skips the blanks `str::trim` removes too, except the line's end.
 fn blanks(line: &[u8], mut i: usize) -> usize {
-    while line.get(i).is_some_and(u8::is_ascii_whitespace) {
+    while matches!(line.get(i), Some(b' ' | b'\t' | b'\r' | b'\x0c')) {
         i += 1;
     }
     i
@@ -104,17 +106,28 @@ fn blanks(line: &[u8], mut i: usize) -> usize {
 mod tests {
     use super::*;
 
+    fn line(text: &[u8]) -> Option<Option<(u64, u64, Option<u64>)>> {
+        let mut with_end = text.to_vec();
+        with_end.push(b'\n');
+        parse(&with_end).map(|(v, end)| {
+            assert_eq!(end, text.len());
+            v
+        })
+    }
+
     #[test]
     fn parses_the_usual_shapes() {
-        assert_eq!(parse(b"[5,0]"), Some(Some((5, 0, None))));
-        assert_eq!(parse(b" [ 5 , 0 , 7 ]\r"), Some(Some((5, 0, Some(7)))));
-        assert_eq!(parse(b"[007,1]"), Some(Some((7, 1, None))));
+        assert_eq!(line(b"[5,0]"), Some(Some((5, 0, None))));
+        assert_eq!(line(b" [ 5 , 0 , 7 ]\r"), Some(Some((5, 0, Some(7)))));
+        assert_eq!(line(b"[007,1]"), Some(Some((7, 1, None))));
         assert_eq!(
-            parse(b"[18446744073709551615,0]"),
+            line(b"[18446744073709551615,0]"),
             Some(Some((u64::MAX, 0, None)))
         );
-        assert_eq!(parse(b" \t\r"), Some(None));
-        assert_eq!(parse(b""), Some(None));
+        assert_eq!(line(b" \t\r"), Some(None));
+        assert_eq!(line(b""), Some(None));
+        assert_eq!(parse(b"[5,0]"), None, "no line end in the window");
+        assert_eq!(parse(b"[5,\n0]\n"), None, "a line end inside");
     }
 
     #[test]
@@ -131,9 +144,10 @@ mod tests {
             b"[5,0]x",
             b"[5 5,0]",
             b"{\"t\":1}",
+            b"\x0b[5,0]",
             "[5,0]\u{a0}".as_bytes(),
         ] {
-            assert_eq!(parse(bad), None, "{:?}", String::from_utf8_lossy(bad));
+            assert_eq!(line(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }
 }
