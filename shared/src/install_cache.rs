@@ -204,7 +204,10 @@ impl InstallCache {
             .copied()
             .collect();
         let free = self.budget - self.used;
-        let evictable: Bytes = candidates.iter().map(|(_, p)| self.entries.get(p).map_or(Bytes::ZERO, |e| e.bytes)).sum();
+        let evictable: Bytes = candidates
+            .iter()
+            .map(|(_, p)| self.entries.get(p).map_or(Bytes::ZERO, |e| e.bytes))
+            .sum();
         if free + evictable < bytes {
             return false;
         }

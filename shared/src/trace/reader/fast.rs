@@ -50,10 +50,13 @@ pub(super) fn next_in_buffer<R: BufRead>(
     Some(fast)
 }
 
+/// An invocation line's numbers: time, function index, optional duration.
+type Fields = (u64, u64, Option<u64>);
+
 /// One line from the start of `window`, in one pass: `None` (a blank
 /// line) or `[a, b]` / `[a, b, c]`, and where its `\n` is. `None`: not for
 /// the fast path (also when no `\n` is in `window`).
-fn parse(window: &[u8]) -> Option<(Option<(u64, u64, Option<u64>)>, usize)> {
+fn parse(window: &[u8]) -> Option<(Option<Fields>, usize)> {
     let i = blanks(window, 0);
     match window.get(i) {
         Some(b'\n') => return Some((None, i)),
@@ -106,7 +109,7 @@ fn blanks(line: &[u8], mut i: usize) -> usize {
 mod tests {
     use super::*;
 
-    fn line(text: &[u8]) -> Option<Option<(u64, u64, Option<u64>)>> {
+    fn line(text: &[u8]) -> Option<Option<Fields>> {
         let mut with_end = text.to_vec();
         with_end.push(b'\n');
         parse(&with_end).map(|(v, end)| {
