@@ -12,13 +12,59 @@
 use crate::pkgset::PackageSet;
 use crate::trace::Catalog;
 use crate::units::{Bytes, Micros, PackageId};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 #[derive(Clone, Debug)]
 struct Entry {
     bytes: Bytes,
     last_used: Micros,
     pins: u32,
+}
+
+/// The cached packages, indexed by package id: O(1) lookups on the
+/// per-invocation path (pinning a closure looks up each of its packages).
+/// Never iterated, so it cannot change any order.
+#[derive(Clone, Debug, Default)]
+struct Entries {
+    slots: Vec<Option<Entry>>,
+    len: usize,
+}
+
+impl Entries {
+    fn get(&self, p: &PackageId) -> Option<&Entry> {
+        self.slots.get(p.index())?.as_ref()
+    }
+
+    fn get_mut(&mut self, p: &PackageId) -> Option<&mut Entry> {
+        self.slots.get_mut(p.index())?.as_mut()
+    }
+
+    fn contains_key(&self, p: &PackageId) -> bool {
+        self.get(p).is_some()
+    }
+
+    fn insert(&mut self, p: PackageId, e: Entry) {
+        if self.slots.len() <= p.index() {
+            self.slots.resize_with(p.index() + 1, || None);
+        }
+        let slot = &mut self.slots[p.index()];
+        self.len += usize::from(slot.is_none());
+        *slot = Some(e);
+    }
+
+    fn remove(&mut self, p: &PackageId) -> Option<Entry> {
+        let e = self.slots.get_mut(p.index())?.take();
+        self.len -= usize::from(e.is_some());
+        e
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 /// What [`InstallCache::ensure`] did.
@@ -38,7 +84,7 @@ pub struct Ensure {
 pub struct InstallCache {
     budget: Bytes,
     used: Bytes,
-    entries: BTreeMap<PackageId, Entry>,
+    entries: Entries,
     /// Unpinned entries by (last use, id): the eviction order.
     lru: BTreeSet<(Micros, PackageId)>,
 }
@@ -49,7 +95,7 @@ impl InstallCache {
         InstallCache {
             budget,
             used: Bytes::ZERO,
-            entries: BTreeMap::new(),
+            entries: Entries::default(),
             lru: BTreeSet::new(),
         }
     }
@@ -158,7 +204,10 @@ impl InstallCache {
             .copied()
             .collect();
         let free = self.budget - self.used;
-        let evictable: Bytes = candidates.iter().map(|(_, p)| self.entries[p].bytes).sum();
+        let evictable: Bytes = candidates
+            .iter()
+            .map(|(_, p)| self.entries.get(p).map_or(Bytes::ZERO, |e| e.bytes))
+            .sum();
         if free + evictable < bytes {
             return false;
         }

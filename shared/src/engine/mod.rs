@@ -220,17 +220,30 @@ impl<'c> Engine<'c> {
         seq: u64,
         inv: Invocation,
     ) -> Result<Vec<Started>, E::Error> {
+        let mut started = Vec::new();
+        self.arrive_into(fx, seq, inv, &mut started)?;
+        Ok(started)
+    }
+
+    /// [`Engine::arrive`], appending to `started` (a driver reuses it).
+    pub(super) fn arrive_into<E: Effects>(
+        &mut self,
+        fx: &mut E,
+        seq: u64,
+        inv: Invocation,
+        started: &mut Vec<Started>,
+    ) -> Result<(), E::Error> {
         self.start_up(fx)?;
         let now = inv.time;
         let side = self.planner.tick(now);
         fx.apply(&self.planner, &side, now)?;
         self.queue.push(seq, inv);
-        let started = self.pump(fx, now)?;
+        self.pump(fx, now, started)?;
         if !self.queue.is_empty() {
             fx.observe(now, self.planner.usage());
         }
         self.stats.queue_peak = self.stats.queue_peak.max(self.queue.len());
-        Ok(started)
+        Ok(())
     }
 
     /// The invocation on `instance` completed at `now`. Returns the queued
@@ -241,13 +254,26 @@ impl<'c> Engine<'c> {
         instance: InstanceId,
         now: Micros,
     ) -> Result<Vec<Started>, E::Error> {
+        let mut started = Vec::new();
+        self.complete_into(fx, instance, now, &mut started)?;
+        Ok(started)
+    }
+
+    /// [`Engine::complete`], appending to `started`.
+    pub(super) fn complete_into<E: Effects>(
+        &mut self,
+        fx: &mut E,
+        instance: InstanceId,
+        now: Micros,
+        started: &mut Vec<Started>,
+    ) -> Result<(), E::Error> {
         let side = self.planner.tick(now);
         fx.apply(&self.planner, &side, now)?;
         let side = self.planner.complete(instance, now);
         fx.apply(&self.planner, &side, now)?;
         self.running = self.running.saturating_sub(1);
         fx.observe(now, self.planner.usage());
-        self.pump(fx, now)
+        self.pump(fx, now, started)
     }
 
     /// When the next pre-warm timer is due (`None`: none pending).
@@ -258,11 +284,23 @@ impl<'c> Engine<'c> {
     /// The pre-warm timer at `now`: applies what is due (pre-warms, then
     /// expiries), then starts queued calls. Returns those that started.
     pub fn timer<E: Effects>(&mut self, fx: &mut E, now: Micros) -> Result<Vec<Started>, E::Error> {
+        let mut started = Vec::new();
+        self.timer_into(fx, now, &mut started)?;
+        Ok(started)
+    }
+
+    /// [`Engine::timer`], appending to `started`.
+    pub(super) fn timer_into<E: Effects>(
+        &mut self,
+        fx: &mut E,
+        now: Micros,
+        started: &mut Vec<Started>,
+    ) -> Result<(), E::Error> {
         self.start_up(fx)?;
         let side = self.planner.tick(now);
         fx.apply(&self.planner, &side, now)?;
         fx.observe(now, self.planner.usage());
-        self.pump(fx, now)
+        self.pump(fx, now, started)
     }
 
     fn start<E: Effects>(

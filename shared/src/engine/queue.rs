@@ -112,13 +112,14 @@ impl Queue {
 
 impl Engine<'_> {
     /// Drops calls that waited too long by `now`, then starts calls from
-    /// the head while a core is free and the head fits.
+    /// the head while a core is free and the head fits; appends them to
+    /// `started`.
     pub(super) fn pump<E: Effects>(
         &mut self,
         fx: &mut E,
         now: Micros,
-    ) -> Result<Vec<Started>, E::Error> {
-        let mut started = Vec::new();
+        started: &mut Vec<Started>,
+    ) -> Result<(), E::Error> {
         loop {
             if let Some(wait) = self.options.max_wait {
                 while let Some(&(seq, inv)) = self.queue.0.front() {
@@ -157,7 +158,7 @@ impl Engine<'_> {
                 Admission::Full => break,
             }
         }
-        Ok(started)
+        Ok(())
     }
 
     fn drop_call<E: Effects>(

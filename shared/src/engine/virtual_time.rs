@@ -33,6 +33,9 @@ pub struct VirtualReplay<'c> {
     engine: Engine<'c>,
     /// (end time, start sequence, instance): min-heap by time then sequence.
     inflight: BinaryHeap<Reverse<(Micros, u64, InstanceId)>>,
+    /// The calls the last event started, reused so that an event costs no
+    /// allocation.
+    started: Vec<Started>,
 }
 
 impl<'c> VirtualReplay<'c> {
@@ -40,6 +43,7 @@ impl<'c> VirtualReplay<'c> {
         VirtualReplay {
             engine,
             inflight: BinaryHeap::new(),
+            started: Vec::new(),
         }
     }
 
@@ -73,13 +77,23 @@ impl<'c> VirtualReplay<'c> {
         seq: u64,
         inv: Invocation,
     ) -> Result<Vec<Started>, E::Error> {
+        self.step(fx, seq, inv)?;
+        Ok(self.started.clone())
+    }
+
+    /// [`VirtualReplay::arrive`], leaving the calls started at the arrival
+    /// in `self.started`.
+    fn step<E: Effects>(&mut self, fx: &mut E, seq: u64, inv: Invocation) -> Result<(), E::Error> {
         self.engine.start_up(fx)?;
         self.advance_to(fx, inv.time)?;
-        let started = self.engine.arrive(fx, seq, inv)?;
+        let mut started = std::mem::take(&mut self.started);
+        started.clear();
+        self.engine.arrive_into(fx, seq, inv, &mut started)?;
         for &s in &started {
             self.schedule::<E::Error>(s)?;
         }
-        Ok(started)
+        self.started = started;
+        Ok(())
     }
 
     /// Completes everything still running or queued.
@@ -100,7 +114,7 @@ impl<'c> VirtualReplay<'c> {
     {
         for (seq, inv) in invocations.enumerate() {
             let inv = inv.map_err(ReplayError::Trace)?;
-            self.arrive(fx, seq as u64, inv)
+            self.step(fx, seq as u64, inv)
                 .map_err(ReplayError::Effects)?;
         }
         self.finish(fx).map_err(ReplayError::Effects)
@@ -119,6 +133,19 @@ impl<'c> VirtualReplay<'c> {
     /// Processes every completion due at or before `t`; queued invocations
     /// start as slots free up (and complete in turn, if due).
     fn advance_to<E: Effects>(&mut self, fx: &mut E, t: Micros) -> Result<(), E::Error> {
+        let mut started = std::mem::take(&mut self.started);
+        let done = self.advance_with(fx, t, &mut started);
+        self.started = started;
+        done
+    }
+
+    /// [`VirtualReplay::advance_to`] with a buffer for the calls started.
+    fn advance_with<E: Effects>(
+        &mut self,
+        fx: &mut E,
+        t: Micros,
+        started: &mut Vec<Started>,
+    ) -> Result<(), E::Error> {
         // No pre-warm pending (every policy but the hybrid): completions only.
         while !self.engine.planner().has_prewarms() {
             let Some(&Reverse((end, _, instance))) = self.inflight.peek() else {
@@ -128,7 +155,9 @@ impl<'c> VirtualReplay<'c> {
                 return Ok(());
             }
             self.inflight.pop();
-            for s in self.engine.complete(fx, instance, end)? {
+            started.clear();
+            self.engine.complete_into(fx, instance, end, started)?;
+            for &s in started.iter() {
                 self.schedule::<E::Error>(s)?;
             }
         }
@@ -140,17 +169,18 @@ impl<'c> VirtualReplay<'c> {
             } else {
                 None
             };
-            let started = match (next, timer) {
+            started.clear();
+            match (next, timer) {
                 (Some((end, _, instance)), timer)
                     if end <= t && timer.is_none_or(|at| end <= at) =>
                 {
                     self.inflight.pop();
-                    self.engine.complete(fx, instance, end)?
+                    self.engine.complete_into(fx, instance, end, started)?
                 }
-                (_, Some(at)) => self.engine.timer(fx, at)?,
+                (_, Some(at)) => self.engine.timer_into(fx, at, started)?,
                 _ => break,
-            };
-            for s in started {
+            }
+            for &s in started.iter() {
                 self.schedule::<E::Error>(s)?;
             }
         }

@@ -13,6 +13,7 @@ mod fixed;
 mod gdsf;
 mod hybrid;
 mod idmap;
+mod instance;
 mod keepalive_from;
 mod lru;
 mod policy;
@@ -20,6 +21,7 @@ mod policy;
 pub use fixed::Fixed;
 pub use gdsf::Gdsf;
 pub use hybrid::{Hybrid, HybridConfig};
+pub use instance::{ColdCosts, Instance, InstanceState, Release, Released};
 pub use keepalive_from::KeepaliveFrom;
 pub use policy::{
     GdsfCost, IdleInfo, KeepAliveDecision, KeepAlivePolicy, Lru, PolicyConfig, PolicyStats,
@@ -29,54 +31,6 @@ pub use policy::{
 use crate::pkgset::PackageSet;
 use crate::units::{Bytes, FunctionId, InstanceId, Micros};
 use idmap::IdMap;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum InstanceState {
-    Busy,
-    Idle { since: Micros },
-}
-
-#[derive(Clone, Debug)]
-pub struct Instance {
-    pub id: InstanceId,
-    pub function: FunctionId,
-    pub memory: Bytes,
-    pub state: InstanceState,
-    /// When the call it serves (or served last) started.
-    pub started: Micros,
-    /// Packages this instance pinned in the install cache (released with it).
-    pub pinned: PackageSet,
-    /// When it first became idle (a fixed lifetime counts from there).
-    pub first_idle: Option<Micros>,
-}
-
-/// What a cold start of a function costs, for the policies that rank by it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ColdCosts {
-    /// A cold start's cost without Zygotes.
-    pub cold: Micros,
-    /// A cold call's latency minus a warm call's (FaasCache's GDSF cost).
-    pub cold_minus_warm: Micros,
-}
-
-/// The full answer of [`HandlerCache::release_with`].
-#[derive(Clone, Debug)]
-pub struct Released {
-    pub release: Release,
-    /// Every instance removed (destroyed or evicted), to release pins.
-    pub removed: Vec<Instance>,
-    /// The policy wants a new instance of the function pre-warmed then.
-    pub prewarm_at: Option<Micros>,
-}
-
-/// What happened to an instance that finished its invocation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Release {
-    /// True when it was paused and kept; false when it was destroyed.
-    pub kept: bool,
-    /// Idle instances evicted to make room, in eviction order.
-    pub evicted: Vec<InstanceId>,
-}
 
 #[derive(Debug)]
 pub struct HandlerCache {
@@ -363,6 +317,9 @@ impl HandlerCache {
     /// Removes idle instances whose keep-alive expired at `now`.
     pub fn expire(&mut self, now: Micros) -> Vec<Instance> {
         let ids = self.policy.expired(now);
+        if ids.is_empty() {
+            return Vec::new(); // the usual case, without the iterator chain
+        }
         ids.into_iter()
             .filter_map(|id| self.remove_idle(id))
             .collect()
@@ -384,116 +341,4 @@ impl HandlerCache {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cache(mb: u64, p: PolicyConfig) -> HandlerCache {
-        HandlerCache::new(Bytes::from_mb(mb), p.build())
-    }
-
-    #[test]
-    fn reuse_pause_and_lru_eviction() {
-        let mut c = cache(100, PolicyConfig::Lru);
-        let a = c.start(
-            FunctionId(0),
-            Bytes::from_mb(60),
-            PackageSet::new(),
-            Micros::ZERO,
-        );
-        let b = c.start(
-            FunctionId(1),
-            Bytes::from_mb(60),
-            PackageSet::new(),
-            Micros::ZERO,
-        );
-        assert_eq!(c.busy_bytes(), Bytes::from_mb(120));
-        let (r, _) = c.release(a, Micros(10), Micros(0));
-        assert!(r.kept && r.evicted.is_empty());
-        let (r, gone) = c.release(b, Micros(20), Micros(0));
-        assert_eq!(
-            r,
-            Release {
-                kept: true,
-                evicted: vec![a]
-            }
-        );
-        assert_eq!(gone.len(), 1);
-        assert_eq!(c.take_idle(FunctionId(0), Micros::ZERO), None);
-        assert_eq!(c.take_idle(FunctionId(1), Micros::ZERO), Some(b));
-        assert_eq!(c.idle_bytes(), Bytes::ZERO);
-    }
-
-    #[test]
-    fn too_big_or_disabled_is_destroyed() {
-        let mut c = cache(10, PolicyConfig::Lru);
-        let a = c.start(
-            FunctionId(0),
-            Bytes::from_mb(60),
-            PackageSet::new(),
-            Micros::ZERO,
-        );
-        assert!(!c.release(a, Micros(1), Micros(0)).0.kept);
-        let mut c = cache(0, PolicyConfig::Lru);
-        let a = c.start(
-            FunctionId(0),
-            Bytes::from_mb(1),
-            PackageSet::new(),
-            Micros::ZERO,
-        );
-        assert!(!c.release(a, Micros(1), Micros(0)).0.kept);
-        assert_eq!(c.live_instances(), 0);
-    }
-
-    #[test]
-    fn ttl_expires_idle_only() {
-        let mut c = cache(1000, PolicyConfig::Ttl { ttl_s: 1.0 });
-        let a = c.start(
-            FunctionId(0),
-            Bytes::from_mb(1),
-            PackageSet::new(),
-            Micros::ZERO,
-        );
-        let b = c.start(
-            FunctionId(1),
-            Bytes::from_mb(1),
-            PackageSet::new(),
-            Micros::ZERO,
-        );
-        c.release(a, Micros(0), Micros(0));
-        assert!(c.expire(Micros(999_999)).is_empty());
-        let gone = c.expire(Micros(1_000_000));
-        assert_eq!(gone.iter().map(|i| i.id).collect::<Vec<_>>(), vec![a]);
-        assert!(c.instance(b).is_some(), "busy instance must survive");
-    }
-
-    #[test]
-    fn gdsf_keeps_expensive_frequent_functions() {
-        let mut c = cache(100, PolicyConfig::Gdsf);
-        for _ in 0..5 {
-            c.note_invocation(FunctionId(0));
-        }
-        c.note_invocation(FunctionId(1));
-        let a = c.start(
-            FunctionId(0),
-            Bytes::from_mb(50),
-            PackageSet::new(),
-            Micros::ZERO,
-        );
-        let b = c.start(
-            FunctionId(1),
-            Bytes::from_mb(50),
-            PackageSet::new(),
-            Micros::ZERO,
-        );
-        let d = c.start(
-            FunctionId(2),
-            Bytes::from_mb(50),
-            PackageSet::new(),
-            Micros::ZERO,
-        );
-        c.release(a, Micros(0), Micros(100_000));
-        c.release(b, Micros(1), Micros(100_000));
-        let (r, _) = c.release(d, Micros(2), Micros(100_000));
-        assert_eq!(r.evicted, vec![b], "the rarely used function goes first");
-    }
-}
+mod tests;

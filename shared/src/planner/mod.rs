@@ -500,6 +500,9 @@ impl<'c> Planner<'c> {
     /// Expires idle instances whose keep-alive ran out by `now`.
     fn expire(&mut self, now: Micros) -> Vec<SideDecision> {
         let gone = self.handlers.expire(now);
+        if gone.is_empty() {
+            return Vec::new();
+        }
         self.counters.handler_expirations += gone.len() as u64;
         gone.into_iter()
             .map(|inst| {

@@ -6,6 +6,8 @@ use crate::lines::{read_line_capped, LineRead};
 use crate::units::{FunctionId, Micros};
 use std::io::BufRead;
 
+mod fast;
+
 /// Longest header line (line 1) accepted, in bytes: 256 MiB, about 1.5 M
 /// packages as `sim trace gen` writes them. [`super::TraceWriter`] refuses
 /// to write a longer one.
@@ -253,6 +255,13 @@ fn next_invocation<R: BufRead>(
 ) -> Option<Result<Invocation, TraceError>> {
     loop {
         *line += 1;
+        match fast::next_in_buffer(input, rules, last_time) {
+            Some(fast::Fast::Blank) => continue,
+            Some(fast::Fast::Valid(inv)) => return Some(Ok(inv)),
+            // Anything else is read again, and reported, by the checked
+            // path below (the fast path consumed nothing).
+            None => {}
+        }
         let io = |err| TraceError::Io {
             source_name: source_name.to_string(),
             line: *line,
