@@ -60,3 +60,39 @@ pub fn write(rows: &[Row], path: &Path) -> Result<()> {
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_are_typed_by_their_cells() {
+        let row = |point: usize, cells: &[(&str, &str)]| Row {
+            point,
+            of: 2,
+            args: vec![],
+            columns: cells
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let rows = [
+            row(0, &[("point", "0"), ("policy", "ttl"), ("p99", "1.5"), ("ok", "true")]),
+            row(1, &[("point", "1"), ("policy", "gdsf"), ("p99", "2"), ("ok", "")]),
+        ];
+        let df = frame(&rows).expect("frame");
+        let dtype = |c: &str| df.column(c).expect(c).dtype().clone();
+        assert_eq!(dtype("point"), DataType::Int64);
+        assert_eq!(dtype("policy"), DataType::String);
+        assert_eq!(dtype("p99"), DataType::Float64);
+        assert_eq!(dtype("ok"), DataType::Boolean);
+        assert_eq!(df.column("ok").expect("ok").null_count(), 1);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("t.parquet");
+        write(&rows, &p).expect("write");
+        let back = ParquetReader::new(std::fs::File::open(&p).expect("open"))
+            .finish()
+            .expect("read back");
+        assert!(back.equals_missing(&df));
+    }
+}
