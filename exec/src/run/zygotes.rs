@@ -113,12 +113,13 @@ impl Real<'_, '_> {
     }
 
     /// Destroys a container; if it was the last live child of a retired
-    /// Zygote, that Zygote goes too. Only the kill is done here; the rest
-    /// of the teardown (reap, cgroup give-back, unmount, folder) is queued
-    /// and finished off the critical path (`Executor::destroy_async`).
+    /// Zygote, that Zygote goes too. Synchronous: with
+    /// `Executor::destroy_async` here, a run torn down after an error left
+    /// one reparented child unreaped (`run_failures::sigterm_tears_the_run_down`
+    /// found it), so the run loop keeps the whole teardown until that is fixed.
     pub(super) fn destroy(&mut self, c: Container) -> Result<(), crate::container::ExecutorError> {
         let id = c.id;
-        let result = self.exec.destroy_async(c);
+        let result = self.exec.destroy(c);
         if let Err(e) = self.private.release(id) {
             self.note_teardown_error("deleting a private package copy", &e);
         }
