@@ -2,6 +2,8 @@
 //! run in a single-threaded harness (`harness = false`) because the
 //! executor forks. Without root they skip loudly; with
 //! `SOCK_REQUIRE_PRIVILEGED=1` (CI) skipping is a failure.
+//! (One file over 400 lines on purpose: every suite's `mod common` gets
+//! the same helpers; the replay harness is apart in `replay.rs`.)
 
 #![allow(dead_code)]
 
