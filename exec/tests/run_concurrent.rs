@@ -31,6 +31,10 @@ fn main() {
                 hybrid_prewarm_creates_a_paused_instance_served_warm,
             ),
             (
+                "concurrent_prewarm_fires_at_its_own_time",
+                concurrent_prewarm_fires_at_its_own_time,
+            ),
+            (
                 "pip_runs_in_the_background_while_other_calls_are_served",
                 pip_runs_in_the_background_while_other_calls_are_served,
             ),
@@ -216,6 +220,78 @@ fn hybrid_prewarm_creates_a_paused_instance_served_warm(dir: &Path) -> TestResul
     let prewarms = s.side_ms.get("prewarm").map_or(0, |e| e.0);
     check(prewarms == 2, format!("two pre-warms applied: {s:?}"))?;
     ex.shutdown().map_err(|e| e.to_string())
+}
+
+/// Issue 12: in the concurrent replay a due pre-warm waited for the next
+/// event (here the next call, 1.2 s later in wall time), so the instance
+/// was created as that call arrived. Now the loop's poll timeout includes
+/// the engine's next timer, and each pre-warm is its own event, applied
+/// before the call it is for: the same trace as above at 60x speed.
+fn concurrent_prewarm_fires_at_its_own_time(dir: &Path) -> TestResult {
+    packages(dir)?;
+    let catalog = catalog();
+    let mut ex = executor(dir, "rprewarmc");
+    let mut tiers = fresh_only(1000.0);
+    tiers.handler.budget_mb = 1000.0;
+    tiers.handler.policy =
+        sock_core::handler_cache::PolicyConfig::Hybrid(sock_core::handler_cache::HybridConfig {
+            min_samples: 1,
+            cv_min: 0.0,
+            ..Default::default()
+        });
+    let mut opts = options(dir)?;
+    opts.concurrent = true;
+    opts.speedup = Some(60.0);
+    let runner = sock_exec::run::Runner::new(
+        &mut ex,
+        &catalog,
+        sock_core::cost::CostParams::default(),
+        tiers,
+        None,
+        opts,
+    )
+    .map_err(|e| e.to_string())?;
+    let min = 60_000;
+    let trace = [inv(0, 0), inv(3 * min, 0), inv(6 * min, 0), inv(9 * min, 0)];
+    let mut out = Vec::new();
+    let s = sock_exec::run::replay(
+        runner,
+        trace.iter().map(|i| Ok(*i)),
+        None,
+        Some(&mut out as &mut dyn std::io::Write),
+    )
+    .map_err(|e| e.to_string())?;
+    ex.shutdown().map_err(|e| e.to_string())?;
+    let mut recs: Vec<sock_core::record::InvocationRecord> = String::from_utf8_lossy(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    recs.sort_by_key(|r| r.seq);
+    let paths: Vec<PathKind> = recs.iter().map(|r| r.path).collect();
+    check(s.errors == 0, format!("errors: {s:?}"))?;
+    check(
+        paths
+            == [
+                PathKind::Fresh,
+                PathKind::HandlerHit,
+                PathKind::HandlerHit,
+                PathKind::HandlerHit,
+            ],
+        format!("pre-warmed instances serve warm: {paths:?}"),
+    )?;
+    let prewarms = s.side_ms.get("prewarm").map_or(0, |e| e.0);
+    check(prewarms == 2, format!("two pre-warms applied: {s:?}"))?;
+    check(
+        s.prewarm_timers == 2,
+        format!("each pre-warm delivered as its own event, not with a call: {s:?}"),
+    )?;
+    for r in &recs[2..] {
+        check(
+            r.phases_us.queue < 20_000,
+            format!("call {} waited {} µs for its instance", r.seq, r.phases_us.queue),
+        )?;
+    }
+    Ok(())
 }
 
 /// A pip that sleeps `secs` before installing any key of package `slow`
