@@ -288,7 +288,10 @@ fn concurrent_prewarm_fires_at_its_own_time(dir: &Path) -> TestResult {
     for r in &recs[2..] {
         check(
             r.phases_us.queue < 20_000,
-            format!("call {} waited {} µs for its instance", r.seq, r.phases_us.queue),
+            format!(
+                "call {} waited {} µs for its instance",
+                r.seq, r.phases_us.queue
+            ),
         )?;
     }
     Ok(())

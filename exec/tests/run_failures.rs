@@ -36,10 +36,7 @@ fn main() {
                 "error_mid_run_tears_everything_down",
                 error_mid_run_tears_everything_down,
             ),
-            (
-                "sigterm_tears_the_run_down",
-                sigterm_tears_the_run_down,
-            ),
+            ("sigterm_tears_the_run_down", sigterm_tears_the_run_down),
             (
                 "a_spare_killed_while_waiting_is_reported_to_the_planner",
                 a_spare_killed_while_waiting_is_reported_to_the_planner,

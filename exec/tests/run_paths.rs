@@ -20,10 +20,7 @@ fn main() {
     run_cases(
         "run_paths",
         &[
-            (
-                "zygote_hit_does_not_reimport",
-                zygote_hit_does_not_reimport,
-            ),
+            ("zygote_hit_does_not_reimport", zygote_hit_does_not_reimport),
             (
                 "runner_serves_every_path_with_own_packages_only",
                 runner_serves_every_path_with_own_packages_only,
@@ -36,10 +33,7 @@ fn main() {
                 "evicted_zygote_is_kept_while_its_children_live",
                 evicted_zygote_is_kept_while_its_children_live,
             ),
-            (
-                "uncached_package_is_not_kept",
-                uncached_package_is_not_kept,
-            ),
+            ("uncached_package_is_not_kept", uncached_package_is_not_kept),
         ],
     );
 }

@@ -255,7 +255,11 @@ fn a_failure_after_serving_is_re_planned_in_the_same_slot() {
     let i = inv(0, 0);
     engine.arrive(&mut fx, 0, i).expect("arrive");
     let failed = fx.served[0].2.clone();
-    assert!(matches!(failed.action, Action::Fork { .. }), "{:?}", failed.action);
+    assert!(
+        matches!(failed.action, Action::Fork { .. }),
+        "{:?}",
+        failed.action
+    );
     assert_eq!(engine.running(), 1);
     let call = Call {
         seq: 0,
@@ -269,9 +273,17 @@ fn a_failure_after_serving_is_re_planned_in_the_same_slot() {
         .expect("fallback");
     let (seq, attempt, fallback) = fx.served.last().expect("served").clone();
     assert_eq!((seq, attempt), (0, 1));
-    assert!(matches!(fallback.action, Action::Fresh { .. }), "{:?}", fallback.action);
+    assert!(
+        matches!(fallback.action, Action::Fresh { .. }),
+        "{:?}",
+        fallback.action
+    );
     assert_eq!((started.instance, started.start), (fallback.instance, now));
-    assert_eq!(engine.running(), 1, "the fallback takes the failed call's slot");
+    assert_eq!(
+        engine.running(),
+        1,
+        "the fallback takes the failed call's slot"
+    );
     assert!(fallback
         .after
         .iter()
@@ -316,11 +328,17 @@ fn a_spare_found_dead_leaves_the_count_and_is_refilled() {
         }
         other => panic!("one refill expected: {other:?}"),
     }
-    assert_eq!(engine.planner().spares().count(z), 2, "one lost, one refilled");
+    assert_eq!(
+        engine.planner().spares().count(z),
+        2,
+        "one lost, one refilled"
+    );
     assert_eq!(engine.planner().counters().spares_lost, 1);
     // A Zygote with no spares counted (e.g. repaired since) gets no refill.
     fx.applied.clear();
-    engine.spare_lost(&mut fx, ZygoteId(7), now).expect("report");
+    engine
+        .spare_lost(&mut fx, ZygoteId(7), now)
+        .expect("report");
     assert!(fx.applied.is_empty());
 }
 

@@ -208,8 +208,7 @@ fn calibrate(args: &CalibrateArgs) -> Result<()> {
         inputs.push(("calibration file", c));
     }
     let out = output::Output::new(&args.out, &inputs)?;
-    let (report, fitted) =
-        sock_sim::calibrate::calibrate(
+    let (report, fitted) = sock_sim::calibrate::calibrate(
         &args.trace,
         &settings,
         &args.from,
@@ -243,7 +242,11 @@ fn sweep(args: sock_sim::cli::SweepArgs) -> Result<()> {
     }) = args.command
     {
         let n = sweep::merge(&parts, &out, parquet.as_deref())?;
-        eprintln!("sim: sweep merge wrote {} ({n} rows from {} parts)", out.display(), parts.len());
+        eprintln!(
+            "sim: sweep merge wrote {} ({n} rows from {} parts)",
+            out.display(),
+            parts.len()
+        );
         return Ok(());
     }
     let Some(out) = args.out else {

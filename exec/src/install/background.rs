@@ -8,7 +8,7 @@
 //! in between, so both paths share every step (issue 12: the concurrent
 //! replay's one loop thread keeps serving while pip runs).
 
-use super::{deadline, normalize_key, Installed, InstallError, Installer, TmpPath};
+use super::{deadline, normalize_key, InstallError, Installed, Installer, TmpPath};
 use std::os::fd::BorrowedFd;
 use std::time::Instant;
 
@@ -131,7 +131,10 @@ mod tests {
         let Ok(Begun::Running(mut run)) = inst.begin("a==1.0") else {
             panic!("pip did not start")
         };
-        assert!(t.elapsed() < Duration::from_millis(400), "begin waited for pip");
+        assert!(
+            t.elapsed() < Duration::from_millis(400),
+            "begin waited for pip"
+        );
         let got = loop {
             match inst.poll(run) {
                 Polled::Running(r) => {
@@ -143,7 +146,11 @@ mod tests {
                 Polled::Done(got) => break got,
             }
         };
-        assert!(t.elapsed() >= Duration::from_millis(450), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= Duration::from_millis(450),
+            "{:?}",
+            t.elapsed()
+        );
         // pip failed (exit 3): an error, and no temporary folder is left.
         assert!(got.is_err(), "{got:?}");
         let left: Vec<_> = std::fs::read_dir(dir.path()).expect("read").collect();

@@ -72,7 +72,9 @@ pub(super) fn spawn(mut cmd: Command, timeout: Duration) -> Result<Spawned, RunE
         Err(e) => {
             process::kill_group(child.id());
             let _reaped = child.wait();
-            return Err(RunError::Io(std::io::Error::from_raw_os_error(e.errno as i32)));
+            return Err(RunError::Io(std::io::Error::from_raw_os_error(
+                e.errno as i32,
+            )));
         }
     };
     Ok(Spawned {
@@ -140,7 +142,10 @@ fn wait_readable(fd: BorrowedFd<'_>, left: Duration) {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
     let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
-    let _ready_or_interrupted = poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX));
+    let _ready_or_interrupted = poll(
+        &mut fds,
+        PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+    );
 }
 
 /// Runs `cmd` to completion or until `timeout`, then kills its process

@@ -37,9 +37,7 @@ impl Real<'_, '_> {
         match &plan.action {
             Action::HandlerHit { .. } => PackageSet::default(),
             Action::Fork { install, .. } => install.clone(),
-            Action::Fresh { install, .. } => {
-install.union(self.catalog.closure(call.inv.function))
-            }
+            Action::Fresh { install, .. } => install.union(self.catalog.closure(call.inv.function)),
         }
     }
 
@@ -80,7 +78,11 @@ install.union(self.catalog.closure(call.inv.function))
     }
 
     /// Installs what of `set` is missing, blocking (see the module doc).
-    pub(super) fn install(&mut self, planner: &Planner<'_>, set: &PackageSet) -> Result<(), RunError> {
+    pub(super) fn install(
+        &mut self,
+        planner: &Planner<'_>,
+        set: &PackageSet,
+    ) -> Result<(), RunError> {
         for need in self.missing(planner, set) {
             let key = self.catalog.package(need.package).key();
             let installer = self.installer_for(need)?;
@@ -102,7 +104,10 @@ install.union(self.catalog.closure(call.inv.function))
     ) -> Result<(Installed, bool), BuildError> {
         match got {
             Err(InstallError::NoWheel { .. }) => {
-                tracing::info!(key, "no wheel fits; building from source in a lean container");
+                tracing::info!(
+                    key,
+                    "no wheel fits; building from source in a lean container"
+                );
                 let timeout = self.build_timeout();
                 crate::install::build::build_from_source(self.exec, installer, key, timeout)
                     .map(|b| (b, true))

@@ -141,7 +141,11 @@ impl Real<'_, '_> {
                 let got = match installer.begin(&key) {
                     Ok(Begun::Running(run)) => {
                         self.summary.pip_background += 1;
-                        let job = Job { run, installer, key };
+                        let job = Job {
+                            run,
+                            installer,
+                            key,
+                        };
                         self.pips.jobs.insert(need, job);
                         None
                     }
@@ -213,7 +217,8 @@ impl Real<'_, '_> {
         let mut keep = Vec::new();
         for d in std::mem::take(&mut self.pips.deferred) {
             let Some(z) = zygote_of(&d) else { continue };
-            if blocked.contains(&z) || !self.pips_for(&self.zygote_packages(planner, z)).is_empty() {
+            if blocked.contains(&z) || !self.pips_for(&self.zygote_packages(planner, z)).is_empty()
+            {
                 blocked.insert(z);
                 keep.push(d);
                 continue;
@@ -285,8 +290,10 @@ impl Real<'_, '_> {
                 .iter()
                 .map(|n| PollFd::new(self.pips.jobs[n].run.pidfd(), PollFlags::POLLIN))
                 .collect();
-            let _ready_or_interrupted =
-                poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX));
+            let _ready_or_interrupted = poll(
+                &mut fds,
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+            );
         }
     }
 

@@ -161,7 +161,8 @@ pub fn kill_group(pgid: u32) {
 /// run) together with sockets. Linux >= 5.3.
 pub fn pidfd_open(pid: u32) -> SysResult<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
-    let pid = i32::try_from(pid).map_err(|_| SysError::new("pidfd_open", nix::errno::Errno::EINVAL))?;
+    let pid =
+        i32::try_from(pid).map_err(|_| SysError::new("pidfd_open", nix::errno::Errno::EINVAL))?;
     // SAFETY: pidfd_open takes a pid and flags (0) by value and returns a
     // new fd or -1; no pointers are passed.
     let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0) };

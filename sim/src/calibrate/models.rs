@@ -5,8 +5,8 @@
 
 use super::fit::{ols, Coefficient, Fit};
 use super::robust::lad;
-use super::{Estimator, FitOptions};
 use super::Joined;
+use super::{Estimator, FitOptions};
 use sock_core::cost::CostParams;
 use sock_core::record::PathKind;
 

@@ -14,11 +14,17 @@ fn typed(name: &str, cells: &[Option<&str>]) -> Column {
     let present = || cells.iter().flatten();
     let name: PlSmallStr = name.into();
     if present().all(|c| c.parse::<i64>().is_ok()) {
-        let v: Vec<Option<i64>> = cells.iter().map(|c| c.and_then(|c| c.parse().ok())).collect();
+        let v: Vec<Option<i64>> = cells
+            .iter()
+            .map(|c| c.and_then(|c| c.parse().ok()))
+            .collect();
         return Column::new(name, v);
     }
     if present().all(|c| c.parse::<f64>().is_ok()) {
-        let v: Vec<Option<f64>> = cells.iter().map(|c| c.and_then(|c| c.parse().ok())).collect();
+        let v: Vec<Option<f64>> = cells
+            .iter()
+            .map(|c| c.and_then(|c| c.parse().ok()))
+            .collect();
         return Column::new(name, v);
     }
     if present().all(|c| *c == "true" || *c == "false") {
@@ -34,7 +40,12 @@ pub fn frame(rows: &[Row]) -> Result<DataFrame> {
     let cols = columns(rows);
     let maps: Vec<HashMap<&str, &str>> = rows
         .iter()
-        .map(|r| r.columns.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
+        .map(|r| {
+            r.columns
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect()
+        })
         .collect();
     let out: Vec<Column> = cols
         .iter()
@@ -46,8 +57,7 @@ pub fn frame(rows: &[Row]) -> Result<DataFrame> {
             typed(c, &cells)
         })
         .collect();
-    DataFrame::new(rows.len(), out)
-        .map_err(|e| anyhow::anyhow!("building the sweep's frame: {e}"))
+    DataFrame::new(rows.len(), out).map_err(|e| anyhow::anyhow!("building the sweep's frame: {e}"))
 }
 
 /// Writes `rows` to `path` as Parquet, whole or not at all.
@@ -77,8 +87,19 @@ mod tests {
                 .collect(),
         };
         let rows = [
-            row(0, &[("point", "0"), ("policy", "ttl"), ("p99", "1.5"), ("ok", "true")]),
-            row(1, &[("point", "1"), ("policy", "gdsf"), ("p99", "2"), ("ok", "")]),
+            row(
+                0,
+                &[
+                    ("point", "0"),
+                    ("policy", "ttl"),
+                    ("p99", "1.5"),
+                    ("ok", "true"),
+                ],
+            ),
+            row(
+                1,
+                &[("point", "1"), ("policy", "gdsf"), ("p99", "2"), ("ok", "")],
+            ),
         ];
         let df = frame(&rows).expect("frame");
         let dtype = |c: &str| df.column(c).expect(c).dtype().clone();
