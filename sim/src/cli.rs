@@ -40,6 +40,35 @@ pub enum Command {
     /// more traces in parallel: one CSV row per configuration with every
     /// summary metric; resumable, shardable (`sim sweep merge`).
     Sweep(SweepArgs),
+    /// The handler tier's cold-start curve against memory in one pass
+    /// (Mattson stack distances; exact for LRU by capacity only).
+    Mrc(MrcArgs),
+}
+
+/// `sim mrc` options.
+#[derive(Debug, Args)]
+pub struct MrcArgs {
+    /// The trace.
+    #[arg(long)]
+    pub trace: PathBuf,
+    /// Memories (MB), comma-separated; overrides the linear grid.
+    #[arg(long, value_delimiter = ',')]
+    pub mb: Vec<f64>,
+    #[arg(long, default_value_t = 256.0)]
+    pub mb_from: f64,
+    #[arg(long, default_value_t = 8192.0)]
+    pub mb_to: f64,
+    #[arg(long, default_value_t = 32)]
+    pub points: usize,
+    /// SHARDS sampling rate of functions, in (0, 1].
+    #[arg(long, default_value_t = 1.0)]
+    pub sample_rate: f64,
+    /// Also write the curve as CSV (memory_mb,cold_pct).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// JSON on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `sim sweep` options.

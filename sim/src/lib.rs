@@ -16,6 +16,8 @@
 //!   measured records (least squares, confidence intervals).
 //! - [`compare`]: `sim compare`, predicted records against measured ones;
 //!   [`record_check`]: that matched records are the same invocation.
+//! - [`mrc`]: `sim mrc`, the handler tier's cold-start curve against
+//!   memory in one pass (Mattson stack distances, SHARDS sampling).
 //! - [`output`]: output files written whole or not at all, never over an
 //!   input.
 
@@ -25,6 +27,7 @@ pub mod cli;
 pub mod compare;
 pub mod gen;
 pub mod histogram;
+pub mod mrc;
 pub mod output;
 pub mod record_check;
 pub mod replay;

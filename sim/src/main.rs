@@ -54,6 +54,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Compare(args)) => compare(&args),
         Some(Command::Calibrate(args)) => calibrate(&args),
         Some(Command::Sweep(args)) => sweep(args),
+        Some(Command::Mrc(args)) => mrc(&args),
         None => {
             let args = cli.run;
             let Some(trace) = args.trace.clone() else {
@@ -275,5 +276,34 @@ fn sweep(args: sock_sim::cli::SweepArgs) -> Result<()> {
         rows - ran,
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// `sim mrc`: the curve on stdout, the CSV on request.
+fn mrc(args: &sock_sim::cli::MrcArgs) -> Result<()> {
+    use sock_sim::mrc;
+    if !(args.sample_rate > 0.0 && args.sample_rate <= 1.0) {
+        bail!(
+            "--sample-rate is {}; it must be in (0, 1]",
+            args.sample_rate
+        );
+    }
+    let grid = if args.mb.is_empty() {
+        mrc::curve::linear_grid(args.mb_from, args.mb_to, args.points)
+    } else {
+        args.mb.clone()
+    };
+    let curve = mrc::run(&args.trace, &grid, args.sample_rate)?;
+    if let Some(out) = &args.out {
+        output::write_atomically(out, &[("trace", args.trace.as_path())], |w| -> Result<()> {
+            Ok(w.write_all(curve.to_csv().as_bytes())?)
+        })?;
+    }
+    let text = if args.json {
+        serde_json::to_string_pretty(&curve)? + "\n"
+    } else {
+        curve.to_text()
+    };
+    std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())
 }
