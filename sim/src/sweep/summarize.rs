@@ -61,7 +61,11 @@ pub fn groups(text: &str, confidence: f64, what: &str) -> Result<Vec<Group>> {
         .position(|c| c == "trace.path")
         .with_context(|| format!("{what}: no trace.path column: not a `sim sweep` table"))?;
     let rows: Vec<Vec<String>> = lines.filter(|l| !l.is_empty()).map(split_csv).collect();
-    if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != header.len()) {
+    if let Some((i, r)) = rows
+        .iter()
+        .enumerate()
+        .find(|(_, r)| r.len() != header.len())
+    {
         bail!(
             "{what} line {}: {} cells, the header has {}",
             i + 2,
