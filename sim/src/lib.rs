@@ -33,6 +33,7 @@ pub mod record_check;
 pub mod replay;
 pub mod settings;
 pub mod stats;
+pub mod stats_ci;
 pub mod study;
 pub mod summary;
 pub mod sweep;

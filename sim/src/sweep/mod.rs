@@ -12,6 +12,7 @@
 pub mod grid;
 pub mod journal;
 pub mod parquet;
+pub mod summarize;
 pub mod table;
 
 use crate::output;
