@@ -117,6 +117,20 @@ pub enum SweepCommand {
         #[arg(long)]
         parquet: Option<PathBuf>,
     },
+    /// Group a sweep table's rows by configuration (every axis but `trace`
+    /// and `seed`) and give each metric its mean and a two-sided Student's t
+    /// confidence interval over the rows (n = 1: no interval).
+    Summarize {
+        /// The sweep CSV (`sim sweep --out`).
+        #[arg(long = "in")]
+        input: PathBuf,
+        /// The summary CSV to write: axes, metric, n, mean, sd, lo, hi.
+        #[arg(long)]
+        out: PathBuf,
+        /// Confidence level of the intervals.
+        #[arg(long, default_value_t = 0.95, value_parser = parse_confidence)]
+        confidence: f64,
+    },
 }
 
 /// `sim calibrate` options.

@@ -235,20 +235,35 @@ fn calibrate(args: &CalibrateArgs) -> Result<()> {
 
 /// `sim sweep` and `sim sweep merge`.
 fn sweep(args: sock_sim::cli::SweepArgs) -> Result<()> {
+    use sock_sim::cli::SweepCommand;
     use sock_sim::sweep;
-    if let Some(sock_sim::cli::SweepCommand::Merge {
-        parts,
-        out,
-        parquet,
-    }) = args.command
-    {
-        let n = sweep::merge(&parts, &out, parquet.as_deref())?;
-        eprintln!(
-            "sim: sweep merge wrote {} ({n} rows from {} parts)",
-            out.display(),
-            parts.len()
-        );
-        return Ok(());
+    match args.command {
+        Some(SweepCommand::Merge {
+            parts,
+            out,
+            parquet,
+        }) => {
+            let n = sweep::merge(&parts, &out, parquet.as_deref())?;
+            eprintln!(
+                "sim: sweep merge wrote {} ({n} rows from {} parts)",
+                out.display(),
+                parts.len()
+            );
+            return Ok(());
+        }
+        Some(SweepCommand::Summarize {
+            input,
+            out,
+            confidence,
+        }) => {
+            let (configs, single) = sweep::summarize::run(&input, &out, confidence)?;
+            eprintln!(
+                "sim: sweep summarize wrote {} ({configs} configurations; {single} with one row each, so no interval)",
+                out.display()
+            );
+            return Ok(());
+        }
+        None => {}
     }
     let Some(out) = args.out else {
         bail!("--out is required: the CSV the sweep writes (its journal goes beside it)");

@@ -198,3 +198,81 @@ fn a_stopped_sweep_resumes_and_bad_grids_fail_first() {
     ]));
     assert!(e.contains("not a setting"), "{e}");
 }
+
+/// `sim sweep summarize`: rows of one configuration over several traces
+/// (seeds) become one mean with a Student's t interval, computed here by
+/// hand from the sweep's own cells (t(0.975; 2) = 4.302653).
+#[test]
+fn summarize_gives_each_configuration_a_t_interval_over_its_traces() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut traces = Vec::new();
+    for seed in ["1", "2", "3"] {
+        let t = dir
+            .path()
+            .join(format!("t{seed}.json"))
+            .display()
+            .to_string();
+        ok(&sim(&[
+            "trace",
+            "gen",
+            "--packages",
+            "20",
+            "--functions",
+            "10",
+            "--invocations",
+            "1500",
+            "--duration-s",
+            "300",
+            "--seed",
+            seed,
+            "--out",
+            &t,
+        ]));
+        traces.push(t);
+    }
+    let out = dir.path().join("sweep.csv").display().to_string();
+    let mut args = vec!["sweep"];
+    for t in &traces {
+        args.extend(["--trace", t.as_str()]);
+    }
+    args.extend(["--axis", "worker-mb=1024,4096", "--out", &out]);
+    ok(&sim(&args));
+    let sum = dir.path().join("sum.csv");
+    let s = sum.display().to_string();
+    ok(&sim(&["sweep", "summarize", "--in", &out, "--out", &s]));
+
+    let rows = csv_rows(std::path::Path::new(&out));
+    let col = |name: &str| rows[0].iter().position(|c| c == name).expect(name);
+    let (mb, cold) = (col("worker-mb"), col("worker.cold_pct"));
+    let summary = csv_rows(&sum);
+    assert_eq!(
+        summary[0][..2],
+        ["worker-mb".to_string(), "metric".to_string()]
+    );
+    for size in ["1024", "4096"] {
+        let v: Vec<f64> = rows[1..]
+            .iter()
+            .filter(|r| r[mb] == size)
+            .map(|r| r[cold].parse().expect("number"))
+            .collect();
+        assert_eq!(v.len(), 3);
+        let mean = v.iter().sum::<f64>() / 3.0;
+        let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+        let half = 4.302653 * sd / 3f64.sqrt();
+        let line = summary
+            .iter()
+            .find(|r| r[0] == size && r[1] == "worker.cold_pct")
+            .expect("a cold_pct line per size");
+        let num = |i: usize| line[i].parse::<f64>().expect("number");
+        assert_eq!(line[2], "3");
+        assert!((num(3) - mean).abs() < 1e-9, "{line:?} mean {mean}");
+        assert!((num(5) - (mean - half)).abs() < 1e-4, "{line:?} lo");
+        assert!((num(6) - (mean + half)).abs() < 1e-4, "{line:?} hi");
+    }
+    // Not a sweep table: the error names the file.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "a,b\n1,2\n").expect("write");
+    let b = bad.display().to_string();
+    let e = fails(&sim(&["sweep", "summarize", "--in", &b, "--out", &s]));
+    assert!(e.contains("bad.csv"), "{e}");
+}

@@ -3,7 +3,7 @@
 //! ([`crate::stats_ci`]) over the group's rows (its seeds or traces).
 //!
 //! A configuration is the row's axis values: the columns between `point`
-//! and the summary's first column (`trace.path`), without `trace` and
+//! and the summary's first column (the first name with a dot), without `trace` and
 //! `seed`. A metric is any later column whose cells are all numbers
 //! (empty cells are left out, so n may differ per metric). Output is long:
 //! one line per (configuration, metric): the axis columns, then
@@ -56,10 +56,20 @@ pub fn split_csv(line: &str) -> Vec<String> {
 pub fn groups(text: &str, confidence: f64, what: &str) -> Result<Vec<Group>> {
     let mut lines = text.lines();
     let header = split_csv(lines.next().unwrap_or_default());
-    let first_metric = header
+    // Axes are sim flags (no dots); the summary's flattened keys all have
+    // one, and the sweep writes them sorted after the axes.
+    let after_trace = header
         .iter()
-        .position(|c| c == "trace.path")
-        .with_context(|| format!("{what}: no trace.path column: not a `sim sweep` table"))?;
+        .position(|c| c == "trace")
+        .with_context(|| format!("{what}: no trace column: not a `sim sweep` table"))?
+        + 1;
+    let first_metric = header[after_trace..]
+        .iter()
+        .position(|c| c.contains('.'))
+        .map(|i| i + after_trace)
+        .with_context(|| {
+            format!("{what}: no summary columns after the axes: not a `sim sweep` table")
+        })?;
     let rows: Vec<Vec<String>> = lines.filter(|l| !l.is_empty()).map(split_csv).collect();
     if let Some((i, r)) = rows
         .iter()
