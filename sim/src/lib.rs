@@ -50,6 +50,16 @@ use summary::{Summary, TraceInfo};
 /// Replays the trace at `trace` with `settings`; writes per-invocation
 /// records to `records` when given (whole or not at all, see [`output`]).
 /// Warnings about the static tree go to stderr, once each.
+/// Opens a trace file for reading (1 MiB buffer); errors name the file.
+pub fn open_trace(trace: &Path) -> Result<TraceReader<BufReader<File>>> {
+    let file =
+        File::open(trace).with_context(|| format!("cannot open trace {}", trace.display()))?;
+    Ok(TraceReader::new(
+        BufReader::with_capacity(1 << 20, file),
+        trace.display().to_string(),
+    )?)
+}
+
 pub fn simulate(trace: &Path, settings: &Settings, records: Option<&Path>) -> Result<Summary> {
     let mut checked = settings.clone();
     checked.check()?;
@@ -62,13 +72,7 @@ pub fn simulate(trace: &Path, settings: &Settings, records: Option<&Path>) -> Re
     let out = records
         .map(|p| output::Output::new(p, &inputs))
         .transpose()?;
-    let file =
-        File::open(trace).with_context(|| format!("cannot open trace {}", trace.display()))?;
-    let reader = TraceReader::new(
-        BufReader::with_capacity(1 << 20, file),
-        trace.display().to_string(),
-    )?;
-    let (catalog, invocations) = reader.into_parts();
+    let (catalog, invocations) = open_trace(trace)?.into_parts();
     let tree = settings::static_tree(settings)?;
     let planner = Planner::new(
         &catalog,

@@ -10,20 +10,32 @@ use common::{fails, ok, root, sim};
 use std::process::Command;
 
 fn trace(dir: &std::path::Path) -> String {
-    let t = dir.join("t.json").display().to_string();
+    gen(dir, "t.json", "15", "3000", "600", "5")
+}
+
+/// `sim trace gen` with 20 packages into `dir/name`.
+fn gen(
+    dir: &std::path::Path,
+    name: &str,
+    functions: &str,
+    invocations: &str,
+    duration_s: &str,
+    seed: &str,
+) -> String {
+    let t = dir.join(name).display().to_string();
     ok(&sim(&[
         "trace",
         "gen",
         "--packages",
         "20",
         "--functions",
-        "15",
+        functions,
         "--invocations",
-        "3000",
+        invocations,
         "--duration-s",
-        "600",
+        duration_s,
         "--seed",
-        "5",
+        seed,
         "--out",
         &t,
     ]));
@@ -207,27 +219,14 @@ fn summarize_gives_each_configuration_a_t_interval_over_its_traces() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut traces = Vec::new();
     for seed in ["1", "2", "3"] {
-        let t = dir
-            .path()
-            .join(format!("t{seed}.json"))
-            .display()
-            .to_string();
-        ok(&sim(&[
-            "trace",
-            "gen",
-            "--packages",
-            "20",
-            "--functions",
+        let t = gen(
+            dir.path(),
+            &format!("t{seed}.json"),
             "10",
-            "--invocations",
             "1500",
-            "--duration-s",
             "300",
-            "--seed",
             seed,
-            "--out",
-            &t,
-        ]));
+        );
         traces.push(t);
     }
     let out = dir.path().join("sweep.csv").display().to_string();

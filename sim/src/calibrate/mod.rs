@@ -93,13 +93,7 @@ pub fn calibrate(
     opts: FitOptions,
 ) -> Result<(CalibrationReport, sock_core::cost::CostParams)> {
     let measured = crate::compare::load_records(measured_path)?;
-    let file = std::fs::File::open(trace)
-        .with_context(|| format!("cannot open trace {}", trace.display()))?;
-    let reader = sock_core::trace::TraceReader::new(
-        std::io::BufReader::with_capacity(1 << 20, file),
-        trace.display().to_string(),
-    )?;
-    let (catalog, invocations) = reader.into_parts();
+    let (catalog, invocations) = crate::open_trace(trace)?.into_parts();
     let tree = crate::settings::static_tree(settings)?;
     let planner = sock_core::planner::Planner::new(
         &catalog,

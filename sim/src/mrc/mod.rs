@@ -22,23 +22,14 @@ pub mod fenwick;
 pub mod sample;
 pub mod stack;
 
-use anyhow::{Context, Result};
-use sock_core::trace::TraceReader;
-use std::fs::File;
-use std::io::BufReader;
+use anyhow::Result;
 use std::path::Path;
 
 pub use curve::{Curve, Point};
 
 /// The accesses of `trace` (sampled), in arrival order, and the function count.
 pub fn load(trace: &Path, sampler: sample::Sampler) -> Result<Vec<stack::Access>> {
-    let file =
-        File::open(trace).with_context(|| format!("cannot open trace {}", trace.display()))?;
-    let reader = TraceReader::new(
-        BufReader::with_capacity(1 << 20, file),
-        trace.display().to_string(),
-    )?;
-    let (catalog, invocations) = reader.into_parts();
+    let (catalog, invocations) = crate::open_trace(trace)?.into_parts();
     let memory: Vec<u64> = (0..catalog.function_count())
         .map(|i| {
             let f = sock_core::FunctionId(i as u32);

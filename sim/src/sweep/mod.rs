@@ -23,7 +23,7 @@ use grid::{Axis, Point, Shard};
 use journal::Row;
 use rayon::prelude::*;
 use sock_core::planner::Planner;
-use sock_core::trace::{Catalog, Invocation, TraceReader};
+use sock_core::trace::{Catalog, Invocation};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -52,13 +52,7 @@ struct Loaded {
 }
 
 fn load(path: &Path) -> Result<Loaded> {
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("cannot open trace {}", path.display()))?;
-    let reader = TraceReader::new(
-        std::io::BufReader::with_capacity(1 << 20, file),
-        path.display().to_string(),
-    )?;
-    let (catalog, invocations) = reader.into_parts();
+    let (catalog, invocations) = crate::open_trace(path)?.into_parts();
     let invocations = invocations.collect::<Result<Vec<_>, _>>()?;
     Ok(Loaded {
         catalog,
