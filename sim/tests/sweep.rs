@@ -275,3 +275,59 @@ fn summarize_gives_each_configuration_a_t_interval_over_its_traces() {
     let e = fails(&sim(&["sweep", "summarize", "--in", &b, "--out", &s]));
     assert!(e.contains("bad.csv"), "{e}");
 }
+
+/// `--gen ARGS --seeds 1-2` replays, in memory, exactly the traces
+/// `sim trace gen ARGS --seed S` writes: every metric equals the sweep of
+/// the files; only the `trace` column differs and a `seed` column is added.
+#[test]
+fn seeds_build_their_traces_in_memory_with_the_files_numbers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files: Vec<String> = ["1", "2"]
+        .iter()
+        .map(|s| gen(dir.path(), &format!("t{s}.json"), "10", "1500", "300", s))
+        .collect();
+    let by_file = dir.path().join("files.csv").display().to_string();
+    let in_mem = dir.path().join("seeds.csv").display().to_string();
+    let axis = ["--axis", "worker-mb=512,4096"];
+    let mut args = vec!["sweep", "--trace", &files[0], "--trace", &files[1]];
+    args.extend(axis);
+    args.extend(["--out", &by_file]);
+    ok(&sim(&args));
+    let gen_args = "--packages 20 --functions 10 --invocations 1500 --duration-s 300";
+    let mut args = vec!["sweep", "--gen", gen_args, "--seeds", "1-2"];
+    args.extend(axis);
+    args.extend(["--out", &in_mem]);
+    ok(&sim(&args));
+
+    let (a, b) = (
+        csv_rows(std::path::Path::new(&by_file)),
+        csv_rows(std::path::Path::new(&in_mem)),
+    );
+    assert_eq!(b[0][..4], ["point", "trace", "seed", "worker-mb"]);
+    assert_eq!(b[1][1], format!("sim trace gen {gen_args} --seed 1"));
+    assert_eq!((b[1][2].as_str(), b[3][2].as_str()), ("1", "2"));
+    assert_eq!(a.len(), b.len());
+    for (ra, rb) in a.iter().zip(&b).skip(1) {
+        let strip = |r: &[String], hdr: &[String]| -> Vec<(String, String)> {
+            hdr.iter()
+                .cloned()
+                .zip(r.iter().cloned())
+                .filter(|(h, _)| h != "trace" && h != "seed" && h != "trace.path")
+                .collect()
+        };
+        assert_eq!(strip(ra, &a[0]), strip(rb, &b[0]));
+    }
+    // Seeds without a source, and a bad flag in the source, fail first.
+    let e = fails(&sim(&["sweep", "--seeds", "1-2", "--out", &in_mem]));
+    assert!(e.contains("--build ARGS or --gen ARGS"), "{e}");
+    let e = fails(&sim(&[
+        "sweep",
+        "--gen",
+        "--bogus 3",
+        "--seeds",
+        "1",
+        "--out",
+        &in_mem,
+    ]));
+    assert!(e.contains("--bogus"), "{e}");
+}

@@ -12,6 +12,7 @@
 pub mod grid;
 pub mod journal;
 pub mod parquet;
+pub mod source;
 pub mod summarize;
 pub mod table;
 
@@ -24,6 +25,7 @@ use journal::Row;
 use rayon::prelude::*;
 use sock_core::planner::Planner;
 use sock_core::trace::{Catalog, Invocation};
+use source::Source;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,7 +35,8 @@ use std::time::Instant;
 /// What a sweep runs.
 #[derive(Clone, Debug)]
 pub struct SweepSpec {
-    pub traces: Vec<PathBuf>,
+    /// Trace files, then built or generated traces (one per seed).
+    pub traces: Vec<Source>,
     pub axes: Vec<Axis>,
     /// Flags every point gets (before the axes' own).
     pub fixed: Vec<String>,
@@ -51,9 +54,8 @@ struct Loaded {
     invocations: Vec<Invocation>,
 }
 
-fn load(path: &Path) -> Result<Loaded> {
-    let (catalog, invocations) = crate::open_trace(path)?.into_parts();
-    let invocations = invocations.collect::<Result<Vec<_>, _>>()?;
+fn load(source: &Source) -> Result<Loaded> {
+    let (catalog, invocations) = source.load()?;
     Ok(Loaded {
         catalog,
         invocations,
@@ -65,7 +67,7 @@ fn run_point(
     point: &Point,
     of: usize,
     settings: &crate::settings::Settings,
-    trace: &Path,
+    trace: &Source,
     loaded: &Loaded,
     axes: &[Axis],
 ) -> Result<Row> {
@@ -89,7 +91,7 @@ fn run_point(
     )
     .with_context(|| format!("grid point {} (sim {})", point.index, point.args.join(" ")))?;
     let info = TraceInfo {
-        path: trace.display().to_string(),
+        path: trace.label(),
         packages: loaded.catalog.package_count(),
         functions: loaded.catalog.function_count(),
         span_s: 0.0,
@@ -102,8 +104,11 @@ fn run_point(
     );
     let mut columns = vec![
         ("point".to_string(), point.index.to_string()),
-        ("trace".to_string(), trace.display().to_string()),
+        ("trace".to_string(), trace.label()),
     ];
+    if let Some(seed) = trace.seed() {
+        columns.push(("seed".to_string(), seed.to_string()));
+    }
     for (a, v) in axes.iter().zip(&point.values) {
         columns.push((a.flag.clone(), v.clone()));
     }
@@ -145,9 +150,10 @@ impl Progress {
 /// Runs the sweep; returns (rows written, rows run now).
 pub fn run(spec: &SweepSpec) -> Result<(usize, usize)> {
     if spec.traces.is_empty() {
-        bail!("no trace given: `sim sweep --trace T --axis FLAG=V1,V2 --out sweep.csv`");
+        bail!("no trace given: `sim sweep --trace T --axis FLAG=V1,V2 --out sweep.csv` (or --build ARGS / --gen ARGS with --seeds LIST)");
     }
-    let all = grid::points(&spec.traces, &spec.axes, &spec.fixed)?;
+    let labels: Vec<PathBuf> = spec.traces.iter().map(|t| t.label().into()).collect();
+    let all = grid::points(&labels, &spec.axes, &spec.fixed)?;
     let of = all.len();
     let mine: Vec<&Point> = all
         .iter()
@@ -158,7 +164,11 @@ pub fn run(spec: &SweepSpec) -> Result<(usize, usize)> {
         .iter()
         .map(|p| grid::settings(p))
         .collect::<Result<_>>()?;
-    let inputs: Vec<output::Input> = spec.traces.iter().map(|t| ("trace", t.as_path())).collect();
+    let inputs: Vec<output::Input> = spec
+        .traces
+        .iter()
+        .filter_map(|t| t.file().map(|f| ("trace", f)))
+        .collect();
     output::Output::new(&spec.out, &inputs)?;
     let jpath = journal::path_for(&spec.out);
     let mut done: std::collections::BTreeMap<usize, Row> = Default::default();
@@ -188,7 +198,10 @@ pub fn run(spec: &SweepSpec) -> Result<(usize, usize)> {
         .filter(|(_, p)| !done.contains_key(&p.index))
         .map(|(i, p)| (i, *p))
         .collect();
+    // Traces load (or build) in parallel too: a seed's trace is built in
+    // memory, once, and shared by its points.
     let loaded: Vec<Option<Loaded>> = (0..spec.traces.len())
+        .into_par_iter()
         .map(|t| {
             todo.iter()
                 .any(|(_, p)| p.trace == t)
