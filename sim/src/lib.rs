@@ -29,6 +29,7 @@ pub mod gen;
 pub mod histogram;
 pub mod mrc;
 pub mod output;
+pub mod progress;
 pub mod record_check;
 pub mod replay;
 pub mod settings;

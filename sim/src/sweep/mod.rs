@@ -26,11 +26,8 @@ use rayon::prelude::*;
 use sock_core::planner::Planner;
 use sock_core::trace::{Catalog, Invocation};
 use source::Source;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
 
 /// What a sweep runs.
 #[derive(Clone, Debug)]
@@ -121,32 +118,6 @@ fn run_point(
     })
 }
 
-/// Progress on stderr when it is a terminal: points done, rate, ETA.
-struct Progress {
-    total: usize,
-    done: AtomicUsize,
-    started: Instant,
-    shown: bool,
-}
-
-impl Progress {
-    fn tick(&self) {
-        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-        if !self.shown {
-            return;
-        }
-        let el = self.started.elapsed().as_secs_f64();
-        let eta = el / done as f64 * (self.total - done) as f64;
-        eprint!(
-            "\rsim sweep: {done}/{} points, {el:.0} s, ETA {eta:.0} s   ",
-            self.total
-        );
-        if done == self.total {
-            eprintln!();
-        }
-    }
-}
-
 /// Runs the sweep; returns (rows written, rows run now).
 pub fn run(spec: &SweepSpec) -> Result<(usize, usize)> {
     if spec.traces.is_empty() {
@@ -209,12 +180,7 @@ pub fn run(spec: &SweepSpec) -> Result<(usize, usize)> {
                 .transpose()
         })
         .collect::<Result<_>>()?;
-    let progress = Progress {
-        total: todo.len(),
-        done: AtomicUsize::new(0),
-        started: Instant::now(),
-        shown: std::io::stderr().is_terminal(),
-    };
+    let progress = crate::progress::Progress::new("sim sweep", todo.len());
     let writer = Mutex::new(journal::Writer::open(&jpath)?);
     let fresh = Mutex::new(Vec::new());
     let pool = rayon::ThreadPoolBuilder::new()
@@ -232,6 +198,7 @@ pub fn run(spec: &SweepSpec) -> Result<(usize, usize)> {
             Ok(())
         })
     })?;
+    progress.finish();
     let ran = todo.len();
     let mut rows: Vec<Row> = done
         .into_values()
