@@ -38,6 +38,9 @@ type Idle = (u64, u64);
 /// The tier's state during one replay.
 struct Tier {
     capacity: u64,
+    /// What one byte of another function's instance stands for: 1, or
+    /// 1 / rate in a sample ([`super::sample`]).
+    scale: f64,
     /// Per function, idle instances in the order they were paused.
     idle: Vec<VecDeque<Idle>>,
     /// Every idle instance by (idle since, id, function): the LRU order.
@@ -52,11 +55,17 @@ impl Tier {
         if self.capacity == 0 || m > self.capacity {
             return;
         }
-        while self.idle_bytes + m > self.capacity {
-            // Some instance is idle: idle_bytes > capacity - m >= 0.
-            let Some((s, v, vf)) = self.lru.pop_first() else {
+        // Evict from the bottom while the bottom instance's depth (its
+        // bytes plus the scaled bytes above it, this one's included)
+        // exceeds the budget: at scale 1, while idle bytes + m > capacity.
+        // Depths grow toward the bottom at any scale >= 1, so this is LRU.
+        while let Some(&(s, v, vf)) = self.lru.first() {
+            let bottom = self.memory[vf as usize];
+            let above = self.idle_bytes - bottom + m;
+            if bottom as f64 + self.scale * above as f64 <= self.capacity as f64 {
                 break;
-            };
+            }
+            self.lru.pop_first();
             let list = &mut self.idle[vf as usize];
             if let Some(i) = list.iter().position(|&e| e == (s, v)) {
                 list.remove(i);
@@ -80,6 +89,13 @@ impl Tier {
 /// How many calls of `accesses` (in arrival order) are cold with
 /// `capacity` bytes for idle instances.
 pub fn cold_count(accesses: &[Access], capacity: u64) -> u64 {
+    cold_count_scaled(accesses, capacity, 1.0)
+}
+
+/// [`cold_count`] of a sample: every byte of another function's idle
+/// instance counts `scale` times (SHARDS: `scale` = 1 / sampling rate;
+/// an instance's own bytes are not scaled, so what fits is unchanged).
+pub fn cold_count_scaled(accesses: &[Access], capacity: u64, scale: f64) -> u64 {
     let functions = accesses.iter().map(|a| a.function as usize + 1).max();
     let mut memory = vec![0; functions.unwrap_or(0)];
     for a in accesses {
@@ -87,6 +103,7 @@ pub fn cold_count(accesses: &[Access], capacity: u64) -> u64 {
     }
     let mut tier = Tier {
         capacity,
+        scale,
         idle: vec![VecDeque::new(); memory.len()],
         lru: BTreeSet::new(),
         idle_bytes: 0,

@@ -65,8 +65,16 @@ use std::path::Path;
 pub use curve::{Curve, Point};
 pub use lru::Access;
 
+/// The trace as the tier sees it: the sampled functions' calls in
+/// arrival order, and how many calls the whole trace has.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub accesses: Vec<Access>,
+    pub calls: u64,
+}
+
 /// The accesses of `trace` (the sampled functions'), in arrival order.
-pub fn load(trace: &Path, sampler: sample::Sampler) -> Result<Vec<Access>> {
+pub fn load(trace: &Path, sampler: sample::Sampler) -> Result<Loaded> {
     let (catalog, invocations) = crate::open_trace(trace)?.into_parts();
     let cost = CostModel::new(CostParams::default(), &catalog)?;
     let n = catalog.function_count();
@@ -87,8 +95,10 @@ pub fn load(trace: &Path, sampler: sample::Sampler) -> Result<Vec<Access>> {
     let mut installed = PackageSet::new();
     let mut seen = vec![false; n];
     let mut out = Vec::new();
+    let mut calls = 0;
     for inv in invocations {
         let inv = inv?;
+        calls += 1;
         let f = inv.function;
         let mut install = Micros::ZERO;
         if !std::mem::replace(&mut seen[f.index()], true) {
@@ -107,37 +117,34 @@ pub fn load(trace: &Path, sampler: sample::Sampler) -> Result<Vec<Access>> {
             memory: memory[f.index()],
         });
     }
-    Ok(out)
+    Ok(Loaded {
+        accesses: out,
+        calls,
+    })
 }
 
-/// The sampled accesses of `trace` and the capacities (bytes) of
-/// `grid_mb` scaled by the sampling rate (SHARDS: a sample of a share
-/// `rate` of the functions sees a share `rate` of the memory).
-fn prepare(trace: &Path, grid_mb: &[f64], rate: f64) -> Result<(Vec<Access>, Vec<u64>)> {
-    let accesses = load(trace, sample::Sampler::new(rate))?;
-    let capacities = grid_mb
-        .iter()
-        .map(|&mb| (Bytes::from_mb_f64(mb).0 as f64 * rate).round() as u64)
-        .collect();
-    Ok((accesses, capacities))
+/// The sampled trace and the capacities (bytes) of `grid_mb`.
+fn prepare(trace: &Path, grid_mb: &[f64], rate: f64) -> Result<(Loaded, Vec<u64>)> {
+    let loaded = load(trace, sample::Sampler::new(rate))?;
+    let capacities = grid_mb.iter().map(|&mb| Bytes::from_mb_f64(mb).0).collect();
+    Ok((loaded, capacities))
 }
 
 /// The curve of `trace` at `grid_mb`, sampling functions at `rate`: one
 /// exact replay of the tier per point ([`lru`]).
 pub fn run(trace: &Path, grid_mb: &[f64], rate: f64) -> Result<Curve> {
-    let (accesses, capacities) = prepare(trace, grid_mb, rate)?;
+    let (t, capacities) = prepare(trace, grid_mb, rate)?;
     let cold: Vec<u64> = capacities
         .iter()
-        .map(|&c| lru::cold_count(&accesses, c))
+        .map(|&c| lru::cold_count_scaled(&t.accesses, c, 1.0 / rate))
         .collect();
-    let n = accesses.len() as u64;
-    Ok(Curve::new(n, grid_mb, &cold, rate, false))
+    Ok(Curve::new(&t, grid_mb, &cold, rate, false))
 }
 
 /// [`run`] from one stack pass ([`stack`]): faster, not exact.
 pub fn run_one_pass(trace: &Path, grid_mb: &[f64], rate: f64) -> Result<Curve> {
-    let (accesses, capacities) = prepare(trace, grid_mb, rate)?;
-    let cold = stack::Depths::new(&accesses).cold_counts(&capacities);
-    let n = accesses.len() as u64;
-    Ok(Curve::new(n, grid_mb, &cold, rate, true))
+    let (t, capacities) = prepare(trace, grid_mb, rate)?;
+    let depths = stack::Depths::new(&t.accesses);
+    let cold = depths.cold_counts_scaled(&t.accesses, &capacities, 1.0 / rate);
+    Ok(Curve::new(&t, grid_mb, &cold, rate, true))
 }

@@ -72,6 +72,31 @@ impl Depths {
     /// Cold calls at each capacity (bytes).
     pub fn cold_counts(&self, capacities: &[u64]) -> Vec<u64> {
         let mut warm: Vec<u64> = self.depth.iter().flatten().copied().collect();
+        self.count(warm.as_mut_slice(), capacities)
+    }
+
+    /// [`Depths::cold_counts`] of a sample: others' bytes count `scale`
+    /// times (1 / sampling rate), a call's own instance's once.
+    pub fn cold_counts_scaled(
+        &self,
+        accesses: &[Access],
+        capacities: &[u64],
+        scale: f64,
+    ) -> Vec<u64> {
+        let mut warm: Vec<u64> = self
+            .depth
+            .iter()
+            .zip(accesses)
+            .filter_map(|(d, a)| {
+                let d = (*d)?;
+                let others = d.saturating_sub(a.memory) as f64 * scale;
+                Some((a.memory as f64 + others).round() as u64)
+            })
+            .collect();
+        self.count(warm.as_mut_slice(), capacities)
+    }
+
+    fn count(&self, warm: &mut [u64], capacities: &[u64]) -> Vec<u64> {
         warm.sort_unstable();
         let n = self.depth.len() as u64;
         capacities
@@ -128,6 +153,16 @@ mod tests {
         assert_eq!(Depths::new(&t).cold_counts(&[10]), vec![2]);
         assert_eq!(cold_count(&t, 10), 2);
         assert_eq!(cold_count(&t, 5), 3);
+    }
+
+    #[test]
+    fn an_instance_larger_than_the_budget_evicts_nothing() {
+        // a (1 byte) idle, then b (5 bytes) idles on top of it: a 3-byte
+        // cache destroys b and keeps a, a 5-byte one keeps b and evicts a
+        // (the inclusion property fails); the pass misses a at both.
+        let t = trace(&[(0, 1, 0), (10, 1, 1), (20, 1, 0)], &[1, 5]);
+        assert_eq!((cold_count(&t, 3), cold_count(&t, 5)), (2, 3));
+        assert_eq!(Depths::new(&t).cold_counts(&[3, 5]), vec![3, 3]);
     }
 
     proptest! {
