@@ -40,8 +40,9 @@ pub enum Command {
     /// more traces in parallel: one CSV row per configuration with every
     /// summary metric; resumable, shardable (`sim sweep merge`).
     Sweep(SweepArgs),
-    /// The handler tier's cold-start curve against memory in one pass
-    /// (Mattson stack distances; exact for LRU by capacity only).
+    /// The handler tier's cold-start curve against memory: the tier alone
+    /// replayed per point (exact for --policy lru --zygotes off, unbounded
+    /// worker and cores; see sim/src/mrc/mod.rs).
     Mrc(MrcArgs),
 }
 

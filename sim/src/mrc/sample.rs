@@ -1,8 +1,8 @@
 //! SHARDS-style spatial sampling (Waldspurger et al., FAST '15): a
 //! function is in the sample when a hash of its id falls below
 //! `rate * 2^24`, so every call of a sampled function is kept and the
-//! others are skipped; distances contributed by sampled functions are
-//! scaled by `1 / rate`.
+//! others are skipped; the idle bytes of the other sampled functions
+//! count `1 / rate` times ([`super::lru::cold_count_scaled`]).
 
 use sock_core::FunctionId;
 
