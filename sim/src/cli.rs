@@ -64,6 +64,11 @@ pub struct MrcArgs {
     /// SHARDS sampling rate of functions, in (0, 1].
     #[arg(long, default_value_t = 1.0)]
     pub sample_rate: f64,
+    /// One Mattson-style stack pass (historic-max depths) instead of the
+    /// per-point replay of the handler tier: faster, not exact (the tier
+    /// breaks the inclusion property; sim/src/mrc/mod.rs).
+    #[arg(long)]
+    pub one_pass: bool,
     /// Also write the curve as CSV (memory_mb,cold_pct).
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -318,7 +318,11 @@ fn mrc(args: &sock_sim::cli::MrcArgs) -> Result<()> {
     } else {
         args.mb.clone()
     };
-    let curve = mrc::run(&args.trace, &grid, args.sample_rate)?;
+    let curve = if args.one_pass {
+        mrc::run_one_pass(&args.trace, &grid, args.sample_rate)?
+    } else {
+        mrc::run(&args.trace, &grid, args.sample_rate)?
+    };
     if let Some(out) = &args.out {
         output::write_atomically(out, &[("trace", args.trace.as_path())], |w| -> Result<()> {
             Ok(w.write_all(curve.to_csv().as_bytes())?)

@@ -42,7 +42,11 @@ fn gen(
 
 /// The mrc curve's cold % per memory of `MB`.
 fn mrc(trace: &str, rate: &str) -> Vec<f64> {
-    let out = ok(&sim(&[
+    mrc_with(trace, rate, &[])
+}
+
+fn mrc_with(trace: &str, rate: &str, extra: &[&str]) -> Vec<f64> {
+    let mut args = vec![
         "mrc",
         "--trace",
         trace,
@@ -51,7 +55,9 @@ fn mrc(trace: &str, rate: &str) -> Vec<f64> {
         "--sample-rate",
         rate,
         "--json",
-    ]));
+    ];
+    args.extend(extra);
+    let out = ok(&sim(&args));
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     v["points"]
         .as_array()
@@ -145,4 +151,19 @@ fn sampled_curve_is_close_to_the_sweep() {
         e <= 10.0,
         "mrc {curve:?}\nsweep {brute:?}\nlargest error {e}"
     );
+}
+
+/// `--one-pass` (one stack pass, each idle instance's largest depth) is an
+/// estimate: monotone in memory, and within 10 points of the sweep here.
+#[test]
+fn one_pass_estimate_is_close_to_the_sweep() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t = gen(dir.path(), "t.json", "30", "5000", "600", "5");
+    let (curve, brute) = (mrc_with(&t, "1", &["--one-pass"]), sweep(dir.path(), &t));
+    let e = max_error(&curve, &brute);
+    assert!(
+        e <= 10.0,
+        "one pass {curve:?}\nsweep {brute:?}\nlargest error {e}"
+    );
+    assert!(curve.windows(2).all(|w| w[1] <= w[0] + 1e-9), "{curve:?}");
 }
