@@ -43,6 +43,11 @@ pub enum Command {
     /// The handler tier's cold-start curve against memory in one pass
     /// (Mattson stack distances; exact for LRU by capacity only).
     Mrc(MrcArgs),
+    /// Size a worker for service-level objectives: the least memory, then
+    /// fewest cores, whose replays meet every `--slo` at a confidence
+    /// level; writes it as a settings file (`sim --config`, `sock-exec
+    /// run --config`).
+    Plan(crate::plan::PlanArgs),
 }
 
 /// `sim mrc` options.
