@@ -129,7 +129,8 @@ pub struct RunArgs {
     /// Write one JSON record per invocation (measured phases) here.
     #[arg(long)]
     pub records: Option<PathBuf>,
-    /// Settings file, as `sim --config` reads it: {"tiers", "cost", "zygote_tree"}.
+    /// Settings file, as `sim --config` reads it:
+    /// {"worker", "tiers", "cost", "zygote_tree"} (e.g. `sim plan --out`'s).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Cost parameters (`sock-exec calibrate`'s output), as `sim --calibration`.
@@ -148,8 +149,8 @@ pub struct RunArgs {
     pub speedup: Option<f64>,
     /// Serve invocations concurrently in wall-clock time, overlapping as
     /// the trace's arrivals do (paced at --speedup, default 1), bounded by
-    /// `replay.max_concurrency` with sim's FIFO queue. Default: one at a
-    /// time in virtual time.
+    /// `worker.cores` (old name `replay.max_concurrency`) with sim's FIFO
+    /// queue. Default: one at a time in virtual time.
     #[arg(long)]
     pub concurrent: bool,
     /// Per-request and per-fork timeout (seconds).

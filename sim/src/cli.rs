@@ -44,6 +44,11 @@ pub enum Command {
     /// replayed per point (exact for --policy lru --zygotes off, unbounded
     /// worker and cores; see sim/src/mrc/mod.rs).
     Mrc(MrcArgs),
+    /// Size a worker for service-level objectives: the least memory, then
+    /// fewest cores, whose replays meet every `--slo` at a confidence
+    /// level; writes it as a settings file (`sim --config`, `sock-exec
+    /// run --config`).
+    Plan(crate::plan::PlanArgs),
 }
 
 /// `sim mrc` options.

@@ -79,6 +79,16 @@ impl Histogram {
             return 0;
         }
         let rank = ((q / 100.0) * self.total as f64).ceil().max(1.0) as u64;
+        self.at_rank(rank)
+    }
+
+    /// The `rank`-th smallest value (1-based; clamped to 1..=count), to the
+    /// histogram's resolution; 0 for an empty histogram.
+    pub fn at_rank(&self, rank: u64) -> u64 {
+        if self.total == 0 {
+            return 0;
+        }
+        let rank = rank.clamp(1, self.total);
         let mut seen = 0;
         for (i, &c) in self.counts.iter().enumerate() {
             seen += c;

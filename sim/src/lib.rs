@@ -18,6 +18,8 @@
 //!   [`record_check`]: that matched records are the same invocation.
 //! - [`mrc`]: `sim mrc`, the handler tier's cold-start curve against
 //!   memory in one pass (Mattson stack distances, SHARDS sampling).
+//! - [`plan`]: `sim plan`, the smallest worker meeting service-level
+//!   objectives at a confidence level, written as a settings file.
 //! - [`output`]: output files written whole or not at all, never over an
 //!   input.
 
@@ -29,6 +31,7 @@ pub mod gen;
 pub mod histogram;
 pub mod mrc;
 pub mod output;
+pub mod plan;
 pub mod progress;
 pub mod record_check;
 pub mod replay;

@@ -55,6 +55,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Calibrate(args)) => calibrate(&args),
         Some(Command::Sweep(args)) => sweep(args),
         Some(Command::Mrc(args)) => mrc(&args),
+        Some(Command::Plan(args)) => sock_sim::plan::run(&args),
         None => {
             let args = cli.run;
             let Some(trace) = args.trace.clone() else {

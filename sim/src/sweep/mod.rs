@@ -46,17 +46,29 @@ pub struct SweepSpec {
 }
 
 /// A trace read once, shared by every replay of it.
-struct Loaded {
+#[derive(Debug)]
+pub struct Loaded {
     catalog: Catalog,
     invocations: Vec<Invocation>,
 }
 
-fn load(source: &Source) -> Result<Loaded> {
+/// Reads (or builds, or generates) a trace whole, for replaying it many
+/// times.
+pub fn load(source: &Source) -> Result<Loaded> {
     let (catalog, invocations) = source.load()?;
     Ok(Loaded {
         catalog,
         invocations,
     })
+}
+
+/// One replayed point: its row (as the sweep table writes it) and the
+/// replay's own measurements (histograms, per-function counts), for
+/// callers that need more than the summary (`sim plan`'s bounds).
+#[derive(Debug)]
+pub struct Replayed {
+    pub row: Row,
+    pub stats: crate::stats::Stats,
 }
 
 /// One point's row: its index, trace, axis values, then the summary.
@@ -67,7 +79,7 @@ fn run_point(
     trace: &Source,
     loaded: &Loaded,
     axes: &[Axis],
-) -> Result<Row> {
+) -> Result<Replayed> {
     let tree = crate::settings::static_tree(settings)?;
     let planner = Planner::new(
         &loaded.catalog,
@@ -110,11 +122,44 @@ fn run_point(
         columns.push((a.flag.clone(), v.clone()));
     }
     columns.extend(table::flatten(&serde_json::to_value(&summary)?));
-    Ok(Row {
-        point: point.index,
-        of,
-        args: point.args.clone(),
-        columns,
+    Ok(Replayed {
+        row: Row {
+            point: point.index,
+            of,
+            args: point.args.clone(),
+            columns,
+        },
+        stats,
+    })
+}
+
+/// What [`replay_all`] replays: points of one grid (of `of` points in
+/// all), each with its resolved settings, over `traces` (by the points'
+/// `trace` index; `loaded[t]` must be there for every point of trace t).
+#[derive(Debug)]
+pub struct Batch<'a> {
+    pub points: &'a [(&'a Point, &'a crate::settings::Settings)],
+    pub of: usize,
+    pub traces: &'a [Source],
+    pub loaded: &'a [Option<Loaded>],
+    pub axes: &'a [Axis],
+}
+
+/// Replays every point of `batch` in parallel on the current rayon pool;
+/// `done` gets each as it finishes (in no fixed order). The in-memory
+/// core of `sim sweep`, which journals each row, and of `sim plan`, which
+/// keeps them.
+pub fn replay_all(batch: &Batch<'_>, done: impl Fn(Replayed) -> Result<()> + Sync) -> Result<()> {
+    batch.points.par_iter().try_for_each(|&(p, s)| {
+        let trace = &batch.traces[p.trace];
+        let Some(l) = batch.loaded.get(p.trace).and_then(Option::as_ref) else {
+            bail!(
+                "grid point {}: its trace {} is not loaded",
+                p.index,
+                trace.label()
+            );
+        };
+        done(run_point(p, batch.of, s, trace, l, batch.axes)?)
     })
 }
 
@@ -187,13 +232,19 @@ pub fn run(spec: &SweepSpec) -> Result<(usize, usize)> {
         .num_threads(spec.jobs)
         .build()
         .context("cannot start the sweep's threads")?;
+    let points: Vec<(&Point, &crate::settings::Settings)> =
+        todo.iter().map(|&(i, p)| (p, &settings[i])).collect();
+    let batch = Batch {
+        points: &points,
+        of,
+        traces: &spec.traces,
+        loaded: &loaded,
+        axes: &spec.axes,
+    };
     pool.install(|| {
-        todo.par_iter().try_for_each(|&(i, p)| -> Result<()> {
-            let trace = &spec.traces[p.trace];
-            let l = loaded[p.trace].as_ref().expect("loaded: a point needs it");
-            let row = run_point(p, of, &settings[i], trace, l, &spec.axes)?;
-            writer.lock().expect("journal lock").append(&row)?;
-            fresh.lock().expect("rows lock").push(row);
+        replay_all(&batch, |r| {
+            writer.lock().expect("journal lock").append(&r.row)?;
+            fresh.lock().expect("rows lock").push(r.row);
             progress.tick();
             Ok(())
         })
