@@ -88,20 +88,8 @@ pub struct MrcArgs {
 pub struct SweepArgs {
     #[command(subcommand)]
     pub command: Option<SweepCommand>,
-    /// A trace to replay (repeat for several: the outermost axis).
-    #[arg(long)]
-    pub trace: Vec<PathBuf>,
-    /// Replay the trace `sim trace build ARGS --seed S` writes, built in
-    /// memory, for each seed of --seeds (one word list, e.g. `--build
-    /// '--data ../shared/data --slice 100'`); adds a `seed` column.
-    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
-    pub build: Option<String>,
-    /// The same with `sim trace gen ARGS --seed S`.
-    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
-    pub gen: Option<String>,
-    /// Seeds of --build / --gen: `1-5`, `1,2,7` or a mix.
-    #[arg(long, value_name = "LIST")]
-    pub seeds: Option<String>,
+    #[command(flatten)]
+    pub traces: crate::sweep::source::TraceSources,
     /// An axis: a sim flag without its dashes and its values, e.g.
     /// `worker-mb=1024,2048,4096` or `policy=ttl,lru,gdsf` (repeatable; the
     /// last varies fastest).

@@ -275,16 +275,7 @@ fn sweep(args: sock_sim::cli::SweepArgs) -> Result<()> {
         .map(|s| sweep::grid::Shard::parse(s, |v| std::env::var(v).ok()))
         .transpose()
         .map_err(|e| anyhow::anyhow!("--shard {e}"))?;
-    let seeds = match args.seeds.as_deref() {
-        Some(s) => sweep::source::parse_seeds(s).map_err(|e| anyhow::anyhow!("--seeds {e}"))?,
-        None => Vec::new(),
-    };
-    let traces = sweep::source::expand(
-        &args.trace,
-        args.build.as_deref(),
-        args.gen.as_deref(),
-        &seeds,
-    )?;
+    let traces = args.traces.expand()?;
     let spec = sweep::SweepSpec {
         traces,
         axes: args.axis,

@@ -208,6 +208,43 @@ fn several_traces_give_student_t_bounds() {
     let text = ok(&o);
     assert!(text.contains("Student's t over 2 traces"), "{text}");
     assert!(text.contains("sensitivity"), "{text}");
+
+    // The same two traces generated in memory (`--gen ARGS --seeds 1-2`)
+    // give the same plan, and the check commands write the trace first.
+    let mem = dir.path().join("mem.json").display().to_string();
+    let gen_args = "--packages 20 --functions 15 --invocations 3000 --duration-s 600";
+    let o = sim(&[
+        "plan",
+        "--gen",
+        gen_args,
+        "--seeds",
+        "1-2",
+        "--slo",
+        SLO,
+        "--memory-mb",
+        MEMORY,
+        "--cores",
+        "4",
+        "--out",
+        &mem,
+    ]);
+    let in_memory = ok(&o);
+    let chosen = |t: &str| {
+        t.lines()
+            .find(|l| l.starts_with("chosen"))
+            .map(str::to_string)
+    };
+    assert_eq!(chosen(&text), chosen(&in_memory), "{in_memory}");
+    assert!(
+        in_memory.contains(&format!(
+            "sim trace gen {gen_args} --seed 1 --out trace.json"
+        )),
+        "{in_memory}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out).expect("plan"),
+        std::fs::read_to_string(&mem).expect("plan")
+    );
 }
 
 #[test]

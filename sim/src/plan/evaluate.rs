@@ -11,6 +11,7 @@ use crate::sweep::grid::{self, Axis, Point};
 use crate::sweep::source::Source;
 use crate::sweep::{Batch, Loaded, Replayed};
 use anyhow::{Context, Result};
+use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -100,15 +101,15 @@ fn key(c: Candidate) -> (u64, usize, u64) {
 
 impl Evaluator {
     pub fn new(
-        traces: Vec<PathBuf>,
+        sources: Vec<Source>,
         fixed: Vec<String>,
         objectives: Vec<Objective>,
         confidence: f64,
         expected: usize,
     ) -> Result<Evaluator> {
-        let sources: Vec<Source> = traces.iter().cloned().map(Source::File).collect();
+        let traces: Vec<PathBuf> = sources.iter().map(|s| s.label().into()).collect();
         let loaded = sources
-            .iter()
+            .par_iter()
             .map(|t| crate::sweep::load(t).map(Some))
             .collect::<Result<_>>()?;
         Ok(Evaluator {

@@ -34,10 +34,10 @@ use std::path::PathBuf;
 /// `sim plan` options.
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
-    /// A trace to replay (repeat for several, e.g. one per seed: bounds
-    /// are then Student's t over the traces).
-    #[arg(long, required = true)]
-    pub trace: Vec<PathBuf>,
+    /// The traces: `--trace` files and/or `--build ARGS` / `--gen ARGS`
+    /// with `--seeds LIST` (several traces: Student's t bounds over them).
+    #[command(flatten)]
+    pub traces: crate::sweep::source::TraceSources,
     /// An objective, `METRIC<=VALUE` or `METRIC<VALUE` (repeatable), e.g.
     /// `p99_startup_ms<=50`, `cold_pct<=1`. Metrics: p50/p95/p99_startup_ms,
     /// p50/p95/p99_latency_ms, cold_pct, p50/p75/p90_function_cold_pct,
@@ -141,9 +141,13 @@ pub fn run(args: &PlanArgs) -> Result<()> {
         bail!("{f} after `--`: sim plan searches the worker's memory and cores; give candidates with --memory-mb and --cores");
     }
     let space = space(args)?;
+    let sources = args.traces.expand()?;
+    if sources.is_empty() {
+        bail!("no trace given: --trace T (repeatable), or --build ARGS / --gen ARGS with --seeds LIST");
+    }
     let started = std::time::Instant::now();
     let ev = evaluate::Evaluator::new(
-        args.trace.clone(),
+        sources.clone(),
         args.fixed.clone(),
         args.slo.clone(),
         args.confidence,
@@ -160,6 +164,7 @@ pub fn run(args: &PlanArgs) -> Result<()> {
         };
         Ok(report::Plan::new(
             args,
+            &sources,
             &space,
             &ev,
             found,
@@ -173,7 +178,7 @@ pub fn run(args: &PlanArgs) -> Result<()> {
         eprintln!("sim plan: WARNING: {w}");
     }
     if let Some(chosen) = &plan.chosen_settings {
-        report::write_settings(&args.out, chosen, &args.trace)?;
+        report::write_settings(&args.out, chosen, &args.traces.trace)?;
     }
     let text = if args.json {
         serde_json::to_string_pretty(&plan)? + "\n"

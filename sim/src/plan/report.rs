@@ -8,6 +8,7 @@ use super::evaluate::{Evaluation, Evaluator};
 use super::search::{Found, Neighbour, Space};
 use super::PlanArgs;
 use crate::settings::Settings;
+use crate::sweep::source::Source;
 use anyhow::Result;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -55,6 +56,7 @@ pub struct Row {
 impl Plan {
     pub fn new(
         args: &PlanArgs,
+        sources: &[Source],
         space: &Space,
         ev: &Evaluator,
         found: Found,
@@ -64,7 +66,7 @@ impl Plan {
         let chosen = found.chosen.map(|(_, e)| (*e).clone());
         let out = args.out.display().to_string();
         let check = match &chosen {
-            Some(_) => commands(&out, &args.trace),
+            Some(_) => commands(&out, sources),
             None => Vec::new(),
         };
         let tiers = chosen
@@ -75,7 +77,7 @@ impl Plan {
             tiers,
             objectives: args.slo.iter().map(ToString::to_string).collect(),
             confidence: args.confidence,
-            traces: args.trace.iter().map(|t| t.display().to_string()).collect(),
+            traces: sources.iter().map(Source::label).collect(),
             fixed: args.fixed.clone(),
             memory_mb: space.memory_mb.clone(),
             cores: space.cores.clone(),
@@ -279,18 +281,27 @@ fn list<T: ToString>(v: &[T]) -> String {
 
 /// The commands that check the plan: sim's prediction, and the same
 /// worker on real containers (as root) compared with it.
-fn commands(out: &str, traces: &[PathBuf]) -> Vec<String> {
-    let Some(t) = traces.first().map(|t| t.display().to_string()) else {
+fn commands(out: &str, sources: &[Source]) -> Vec<String> {
+    let Some(first) = sources.first() else {
         return Vec::new();
     };
-    vec![
+    // A built or generated trace is written to a file first.
+    let (mut lines, t) = match first {
+        Source::File(p) => (Vec::new(), p.display().to_string()),
+        s => (
+            vec![format!("{} --out trace.json", s.label())],
+            "trace.json".to_string(),
+        ),
+    };
+    lines.extend([
         format!("sim --config {out} --trace {t}"),
         format!("sim --config {out} --trace {t} --records predicted.jsonl"),
         format!(
             "sudo sock-exec run --config {out} --trace {t} --concurrent --records measured.jsonl"
         ),
         "sim compare --predicted predicted.jsonl --measured measured.jsonl".to_string(),
-    ]
+    ]);
+    lines
 }
 
 /// Writes the chosen settings in the settings-file format (sock-core's

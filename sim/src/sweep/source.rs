@@ -17,6 +17,43 @@ use clap::Parser;
 use sock_core::trace::{Catalog, Invocation, TraceReader};
 use std::path::PathBuf;
 
+/// The traces of `sim sweep` and `sim plan`: files, and/or one built or
+/// generated trace per seed.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct TraceSources {
+    /// A trace to replay (repeat for several, e.g. one per seed: the
+    /// outermost axis of a sweep; Student's t bounds in a plan).
+    #[arg(long)]
+    pub trace: Vec<PathBuf>,
+    /// Replay the trace `sim trace build ARGS --seed S` writes, built in
+    /// memory, for each seed of --seeds (one word list, e.g. `--build
+    /// '--data ../shared/data --slice 100'`); adds a `seed` column.
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub build: Option<String>,
+    /// The same with `sim trace gen ARGS --seed S`.
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub gen: Option<String>,
+    /// Seeds of --build / --gen: `1-5`, `1,2,7` or a mix.
+    #[arg(long, value_name = "LIST")]
+    pub seeds: Option<String>,
+}
+
+impl TraceSources {
+    /// Every trace, checked (each `--build` / `--gen` argument list parsed).
+    pub fn expand(&self) -> Result<Vec<Source>> {
+        let seeds = match self.seeds.as_deref() {
+            Some(s) => parse_seeds(s).map_err(|e| anyhow::anyhow!("--seeds {e}"))?,
+            None => Vec::new(),
+        };
+        expand(
+            &self.trace,
+            self.build.as_deref(),
+            self.gen.as_deref(),
+            &seeds,
+        )
+    }
+}
+
 /// One trace of a sweep.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Source {
