@@ -1,0 +1,164 @@
+//! A sweep CSV (`sim sweep --out`) as `sim plot` reads it: rows kept by
+//! `--filter`, grouped by configuration (every axis but `trace` and
+//! `seed`), each metric the mean over the group's rows (its traces or
+//! seeds; [`crate::sweep::summarize`]).
+
+use super::labels;
+use crate::csv_table::CsvTable;
+use crate::sweep::summarize::{first_metric, groups_of, Group};
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+
+/// The sweep's configurations and where they came from.
+#[derive(Debug)]
+pub struct Sweep {
+    /// The file, for errors.
+    pub what: String,
+    pub table: CsvTable,
+    /// The configuration axes, in column order (no `point`, `trace`, `seed`).
+    pub axes: Vec<String>,
+    pub groups: Vec<Group>,
+    /// The traces' file names, in first-appearance order.
+    pub traces: Vec<String>,
+}
+
+/// A `--filter COL=VALUE`: keep only rows whose column has the value.
+pub fn parse_filter(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(c, v)| (c.trim().to_string(), v.trim().to_string()))
+        .ok_or_else(|| format!("{s:?}: expected COLUMN=VALUE, e.g. policy=lru"))
+}
+
+impl Sweep {
+    pub fn read(path: &Path, filters: &[(String, String)]) -> Result<Sweep> {
+        let mut table = CsvTable::read(path)?;
+        let what = table.what.clone();
+        for (col, value) in filters {
+            let i = table.column(col)?;
+            table.rows.retain(|r| &r[i] == value);
+            if table.rows.is_empty() {
+                bail!("{what}: no row has {col}={value} (--filter)");
+            }
+        }
+        if table.rows.is_empty() {
+            bail!("{what}: no rows to plot");
+        }
+        let end = first_metric(&table)?;
+        let axes = table.header[..end]
+            .iter()
+            .filter(|c| !["point", "trace", "seed"].contains(&c.as_str()))
+            .cloned()
+            .collect();
+        let groups = groups_of(&table, 0.95)?;
+        let t = table.column("trace")?;
+        let mut traces: Vec<String> = Vec::new();
+        for r in &table.rows {
+            let name = labels::file_name(&r[t]);
+            if !traces.contains(&name) {
+                traces.push(name);
+            }
+        }
+        Ok(Sweep {
+            what,
+            table,
+            axes,
+            groups,
+            traces,
+        })
+    }
+
+    /// Checks that `name` is one of the sweep's axes.
+    pub fn axis(&self, name: &str, flag: &str) -> Result<()> {
+        if self.axes.iter().any(|a| a == name) {
+            return Ok(());
+        }
+        bail!(
+            "{}: no axis column {name}; its axes are {} (choose one with {flag})",
+            self.what,
+            if self.axes.is_empty() {
+                "none".to_string()
+            } else {
+                self.axes.join(", ")
+            }
+        )
+    }
+
+    /// Checks that `name` is a numeric column of the sweep.
+    pub fn metric(&self, name: &str) -> Result<()> {
+        self.table.column(name)?;
+        self.table.numbers(name)?;
+        Ok(())
+    }
+
+    /// The mean of `metric` in each configuration, with the configuration.
+    pub fn means<'a>(&'a self, metric: &str) -> Result<Vec<(&'a Group, f64)>> {
+        self.metric(metric)?;
+        self.groups
+            .iter()
+            .map(|g| {
+                let m = g.metric(metric).with_context(|| {
+                    format!(
+                        "{}: column {metric} is empty for {}",
+                        self.what,
+                        describe_config(&g.config)
+                    )
+                })?;
+                Ok((g, m.mean))
+            })
+            .collect()
+    }
+
+    /// The trace part of a title: `--trace-name`, or the traces' names.
+    pub fn trace_label(&self, name: Option<&str>) -> String {
+        name.map_or_else(|| labels::traces(&self.traces), str::to_string)
+    }
+}
+
+/// A configuration's value of `axis`.
+pub fn value<'a>(g: &'a Group, axis: &str) -> &'a str {
+    g.config
+        .iter()
+        .find(|(a, _)| a == axis)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// A configuration's value of `axis` as a number; errors name the file.
+pub fn number(g: &Group, axis: &str, what: &str) -> Result<f64> {
+    let v = value(g, axis);
+    v.parse()
+        .with_context(|| format!("{what}: axis {axis} has the value {v:?}, not a number"))
+}
+
+/// `a=1, b=x` for a configuration (or part of one).
+pub fn describe_config(config: &[(String, String)]) -> String {
+    if config.is_empty() {
+        return "the one configuration".into();
+    }
+    config
+        .iter()
+        .map(|(a, v)| format!("{a}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The axes of a configuration other than `used`, as (axis, value).
+pub fn rest(g: &Group, used: &[&str]) -> Vec<(String, String)> {
+    g.config
+        .iter()
+        .filter(|(a, _)| !used.contains(&a.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// Sorts values numerically when they all are numbers, else as text.
+pub fn sort_values(values: &mut [String]) {
+    let all_numbers = values.iter().all(|v| v.parse::<f64>().is_ok());
+    if all_numbers {
+        values.sort_by(|a, b| {
+            let (x, y): (f64, f64) = (a.parse().unwrap_or(0.0), b.parse().unwrap_or(0.0));
+            x.total_cmp(&y)
+        });
+    } else {
+        values.sort();
+    }
+}
