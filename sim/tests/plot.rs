@@ -141,7 +141,7 @@ fn every_kind_draws_svg_and_png_with_title_and_legend() {
         "startup-cdf",
         &[
             "Start-up latency by path (CDF): pypi-small",
-            "fresh start (n=",
+            "handler hit (n=",
             "all calls (n=2000)",
         ],
     );

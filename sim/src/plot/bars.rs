@@ -58,7 +58,8 @@ impl Figure for StackedBars {
             .margin_right(30)
             .x_label_area_size(x_area)
             .y_label_area_size(72)
-            .build_cartesian_2d((0..n).into_segmented(), 0f64..self.top())
+            // A segmented range holds both ends: 0..n-1 is n segments.
+            .build_cartesian_2d((0..n.max(1) - 1).into_segmented(), 0f64..self.top())
             .or_draw()?;
         let cats = &self.categories;
         let fmt = |v: &SegmentValue<u32>| match v {

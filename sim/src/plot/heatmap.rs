@@ -145,7 +145,11 @@ impl Heatmap {
             .margin(14)
             .x_label_area_size(52)
             .y_label_area_size(80)
-            .build_cartesian_2d((0..nx).into_segmented(), (0..ny).into_segmented())
+            // A segmented range holds both ends: 0..n-1 is n segments.
+            .build_cartesian_2d(
+                (0..nx.max(1) - 1).into_segmented(),
+                (0..ny.max(1) - 1).into_segmented(),
+            )
             .or_draw()?;
         let label = |names: &[String], v: &SegmentValue<u32>| match v {
             SegmentValue::CenterOf(i) => names.get(*i as usize).cloned().unwrap_or_default(),

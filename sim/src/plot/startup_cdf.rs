@@ -43,11 +43,15 @@ pub fn chart(input: &Path, o: &Options) -> Result<XyChart> {
         })
         .collect();
     if series.len() > 1 {
-        series.push(Series {
-            name: format!("all calls (n={})", records.len()),
-            points: cdf(records.iter().map(startup_ms).collect()),
-            mark: Mark::Dashed,
-        });
+        // First, so the paths' lines are drawn over it.
+        series.insert(
+            0,
+            Series {
+                name: format!("all calls (n={})", records.len()),
+                points: cdf(records.iter().map(startup_ms).collect()),
+                mark: Mark::Dashed,
+            },
+        );
     }
     let trace = o
         .trace_name
