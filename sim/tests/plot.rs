@@ -18,29 +18,15 @@ struct Inputs {
 }
 
 fn inputs(dir: &Path) -> Inputs {
-    let t = dir.join("t.json");
-    ok(&sim(&[
-        "trace",
-        "gen",
-        "--packages",
-        "20",
-        "--functions",
-        "15",
-        "--invocations",
-        "2000",
-        "--duration-s",
-        "600",
-        "--seed",
-        "5",
-        "--out",
-        s(&t),
-    ]));
-    let sweep = |name: &str, axes: [&str; 2]| {
+    let t = gen(dir, "t.json", "5");
+    let u = gen(dir, "u.json", "6");
+    let sweep = |name: &str, traces: &[&Path], axes: [&str; 2]| {
         let out = dir.join(name);
-        ok(&sim(&[
-            "sweep",
-            "--trace",
-            s(&t),
+        let mut args = vec!["sweep"];
+        for t in traces {
+            args.extend(["--trace", s(t)]);
+        }
+        args.extend([
             "--axis",
             axes[0],
             "--axis",
@@ -49,11 +35,21 @@ fn inputs(dir: &Path) -> Inputs {
             "2",
             "--out",
             s(&out),
-        ]));
+        ]);
+        ok(&sim(&args));
         out
     };
-    let memory_sweep = sweep("sweep.csv", ["worker-mb=512,2048", "policy=ttl,gdsf"]);
-    let budget_sweep = sweep("budgets.csv", ["handler-mb=64,256", "zygote-mb=32,128,512"]);
+    // Two traces: each configuration is plotted as the mean of two rows.
+    let memory_sweep = sweep(
+        "sweep.csv",
+        &[&t, &u],
+        ["worker-mb=512,2048", "policy=ttl,gdsf"],
+    );
+    let budget_sweep = sweep(
+        "budgets.csv",
+        &[&t],
+        ["handler-mb=64,256", "zygote-mb=32,128,512"],
+    );
     let records = dir.join("records.jsonl");
     let series = dir.join("memory.csv");
     ok(&sim(&[
@@ -70,6 +66,28 @@ fn inputs(dir: &Path) -> Inputs {
         records,
         series,
     }
+}
+
+/// `sim trace gen` of a small trace into `dir/name`.
+fn gen(dir: &Path, name: &str, seed: &str) -> PathBuf {
+    let t = dir.join(name);
+    ok(&sim(&[
+        "trace",
+        "gen",
+        "--packages",
+        "20",
+        "--functions",
+        "15",
+        "--invocations",
+        "2000",
+        "--duration-s",
+        "600",
+        "--seed",
+        seed,
+        "--out",
+        s(&t),
+    ]));
+    t
 }
 
 /// Runs `sim plot KIND --in IN --out OUT extra...` to SVG and PNG; returns
@@ -113,7 +131,7 @@ fn every_kind_draws_svg_and_png_with_title_and_legend() {
         &svg,
         "cold-vs-memory",
         &[
-            "Cold starts vs worker memory: t.json",
+            "Cold starts vs worker memory: t.json, u.json",
             "worker memory (MB)",
             "\nttl\n",
             "\ngdsf\n",
@@ -150,7 +168,7 @@ fn every_kind_draws_svg_and_png_with_title_and_legend() {
         &svg,
         "phases",
         &[
-            "Mean start-up phases per call: t.json",
+            "Mean start-up phases per call: t.json, u.json",
             "\nimport\n",
             "512, ttl",
         ],

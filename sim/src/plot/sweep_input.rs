@@ -162,3 +162,37 @@ pub fn sort_values(values: &mut [String]) {
         values.sort();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configurations_average_over_traces_and_filters_apply() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("s.csv");
+        std::fs::write(
+            &p,
+            "point,trace,worker-mb,policy,worker.cold_pct\n\
+             0,a/t1.json,512,ttl,10\n1,a/t1.json,512,lru,20\n\
+             2,b/t2.json,512,ttl,30\n3,b/t2.json,512,lru,40\n",
+        )
+        .expect("write");
+        let s = Sweep::read(&p, &[]).expect("read");
+        assert_eq!(s.axes, ["worker-mb", "policy"]);
+        assert_eq!(s.trace_label(None), "t1.json, t2.json");
+        let m: Vec<(String, f64)> = s
+            .means("worker.cold_pct")
+            .expect("means")
+            .into_iter()
+            .map(|(g, v)| (value(g, "policy").to_string(), v))
+            .collect();
+        assert_eq!(m, [("ttl".to_string(), 20.0), ("lru".to_string(), 30.0)]);
+        let only = Sweep::read(&p, &[("policy".into(), "lru".into())]).expect("filter");
+        assert_eq!(only.groups.len(), 1);
+        let e = s.axis("handler-mb", "--x").expect_err("no axis");
+        assert!(e
+            .to_string()
+            .contains("no axis column handler-mb; its axes are worker-mb, policy"));
+    }
+}
