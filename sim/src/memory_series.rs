@@ -31,19 +31,15 @@ struct Sample {
     busy: u64,
     zygote: u64,
     install: u64,
+    /// Idle plus busy, and that plus the Zygote tree: kept as columns of
+    /// their own, so a merged row holds the peak of the sum, not the sum
+    /// of the peaks.
+    handler: u64,
+    worker: u64,
 }
 
 impl Sample {
-    fn handler(&self) -> u64 {
-        self.idle + self.busy
-    }
-
-    fn worker(&self) -> u64 {
-        self.handler() + self.zygote
-    }
-
-    /// Each column's peak, at `self`'s time. The worker total is computed
-    /// per row, so it is the peak of the sums only in unmerged rows.
+    /// Each column's peak, at `self`'s time.
     fn peak(self, o: Sample) -> Sample {
         Sample {
             t: self.t,
@@ -51,6 +47,8 @@ impl Sample {
             busy: self.busy.max(o.busy),
             zygote: self.zygote.max(o.zygote),
             install: self.install.max(o.install),
+            handler: self.handler.max(o.handler),
+            worker: self.worker.max(o.worker),
         }
     }
 }
@@ -89,6 +87,8 @@ impl MemorySeries {
             busy: u.handler_busy.0,
             zygote: u.zygote.0,
             install: u.install.0,
+            handler: (u.handler_idle + u.handler_busy).0,
+            worker: (u.handler_idle + u.handler_busy + u.zygote).0,
         };
         match self.current {
             Some(c) if c.t == t => {}
@@ -147,12 +147,12 @@ impl MemorySeries {
                 w,
                 "{},{},{},{},{},{},{}",
                 s.t.0 as f64 / 1e6,
-                mb(s.handler()),
+                mb(s.handler),
                 mb(s.idle),
                 mb(s.busy),
                 mb(s.zygote),
                 mb(s.install),
-                mb(s.worker())
+                mb(s.worker)
             )?;
         }
         Ok(())
@@ -196,5 +196,28 @@ mod tests {
         assert!(rows.len() <= 8 && rows.len() >= 4, "{} rows", rows.len());
         assert_eq!(rows.iter().map(|r| r.idle).max(), Some(100 << 20));
         assert!(rows.windows(2).all(|w| w[0].t < w[1].t));
+    }
+
+    #[test]
+    fn a_merged_row_holds_the_peak_of_the_sum() {
+        // Idle handlers and the Zygote tree take turns at 10 MB: the
+        // worker never holds more than 10 MB, though each tier's peak is 10.
+        let mut s = MemorySeries::with_max_rows(2);
+        for t in 0..8u64 {
+            let (idle, zygote) = if t % 2 == 0 {
+                (10 << 20, 0)
+            } else {
+                (0, 10 << 20)
+            };
+            let u = TierUsage {
+                zygote: Bytes(zygote),
+                ..usage(idle)
+            };
+            s.observe(Micros(t), u);
+        }
+        let rows = s.finished();
+        assert!(rows
+            .iter()
+            .all(|r| r.worker == 10 << 20 && r.idle == 10 << 20 && r.zygote == 10 << 20));
     }
 }
