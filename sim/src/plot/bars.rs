@@ -5,6 +5,7 @@ use super::canvas::{DrawResult, Figure, OrDraw};
 use super::style::{color, format_tick, LABEL_PX, LEGEND_PX, TITLE_PX};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontTransform;
 
 #[derive(Clone, Debug)]
@@ -30,10 +31,18 @@ impl StackedBars {
         }
     }
 
-    /// Category labels turn upright when they would not fit side by side.
+    /// Category labels turn upright when the longest would not fit in its
+    /// bar's width (about 6.5 px a character at the label size, 900 px of
+    /// plot).
     fn upright(&self) -> bool {
-        let chars: usize = self.categories.iter().map(|c| c.chars().count() + 2).sum();
-        chars * 8 > 820
+        let longest = self
+            .categories
+            .iter()
+            .map(|c| c.chars().count())
+            .max()
+            .unwrap_or(0);
+        let per_bar = 900.0 / self.categories.len().max(1) as f64;
+        longest as f64 * 6.5 > per_bar - 8.0
     }
 }
 
@@ -62,15 +71,13 @@ impl Figure for StackedBars {
             .build_cartesian_2d((0..n.max(1) - 1).into_segmented(), 0f64..self.top())
             .or_draw()?;
         let cats = &self.categories;
+        // Upright labels are drawn below (plotters centres a rotated tick
+        // label on the axis, half of it inside the plot).
         let fmt = |v: &SegmentValue<u32>| match v {
-            SegmentValue::CenterOf(i) => cats.get(*i as usize).cloned().unwrap_or_default(),
+            SegmentValue::CenterOf(i) if !upright => {
+                cats.get(*i as usize).cloned().unwrap_or_default()
+            }
             _ => String::new(),
-        };
-        let label_font = ("sans-serif", LABEL_PX - 2).into_font();
-        let label_style = if upright {
-            label_font.transform(FontTransform::Rotate90)
-        } else {
-            label_font
         };
         ctx.configure_mesh()
             .disable_x_mesh()
@@ -78,7 +85,6 @@ impl Figure for StackedBars {
             .y_desc(&self.y_label)
             .x_labels(n as usize + 1)
             .x_label_formatter(&fmt)
-            .x_label_style(label_style)
             .y_label_formatter(&|v: &f64| format_tick(*v))
             .axis_desc_style(("sans-serif", LABEL_PX))
             .label_style(("sans-serif", LABEL_PX - 2))
@@ -86,6 +92,18 @@ impl Figure for StackedBars {
             .bold_line_style(BLACK.mix(0.15))
             .draw()
             .or_draw()?;
+        if upright {
+            let style = ("sans-serif", LABEL_PX - 2)
+                .into_font()
+                .transform(FontTransform::Rotate90)
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Left, VPos::Center));
+            for (i, c) in cats.iter().enumerate() {
+                let (px, py) = ctx.backend_coord(&(SegmentValue::CenterOf(i as u32), 0.0));
+                root.draw(&Text::new(c.clone(), (px - 6, py + 8), style.clone()))
+                    .or_draw()?;
+            }
+        }
         let mut base = vec![0f64; cats.len()];
         for (k, (part, values)) in self.parts.iter().enumerate() {
             let col = color(k);

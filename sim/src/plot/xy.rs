@@ -173,7 +173,10 @@ where
                 .or_draw()?;
         }
         if dots {
-            ctx.draw_series(pts.iter().map(|&p| Circle::new(p, 4, col.filled())))
+            // Earlier series get bigger dots, so equal points still show
+            // every series' colour as a ring.
+            let r = 4 + 2 * (2 - (colour_index - 1) % 3) as i32;
+            ctx.draw_series(pts.iter().map(|&p| Circle::new(p, r, col.filled())))
                 .or_draw()?;
         }
         // The legend entry rides on an empty series of this style.
