@@ -61,6 +61,17 @@ pub fn file_name(path: &str) -> String {
         .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned())
 }
 
+/// A trace's name in a title: a file's name, or for a trace built in
+/// memory (`sim sweep --gen/--build`, whose trace column is the command)
+/// the command without its arguments (`sim trace gen`).
+pub fn trace_name(trace: &str) -> String {
+    if let Some(rest) = trace.strip_prefix("sim trace ") {
+        let verb = rest.split_whitespace().next().unwrap_or_default();
+        return format!("sim trace {verb}");
+    }
+    file_name(trace)
+}
+
 /// The traces of a title: their file names, or how many there are.
 pub fn traces(names: &[String]) -> String {
     match names.len() {
@@ -85,5 +96,9 @@ mod tests {
         assert_eq!(describe("max-wait-s"), "max-wait-s (s)");
         assert_eq!(file_name("traces/pypi.json"), "pypi.json");
         assert_eq!(traces(&["a".into(), "b".into()]), "a, b");
+        assert_eq!(
+            trace_name("sim trace gen --functions 30 --seed 2"),
+            "sim trace gen"
+        );
     }
 }

@@ -52,11 +52,25 @@ impl Sweep {
         let groups = groups_of(&table, 0.95)?;
         let t = table.column("trace")?;
         let mut traces: Vec<String> = Vec::new();
+        let mut seeds: Vec<&str> = Vec::new();
+        let seed = table.find("seed");
         for r in &table.rows {
-            let name = labels::file_name(&r[t]);
+            let name = labels::trace_name(&r[t]);
             if !traces.contains(&name) {
                 traces.push(name);
             }
+            if let Some(i) = seed {
+                if !seeds.contains(&r[i].as_str()) {
+                    seeds.push(&r[i]);
+                }
+            }
+        }
+        if seeds.len() > 1 {
+            traces = vec![format!(
+                "{} ({} seeds)",
+                labels::traces(&traces),
+                seeds.len()
+            )];
         }
         Ok(Sweep {
             what,
@@ -194,5 +208,24 @@ mod tests {
         assert!(e
             .to_string()
             .contains("no axis column handler-mb; its axes are worker-mb, policy"));
+    }
+
+    #[test]
+    fn seeds_of_a_trace_built_in_memory_are_one_trace_in_the_title() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("s.csv");
+        std::fs::write(
+            &p,
+            "point,trace,seed,worker-mb,worker.cold_pct\n\
+             0,sim trace gen --functions 3 --seed 1,1,512,10\n\
+             1,sim trace gen --functions 3 --seed 2,2,512,30\n",
+        )
+        .expect("write");
+        let s = Sweep::read(&p, &[]).expect("read");
+        assert_eq!(s.axes, ["worker-mb"]);
+        assert_eq!(s.trace_label(None), "sim trace gen (2 seeds)");
+        let m = s.means("worker.cold_pct").expect("means");
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].1, 20.0);
     }
 }
