@@ -49,6 +49,10 @@ pub enum Command {
     /// level; writes it as a settings file (`sim --config`, `sock-exec
     /// run --config`).
     Plan(crate::plan::PlanArgs),
+    /// Capacity-planning plots (SVG or PNG) of a sweep CSV, `sim --records`
+    /// or `sim --memory-series`: cold starts against memory, a Pareto
+    /// front, start-up CDFs, phase bars, memory over time, heat maps.
+    Plot(crate::plot::PlotArgs),
 }
 
 /// `sim mrc` options.
@@ -308,6 +312,10 @@ pub struct RunArgs {
     /// Write one JSON record per invocation to this file.
     #[arg(long)]
     pub records: Option<PathBuf>,
+    /// Write each tier's memory over time to this CSV file (t_s,
+    /// handler_mb, ..., at most 10k rows; `sim plot memory`).
+    #[arg(long, value_name = "FILE.csv")]
+    pub memory_series: Option<PathBuf>,
     /// JSON config file: {"worker": .., "tiers": .., "cost": .., "zygote_tree": ..}.
     #[arg(long)]
     pub config: Option<PathBuf>,

@@ -20,6 +20,9 @@
 //!   memory in one pass (Mattson stack distances, SHARDS sampling).
 //! - [`plan`]: `sim plan`, the smallest worker meeting service-level
 //!   objectives at a confidence level, written as a settings file.
+//! - [`plot`]: `sim plot`, capacity-planning plots (SVG, PNG) of a sweep,
+//!   records or a memory series; [`memory_series`]: `sim --memory-series`;
+//!   [`csv_table`]: the CSV reader of `sim plot` and `sim sweep summarize`.
 //! - [`output`]: output files written whole or not at all, never over an
 //!   input.
 
@@ -27,11 +30,14 @@ pub mod build;
 pub mod calibrate;
 pub mod cli;
 pub mod compare;
+pub mod csv_table;
 pub mod gen;
 pub mod histogram;
+pub mod memory_series;
 pub mod mrc;
 pub mod output;
 pub mod plan;
+pub mod plot;
 pub mod progress;
 pub mod record_check;
 pub mod replay;
@@ -65,6 +71,28 @@ pub fn open_trace(trace: &Path) -> Result<TraceReader<BufReader<File>>> {
 }
 
 pub fn simulate(trace: &Path, settings: &Settings, records: Option<&Path>) -> Result<Summary> {
+    simulate_with(
+        trace,
+        settings,
+        Outputs {
+            records,
+            memory_series: None,
+        },
+    )
+}
+
+/// The files a replay writes besides its summary.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Outputs<'a> {
+    /// Per-invocation records (JSON Lines).
+    pub records: Option<&'a Path>,
+    /// Each tier's memory over time (CSV, [`memory_series`]).
+    pub memory_series: Option<&'a Path>,
+}
+
+/// [`simulate`], writing every file of `outputs` (each whole or not at all).
+pub fn simulate_with(trace: &Path, settings: &Settings, outputs: Outputs<'_>) -> Result<Summary> {
+    let records = outputs.records;
     let mut checked = settings.clone();
     checked.check()?;
     let settings = &checked;
@@ -74,6 +102,10 @@ pub fn simulate(trace: &Path, settings: &Settings, records: Option<&Path>) -> Re
     }
     // Checked before the replay, so a bad path fails fast.
     let out = records
+        .map(|p| output::Output::new(p, &inputs))
+        .transpose()?;
+    let series_out = outputs
+        .memory_series
         .map(|p| output::Output::new(p, &inputs))
         .transpose()?;
     let (catalog, invocations) = open_trace(trace)?.into_parts();
@@ -92,6 +124,7 @@ pub fn simulate(trace: &Path, settings: &Settings, records: Option<&Path>) -> Re
     }
     let options = replay::ReplayOptions {
         engine: sock_core::engine::EngineOptions::from_worker(&settings.worker),
+        memory_series: series_out.is_some(),
         ..replay::ReplayOptions::default()
     };
     let mut sink = match &out {
@@ -106,6 +139,15 @@ pub fn simulate(trace: &Path, settings: &Settings, records: Option<&Path>) -> Re
     )?;
     if let (Some(mut w), Some(o)) = (sink, out) {
         w.flush().map_err(|e| o.write_err(e))?;
+        drop(w);
+        o.commit()?;
+    }
+    if let (Some(series), Some(o)) = (&stats.memory_series, series_out) {
+        let mut w = BufWriter::new(o.create()?);
+        series
+            .write_csv(&mut w)
+            .and_then(|()| w.flush())
+            .map_err(|e| o.write_err(e))?;
         drop(w);
         o.commit()?;
     }

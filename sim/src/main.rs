@@ -56,6 +56,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Sweep(args)) => sweep(args),
         Some(Command::Mrc(args)) => mrc(&args),
         Some(Command::Plan(args)) => sock_sim::plan::run(&args),
+        Some(Command::Plot(args)) => sock_sim::plot::run(&args),
         None => {
             let args = cli.run;
             let Some(trace) = args.trace.clone() else {
@@ -74,7 +75,11 @@ fn run(cli: Cli) -> Result<()> {
                 output::Output::new(r, &inputs)?;
             }
             let started = std::time::Instant::now();
-            let summary = sock_sim::simulate(&trace, &settings, args.records.as_deref())?;
+            let outputs = sock_sim::Outputs {
+                records: args.records.as_deref(),
+                memory_series: args.memory_series.as_deref(),
+            };
+            let summary = sock_sim::simulate_with(&trace, &settings, outputs)?;
             tracing::info!(
                 invocations = summary.invocations,
                 wall_ms = started.elapsed().as_millis() as u64,

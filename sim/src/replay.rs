@@ -10,6 +10,7 @@
 //! Zygotes) happens off it. Failures can be injected ([`ReplayOptions`]),
 //! so tests check that sim takes the fallbacks sock-exec takes.
 
+use crate::memory_series::MemorySeries;
 use crate::stats::Stats;
 use sock_core::engine::{
     Call, Dropped, Effects, Engine, EngineError, EngineOptions, Served, VirtualReplay,
@@ -43,6 +44,9 @@ pub struct ReplayOptions {
     /// can lose its handler, a fork its Zygote), as if sock-exec had found
     /// the handler dead or the Zygote gone.
     pub inject: BTreeMap<u64, Failure>,
+    /// Record each tier's memory over time ([`crate::memory_series`]) into
+    /// [`Stats::memory_series`].
+    pub memory_series: bool,
 }
 
 /// The cost model as the engine's effects.
@@ -50,6 +54,7 @@ struct CostEffects<'w> {
     stats: Stats,
     records: Option<&'w mut dyn Write>,
     inject: BTreeMap<u64, Failure>,
+    series: Option<MemorySeries>,
 }
 
 impl Effects for CostEffects<'_> {
@@ -86,6 +91,9 @@ impl Effects for CostEffects<'_> {
 
     fn observe(&mut self, now: Micros, usage: TierUsage) {
         self.stats.observe_usage(now, usage);
+        if let Some(s) = self.series.as_mut() {
+            s.observe(now, usage);
+        }
     }
 
     fn dropped(&mut self, _: &Planner<'_>, call: &Dropped) {
@@ -109,6 +117,7 @@ where
         stats: Stats::default(),
         records,
         inject: options.inject,
+        series: options.memory_series.then(MemorySeries::new),
     };
     let mut replay = VirtualReplay::new(engine);
     replay.run(&mut fx, invocations).map_err(|e| match e {
@@ -117,6 +126,7 @@ where
     })?;
     let engine = replay.into_engine();
     let mut stats = fx.stats;
+    stats.memory_series = fx.series;
     stats.engine = engine.stats();
     stats.worker = *engine.options();
     let planner = engine.into_planner();

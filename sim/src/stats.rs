@@ -72,6 +72,9 @@ pub struct Stats {
     pub engine: EngineStats,
     /// Per function index: (calls served, cold starts among them, dropped).
     pub per_function: Vec<FunctionCounts>,
+    /// Each tier's memory over time, when asked for
+    /// ([`crate::replay::ReplayOptions::memory_series`]).
+    pub memory_series: Option<crate::memory_series::MemorySeries>,
 }
 
 /// One function's calls, for the per-function cold-start share.

@@ -1,80 +1,28 @@
 //! The study's plots, each as PNG and SVG (plotters). Text needs a TrueType
-//! font, loaded once from `--font` or the usual system folders (Debian:
-//! `fonts-dejavu-core`), so no fontconfig library is involved.
+//! font ([`crate::plot::font`], shared with `sim plot`).
 //!
 //! Axes marked "log" plot log10 of the value on a linear axis and label the
 //! ticks with the value, which keeps one chart type for every plot.
 
 use super::compute::Study;
 use crate::output::Output;
+use crate::plot::style::{color, format_tick};
 use plotters::prelude::*;
-use plotters::style::{register_font, FontStyle};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-
-/// Where fonts usually are (Debian/Ubuntu, Fedora, Arch).
-pub const FONT_CANDIDATES: [&str; 5] = [
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-    "/usr/share/fonts/liberation-sans/LiberationSans-Regular.ttf",
-];
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlotError {
-    #[error("no font for plot text: none of {tried} exists; install one (Debian: `apt-get install fonts-dejavu-core`), pass --font FILE.ttf, or use --no-plots")]
-    NoFont { tried: String },
-    #[error("cannot read font {path}: {err}")]
-    ReadFont { path: String, err: std::io::Error },
-    #[error("{path} is not a TrueType/OpenType font plotters can use")]
-    BadFont { path: String },
+    #[error(transparent)]
+    Font(#[from] crate::plot::font::FontError),
     #[error("drawing {path}: {msg}")]
     Draw { path: String, msg: String },
-    /// A font error from the first load, replayed (the font loads once).
-    #[error("{0}")]
-    Font(String),
     #[error(transparent)]
     Output(#[from] crate::output::OutputError),
 }
 
-static FONT: OnceLock<Result<(), String>> = OnceLock::new();
-
-/// Registers the font as plotters' "sans-serif" (once per process; the
-/// first call's font wins).
+/// Registers the plots' font ([`crate::plot::font`]).
 pub fn load_font(font: Option<&Path>) -> Result<(), PlotError> {
-    let result = FONT.get_or_init(|| {
-        let path = match font {
-            Some(p) => p.to_path_buf(),
-            None => match FONT_CANDIDATES
-                .iter()
-                .map(PathBuf::from)
-                .find(|p| p.exists())
-            {
-                Some(p) => p,
-                None => {
-                    return Err(PlotError::NoFont {
-                        tried: FONT_CANDIDATES.join(", "),
-                    }
-                    .to_string())
-                }
-            },
-        };
-        let name = path.display().to_string();
-        let bytes = std::fs::read(&path).map_err(|err| {
-            PlotError::ReadFont {
-                path: name.clone(),
-                err,
-            }
-            .to_string()
-        })?;
-        // plotters keeps fonts for the life of the process; leaking the one
-        // font file (a few hundred KB) is that lifetime, once.
-        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-        register_font("sans-serif", FontStyle::Normal, bytes)
-            .map_err(|_| PlotError::BadFont { path: name }.to_string())
-    });
-    result.clone().map_err(PlotError::Font)
+    Ok(crate::plot::font::load_font(font)?)
 }
 
 /// One line chart: named series of (x, y) points.
@@ -258,13 +206,6 @@ fn lorenz(desc: &[u64]) -> Vec<(f64, f64)> {
     pts
 }
 
-const COLORS: [RGBColor; 4] = [
-    RGBColor(31, 119, 180),
-    RGBColor(214, 39, 40),
-    RGBColor(44, 160, 44),
-    RGBColor(148, 103, 189),
-];
-
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, plotters::coord::Shift>,
     chart: &Chart,
@@ -329,7 +270,7 @@ where
         .draw()
         .map_err(|e| err(&e))?;
     for (i, (name, pts)) in chart.series.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
+        let color = color(i);
         let line: Vec<(f64, f64)> = pts.iter().map(|&(x, y)| (tx(x), y)).collect();
         ctx.draw_series(LineSeries::new(line, color.stroke_width(2)))
             .map_err(|e| err(&e))?
@@ -347,31 +288,4 @@ where
         .map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))?;
     Ok(())
-}
-
-/// A tick label: whole numbers plainly, fractions with their first
-/// significant digit (0.001, 0.25).
-fn format_tick(v: f64) -> String {
-    if v >= 100.0 || (v - v.round()).abs() < 1e-9 {
-        format!("{v:.0}")
-    } else if v >= 1.0 {
-        format!("{v:.1}")
-    } else {
-        let decimals = ((-v.log10()).ceil() as usize).clamp(1, 12) + 1;
-        let s = format!("{v:.decimals$}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::format_tick;
-
-    #[test]
-    fn ticks_are_readable() {
-        assert_eq!(format_tick(1000.0), "1000");
-        assert_eq!(format_tick(0.001), "0.001");
-        assert_eq!(format_tick(0.25), "0.25");
-        assert_eq!(format_tick(3.16), "3.2");
-    }
 }

@@ -17,7 +17,7 @@ pub struct Axis {
 }
 
 /// Flags that name outputs or inputs of the sweep itself, not settings.
-const NOT_SWEEPABLE: [&str; 3] = ["trace", "records", "format"];
+const NOT_SWEEPABLE: [&str; 4] = ["trace", "records", "memory-series", "format"];
 
 impl std::str::FromStr for Axis {
     type Err = String;
@@ -119,6 +119,9 @@ pub fn settings(point: &Point) -> Result<crate::settings::Settings> {
     }
     if cli.run.records.is_some() {
         bail!("--records is not a setting: a sweep writes one row per point, not records");
+    }
+    if cli.run.memory_series.is_some() {
+        bail!("--memory-series is not a setting: a sweep writes one row per point, not series");
     }
     let mut s = crate::settings::resolve(&cli.run)
         .with_context(|| format!("grid point {} (sim {})", point.index, point.args.join(" ")))?;

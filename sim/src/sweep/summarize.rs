@@ -10,8 +10,9 @@
 //! `metric,n,mean,sd,lo,hi`; with n = 1, `sd`, `lo` and `hi` are empty (no
 //! interval from one value).
 
+use crate::csv_table::CsvTable;
 use crate::stats_ci::{mean_ci, MeanCi};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
@@ -31,62 +32,37 @@ impl Group {
     }
 }
 
-/// Splits one CSV line (quotes as [`super::table`] writes them).
-pub fn split_csv(line: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                chars.next();
-                if let Some(s) = out.last_mut() {
-                    s.push('"');
-                }
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => out.push(String::new()),
-            (c, _) => {
-                if let Some(s) = out.last_mut() {
-                    s.push(c);
-                }
-            }
-        }
-    }
-    out
-}
-
 /// The groups of a sweep CSV's text.
 pub fn groups(text: &str, confidence: f64, what: &str) -> Result<Vec<Group>> {
-    let mut lines = text.lines();
-    let header = split_csv(lines.next().unwrap_or_default());
-    // Axes are sim flags (no dots); the summary's flattened keys all have
-    // one, and the sweep writes them sorted after the axes.
+    let table = CsvTable::parse(text, what)?;
+    groups_of(&table, confidence)
+}
+
+/// The index of a sweep table's first summary column: axes are sim flags
+/// (no dots); the summary's flattened keys all have one, and the sweep
+/// writes them sorted after the axes.
+pub fn first_metric(table: &CsvTable) -> Result<usize> {
+    let what = &table.what;
+    let header = &table.header;
     let after_trace = header
         .iter()
         .position(|c| c == "trace")
         .with_context(|| format!("{what}: no trace column: not a `sim sweep` table"))?
         + 1;
-    let first_metric = header[after_trace..]
+    header[after_trace..]
         .iter()
         .position(|c| c.contains('.'))
         .map(|i| i + after_trace)
         .with_context(|| {
             format!("{what}: no summary columns after the axes: not a `sim sweep` table")
-        })?;
-    let rows: Vec<Vec<String>> = lines.filter(|l| !l.is_empty()).map(split_csv).collect();
-    if let Some((i, r)) = rows
-        .iter()
-        .enumerate()
-        .find(|(_, r)| r.len() != header.len())
-    {
-        bail!(
-            "{what} line {}: {} cells, the header has {}",
-            i + 2,
-            r.len(),
-            header.len()
-        );
-    }
+        })
+}
+
+/// The groups of a parsed sweep table.
+pub fn groups_of(table: &CsvTable, confidence: f64) -> Result<Vec<Group>> {
+    let header = &table.header;
+    let rows = &table.rows;
+    let first_metric = first_metric(table)?;
     let axes: Vec<usize> = (0..first_metric)
         .filter(|&i| !["point", "trace", "seed"].contains(&header[i].as_str()))
         .collect();
@@ -98,7 +74,7 @@ pub fn groups(text: &str, confidence: f64, what: &str) -> Result<Vec<Group>> {
         .collect();
     let mut by: BTreeMap<Vec<String>, Vec<&Vec<String>>> = BTreeMap::new();
     let mut order = Vec::new();
-    for r in &rows {
+    for r in rows {
         let key: Vec<String> = axes.iter().map(|&i| r[i].clone()).collect();
         by.entry(key.clone()).or_insert_with(|| {
             order.push(key);
