@@ -149,8 +149,10 @@ fn prepare(trace: &Path, grid_mb: &[f64], rate: f64) -> Result<(Loaded, Vec<u64>
 /// exact replay of the tier per point ([`lru`]).
 pub fn run(trace: &Path, grid_mb: &[f64], rate: f64) -> Result<Curve> {
     let (t, capacities) = prepare(trace, grid_mb, rate)?;
+    // One replay per capacity, in parallel (rayon), over the one read.
+    use rayon::prelude::*;
     let cold: Vec<u64> = capacities
-        .iter()
+        .par_iter()
         .map(|&c| lru::cold_count_scaled(&t.accesses, c, 1.0 / rate))
         .collect();
     Ok(Curve::new(&t, grid_mb, &cold, rate, false))
