@@ -20,24 +20,7 @@ fn gen(
     secs: &str,
     seed: &str,
 ) -> String {
-    let t = dir.join(name).display().to_string();
-    ok(&sim(&[
-        "trace",
-        "gen",
-        "--packages",
-        "20",
-        "--functions",
-        functions,
-        "--invocations",
-        invocations,
-        "--duration-s",
-        secs,
-        "--seed",
-        seed,
-        "--out",
-        &t,
-    ]));
-    t
+    common::gen_trace(dir, name, functions, invocations, secs, seed)
 }
 
 /// The mrc curve's cold % per memory of `MB`.

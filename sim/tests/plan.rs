@@ -17,24 +17,7 @@ fn gen(dir: &Path, name: &str, seed: &str) -> String {
 }
 
 fn gen_n(dir: &Path, name: &str, seed: &str, invocations: &str) -> String {
-    let t = dir.join(name).display().to_string();
-    ok(&sim(&[
-        "trace",
-        "gen",
-        "--packages",
-        "20",
-        "--functions",
-        "15",
-        "--invocations",
-        invocations,
-        "--duration-s",
-        "600",
-        "--seed",
-        seed,
-        "--out",
-        &t,
-    ]));
-    t
+    common::gen_trace(dir, name, "15", invocations, "600", seed)
 }
 
 const MEMORY: &str = "64,128,256,512,1024,2048,4096";

@@ -70,24 +70,7 @@ fn inputs(dir: &Path) -> Inputs {
 
 /// `sim trace gen` of a small trace into `dir/name`.
 fn gen(dir: &Path, name: &str, seed: &str) -> PathBuf {
-    let t = dir.join(name);
-    ok(&sim(&[
-        "trace",
-        "gen",
-        "--packages",
-        "20",
-        "--functions",
-        "15",
-        "--invocations",
-        "2000",
-        "--duration-s",
-        "600",
-        "--seed",
-        seed,
-        "--out",
-        s(&t),
-    ]));
-    t
+    PathBuf::from(common::gen_trace(dir, name, "15", "2000", "600", seed))
 }
 
 /// Runs `sim plot KIND --in IN --out OUT extra...` to SVG and PNG; returns

@@ -22,24 +22,7 @@ fn gen(
     duration_s: &str,
     seed: &str,
 ) -> String {
-    let t = dir.join(name).display().to_string();
-    ok(&sim(&[
-        "trace",
-        "gen",
-        "--packages",
-        "20",
-        "--functions",
-        functions,
-        "--invocations",
-        invocations,
-        "--duration-s",
-        duration_s,
-        "--seed",
-        seed,
-        "--out",
-        &t,
-    ]));
-    t
+    common::gen_trace(dir, name, functions, invocations, duration_s, seed)
 }
 
 const AXES: [&str; 4] = [

@@ -9,6 +9,36 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// `sim trace gen` with 20 packages and the given shape into `dir/name`;
+/// returns the path.
+pub fn gen_trace(
+    dir: &Path,
+    name: &str,
+    functions: &str,
+    invocations: &str,
+    duration_s: &str,
+    seed: &str,
+) -> String {
+    let t = dir.join(name).display().to_string();
+    ok(&sim(&[
+        "trace",
+        "gen",
+        "--packages",
+        "20",
+        "--functions",
+        functions,
+        "--invocations",
+        invocations,
+        "--duration-s",
+        duration_s,
+        "--seed",
+        seed,
+        "--out",
+        &t,
+    ]));
+    t
+}
+
 /// The workspace root, where `traces/pypi.json` is.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
