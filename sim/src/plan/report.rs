@@ -138,7 +138,7 @@ impl Plan {
             self.objectives.join(", "),
             self.confidence * 100.0,
             self.traces.len(),
-            self.traces.join(", ")
+            traces_line(&self.traces)
         );
         let fixed = if self.fixed.is_empty() {
             "(none)".to_string()
@@ -281,6 +281,24 @@ fn list<T: ToString>(v: &[T]) -> String {
 
 /// The commands that check the plan: sim's prediction, and the same
 /// worker on real containers (as root) compared with it.
+/// The traces, with a run of seeds of one command shortened to
+/// `COMMAND --seed 1..5 (5 seeds)`.
+fn traces_line(traces: &[String]) -> String {
+    let split = |t: &str| {
+        t.rsplit_once(" --seed ")
+            .filter(|(_, n)| n.parse::<u64>().is_ok())
+            .map(|(c, n)| (c.to_string(), n.to_string()))
+    };
+    let seeds: Option<Vec<(String, String)>> = traces.iter().map(|t| split(t)).collect();
+    match seeds {
+        Some(v) if v.len() > 1 && v.iter().all(|(c, _)| *c == v[0].0) => {
+            let list: Vec<&str> = v.iter().map(|(_, n)| n.as_str()).collect();
+            format!("{} --seed {{{}}}", v[0].0, list.join(","))
+        }
+        _ => traces.join(", "),
+    }
+}
+
 fn commands(out: &str, sources: &[Source]) -> Vec<String> {
     let Some(first) = sources.first() else {
         return Vec::new();
