@@ -15,6 +15,7 @@
 //! - [`calibrate`]: the cost model's parameters measured on this host.
 //! - [`cli`], [`commands`]: the command line and one function per command
 //!   (the `sock-exec` binary only parses and calls [`commands::execute`]).
+//! - [`worker`]: foundations of `sock-exec worker` (registry, HTTP protocol).
 //! - [`bench`]: `sock-exec bench containers` (vs Docker and runc) and
 //!   `sock-exec bench zygotes` (Zygote hit vs fresh vs Docker).
 
@@ -33,4 +34,5 @@ pub mod run;
 pub mod sys;
 #[cfg(test)]
 mod testutil;
+pub mod worker;
 pub mod zygote;
