@@ -158,13 +158,13 @@ mod tests {
         };
         assert!(bad
             .check()
-            .unwrap_err()
+            .expect_err("invalid")
             .starts_with("worker.memory_mb is NaN"));
         let bad = WorkerConfig {
             cores: Some(0),
             ..WorkerConfig::default()
         };
-        assert!(bad.check().unwrap_err().contains("worker.cores"));
+        assert!(bad.check().expect_err("invalid").contains("worker.cores"));
         let parsed: WorkerConfig =
             serde_json::from_str(r#"{"memory_mb": null, "when_full": "drop"}"#).expect("parse");
         assert_eq!(parsed.memory_mb, None);

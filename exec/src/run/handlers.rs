@@ -103,6 +103,12 @@ pub(crate) fn is_module_name(m: &str) -> bool {
         })
 }
 
+/// The request body for `plan`: the handler's run time the planner chose
+/// (`phases.handler`), so sim and sock-exec run each call equally long.
+pub(super) fn request_body(plan: &sock_core::planner::Plan) -> String {
+    serde_json::json!({ "duration_s": plan.phases.handler.0 as f64 / 1e6 }).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,10 +163,4 @@ mod tests {
             assert!(handler_source("f", bad, &[], &[]).is_err(), "{bad}");
         }
     }
-}
-
-/// The request body for `plan`: the handler's run time the planner chose
-/// (`phases.handler`), so sim and sock-exec run each call equally long.
-pub(super) fn request_body(plan: &sock_core::planner::Plan) -> String {
-    serde_json::json!({ "duration_s": plan.phases.handler.0 as f64 / 1e6 }).to_string()
 }

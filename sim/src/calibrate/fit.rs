@@ -134,13 +134,12 @@ fn invert(m: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
         for v in a[col].iter_mut() {
             *v /= p;
         }
-        for r in 0..k {
-            if r != col {
-                let f = a[r][col];
-                if f != 0.0 {
-                    for c in 0..2 * k {
-                        a[r][c] -= f * a[col][c];
-                    }
+        let pivot_row = a[col].clone();
+        for (r, row) in a.iter_mut().enumerate() {
+            let f = row[col];
+            if r != col && f != 0.0 {
+                for (v, pv) in row.iter_mut().zip(&pivot_row) {
+                    *v -= f * pv;
                 }
             }
         }

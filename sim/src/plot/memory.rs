@@ -37,7 +37,7 @@ pub fn chart(input: &Path, o: &Options) -> Result<XyChart> {
     } else {
         ("s", 1.0)
     };
-    let bins = t.len().min(MAX_BINS).max(1);
+    let bins = t.len().clamp(1, MAX_BINS);
     let bin_s = span / bins as f64;
     let mut series = Vec::new();
     let present: Vec<&(&str, &str)> = TIERS

@@ -65,7 +65,7 @@ pub fn front(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
     sorted.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
     let mut out: Vec<(f64, f64)> = Vec::new();
     for p in sorted {
-        if out.last().map_or(true, |l| p.1 < l.1) {
+        if out.last().is_none_or(|l| p.1 < l.1) {
             out.push(p);
         }
     }

@@ -9,6 +9,9 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+/// A legend glyph's polyline, in pixels.
+type LegendPath = Vec<(i32, i32)>;
+
 /// How a series is drawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mark {
@@ -186,7 +189,7 @@ where
             .label(s.name.clone())
             .legend(move |(x, y)| {
                 // A line, a dot, both, or a dashed line (two pieces).
-                let (first, second): (Vec<(i32, i32)>, Vec<(i32, i32)>) = match mark {
+                let (first, second): (LegendPath, LegendPath) = match mark {
                     Mark::Markers => (vec![], vec![]),
                     Mark::Dashed => (vec![(0, 0), (8, 0)], vec![(12, 0), (20, 0)]),
                     _ => (vec![(0, 0), (20, 0)], vec![]),

@@ -216,8 +216,12 @@ pub fn expand(
         bail!("--{kind} {line:?}: the trace is built in memory; drop --out");
     }
     match kind {
-        "build" => drop(parse::<BuildCmd>(kind, &args)?),
-        _ => drop(parse::<GenCmd>(kind, &args)?),
+        "build" => {
+            parse::<BuildCmd>(kind, &args)?;
+        }
+        _ => {
+            parse::<GenCmd>(kind, &args)?;
+        }
     }
     for &seed in seeds {
         let args = args.clone();
