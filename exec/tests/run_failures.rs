@@ -221,7 +221,7 @@ fn evicting_an_uninstallable_package_does_not_abort_the_run(dir: &Path) -> TestR
 fn error_mid_run_tears_everything_down(dir: &Path) -> TestResult {
     packages(dir)?;
     let catalog = catalog();
-    let kids = child_count();
+    let kids = settled_child_count();
     let mut ex = executor(dir, "rteardown");
     let backend = ex.backend().clone();
     {
@@ -243,10 +243,8 @@ fn error_mid_run_tears_everything_down(dir: &Path) -> TestResult {
     )?;
     let cgroups = backend.list_below(&prefix("rteardown"));
     check(cgroups.is_empty(), format!("cgroups left: {cgroups:?}"))?;
-    check(
-        child_count() == kids,
-        format!("processes left: {kids} -> {}", child_count()),
-    )
+    let left = settled_child_count();
+    check(left == kids, format!("processes left: {kids} -> {left}"))
 }
 
 /// Issue 12: SIGINT / SIGTERM killed a run with its containers left
@@ -256,7 +254,7 @@ fn error_mid_run_tears_everything_down(dir: &Path) -> TestResult {
 fn sigterm_tears_the_run_down(dir: &Path) -> TestResult {
     use std::io::BufRead;
     packages(dir)?;
-    let kids = child_count();
+    let kids = settled_child_count();
     let (r, w) = sock_exec::sys::fs::pipe().map_err(|e| e.to_string())?;
     match sock_exec::sys::process::fork().map_err(|e| e.to_string())? {
         sock_exec::sys::process::ForkResult::Child => {
@@ -321,10 +319,8 @@ fn sigterm_tears_the_run_down(dir: &Path) -> TestResult {
     let backend = sock_exec::cgroup::CgroupBackend::host().map_err(|e| e.to_string())?;
     let cgroups = backend.list_below(&prefix("rsignal"));
     check(cgroups.is_empty(), format!("cgroups left: {cgroups:?}"))?;
-    check(
-        child_count() == kids,
-        format!("processes left: {kids} -> {}", child_count()),
-    )
+    let left = settled_child_count();
+    check(left == kids, format!("processes left: {kids} -> {left}"))
 }
 
 /// Issue 12: a spare killed while it waited was found and dropped by the
