@@ -7,7 +7,9 @@
 //! cgroup directory, no scratch entry and no child process was left.
 //!
 //! Privileged cases need root: without it they print a loud
-//! "SKIPPED: needs root", or fail when `SOCK_REQUIRE_PRIVILEGED=1` (CI).
+//! "SKIPPED: needs root", or fail when `SOCK_REQUIRE_PRIVILEGED=1` (CI). The
+//! Docker and runc baselines skip loudly when no engine is there, and fail
+//! instead when `SOCK_REQUIRE_BASELINES=1` (CI, which installs both).
 //! Docker and runc cases skip loudly (never fail) when the engine is not
 //! reachable. The runc config case needs neither.
 //!
@@ -600,6 +602,9 @@ fn main() {
         .filter(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f.as_str())))
         .collect();
     let require_privileged = std::env::var("SOCK_REQUIRE_PRIVILEGED").as_deref() == Ok("1");
+    // CI installs Docker and runc and starts dockerd (.ci/run): there the
+    // baselines must run, not skip.
+    let require_baselines = std::env::var("SOCK_REQUIRE_BASELINES").as_deref() == Ok("1");
     let root = is_root();
     println!("\nrunning {} tests", selected.len());
     let (mut passed, mut failed, mut skipped) = (0, Vec::new(), 0);
@@ -639,6 +644,13 @@ fn main() {
             Ok(Verdict::Pass) => {
                 passed += 1;
                 println!("test {} ... ok", case.name);
+            }
+            Ok(Verdict::Skip(why)) if require_baselines && case.name.ends_with("_baseline") => {
+                println!("test {} ... FAILED", case.name);
+                failed.push((
+                    case.name,
+                    format!("{why}, and SOCK_REQUIRE_BASELINES=1 (CI) forbids skipping"),
+                ));
             }
             Ok(Verdict::Skip(why)) => {
                 skipped += 1;
