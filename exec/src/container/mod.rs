@@ -32,6 +32,7 @@ use crate::cgroup::{Cgroup, CgroupBackend, CgroupError, CgroupPool, Limits};
 use crate::sys::{self, SysError};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Where and how containers are made.
 #[derive(Clone, Debug)]
@@ -253,6 +254,7 @@ impl Executor {
     /// the private mount. If a step fails, the error is returned and `drop`
     /// still sweeps the prefix.
     pub fn shutdown(mut self) -> Result<(), ExecutorError> {
+        let inside = self.processes_inside();
         let drained = self.drain_teardowns();
         // Spares' cgroups are pool cgroups: destroying the pool kills them.
         // A spare whose Zygote died in the same sweep is reparented to us
@@ -262,6 +264,7 @@ impl Executor {
         for pid in spares {
             crate::zygote::reap_orphan(pid);
         }
+        reap_reparented(&inside);
         drained?;
         destroyed?;
         sys::mount::unmount(&self.containers_dir, true)?;
@@ -288,6 +291,7 @@ impl Drop for Executor {
             return;
         }
         self.closed = true;
+        let inside = self.processes_inside();
         if let Err(e) = self.drain_teardowns() {
             tracing::error!(error = %e, "completing queued teardowns of a dropped executor failed");
         }
@@ -303,6 +307,38 @@ impl Drop for Executor {
             Err(e) => {
                 tracing::error!(error = %e, prefix = %self.config.cgroup_prefix.display(), "tearing down a dropped executor failed")
             }
+        }
+        reap_reparented(&inside);
+    }
+}
+
+impl Executor {
+    /// Every process in this executor's cgroups now, before a teardown
+    /// kills them (see [`reap_reparented`]).
+    fn processes_inside(&self) -> Vec<Pid> {
+        let backend = self.pool.backend();
+        backend
+            .list_below(&self.config.cgroup_prefix)
+            .iter()
+            .flat_map(|cg| backend.procs(cg).unwrap_or_default())
+            .collect()
+    }
+}
+
+/// After the executor's last teardown: a container forked from a Zygote
+/// has an init that is the Zygote's child, not ours, so its cgroup's kill
+/// cannot reap it; when the Zygote itself dies later in the same sweep,
+/// the zombie is reparented to us (a child subreaper) and nothing else
+/// would reap it (issue 9: the reparented-child leak). Each of `pids` is
+/// waited for briefly: reaped here if it is now our child, else gone with
+/// its own parent.
+fn reap_reparented(pids: &[Pid]) {
+    for &pid in pids {
+        if !sys::process::reap_when_dead(pid, Duration::from_millis(200)) {
+            tracing::warn!(
+                pid = pid.as_raw(),
+                "a process of a torn-down container was not reaped"
+            );
         }
     }
 }
