@@ -221,7 +221,7 @@ fn evicting_an_uninstallable_package_does_not_abort_the_run(dir: &Path) -> TestR
 fn error_mid_run_tears_everything_down(dir: &Path) -> TestResult {
     packages(dir)?;
     let catalog = catalog();
-    let kids = settled_child_count();
+    let kids = settled_child_count(true);
     let mut ex = executor(dir, "rteardown");
     let backend = ex.backend().clone();
     {
@@ -243,7 +243,7 @@ fn error_mid_run_tears_everything_down(dir: &Path) -> TestResult {
     )?;
     let cgroups = backend.list_below(&prefix("rteardown"));
     check(cgroups.is_empty(), format!("cgroups left: {cgroups:?}"))?;
-    let left = settled_child_count();
+    let left = settled_child_count(false);
     check(left == kids, format!("processes left: {kids} -> {left}"))
 }
 
@@ -254,7 +254,7 @@ fn error_mid_run_tears_everything_down(dir: &Path) -> TestResult {
 fn sigterm_tears_the_run_down(dir: &Path) -> TestResult {
     use std::io::BufRead;
     packages(dir)?;
-    let kids = settled_child_count();
+    let kids = settled_child_count(true);
     let (r, w) = sock_exec::sys::fs::pipe().map_err(|e| e.to_string())?;
     match sock_exec::sys::process::fork().map_err(|e| e.to_string())? {
         sock_exec::sys::process::ForkResult::Child => {
@@ -319,7 +319,7 @@ fn sigterm_tears_the_run_down(dir: &Path) -> TestResult {
     let backend = sock_exec::cgroup::CgroupBackend::host().map_err(|e| e.to_string())?;
     let cgroups = backend.list_below(&prefix("rsignal"));
     check(cgroups.is_empty(), format!("cgroups left: {cgroups:?}"))?;
-    let left = settled_child_count();
+    let left = settled_child_count(false);
     check(left == kids, format!("processes left: {kids} -> {left}"))
 }
 

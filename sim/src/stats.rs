@@ -150,9 +150,9 @@ impl Stats {
         &mut self.per_function[i]
     }
 
-    /// Percentiles (nearest rank) of the per-function cold-start share
-    /// (%), over functions with at least one call served.
-    pub fn per_function_cold_pct(&self, percentiles: &[f64]) -> Vec<f64> {
+    /// Each function's cold-start share (%), over functions with at least
+    /// one call served, ascending.
+    pub fn per_function_cold_shares(&self) -> Vec<f64> {
         let mut shares: Vec<f64> = self
             .per_function
             .iter()
@@ -160,6 +160,13 @@ impl Stats {
             .map(|f| 100.0 * f.cold as f64 / f.served as f64)
             .collect();
         shares.sort_by(f64::total_cmp);
+        shares
+    }
+
+    /// Percentiles (nearest rank) of the per-function cold-start share
+    /// (%), over functions with at least one call served.
+    pub fn per_function_cold_pct(&self, percentiles: &[f64]) -> Vec<f64> {
+        let shares = self.per_function_cold_shares();
         percentiles
             .iter()
             .map(|&p| sock_core::quantile::nearest_rank(&shares, p).unwrap_or(0.0))

@@ -11,17 +11,8 @@ use common::{ok, sim};
 
 const MB: &str = "32,64,128,256,512,1024,2048,4096";
 
-/// `sim trace gen` with 20 packages into `dir/name`.
-fn gen(
-    dir: &std::path::Path,
-    name: &str,
-    functions: &str,
-    invocations: &str,
-    secs: &str,
-    seed: &str,
-) -> String {
-    common::gen_trace(dir, name, functions, invocations, secs, seed)
-}
+// `sim trace gen` with 20 packages into `dir/name`.
+use common::gen_trace as gen;
 
 /// The mrc curve's cold % per memory of `MB`.
 fn mrc(trace: &str, rate: &str) -> Vec<f64> {

@@ -13,17 +13,8 @@ fn trace(dir: &std::path::Path) -> String {
     gen(dir, "t.json", "15", "3000", "600", "5")
 }
 
-/// `sim trace gen` with 20 packages into `dir/name`.
-fn gen(
-    dir: &std::path::Path,
-    name: &str,
-    functions: &str,
-    invocations: &str,
-    duration_s: &str,
-    seed: &str,
-) -> String {
-    common::gen_trace(dir, name, functions, invocations, duration_s, seed)
-}
+// `sim trace gen` with 20 packages into `dir/name`.
+use common::gen_trace as gen;
 
 const AXES: [&str; 4] = [
     "--axis",

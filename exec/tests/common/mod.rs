@@ -201,16 +201,15 @@ pub fn child_count() -> usize {
     children_of(std::process::id()).len()
 }
 
-/// Our child processes once teardown has settled: a process killed when a
-/// Zygote's container goes is reparented to us (the subreaper) only when
-/// its parent has died, which can be after `Executor`'s drop returns, and
-/// nothing in the executor reaps it (issue 9: the reparented-child leak at
-/// Zygote teardown). So this waits (at most 1 s) until the count stops
-/// changing for 100 ms, reaps the zombies among our children (the test
-/// process owns every child it has; tests run one at a time), and
-/// returns the live count, so one test's late zombie is neither missed by
-/// its own check nor counted in the next test's baseline.
-pub fn settled_child_count() -> usize {
+/// Our child processes once they have settled: waits (at most 1 s) until
+/// the list stops changing for 100 ms, as a process killed with a Zygote's
+/// container is reparented to us (the subreaper) only when its parent has
+/// died. With `reap_strays`, zombies among our children are reaped first
+/// (loudly): for a baseline, so what an earlier test left is not counted
+/// against this one; a final check passes `false`, so a zombie its own
+/// teardown left counts as a leak (issue 9's reparented-child leak, which
+/// `Executor`'s shutdown and drop now reap).
+pub fn settled_child_count(reap_strays: bool) -> usize {
     let deadline = std::time::Instant::now() + Duration::from_secs(1);
     let mut last = children_of(std::process::id());
     let mut stable_since = std::time::Instant::now();
@@ -225,17 +224,17 @@ pub fn settled_child_count() -> usize {
         }
     }
     let zombies = last.iter().filter(|s| *s == "Z").count();
-    for _ in 0..zombies {
-        match nix::sys::wait::waitpid(
-            nix::unistd::Pid::from_raw(-1),
-            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
-        ) {
-            Ok(nix::sys::wait::WaitStatus::StillAlive) | Err(_) => break,
-            Ok(_) => {}
+    if reap_strays && zombies > 0 {
+        for _ in 0..zombies {
+            match nix::sys::wait::waitpid(
+                nix::unistd::Pid::from_raw(-1),
+                Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+            ) {
+                Ok(nix::sys::wait::WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => {}
+            }
         }
-    }
-    if zombies > 0 {
-        eprintln!("(reaped {zombies} zombie child process(es) left by a teardown: issue 9's reparented-child leak)");
+        eprintln!("(reaped {zombies} zombie child process(es) an earlier test left)");
     }
     child_count()
 }

@@ -271,13 +271,7 @@ fn single_trace_bound(m: &Metric, s: &crate::stats::Stats, c: f64) -> (f64, Meth
             }
         }
         Kind::FunctionQuantile(q) => {
-            let mut shares: Vec<f64> = s
-                .per_function
-                .iter()
-                .filter(|f| f.served > 0)
-                .map(|f| 100.0 * f.cold as f64 / f.served as f64)
-                .collect();
-            shares.sort_by(f64::total_cmp);
+            let shares = s.per_function_cold_shares();
             let n = shares.len() as u64;
             match bounds::order_statistic_rank(n, q, c) {
                 Some(rank) => (

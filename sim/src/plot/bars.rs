@@ -35,14 +35,17 @@ impl StackedBars {
     /// bar's width (about 6.5 px a character at the label size, 900 px of
     /// plot).
     fn upright(&self) -> bool {
-        let longest = self
-            .categories
+        let per_bar = 900.0 / self.categories.len().max(1) as f64;
+        self.longest_label() as f64 * 6.5 > per_bar - 8.0
+    }
+
+    /// Characters in the longest category label.
+    fn longest_label(&self) -> usize {
+        self.categories
             .iter()
             .map(|c| c.chars().count())
             .max()
-            .unwrap_or(0);
-        let per_bar = 900.0 / self.categories.len().max(1) as f64;
-        longest as f64 * 6.5 > per_bar - 8.0
+            .unwrap_or(0)
     }
 }
 
@@ -50,12 +53,7 @@ impl Figure for StackedBars {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
         let n = self.categories.len() as u32;
         let upright = self.upright();
-        let longest = self
-            .categories
-            .iter()
-            .map(|c| c.chars().count())
-            .max()
-            .unwrap_or(0);
+        let longest = self.longest_label();
         let x_area = if upright {
             (longest as u32 * 8 + 40).min(240)
         } else {

@@ -46,10 +46,7 @@ pub fn chart(sweep: &Sweep, o: &Options) -> Result<XyChart> {
     }
     let trace = sweep.trace_label(o.trace_name.as_deref());
     Ok(XyChart {
-        title: o
-            .title
-            .clone()
-            .unwrap_or_else(|| format!("Cold starts vs {}: {trace}", short(x))),
+        title: o.title_or(|| format!("Cold starts vs {}: {trace}", short(x))),
         x_label: describe(x),
         y_label: describe(metric),
         log_x: false,

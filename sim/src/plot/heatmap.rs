@@ -70,10 +70,7 @@ pub fn chart(sweep: &Sweep, o: &Options) -> Result<Heatmap> {
     }
     let trace = sweep.trace_label(o.trace_name.as_deref());
     Ok(Heatmap {
-        title: o
-            .title
-            .clone()
-            .unwrap_or_else(|| format!("{}: {trace}", describe(metric))),
+        title: o.title_or(|| format!("{}: {trace}", describe(metric))),
         x_label: describe(x),
         y_label: describe(y),
         metric_label: describe(metric),

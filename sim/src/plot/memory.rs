@@ -71,15 +71,9 @@ pub fn chart(input: &Path, o: &Options) -> Result<XyChart> {
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.1))
         .fold(0f64, f64::max);
-    let trace = o
-        .trace_name
-        .clone()
-        .unwrap_or_else(|| super::labels::file_name(&input.display().to_string()));
+    let trace = o.trace_of_file(input);
     Ok(XyChart {
-        title: o
-            .title
-            .clone()
-            .unwrap_or_else(|| format!("Memory per tier over time: {trace}")),
+        title: o.title_or(|| format!("Memory per tier over time: {trace}")),
         x_label: format!("trace time ({unit})"),
         y_label: if t.len() > MAX_BINS {
             format!("memory (MB; install: disk), peak per {}", duration(bin_s))

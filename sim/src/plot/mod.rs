@@ -107,6 +107,21 @@ pub struct Options {
     pub metric: Option<String>,
 }
 
+impl Options {
+    /// `--title`, else the kind's own title.
+    pub fn title_or(&self, default: impl FnOnce() -> String) -> String {
+        self.title.clone().unwrap_or_else(default)
+    }
+
+    /// `--trace-name`, else the input file's name (for inputs that are
+    /// not sweeps: records, memory series).
+    pub fn trace_of_file(&self, input: &std::path::Path) -> String {
+        self.trace_name
+            .clone()
+            .unwrap_or_else(|| labels::file_name(&input.display().to_string()))
+    }
+}
+
 /// `sim plot`: reads the input, draws the chart, writes the image.
 pub fn run(args: &PlotArgs) -> Result<()> {
     // The format first: a bad --out fails before any reading.

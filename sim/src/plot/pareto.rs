@@ -40,10 +40,7 @@ pub fn chart(sweep: &Sweep, o: &Options) -> Result<XyChart> {
     });
     let trace = sweep.trace_label(o.trace_name.as_deref());
     Ok(XyChart {
-        title: o
-            .title
-            .clone()
-            .unwrap_or_else(|| format!("Cold starts vs memory kept warm: {trace}")),
+        title: o.title_or(|| format!("Cold starts vs memory kept warm: {trace}")),
         x_label: describe(x),
         y_label: describe(y),
         log_x: false,

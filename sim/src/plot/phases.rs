@@ -45,10 +45,7 @@ pub fn chart(sweep: &Sweep, o: &Options) -> Result<StackedBars> {
         .collect();
     let trace = sweep.trace_label(o.trace_name.as_deref());
     Ok(StackedBars {
-        title: o
-            .title
-            .clone()
-            .unwrap_or_else(|| format!("Mean start-up phases per call: {trace}")),
+        title: o.title_or(|| format!("Mean start-up phases per call: {trace}")),
         x_label: if sweep.axes.is_empty() {
             "configuration".into()
         } else {

@@ -53,15 +53,9 @@ pub fn chart(input: &Path, o: &Options) -> Result<XyChart> {
             },
         );
     }
-    let trace = o
-        .trace_name
-        .clone()
-        .unwrap_or_else(|| super::labels::file_name(&input.display().to_string()));
+    let trace = o.trace_of_file(input);
     Ok(XyChart {
-        title: o
-            .title
-            .clone()
-            .unwrap_or_else(|| format!("Start-up latency by path (CDF): {trace}")),
+        title: o.title_or(|| format!("Start-up latency by path (CDF): {trace}")),
         x_label: "start-up latency, ms (log; latency minus handler run)".into(),
         y_label: "% of calls at or below".into(),
         log_x: true,
