@@ -16,5 +16,6 @@
 //! a catalog built from the registry (closures completed from package
 //! metadata, import costs measured), the command, and the load test.
 
+pub mod catalog;
 pub mod http;
 pub mod registry;
