@@ -4,6 +4,7 @@
 
 mod install;
 mod run;
+mod worker;
 
 use crate::base::{self, BaseImage, BaseOptions};
 use crate::cgroup::{detect, CgroupLayout};
@@ -18,7 +19,7 @@ use std::time::Instant;
 pub fn catches_stop_signals(command: &Command) -> bool {
     matches!(
         command,
-        Command::Run(_) | Command::Invoke { .. } | Command::Install(_)
+        Command::Run(_) | Command::Worker(_) | Command::Invoke { .. } | Command::Install(_)
     )
 }
 
@@ -108,6 +109,7 @@ pub fn execute(cli: &Cli) -> Result<()> {
             Ok(())
         }
         Command::Run(args) => run::run_trace(cli, args),
+        Command::Worker(args) => worker::serve(cli, args),
         Command::Packages(args) => install::packages(args),
         Command::Install(args) => install::install(cli, args),
         Command::Calibrate(args) => {

@@ -197,8 +197,9 @@ impl Real<'_, '_> {
             if let Some(c) = self.instances.get_mut(&id) {
                 self.exec.settle(c, &result);
             }
+            let timed_out = matches!(result, Err(crate::container::InvokeError::Timeout(_)));
             let r = super::failed_request(result);
-            self.requests.answered(f.call.seq, &r);
+            self.requests.answered(f.call.seq, &r, timed_out);
             let rec = self.record(&f.call, f.prepared, &r, done_ns);
             done.push((done_ns, id, rec));
         }
@@ -274,6 +275,8 @@ pub(crate) fn run(runner: &mut Runner<'_, '_>, source: &mut dyn Arrivals) -> Res
         if let Some(t) = timer.filter(|t| wall.due_ns(*t) <= now_ns) {
             events.push((t, 1, Event::Timer));
         }
+        let engine = runner.replay.engine();
+        source.observe(engine.planner(), engine.stats());
         for (seq, inv) in source.take_due(&wall, now_ns, &readable, &mut runner.real.requests)? {
             events.push((inv.time, 2, Event::Arrive(seq, inv)));
         }

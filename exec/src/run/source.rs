@@ -55,6 +55,15 @@ pub(crate) trait Arrivals {
         requests: &mut Requests,
     ) -> Result<Vec<(u64, Invocation)>, RunError>;
 
+    /// Sees the planner and the engine's counts once a loop turn, before
+    /// [`Arrivals::take_due`] (the worker's `/stats`).
+    fn observe(
+        &mut self,
+        _planner: &sock_core::planner::Planner<'_>,
+        _engine: sock_core::engine::EngineStats,
+    ) {
+    }
+
     /// The records of the calls that completed in a loop turn (and, in
     /// `requests`, their responses and the calls dropped).
     fn delivered(
@@ -89,11 +98,16 @@ impl Requests {
         }
     }
 
-    /// Keeps call `seq`'s response for its client.
-    pub(super) fn answered(&mut self, seq: u64, r: &Response) {
+    /// Keeps call `seq`'s response for its client; one that never came
+    /// (status 599) becomes 504 when it timed out, else 502.
+    pub(super) fn answered(&mut self, seq: u64, r: &Response, timed_out: bool) {
         if self.from_clients {
             self.events.remove(&seq);
-            self.responses.insert(seq, r.clone());
+            let mut r = r.clone();
+            if r.status == 599 {
+                r.status = if timed_out { 504 } else { 502 };
+            }
+            self.responses.insert(seq, r);
         }
     }
 }

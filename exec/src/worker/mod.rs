@@ -17,5 +17,8 @@
 //! metadata, import costs measured), the command, and the load test.
 
 pub mod catalog;
+pub mod conn;
 pub mod http;
 pub mod registry;
+pub mod server;
+pub mod stats;
