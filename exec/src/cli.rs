@@ -207,6 +207,9 @@ pub struct WorkerArgs {
     /// registry's packages). Default: `<state>/worker`.
     #[arg(long)]
     pub work: Option<PathBuf>,
+    /// Cgroup folder of the worker's containers (one per worker on a host).
+    #[arg(long, default_value = "sock-exec-worker")]
+    pub cgroup_prefix: PathBuf,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

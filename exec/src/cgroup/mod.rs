@@ -215,7 +215,7 @@ impl CgroupBackend {
 
     /// Current memory charged to `cg`, in bytes.
     pub fn memory_current(&self, cg: &Cgroup) -> CgroupResult<u64> {
-        let text = read(&self.memory_file(cg))?;
+        let text = read(self.memory_file(cg))?;
         Ok(text.trim().parse().unwrap_or(0))
     }
 

@@ -19,8 +19,6 @@ use crate::worker::server::Http;
 use anyhow::{Context, Result};
 use std::io::Write;
 
-const PREFIX: &str = "sock-exec-worker";
-
 fn listeners(args: &WorkerArgs) -> Result<Vec<Listener>> {
     let tcp = std::net::TcpListener::bind(args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -61,9 +59,11 @@ pub(super) fn serve(cli: &Cli, args: &WorkerArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| cli.state.join("worker"));
     let mut config = ExecutorConfig::new(cli.state.clone(), root);
-    config.cgroup_prefix = PREFIX.into();
+    config.cgroup_prefix = args.cgroup_prefix.clone();
     let mut exec = Executor::new(config)?;
-    let memory_file = exec.backend().memory_file(&Cgroup { rel: PREFIX.into() });
+    let memory_file = exec.backend().memory_file(&Cgroup {
+        rel: args.cgroup_prefix.clone(),
+    });
     let meta = Installer::new(work.join("meta"), source.clone(), &python)?;
     let mut builder = CatalogBuilder::new(meta, work.join("scratch"), args.timeout_s);
     let listeners = listeners(args)?;
@@ -137,7 +137,9 @@ pub(super) fn serve(cli: &Cli, args: &WorkerArgs) -> Result<()> {
     if let Some(path) = &args.socket {
         let _ = std::fs::remove_file(path);
     }
-    println!(
+    // Stdout may be gone by now (a closed pipe): the stop is not an error.
+    let _ = writeln!(
+        std::io::stdout(),
         "sock-exec worker: stopped; {} (last registry state: {} calls served)",
         http.stats.line(),
         summary.invocations

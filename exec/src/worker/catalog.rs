@@ -33,6 +33,10 @@ use std::time::Duration;
 /// The planner's handler time for a function that has not run yet (ms).
 pub const DEFAULT_DURATION_MS: f64 = 10.0;
 
+/// A probe's findings: the bare runtime's memory (MB), and each key's
+/// (import ms, MB added).
+type Probed = (f64, Vec<(String, (f64, f64))>);
+
 /// What is measured once per package version.
 #[derive(Clone, Debug)]
 struct Facts {
@@ -192,11 +196,7 @@ impl CatalogBuilder {
 
     /// Imports `keys` (in dependency order) in one lean container: the
     /// bare runtime's memory (MB), and each key's (import ms, MB added).
-    fn probe(
-        &self,
-        exec: &mut Executor,
-        keys: &[String],
-    ) -> anyhow::Result<(f64, Vec<(String, (f64, f64))>)> {
+    fn probe(&self, exec: &mut Executor, keys: &[String]) -> anyhow::Result<Probed> {
         let dir = self.work.join("probe");
         write_probe(&dir)?;
         let ordered = self.ordered(keys);

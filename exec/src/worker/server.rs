@@ -157,10 +157,7 @@ impl Http {
     fn parse_all(&mut self) {
         let ids: Vec<u64> = self.conns.keys().copied().collect();
         for id in ids {
-            loop {
-                let Some(c) = self.conns.get_mut(&id) else {
-                    break;
-                };
+            while let Some(c) = self.conns.get_mut(&id) {
                 if c.busy || c.close_after || c.inbuf.is_empty() {
                     break;
                 }
