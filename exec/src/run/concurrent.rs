@@ -269,6 +269,12 @@ pub(crate) fn run(runner: &mut Runner<'_, '_>, source: &mut dyn Arrivals) -> Res
             events.push((wall.virtual_us(ns), 0, Event::Complete(id)));
             runner.real.records.push(rec);
         }
+        // Answered before the completions' side decisions (pause, destroy,
+        // refill) run: those are off the calls' critical path.
+        let recs = runner.take_records();
+        if !recs.is_empty() {
+            source.delivered(recs, &mut runner.real.requests)?;
+        }
         for f in late {
             events.push((wall.virtual_us(f.at_ns), 0, Event::Fail(Box::new(f))));
         }
@@ -306,6 +312,11 @@ pub(crate) fn run(runner: &mut Runner<'_, '_>, source: &mut dyn Arrivals) -> Res
         runner.report_lost_spares(last)?;
         runner.note_queue();
         runner.real.private.sweep()?;
+        if let Err(e) = runner.real.exec.collect_teardowns() {
+            runner
+                .real
+                .note_teardown_error("completing queued teardowns", &e);
+        }
         let recs = runner.take_records();
         source.delivered(recs, &mut runner.real.requests)?;
     }

@@ -87,6 +87,10 @@ impl Real<'_, '_> {
                 keep(super::cerr("destroy Zygote", e));
             }
         }
+        if let Err(e) = self.exec.drain_teardowns() {
+            self.note_teardown_error("completing queued teardowns", &e);
+            keep(super::cerr("teardown", e));
+        }
         if let Err(e) = self.private.sweep() {
             self.note_teardown_error("deleting private package copies", &e);
             keep(e.into());
@@ -126,6 +130,9 @@ impl Drop for Real<'_, '_> {
     /// (`finish` leaves nothing, so this is then a no-op).
     fn drop(&mut self) {
         if self.instances.is_empty() && self.zygotes.is_empty() && self.retired.is_empty() {
+            if let Err(e) = self.exec.drain_teardowns() {
+                self.note_teardown_error("completing queued teardowns", &e);
+            }
             return;
         }
         tracing::warn!(

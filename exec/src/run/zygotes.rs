@@ -119,7 +119,13 @@ impl Real<'_, '_> {
     /// found it), so the run loop keeps the whole teardown until that is fixed.
     pub(super) fn destroy(&mut self, c: Container) -> Result<(), crate::container::ExecutorError> {
         let id = c.id;
-        let result = self.exec.destroy(c);
+        // Concurrent: killed now, the rest of the teardown (unmounts,
+        // cgroup back to the pool) off the loop (`collect_teardowns`).
+        let result = if self.wall.is_some() {
+            self.exec.destroy_async(c)
+        } else {
+            self.exec.destroy(c)
+        };
         if let Err(e) = self.private.release(id) {
             self.note_teardown_error("deleting a private package copy", &e);
         }
