@@ -547,10 +547,17 @@ fn a_killed_worker_is_cleaned_up_by_the_next_start(dir: &Path) -> TestResult {
     // cgroups and mounts stay behind.
     w.child.kill().map_err(|e| e.to_string())?;
     w.child.wait().map_err(|e| e.to_string())?;
-    check(w.check_nothing_left().is_err(), "a killed worker left nothing: the test kills too late")?;
+    check(
+        w.check_nothing_left().is_err(),
+        "a killed worker left nothing: the test kills too late",
+    )?;
     drop(w);
     let w = Worker::start(dir, "crash", &reg, &[])?;
-    expect(&w.call("POST", "/run/hello", "{}")?, 200, "hello after the restart")?;
+    expect(
+        &w.call("POST", "/run/hello", "{}")?,
+        200,
+        "hello after the restart",
+    )?;
     let (ok, w) = w.stop(Duration::from_secs(60))?;
     check(ok, format!("exit 0; log: {}", tail(&w.log)))?;
     w.check_nothing_left()

@@ -19,17 +19,26 @@ pub(super) fn read_trace(
     Ok(reader.into_parts())
 }
 
+/// The settings file and calibration, read and checked as `sim` reads
+/// them (sock-core's one merge), and the static Zygote tree they name.
+pub(super) fn settings_and_tree(
+    config: Option<&std::path::Path>,
+    calibration: Option<&std::path::Path>,
+) -> Result<(
+    sock_core::config::Settings,
+    Option<sock_core::zygote::StaticTreeNode>,
+)> {
+    let mut settings =
+        sock_core::config::load_settings(config, calibration, |p| std::fs::File::open(p))?;
+    settings.check()?;
+    let tree = sock_core::config::load_tree(&settings, |p| std::fs::File::open(p))?;
+    Ok((settings, tree))
+}
+
 pub(super) fn run_trace(cli: &Cli, args: &crate::cli::RunArgs) -> Result<()> {
     use crate::run::{replay, RunOptions, Runner};
     let root = super::existing_base(cli)?;
-    // Read and checked as `sim` reads them (sock-core's one merge).
-    let mut settings = sock_core::config::load_settings(
-        args.config.as_deref(),
-        args.calibration.as_deref(),
-        |p| std::fs::File::open(p),
-    )?;
-    settings.check()?;
-    let tree = sock_core::config::load_tree(&settings, |p| std::fs::File::open(p))?;
+    let (settings, tree) = settings_and_tree(args.config.as_deref(), args.calibration.as_deref())?;
     let (catalog, invocations) = read_trace(&args.trace)?;
     let python = crate::base::python_version(&root)
         .with_context(|| format!("no python3.N under {}/usr/lib", root.display()))?;

@@ -40,13 +40,8 @@ fn listeners(args: &WorkerArgs) -> Result<Vec<Listener>> {
 
 pub(super) fn serve(cli: &Cli, args: &WorkerArgs) -> Result<()> {
     let root = super::existing_base(cli)?;
-    let mut settings = sock_core::config::load_settings(
-        args.config.as_deref(),
-        args.calibration.as_deref(),
-        |p| std::fs::File::open(p),
-    )?;
-    settings.check()?;
-    let tree = sock_core::config::load_tree(&settings, |p| std::fs::File::open(p))?;
+    let (settings, tree) =
+        super::run::settings_and_tree(args.config.as_deref(), args.calibration.as_deref())?;
     let python = crate::base::python_version(&root)
         .with_context(|| format!("no python3.N under {}/usr/lib", root.display()))?;
     let source = match &args.find_links {

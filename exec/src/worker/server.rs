@@ -117,16 +117,7 @@ impl Http {
 
     /// Answers what is left and closes every connection (after a stop).
     pub fn close(&mut self) {
-        let backlog: Vec<_> = self.backlog.drain(..).collect();
-        for (conn, _, _, _) in backlog {
-            self.reply(
-                conn,
-                503,
-                &[],
-                b"{\"error\":\"the worker is shutting down\"}",
-                true,
-            );
-        }
+        self.refuse_backlog();
         let deadline = Instant::now() + Duration::from_secs(2);
         while self.conns.values().any(Conn::writing) && Instant::now() < deadline {
             self.conns.values_mut().for_each(Conn::flush);
@@ -134,6 +125,15 @@ impl Http {
         }
         self.conns.clear();
         self.listeners.clear();
+    }
+
+    /// Answers the calls not yet delivered 503 (the worker is stopping).
+    fn refuse_backlog(&mut self) {
+        let backlog: Vec<_> = self.backlog.drain(..).collect();
+        for (conn, _, _, _) in backlog {
+            let body = b"{\"error\":\"the worker is shutting down\"}";
+            self.reply(conn, 503, &[], body, true);
+        }
     }
 
     fn reply(
@@ -242,16 +242,7 @@ impl Http {
             tracing::info!(signal = %sig, in_flight = self.waiting.len(), "stopping: draining the calls in flight");
             self.mode = Mode::Draining(Instant::now() + self.drain_timeout);
             self.listeners.clear();
-            let backlog: Vec<_> = self.backlog.drain(..).collect();
-            for (conn, _, _, _) in backlog {
-                self.reply(
-                    conn,
-                    503,
-                    &[],
-                    b"{\"error\":\"the worker is shutting down\"}",
-                    true,
-                );
-            }
+            self.refuse_backlog();
         }
     }
 }
