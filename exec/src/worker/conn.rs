@@ -167,6 +167,12 @@ impl Conn {
         }
     }
 
+    /// Whether to poll it for reading: not after the client closed its side
+    /// (a closed socket polls readable for ever), nor with a full buffer.
+    pub fn wants_read(&self) -> bool {
+        !self.eof && self.inbuf.len() < MAX_INBUF
+    }
+
     /// Whether it has response bytes not yet written.
     pub fn writing(&self) -> bool {
         !self.out.is_empty()

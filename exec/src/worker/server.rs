@@ -276,7 +276,7 @@ impl Arrivals for Http {
         self.listeners
             .iter()
             .map(Listener::fd)
-            .chain(self.conns.values().map(Conn::fd))
+            .chain(self.conns.values().filter(|c| c.wants_read()).map(Conn::fd))
             .collect()
     }
 
@@ -288,9 +288,12 @@ impl Arrivals for Http {
         requests: &mut Requests,
     ) -> Result<Vec<(u64, Invocation)>, RunError> {
         let n = self.listeners.len();
+        // The connections `fds` listed, in its order.
         let ready_conns: Vec<u64> = self
             .conns
-            .keys()
+            .iter()
+            .filter(|(_, c)| c.wants_read())
+            .map(|(id, _)| id)
             .zip(readable.iter().skip(n))
             .filter(|(_, r)| **r)
             .map(|(id, _)| *id)
