@@ -114,6 +114,14 @@ pub enum Command {
     /// Measure the cost model's parameters on this host and write the
     /// calibration file `sim --calibration` reads.
     Calibrate(CalibrateArgs),
+    /// Write a function registry folder (`<function>/f.py`,
+    /// `requirements.txt`) standing in for a trace's functions, for
+    /// `sock-exec worker` to serve and `sock-exec load` to replay.
+    Registry(RegistryArgs),
+    /// Replay a trace over HTTP against an OpenLambda-compatible worker
+    /// (`POST /run/<function>`) in wall time; writes the worker's records
+    /// (plus the HTTP hop) in `sim --records`' schema for `sim compare`.
+    Load(LoadArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -163,6 +171,52 @@ pub struct RunArgs {
     /// Progress line every N invocations (0: none).
     #[arg(long, default_value_t = 500)]
     pub progress: u64,
+    /// Summary format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: SummaryFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// Trace whose functions to write (format: traces/README.md).
+    #[arg(long)]
+    pub from_trace: PathBuf,
+    /// The registry folder to create (must be new or empty).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Check that this folder holds a wheel (or sdist) for every package
+    /// the functions need (e.g. `sock-exec packages`'s output), so an
+    /// offline worker will not fail at its first request.
+    #[arg(long)]
+    pub find_links: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Trace file (format: traces/README.md).
+    #[arg(long)]
+    pub trace: PathBuf,
+    /// The worker, `http://host:port[/prefix]`.
+    #[arg(long)]
+    pub url: String,
+    /// Write one JSON record per served invocation here, in trace order.
+    #[arg(long)]
+    pub records: Option<PathBuf>,
+    /// Send each invocation at its trace time / SPEEDUP after the start.
+    #[arg(long, default_value = "1", value_parser = parse_speedup)]
+    pub speedup: f64,
+    /// Replay only the first N invocations.
+    #[arg(long)]
+    pub limit: Option<u64>,
+    /// Most requests in flight; a call due while all are busy waits.
+    #[arg(long, default_value = "64", value_parser = parse_count)]
+    pub concurrency_cap: usize,
+    /// Per-request timeout (seconds): connect, send and response.
+    #[arg(long, default_value = "60", value_parser = parse_timeout)]
+    pub timeout_s: Duration,
+    /// A progress line on stderr every N seconds (0: none).
+    #[arg(long, default_value_t = 10)]
+    pub progress_s: u64,
     /// Summary format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: SummaryFormat,

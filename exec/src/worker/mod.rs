@@ -16,5 +16,7 @@
 //! a catalog built from the registry (closures completed from package
 //! metadata, import costs measured), the command, and the load test.
 
+pub mod from_trace;
 pub mod http;
+pub mod load;
 pub mod registry;

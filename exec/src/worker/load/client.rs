@@ -1,0 +1,446 @@
+//! A small blocking HTTP/1.1 client, just enough for `sock-exec load`:
+//! `POST` with a `Content-Length` body on a kept-alive TCP connection, a
+//! whole-request deadline (connect, write and every read share it), and
+//! responses framed by `Content-Length` (or, with `Connection: close`, by
+//! the end of the stream). Chunked responses are refused with a clear
+//! error: the worker always sends `Content-Length`.
+//!
+//! A request on a reused connection that the server had already closed
+//! (no byte of response, EOF or reset) is sent once more on a new
+//! connection, as browsers and HTTP libraries do for idle keep-alive
+//! connections; any other failure is the caller's.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+/// Largest response head accepted.
+pub const MAX_HEAD: usize = 64 * 1024;
+/// Largest response body accepted.
+pub const MAX_BODY: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("URL {url:?}: {why}")]
+    Url { url: String, why: String },
+    #[error("connect to {addr}: {err}")]
+    Connect {
+        addr: SocketAddr,
+        err: std::io::Error,
+    },
+    #[error("no response within the timeout")]
+    Timeout,
+    #[error("the server closed the connection before a whole response")]
+    Closed,
+    #[error("{0}")]
+    Io(std::io::Error),
+    #[error("bad response: {0}")]
+    BadResponse(String),
+    #[error("chunked responses are not supported (the worker sends Content-Length)")]
+    Chunked,
+}
+
+impl ClientError {
+    /// The summary's name for this kind of failure.
+    pub fn class(&self) -> &'static str {
+        match self {
+            ClientError::Url { .. } => "url",
+            ClientError::Connect { .. } => "connect",
+            ClientError::Timeout => "timeout",
+            ClientError::Closed => "closed",
+            ClientError::Io(_) => "io",
+            ClientError::BadResponse(_) | ClientError::Chunked => "bad_response",
+        }
+    }
+}
+
+/// Where requests go: `http://host:port[/prefix]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// `host:port` as written (the `Host` header).
+    pub authority: String,
+    /// Path prefix without a trailing `/` (usually empty).
+    pub prefix: String,
+    pub addrs: Vec<SocketAddr>,
+}
+
+impl Target {
+    /// Parses and resolves `url` (plain `http` only; port default 80).
+    pub fn parse(url: &str) -> Result<Target, ClientError> {
+        let bad = |why: &str| ClientError::Url {
+            url: url.to_string(),
+            why: why.to_string(),
+        };
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| bad("only http:// URLs are supported"))?;
+        let (authority, prefix) = match rest.find('/') {
+            Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
+            None => (rest, ""),
+        };
+        if authority.is_empty() || authority.contains('@') {
+            return Err(bad("expected http://host:port[/prefix]"));
+        }
+        let has_port = match authority.rfind(']') {
+            Some(close) => authority[close..].contains(':'),
+            None => authority.contains(':'),
+        };
+        let host_port = if has_port {
+            authority.to_string()
+        } else {
+            format!("{authority}:80")
+        };
+        let addrs: Vec<SocketAddr> = host_port
+            .to_socket_addrs()
+            .map_err(|e| bad(&format!("cannot resolve: {e}")))?
+            .collect();
+        if addrs.is_empty() {
+            return Err(bad("the host resolves to no address"));
+        }
+        Ok(Target {
+            authority: authority.to_string(),
+            prefix: prefix.to_string(),
+            addrs,
+        })
+    }
+}
+
+/// A whole response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    /// Header names lowercased, values trimmed, in order.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The server will close the connection after this response.
+    pub close: bool,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// How the body after a response head is framed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    Length(usize),
+    UntilClose,
+}
+
+/// A parsed response head and where its body starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub close: bool,
+    pub framing: Framing,
+    pub body_start: usize,
+}
+
+fn bad(why: impl Into<String>) -> ClientError {
+    ClientError::BadResponse(why.into())
+}
+
+/// The response head at the start of `buf`, `None` while incomplete.
+pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, ClientError> {
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        if buf.len() > MAX_HEAD {
+            return Err(bad(format!("response head over {MAX_HEAD} bytes")));
+        }
+        return Ok(None);
+    };
+    let head = std::str::from_utf8(&buf[..end]).map_err(|_| bad("head is not UTF-8"))?;
+    let mut lines = head.split("\r\n");
+    let line = lines.next().unwrap_or("");
+    let mut parts = line.splitn(3, ' ');
+    let (version, code) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if !version.starts_with("HTTP/1.") {
+        return Err(bad(format!("status line {line:?}")));
+    }
+    let status: u16 = code
+        .parse()
+        .ok()
+        .filter(|s| (100..1000).contains(s))
+        .ok_or_else(|| bad(format!("status line {line:?}")))?;
+    let mut headers = Vec::new();
+    for l in lines {
+        let (n, v) = l
+            .split_once(':')
+            .ok_or_else(|| bad(format!("header line {l:?}")))?;
+        headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
+    }
+    let get = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+    if get("transfer-encoding").is_some_and(|v| !v.eq_ignore_ascii_case("identity")) {
+        return Err(ClientError::Chunked);
+    }
+    let connection = get("connection").map(|v| v.to_ascii_lowercase());
+    let close = match connection.as_deref() {
+        Some(v) if v.contains("close") => true,
+        Some(v) if v.contains("keep-alive") => false,
+        _ => version == "HTTP/1.0",
+    };
+    let framing = match get("content-length") {
+        _ if status < 200 || status == 204 || status == 304 => Framing::Length(0),
+        Some(v) => {
+            let n: usize = v
+                .parse()
+                .map_err(|_| bad(format!("Content-Length {v:?}")))?;
+            if n > MAX_BODY {
+                return Err(bad(format!("body of {n} bytes is over {MAX_BODY}")));
+            }
+            Framing::Length(n)
+        }
+        None if close => Framing::UntilClose,
+        None => return Err(bad("no Content-Length on a kept-alive connection")),
+    };
+    Ok(Some(Head {
+        status,
+        headers,
+        close: close || framing == Framing::UntilClose,
+        framing,
+        body_start: end + 4,
+    }))
+}
+
+/// One kept-alive connection (reopened as needed) with a per-request
+/// timeout.
+#[derive(Debug)]
+pub struct Client {
+    target: Target,
+    timeout: Duration,
+    conn: Option<TcpStream>,
+}
+
+/// Why one attempt failed, and whether the server had sent anything.
+struct Failed {
+    err: ClientError,
+    got_bytes: bool,
+}
+
+impl Client {
+    pub fn new(target: Target, timeout: Duration) -> Client {
+        Client {
+            target,
+            timeout,
+            conn: None,
+        }
+    }
+
+    /// `POST <prefix><path>` with a JSON `body`; the response and how long
+    /// it took, from the first byte written (of the attempt that answered)
+    /// to the last byte read.
+    pub fn post(&mut self, path: &str, body: &[u8]) -> Result<(Response, Duration), ClientError> {
+        let request = self.request(path, body);
+        let deadline = Instant::now() + self.timeout;
+        let reused = self.conn.is_some();
+        match self.attempt(&request, deadline) {
+            Err(f) if reused && !f.got_bytes && stale(&f.err) => {
+                self.attempt(&request, deadline).map_err(|f| f.err)
+            }
+            other => other.map_err(|f| f.err),
+        }
+    }
+
+    fn request(&self, path: &str, body: &[u8]) -> Vec<u8> {
+        let mut r = format!(
+            "POST {}{path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n",
+            self.target.prefix,
+            self.target.authority,
+            body.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(body);
+        r
+    }
+
+    fn attempt(
+        &mut self,
+        request: &[u8],
+        deadline: Instant,
+    ) -> Result<(Response, Duration), Failed> {
+        let fail = |err| Failed {
+            err,
+            got_bytes: false,
+        };
+        let mut stream = match self.conn.take() {
+            Some(s) => s,
+            None => connect(&self.target, deadline).map_err(fail)?,
+        };
+        let started = Instant::now();
+        stream
+            .set_write_timeout(Some(left(deadline).map_err(fail)?))
+            .map_err(|e| fail(ClientError::Io(e)))?;
+        stream.write_all(request).map_err(|e| fail(io_error(e)))?;
+        let response = read_response(&mut stream, deadline)?;
+        let took = started.elapsed();
+        if !response.close {
+            self.conn = Some(stream);
+        }
+        Ok((response, took))
+    }
+}
+
+/// A failure that a server closing an idle connection explains.
+fn stale(e: &ClientError) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+    match e {
+        ClientError::Closed => true,
+        ClientError::Io(e) => matches!(e.kind(), BrokenPipe | ConnectionReset | ConnectionAborted),
+        _ => false,
+    }
+}
+
+fn left(deadline: Instant) -> Result<Duration, ClientError> {
+    match deadline.checked_duration_since(Instant::now()) {
+        Some(d) if !d.is_zero() => Ok(d),
+        _ => Err(ClientError::Timeout),
+    }
+}
+
+fn io_error(e: std::io::Error) -> ClientError {
+    match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => ClientError::Timeout,
+        _ => ClientError::Io(e),
+    }
+}
+
+fn connect(target: &Target, deadline: Instant) -> Result<TcpStream, ClientError> {
+    let mut last = None;
+    for &addr in &target.addrs {
+        match TcpStream::connect_timeout(&addr, left(deadline)?) {
+            Ok(s) => {
+                // Small requests and responses: do not wait for Nagle.
+                s.set_nodelay(true).map_err(ClientError::Io)?;
+                return Ok(s);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(ClientError::Timeout),
+            Err(err) => last = Some(ClientError::Connect { addr, err }),
+        }
+    }
+    Err(last.unwrap_or(ClientError::Timeout))
+}
+
+/// Reads one whole response before `deadline`.
+fn read_response(stream: &mut TcpStream, deadline: Instant) -> Result<Response, Failed> {
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 16 * 1024];
+    let mut head: Option<Head> = None;
+    loop {
+        let got_bytes = !buf.is_empty();
+        let fail = |err| Failed { err, got_bytes };
+        if head.is_none() {
+            head = parse_head(&buf).map_err(fail)?;
+        }
+        if let Some(h) = &head {
+            if let Framing::Length(n) = h.framing {
+                if buf.len() >= h.body_start + n {
+                    return Ok(finish(h, &buf[h.body_start..h.body_start + n]));
+                }
+            }
+        }
+        stream
+            .set_read_timeout(Some(left(deadline).map_err(fail)?))
+            .map_err(|e| fail(ClientError::Io(e)))?;
+        let n = match stream.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(fail(io_error(e))),
+        };
+        if n == 0 {
+            return match &head {
+                Some(h) if h.framing == Framing::UntilClose => Ok(finish(h, &buf[h.body_start..])),
+                _ => Err(fail(ClientError::Closed)),
+            };
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if head
+            .as_ref()
+            .is_some_and(|h| buf.len() - h.body_start > MAX_BODY)
+        {
+            return Err(fail(bad(format!("body over {MAX_BODY} bytes"))));
+        }
+    }
+}
+
+fn finish(h: &Head, body: &[u8]) -> Response {
+    Response {
+        status: h.status,
+        headers: h.headers.clone(),
+        body: body.to_vec(),
+        close: h.close,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_frame_by_content_length_or_close_and_refuse_chunked() {
+        let r = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Sock-Record: {}\r\n\r\n{}";
+        let h = parse_head(r).expect("ok").expect("whole");
+        assert_eq!(
+            (h.status, h.framing, h.close),
+            (200, Framing::Length(2), false)
+        );
+        assert_eq!(&r[h.body_start..], b"{}");
+        assert_eq!(
+            h.headers[1],
+            ("x-sock-record".to_string(), "{}".to_string())
+        );
+        assert_eq!(parse_head(&r[..20]).expect("ok"), None, "incomplete");
+
+        let h = parse_head(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+            .expect("ok")
+            .expect("whole");
+        assert_eq!((h.framing, h.close), (Framing::UntilClose, true));
+        let h = parse_head(b"HTTP/1.0 503 Busy\r\nContent-Length: 0\r\n\r\n")
+            .expect("ok")
+            .expect("whole");
+        assert!(h.close, "HTTP/1.0 closes unless keep-alive");
+
+        let e = parse_head(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+        )
+        .expect_err("chunked");
+        assert!(matches!(e, ClientError::Chunked), "{e}");
+        assert!(e.to_string().contains("chunked"));
+        for bad in [
+            &b"HTTP/1.1 200 OK\r\n\r\n"[..],
+            b"SMTP 200 OK\r\n\r\n",
+            b"HTTP/1.1 abc OK\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n",
+        ] {
+            assert!(
+                parse_head(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn urls() {
+        let t = Target::parse("http://127.0.0.1:8080/").expect("url");
+        assert_eq!(
+            (t.authority.as_str(), t.prefix.as_str()),
+            ("127.0.0.1:8080", "")
+        );
+        assert_eq!(t.addrs[0].port(), 8080);
+        let t = Target::parse("http://[::1]:9/ol/").expect("url");
+        assert_eq!((t.prefix.as_str(), t.addrs[0].port()), ("/ol", 9));
+        assert_eq!(
+            Target::parse("http://127.0.0.1").expect("url").addrs[0].port(),
+            80
+        );
+        for bad in ["https://x:1", "127.0.0.1:80", "http://", "http://u@h:1"] {
+            assert!(Target::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
