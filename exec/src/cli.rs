@@ -61,6 +61,20 @@ pub fn parse_count(s: &str) -> Result<usize, String> {
     }
 }
 
+/// Most requests `sock-exec load` keeps in flight (one client thread each).
+pub const MAX_CONCURRENCY_CAP: usize = 4096;
+
+/// `--concurrency-cap`: in [1, [`MAX_CONCURRENCY_CAP`]].
+pub fn parse_cap(s: &str) -> Result<usize, String> {
+    let n = parse_count(s)?;
+    if n > MAX_CONCURRENCY_CAP {
+        return Err(format!(
+            "{n}: at most {MAX_CONCURRENCY_CAP} requests in flight (one thread each)"
+        ));
+    }
+    Ok(n)
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "sock-exec",
@@ -209,7 +223,7 @@ pub struct LoadArgs {
     #[arg(long)]
     pub limit: Option<u64>,
     /// Most requests in flight; a call due while all are busy waits.
-    #[arg(long, default_value = "64", value_parser = parse_count)]
+    #[arg(long, default_value = "64", value_parser = parse_cap)]
     pub concurrency_cap: usize,
     /// Per-request timeout (seconds): connect, send and response.
     #[arg(long, default_value = "60", value_parser = parse_timeout)]
@@ -384,6 +398,8 @@ mod tests {
             );
         }
         assert!(parse(&["run", "--trace", "t", "--speedup=10"]).is_ok());
+        assert!(parse(&["load", "--trace", "t", "--url", "u", "--concurrency-cap=8"]).is_ok());
+        assert!(parse(&["registry", "--from-trace", "t", "--out", "o"]).is_ok());
         for bad in [
             &[
                 "packages",
@@ -405,6 +421,19 @@ mod tests {
             &["bench", "containers", "-n", "0"],
             &["bench", "containers", "--concurrency", "1,0"],
             &["bench", "zygotes", "-n", "0"],
+            &["load", "--trace", "t", "--url", "u", "--speedup=0"],
+            &["load", "--trace", "t", "--url", "u", "--concurrency-cap=0"],
+            &[
+                "load",
+                "--trace",
+                "t",
+                "--url",
+                "u",
+                "--concurrency-cap=5000",
+            ],
+            &["load", "--trace", "t", "--url", "u", "--timeout-s=-1"],
+            &["load", "--trace", "t"],
+            &["registry", "--out", "o"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?} accepted");
         }

@@ -30,11 +30,13 @@
 pub mod client;
 pub mod outcome;
 mod replay;
+pub mod response;
 pub mod summary;
 
 pub use client::{Client, ClientError, Target};
 pub use outcome::{Call, Outcome};
 pub use replay::replay;
+pub use response::Response;
 pub use summary::LoadSummary;
 
 use std::time::Duration;

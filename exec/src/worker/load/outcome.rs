@@ -3,7 +3,8 @@
 //! name, so `sim compare` matches it with `sim --records`' record of the
 //! same call) with the HTTP hop added to the `transport` phase.
 
-use super::client::{ClientError, Response};
+use super::client::ClientError;
+use super::response::Response;
 use sock_core::record::{InvocationRecord, RECORD_SCHEMA};
 
 /// The header every response the worker served carries.

@@ -343,3 +343,59 @@ where
     st.summary.finish(start.elapsed().as_secs_f64());
     Ok(st.summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sock_core::record::{PathKind, PhasesUs, RECORD_SCHEMA};
+
+    fn record(seq: u64) -> InvocationRecord {
+        InvocationRecord {
+            schema: RECORD_SCHEMA,
+            seq,
+            arrival_us: seq,
+            function: 0,
+            function_name: "f".into(),
+            instance: 0,
+            path: PathKind::Fresh,
+            zygote: None,
+            zygote_depth: None,
+            spare: false,
+            imported: vec![],
+            installed: vec![],
+            phases_us: PhasesUs::default(),
+            latency_us: 0,
+        }
+    }
+
+    fn seqs(out: &[u8]) -> Vec<u64> {
+        String::from_utf8_lossy(out)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<InvocationRecord>(l)
+                    .expect("record")
+                    .seq
+            })
+            .collect()
+    }
+
+    #[test]
+    fn records_leave_in_seq_order_and_failed_calls_leave_gaps() {
+        let mut out = Vec::new();
+        let mut o = Ordered {
+            out: Some(&mut out),
+            next: 0,
+            ready: BTreeMap::new(),
+        };
+        o.put(2, Some(record(2))).expect("put");
+        o.put(1, None).expect("put");
+        o.put(4, Some(record(4))).expect("put");
+        o.put(0, Some(record(0))).expect("put");
+        assert_eq!((o.next, o.ready.len()), (3, 1), "4 waits for 3");
+        o.put(3, Some(record(3))).expect("put");
+        o.put(6, Some(record(6))).expect("put");
+        o.finish().expect("finish");
+        drop(o);
+        assert_eq!(seqs(&out), [0, 2, 3, 4, 6], "finish writes past a gap");
+    }
+}

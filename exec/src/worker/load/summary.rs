@@ -36,7 +36,7 @@ pub struct LoadSummary {
     pub late: u64,
     pub max_late_ms: f64,
     pub wall_s: f64,
-    /// Responses (of any kind) per wall second.
+    /// Finished invocations (served, dropped or failed) per wall second.
     pub throughput_per_s: f64,
     /// Served invocations (records), from the request's first byte
     /// written to the response's last byte read.
@@ -137,6 +137,10 @@ impl LoadSummary {
             ms(self.latency.max_ms),
             self.latency.n
         );
+        if self.late > 0 {
+            s += "note      late calls waited in this client, not in the worker: their records\n          \
+                  do not count that wait (raise --concurrency-cap or lower --speedup)\n";
+        }
         if let Some(why) = &self.interrupted {
             s += &format!("stopped   {why}\n");
         }
