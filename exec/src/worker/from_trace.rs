@@ -150,10 +150,14 @@ fn package_modules(catalog: &Catalog) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// Writes the registry of `catalog` into `out` (created; must be empty).
-/// With `find_links`, first checks that it holds a wheel or source
-/// distribution for every package a function needs (closures included),
-/// so an offline worker will not fail on its first request.
+/// Writes the registry of `catalog` into `out` (created; must be new or
+/// empty). With `find_links`, first checks that it holds a wheel or
+/// source distribution for every package a function needs (closures
+/// included), so an offline worker will not fail on its first request.
+///
+/// The folder is written beside `out` and renamed into place (over an
+/// empty `out`), so a worker already polling `out` never sees half a
+/// registry, and a failure leaves nothing behind.
 pub fn write_registry(
     catalog: &Catalog,
     trace_name: &str,
@@ -163,7 +167,53 @@ pub fn write_registry(
     if let Some(dir) = find_links {
         check_wheels(catalog, dir)?;
     }
-    prepare_out(out)?;
+    check_out(out)?;
+    let tmp = staging(out)?;
+    let written = write_functions(catalog, trace_name, &tmp).and_then(|w| {
+        std::fs::rename(&tmp, out).map_err(|err| FromTraceError::Io {
+            op: "rename into place",
+            path: out.to_path_buf(),
+            err,
+        })?;
+        Ok(w)
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    written
+}
+
+/// The staging folder beside `out`, created empty.
+fn staging(out: &Path) -> Result<PathBuf, FromTraceError> {
+    let name = out.file_name().ok_or_else(|| FromTraceError::Io {
+        op: "name",
+        path: out.to_path_buf(),
+        err: std::io::Error::new(std::io::ErrorKind::InvalidInput, "no folder name"),
+    })?;
+    let tmp = out.with_file_name(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    if tmp.exists() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    let io = |op| {
+        let path = tmp.clone();
+        move |err| FromTraceError::Io { op, path, err }
+    };
+    std::fs::create_dir_all(&tmp).map_err(io("create"))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).map_err(io("chmod"))?;
+    Ok(tmp)
+}
+
+/// Every function's folder under `root`.
+fn write_functions(
+    catalog: &Catalog,
+    trace_name: &str,
+    root: &Path,
+) -> Result<Written, FromTraceError> {
     let names = registry_names(catalog);
     let modules = package_modules(catalog);
     let all: BTreeSet<&String> = modules.iter().flatten().collect();
@@ -186,7 +236,7 @@ pub fn write_registry(
             .map_err(|e| fail(e.to_string()))?;
         let reqs = requirements(catalog, f, trace_name).map_err(fail)?;
         pins += reqs.1;
-        let dir = out.join(registry_name);
+        let dir = root.join(registry_name);
         write_file(&dir, "f.py", &src)?;
         write_file(&dir, "requirements.txt", &reqs.0)?;
     }
@@ -227,23 +277,22 @@ fn requirements(catalog: &Catalog, f: FunctionId, trace: &str) -> Result<(String
     Ok((text, canon.len()))
 }
 
-fn prepare_out(out: &Path) -> Result<(), FromTraceError> {
-    let io = |op, err| FromTraceError::Io {
-        op,
+fn check_out(out: &Path) -> Result<(), FromTraceError> {
+    let io = |err| FromTraceError::Io {
+        op: "read",
         path: out.to_path_buf(),
         err,
     };
     if out.exists() {
-        let mut entries = std::fs::read_dir(out).map_err(|e| io("read", e))?;
-        if let Some(entry) = entries.next() {
-            let entry = entry.map_err(|e| io("read", e))?;
+        if let Some(entry) = std::fs::read_dir(out).map_err(io)?.next() {
+            let entry = entry.map_err(io)?;
             return Err(FromTraceError::NotEmpty {
                 path: out.to_path_buf(),
                 entry: entry.file_name().to_string_lossy().into_owned(),
             });
         }
     }
-    std::fs::create_dir_all(out).map_err(|e| io("create", e))
+    Ok(())
 }
 
 /// Writes `dir/name` world-readable (the worker's containers read it).
@@ -362,6 +411,39 @@ mod tests {
             .iter()
             .all(|s| super::super::registry::valid_name(s)));
         assert_eq!(registry_names(&c), n, "deterministic");
+    }
+
+    #[test]
+    fn an_empty_folder_is_filled_and_a_failure_leaves_nothing() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let out = dir.path().join("reg");
+        std::fs::create_dir(&out).expect("mkdir");
+        write_registry(&catalog(&["a"]), "t", &out, None).expect("into an empty folder");
+        assert!(out.join("a/f.py").is_file());
+
+        let pkg = |v: &str| Package {
+            name: "six".into(),
+            version: v.into(),
+            deps: vec![],
+            modules: vec![],
+            import_ms: 0.0,
+            import_mb: 0.0,
+            install_ms: 0.0,
+            disk_bytes: 0,
+            imputed: false,
+        };
+        let mut header = catalog(&["ok", "both"]).header;
+        header.packages = vec![pkg("1.0"), pkg("1.1")];
+        header.functions[1].packages = vec![0, 1];
+        let two = Catalog::new(header).expect("catalog");
+        let out = dir.path().join("two");
+        let e = write_registry(&two, "t", &out, None).expect_err("two versions");
+        assert!(e.to_string().contains("six==1.0 and six==1.1"), "{e}");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(left, ["reg"], "no partial registry, no staging folder");
     }
 
     #[test]
