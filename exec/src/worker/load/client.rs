@@ -231,8 +231,13 @@ fn read_response(stream: &mut TcpStream, deadline: Instant) -> Result<Response, 
         }
         if let Some(h) = &head {
             if let Framing::Length(n) = h.framing {
-                if buf.len() >= h.body_start + n {
-                    return Ok(finish(h, &buf[h.body_start..h.body_start + n]));
+                let end = h.body_start + n;
+                if buf.len() >= end {
+                    let mut r = finish(h, &buf[h.body_start..end]);
+                    // Bytes past the response (this client never
+                    // pipelines): the connection is out of step, drop it.
+                    r.close |= buf.len() > end;
+                    return Ok(r);
                 }
             }
         }
