@@ -117,6 +117,11 @@ pub enum Command {
     /// cache, driven by the sock-core planner; writes measured records in
     /// `sim --records`'s schema (compare them with `sim compare`).
     Run(RunArgs),
+    /// Serve a function registry over HTTP (OpenLambda's API: POST
+    /// /run/<function>, GET /status, GET /stats) on the three tiers, driven
+    /// by the same planner and worker model as `sim`; picks up functions
+    /// added or changed on disk; SIGINT/SIGTERM drain and tear down.
+    Worker(WorkerArgs),
     /// Install packages (`name==version`) into an install cache folder:
     /// a wheel for the containers' Python when one exists, else built from
     /// source in a lean container. Prints each package's modules and time.
@@ -234,6 +239,45 @@ pub struct LoadArgs {
     /// Summary format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: SummaryFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Function registry: `<registry>/<function>/f.py` with `def f(event)`
+    /// and an optional `requirements.txt` of exact `name==version` pins.
+    #[arg(long)]
+    pub registry: PathBuf,
+    /// TCP address to listen on (port 0: any free port; the address is
+    /// printed). Loopback by default.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Also listen on this Unix socket.
+    #[arg(long)]
+    pub socket: Option<PathBuf>,
+    /// Settings file, as `sim --config` reads it (worker, tiers, cost).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Cost parameters (`sock-exec calibrate`'s output), as `sim --calibration`.
+    #[arg(long)]
+    pub calibration: Option<PathBuf>,
+    /// Offline: install wheels only from this folder. Without it, PyPI.
+    #[arg(long)]
+    pub find_links: Option<PathBuf>,
+    /// Per-request timeout (seconds): a handler running longer is killed
+    /// and its call answered 504.
+    #[arg(long, default_value = "30", value_parser = parse_timeout)]
+    pub timeout_s: Duration,
+    /// Longest drain on SIGINT/SIGTERM before the calls still in flight
+    /// are cut (seconds).
+    #[arg(long, default_value = "30", value_parser = parse_timeout)]
+    pub drain_timeout_s: Duration,
+    /// Work folder (the run's install cache, the metadata cache of the
+    /// registry's packages). Default: `<state>/worker`.
+    #[arg(long)]
+    pub work: Option<PathBuf>,
+    /// Cgroup folder of the worker's containers (one per worker on a host).
+    #[arg(long, default_value = "sock-exec-worker")]
+    pub cgroup_prefix: PathBuf,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -205,13 +205,17 @@ impl CgroupBackend {
         }
     }
 
-    /// Current memory charged to `cg`, in bytes.
-    pub fn memory_current(&self, cg: &Cgroup) -> CgroupResult<u64> {
-        let file = match self {
+    /// The file of the memory charged to `cg` and the cgroups below it.
+    pub fn memory_file(&self, cg: &Cgroup) -> PathBuf {
+        match self {
             CgroupBackend::V1(b) => b.memory_path(cg).join("memory.usage_in_bytes"),
             CgroupBackend::V2(b) => b.path(cg).join("memory.current"),
-        };
-        let text = read(&file)?;
+        }
+    }
+
+    /// Current memory charged to `cg`, in bytes.
+    pub fn memory_current(&self, cg: &Cgroup) -> CgroupResult<u64> {
+        let text = read(self.memory_file(cg))?;
         Ok(text.trim().parse().unwrap_or(0))
     }
 

@@ -5,6 +5,7 @@
 mod install;
 mod load;
 mod run;
+mod worker;
 
 use crate::base::{self, BaseImage, BaseOptions};
 use crate::cgroup::{detect, CgroupLayout};
@@ -20,7 +21,11 @@ use std::time::Instant;
 pub fn catches_stop_signals(command: &Command) -> bool {
     matches!(
         command,
-        Command::Run(_) | Command::Invoke { .. } | Command::Install(_) | Command::Load(_)
+        Command::Run(_)
+            | Command::Worker(_)
+            | Command::Invoke { .. }
+            | Command::Install(_)
+            | Command::Load(_)
     )
 }
 
@@ -110,6 +115,7 @@ pub fn execute(cli: &Cli) -> Result<()> {
             Ok(())
         }
         Command::Run(args) => run::run_trace(cli, args),
+        Command::Worker(args) => worker::serve(cli, args),
         Command::Packages(args) => install::packages(args),
         Command::Registry(args) => load::registry(args),
         Command::Load(args) => load::load(args),

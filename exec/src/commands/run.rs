@@ -46,6 +46,8 @@ pub(super) fn run_trace(cli: &Cli, args: &crate::cli::RunArgs) -> Result<()> {
         progress_every: args.progress,
         worker: settings.worker.clone(),
         concurrent: args.concurrent,
+        handler_dirs: None,
+        from_clients: false,
     };
     let mut config = ExecutorConfig::new(cli.state.clone(), root);
     config.cgroup_prefix = "sock-exec-run".into();

@@ -23,7 +23,8 @@
 
 use super::pips::LateFailure;
 use super::real::Real;
-use super::{stopped, RunError, Runner};
+use super::source::{Arrivals, Due};
+use super::{RunError, Runner};
 use crate::container::Pending;
 use crate::sys::clock;
 use sock_core::engine::{Call, Served};
@@ -34,20 +35,20 @@ use sock_core::{InstanceId, Micros};
 
 /// Wall-clock time of a concurrent replay.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Wall {
+pub(crate) struct Wall {
     /// CLOCK_MONOTONIC ns at trace time 0.
-    pub(super) origin_ns: u64,
-    pub(super) speedup: f64,
+    pub(crate) origin_ns: u64,
+    pub(crate) speedup: f64,
 }
 
 impl Wall {
     /// Trace time (µs) at monotonic instant `ns`.
-    pub(super) fn virtual_us(&self, ns: u64) -> Micros {
+    pub(crate) fn virtual_us(&self, ns: u64) -> Micros {
         Micros((ns.saturating_sub(self.origin_ns) as f64 * self.speedup / 1000.0) as u64)
     }
 
     /// Monotonic ns at which trace time `t` is due.
-    pub(super) fn due_ns(&self, t: Micros) -> u64 {
+    pub(crate) fn due_ns(&self, t: Micros) -> u64 {
         self.origin_ns
             .saturating_add((t.0 as f64 * 1000.0 / self.speedup).min(u64::MAX as f64 / 2.0) as u64)
     }
@@ -98,7 +99,7 @@ impl Real<'_, '_> {
         p: super::serve::Prepared,
     ) -> Result<Served, RunError> {
         let sent = match self.instances.get(&p.instance) {
-            Some(c) => Pending::send(c, &super::handlers::request_body(plan), self.opts.timeout),
+            Some(c) => Pending::send(c, &self.requests.body(call.seq, plan), self.opts.timeout),
             None => return Err(super::cerr("serve", "the prepared container vanished")),
         };
         let (pending, failed) = match sent {
@@ -120,14 +121,16 @@ impl Real<'_, '_> {
         Ok(Served::Running)
     }
 
-    /// Waits up to `until_ns` for responses and pip exits; returns the
-    /// invocations that ended (response whole, failed or timed out), each
-    /// with the instant its response was read, and their records; and the
-    /// calls that waited for installs and then could not start.
+    /// Waits up to `until_ns` for responses, pip exits and the source's
+    /// sockets (`extra`); returns the invocations that ended (response
+    /// whole, failed or timed out), each with the instant its response was
+    /// read, and their records; the calls that waited for installs and
+    /// then could not start; and which of `extra` polled readable.
     fn collect(
         &mut self,
         planner: &sock_core::planner::Planner<'_>,
         until_ns: u64,
+        extra: &[std::os::fd::BorrowedFd<'_>],
     ) -> Result<Collected, RunError> {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         let now = clock::monotonic_ns();
@@ -153,6 +156,8 @@ impl Real<'_, '_> {
             .map(|p| PollFd::new(p.fd(), PollFlags::POLLIN))
             .chain(self.pips.fds().map(|fd| PollFd::new(fd, PollFlags::POLLIN)))
             .collect();
+        let first_extra = fds.len();
+        fds.extend(extra.iter().map(|fd| PollFd::new(*fd, PollFlags::POLLIN)));
         if ready.is_empty() && !fds.is_empty() {
             let ms = wait_ns.div_ceil(1_000_000).min(i32::MAX as u64) as i32;
             match poll(
@@ -166,6 +171,10 @@ impl Real<'_, '_> {
         } else if ready.is_empty() && wait_ns > 0 {
             std::thread::sleep(std::time::Duration::from_nanos(wait_ns));
         }
+        let readable: Vec<bool> = fds[first_extra..]
+            .iter()
+            .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
         drop(fds);
         ready.extend(ids);
         let mut done = Vec::new();
@@ -188,13 +197,19 @@ impl Real<'_, '_> {
             if let Some(c) = self.instances.get_mut(&id) {
                 self.exec.settle(c, &result);
             }
+            let timed_out = matches!(result, Err(crate::container::InvokeError::Timeout(_)));
             let r = super::failed_request(result);
+            self.requests.answered(f.call.seq, &r, timed_out);
             let rec = self.record(&f.call, f.prepared, &r, done_ns);
             done.push((done_ns, id, rec));
         }
         done.sort_by_key(|d| d.0);
         let late = self.poll_pips(planner)?;
-        Ok(Collected { done, late })
+        Ok(Collected {
+            done,
+            late,
+            readable,
+        })
     }
 }
 
@@ -202,6 +217,7 @@ impl Real<'_, '_> {
 struct Collected {
     done: Vec<(u64, InstanceId, InvocationRecord)>,
     late: Vec<LateFailure>,
+    readable: Vec<bool>,
 }
 
 /// One event for the engine.
@@ -214,44 +230,39 @@ enum Event {
     Arrive(u64, Invocation),
 }
 
-/// Replays `invocations` concurrently in wall-clock time; `write` gets
-/// the records as their invocations complete.
-pub(super) fn run<I>(
-    runner: &mut Runner<'_, '_>,
-    invocations: I,
-    limit: Option<u64>,
-    write: &mut dyn FnMut(Vec<InvocationRecord>) -> Result<(), RunError>,
-) -> Result<(), RunError>
-where
-    I: Iterator<Item = Result<Invocation, sock_core::trace::TraceError>>,
-{
+/// Serves the calls of `source` concurrently in wall-clock time until it
+/// has ended and nothing is in flight or queued; `source` gets the records
+/// as their calls complete.
+pub(crate) fn run(runner: &mut Runner<'_, '_>, source: &mut dyn Arrivals) -> Result<(), RunError> {
     let speedup = runner.real.opts.speedup.unwrap_or(1.0);
     let wall = Wall {
         origin_ns: clock::monotonic_ns(),
         speedup,
     };
     runner.real.wall = Some(wall);
-    let mut arrivals = invocations
-        .enumerate()
-        .take_while(|(seq, _)| limit.is_none_or(|l| (*seq as u64) < l))
-        .peekable();
     let mut last = Micros::ZERO;
     loop {
-        stopped()?;
+        source.check_stop()?;
         let engine = runner.replay.engine_mut();
         let idle = runner.real.inflight.is_empty() && runner.real.pips.is_idle();
-        let next_arrival = match arrivals.peek() {
-            Some((_, Ok(inv))) => wall.due_ns(inv.time),
-            Some((_, Err(_))) => 0,
-            None if idle && engine.queued() == 0 => break,
-            None => u64::MAX,
+        let due = source.next_due(&wall);
+        let next_arrival = match due {
+            Due::At(ns) => ns,
+            Due::Ended if idle && engine.queued() == 0 => break,
+            Due::Ended | Due::Waiting => u64::MAX,
         };
         // A pre-warm is due at its own time, not at the next event's
         // (after the last arrival there is none, as in the virtual replay).
-        let timer = engine.next_timer().filter(|_| arrivals.peek().is_some());
+        let timer = engine.next_timer().filter(|_| due != Due::Ended);
         let next_due = next_arrival.min(timer.map_or(u64::MAX, |t| wall.due_ns(t)));
         let planner = runner.replay.engine().planner();
-        let Collected { done, late } = runner.real.collect(planner, next_due)?;
+        let fds = source.fds();
+        let Collected {
+            done,
+            late,
+            readable,
+        } = runner.real.collect(planner, next_due, &fds)?;
+        drop(fds);
         let now_ns = clock::monotonic_ns();
         let mut events: Vec<(Micros, u8, Event)> = Vec::new();
         for (ns, id, rec) in done {
@@ -264,19 +275,10 @@ where
         if let Some(t) = timer.filter(|t| wall.due_ns(*t) <= now_ns) {
             events.push((t, 1, Event::Timer));
         }
-        while let Some((_, Ok(inv))) = arrivals.peek() {
-            if wall.due_ns(inv.time) > now_ns {
-                break;
-            }
-            let Some((seq, Ok(inv))) = arrivals.next() else {
-                break;
-            };
-            events.push((inv.time, 2, Event::Arrive(seq as u64, inv)));
-        }
-        if let Some((_, Err(_))) = arrivals.peek() {
-            if let Some((_, Err(e))) = arrivals.next() {
-                return Err(super::cerr("trace", e));
-            }
+        let engine = runner.replay.engine();
+        source.observe(engine.planner(), engine.stats());
+        for (seq, inv) in source.take_due(&wall, now_ns, &readable, &mut runner.real.requests)? {
+            events.push((inv.time, 2, Event::Arrive(seq, inv)));
         }
         events.sort_by_key(|e| (e.0, e.1));
         for (t, _, ev) in events {
@@ -305,7 +307,7 @@ where
         runner.note_queue();
         runner.real.private.sweep()?;
         let recs = runner.take_records();
-        write(recs)?;
+        source.delivered(recs, &mut runner.real.requests)?;
     }
     Ok(())
 }

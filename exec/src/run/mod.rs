@@ -44,6 +44,7 @@ mod pips;
 mod private;
 mod real;
 mod serve;
+pub(crate) mod source;
 mod summary;
 mod teardown;
 mod zygotes;
@@ -116,6 +117,13 @@ pub struct RunOptions {
     /// Serve invocations concurrently in wall-clock time (paced at
     /// `speedup`, 1 when unset) instead of one at a time in virtual time.
     pub concurrent: bool,
+    /// Each function's handler folder (holding `f.py`), by function index
+    /// (`sock-exec worker`: the registry's folders); `None`: generated
+    /// from the trace (`handlers.rs`).
+    pub handler_dirs: Option<Vec<PathBuf>>,
+    /// Calls come from clients (`sock-exec worker`): each carries its own
+    /// event and gets its handler's response (`source::Requests`).
+    pub from_clients: bool,
 }
 /// A run: the engine (with the planner) and what it holds for real.
 #[derive(Debug)]
@@ -160,7 +168,21 @@ impl<'e, 'c> Runner<'e, 'c> {
                 }
             })
             .collect();
-        let handler_dirs = handlers::write_handlers(catalog, &modules, &work.join("handlers"))?;
+        let handler_dirs = match &opts.handler_dirs {
+            Some(dirs) if dirs.len() == catalog.function_count() => dirs.clone(),
+            Some(dirs) => {
+                return Err(RunError::BadTrace(format!(
+                    "{} handler folders for {} functions",
+                    dirs.len(),
+                    catalog.function_count()
+                )))
+            }
+            None => handlers::write_handlers(catalog, &modules, &work.join("handlers"))?,
+        };
+        let requests = source::Requests {
+            from_clients: opts.from_clients,
+            ..Default::default()
+        };
         let private = private::PrivateCopies::new(work.join("uncached"));
         let options = EngineOptions::from_worker(&opts.worker);
         let mut real = Real {
@@ -186,6 +208,7 @@ impl<'e, 'c> Runner<'e, 'c> {
             pips: Default::default(),
             lost_spares: Vec::new(),
             applying_deferred: false,
+            requests,
         };
         real.start_zygotes(&planner)?;
         let mut replay = VirtualReplay::new(Engine::new(planner, options));
@@ -195,6 +218,22 @@ impl<'e, 'c> Runner<'e, 'c> {
 
     pub fn planner(&self) -> &Planner<'c> {
         self.replay.engine().planner()
+    }
+
+    /// Serves `source`'s calls concurrently in wall-clock time until it
+    /// ends and nothing is in flight or queued (`sock-exec worker`).
+    pub(crate) fn serve(&mut self, source: &mut dyn source::Arrivals) -> Result<(), RunError> {
+        concurrent::run(self, source)
+    }
+
+    /// The counts so far (the summary `finish` returns completes them).
+    pub fn summary(&self) -> &RunSummary {
+        &self.real.summary
+    }
+
+    /// The engine's counts (queued, dropped, ...).
+    pub fn engine_stats(&self) -> sock_core::engine::EngineStats {
+        self.replay.engine().stats()
     }
 
     /// Host pids of the live Zygotes (tests kill them to test repair).
@@ -384,7 +423,14 @@ where
         Ok(())
     };
     if runner.real.opts.concurrent {
-        concurrent::run(&mut runner, invocations, limit, &mut write)?;
+        let arrivals = invocations
+            .enumerate()
+            .take_while(|(seq, _)| limit.is_none_or(|l| (*seq as u64) < l));
+        let mut source = source::TraceArrivals {
+            arrivals: arrivals.peekable(),
+            write: &mut write,
+        };
+        concurrent::run(&mut runner, &mut source)?;
         return runner.finish();
     }
     for (seq, inv) in invocations.enumerate() {

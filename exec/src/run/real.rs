@@ -72,6 +72,8 @@ pub(super) struct Real<'e, 'c> {
     pub(super) lost_spares: Vec<u64>,
     /// Set while `pips.rs` applies put-off Zygote decisions.
     pub(super) applying_deferred: bool,
+    /// Clients' events and responses (`sock-exec worker`).
+    pub(super) requests: super::source::Requests,
 }
 
 impl Effects for Real<'_, '_> {
@@ -127,6 +129,10 @@ impl Effects for Real<'_, '_> {
     }
 
     fn dropped(&mut self, planner: &Planner<'_>, call: &sock_core::engine::Dropped) {
+        if self.requests.from_clients {
+            self.requests.events.remove(&call.seq);
+            self.requests.dropped.push((call.seq, call.reason.as_str()));
+        }
         tracing::info!(
             seq = call.seq,
             function = %planner.catalog().function(call.inv.function).name,

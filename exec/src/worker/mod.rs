@@ -16,7 +16,11 @@
 //! a catalog built from the registry (closures completed from package
 //! metadata, import costs measured), the command, and the load test.
 
+pub mod catalog;
+pub mod conn;
 pub mod from_trace;
 pub mod http;
 pub mod load;
 pub mod registry;
+pub mod server;
+pub mod stats;

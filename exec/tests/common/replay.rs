@@ -110,6 +110,8 @@ pub fn options(dir: &Path) -> Result<RunOptions, String> {
         progress_every: 0,
         worker: sock_core::worker::WorkerConfig::unbounded(),
         concurrent: false,
+        handler_dirs: None,
+        from_clients: false,
     })
 }
 
