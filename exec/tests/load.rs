@@ -519,3 +519,17 @@ fn the_commands_write_a_registry_and_records_sim_compare_reads() {
         .collect();
     assert_eq!(seqs, [0, 2, 4]);
 }
+
+#[test]
+fn a_call_that_finds_every_slot_busy_waits_and_is_counted() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // Call 0 hangs until its timeout; call 1, due 1 ms later, must wait
+    // for the one slot.
+    let trace = write_trace(dir.path(), &["hang", "fa"], 2);
+    let (url, _) = fake(|f| if f == "hang" { Reply::Hang } else { Reply::Ok });
+    let r = run(&trace, &url, 1, Duration::from_millis(200), &never);
+    assert_eq!((r.summary.sent, r.summary.ok), (2, 1));
+    assert_eq!(r.summary.errors.get("timeout"), Some(&1));
+    assert_eq!((r.summary.late_at_cap, r.summary.late), (1, 1));
+    assert!(r.summary.render().contains("waited for a slot"));
+}

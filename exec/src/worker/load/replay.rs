@@ -164,6 +164,8 @@ struct State<'w, 's> {
     progress_every: Option<Duration>,
     stop: &'s dyn Fn() -> Option<String>,
     failure: Option<LoadError>,
+    /// The call being paced found every slot busy at its time.
+    capped: bool,
 }
 
 impl State<'_, '_> {
@@ -223,8 +225,11 @@ impl State<'_, '_> {
                 Some(d) => d.saturating_duration_since(now),
                 None => TICK,
             };
-            if due.is_some() && until_due.is_zero() && self.pool.in_flight < cap {
-                return true;
+            if due.is_some() && until_due.is_zero() {
+                if self.pool.in_flight < cap {
+                    return true;
+                }
+                self.capped = true;
             }
             self.tick(if until_due.is_zero() {
                 TICK
@@ -293,6 +298,7 @@ where
         progress_every: opts.progress_every,
         stop,
         failure: None,
+        capped: false,
     };
     let cap = opts.concurrency.max(1);
     for (seq, inv) in invocations.enumerate() {
@@ -312,9 +318,11 @@ where
         };
         let offset = Duration::try_from_secs_f64(job.call.arrival_us as f64 / 1e6 / opts.speedup);
         let due = offset.ok().and_then(|d| start.checked_add(d));
+        st.capped = false;
         if !st.wait_to_send(due, cap) {
             break;
         }
+        st.summary.late_at_cap += st.capped as u64;
         if let Some(late) = due.map(|d| d.elapsed()) {
             if late > Duration::from_millis(1) {
                 st.summary.late += 1;

@@ -31,9 +31,12 @@ pub struct LoadSummary {
     pub errors: BTreeMap<String, u64>,
     /// The first message of each error class.
     pub first_error: BTreeMap<String, String>,
-    /// Requests sent over 1 ms after their trace time because the
-    /// concurrency cap was reached (or the client fell behind).
+    /// Requests sent over 1 ms after their trace time (the concurrency
+    /// cap, or a busy client host).
     pub late: u64,
+    /// Requests that found every slot busy at their time and waited for
+    /// one (in this client: their records do not count that wait).
+    pub late_at_cap: u64,
     pub max_late_ms: f64,
     pub wall_s: f64,
     /// Finished invocations (served, dropped or failed) per wall second.
@@ -126,8 +129,8 @@ impl LoadSummary {
             s += &format!("  {class:<12} {n:>8}  first: {first}\n");
         }
         s += &format!(
-            "late      {} (sent > 1 ms behind the trace; max {:.1} ms)\nwall      {:.2} s, {:.1} responses/s\n",
-            self.late, self.max_late_ms, self.wall_s, self.throughput_per_s
+            "late      {} (sent > 1 ms behind the trace; max {:.1} ms; {} waited for a slot)\nwall      {:.2} s, {:.1} finished/s\n",
+            self.late, self.max_late_ms, self.late_at_cap, self.wall_s, self.throughput_per_s
         );
         s += &format!(
             "latency   p50 {} ms, p95 {} ms, p99 {} ms, max {} ms (client-measured, {} served)\n",
@@ -137,9 +140,9 @@ impl LoadSummary {
             ms(self.latency.max_ms),
             self.latency.n
         );
-        if self.late > 0 {
-            s += "note      late calls waited in this client, not in the worker: their records\n          \
-                  do not count that wait (raise --concurrency-cap or lower --speedup)\n";
+        if self.late_at_cap > 0 {
+            s += "note      calls that waited for a slot waited in this client, not in the worker:\n          \
+                  their records do not count that wait (raise --concurrency-cap or lower --speedup)\n";
         }
         if let Some(why) = &self.interrupted {
             s += &format!("stopped   {why}\n");
