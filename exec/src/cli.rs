@@ -61,6 +61,20 @@ pub fn parse_count(s: &str) -> Result<usize, String> {
     }
 }
 
+/// Most requests `sock-exec load` keeps in flight (one client thread each).
+pub const MAX_CONCURRENCY_CAP: usize = 4096;
+
+/// `--concurrency-cap`: in [1, [`MAX_CONCURRENCY_CAP`]].
+pub fn parse_cap(s: &str) -> Result<usize, String> {
+    let n = parse_count(s)?;
+    if n > MAX_CONCURRENCY_CAP {
+        return Err(format!(
+            "{n}: at most {MAX_CONCURRENCY_CAP} requests in flight (one thread each)"
+        ));
+    }
+    Ok(n)
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "sock-exec",
@@ -119,6 +133,14 @@ pub enum Command {
     /// Measure the cost model's parameters on this host and write the
     /// calibration file `sim --calibration` reads.
     Calibrate(CalibrateArgs),
+    /// Write a function registry folder (`<function>/f.py`,
+    /// `requirements.txt`) standing in for a trace's functions, for
+    /// `sock-exec worker` to serve and `sock-exec load` to replay.
+    Registry(RegistryArgs),
+    /// Replay a trace over HTTP against an OpenLambda-compatible worker
+    /// (`POST /run/<function>`) in wall time; writes the worker's records
+    /// (plus the HTTP hop) in `sim --records`' schema for `sim compare`.
+    Load(LoadArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -168,6 +190,52 @@ pub struct RunArgs {
     /// Progress line every N invocations (0: none).
     #[arg(long, default_value_t = 500)]
     pub progress: u64,
+    /// Summary format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: SummaryFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// Trace whose functions to write (format: traces/README.md).
+    #[arg(long)]
+    pub from_trace: PathBuf,
+    /// The registry folder to create (must be new or empty).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Check that this folder holds a wheel (or sdist) for every package
+    /// the functions need (e.g. `sock-exec packages`'s output), so an
+    /// offline worker will not fail at its first request.
+    #[arg(long)]
+    pub find_links: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Trace file (format: traces/README.md).
+    #[arg(long)]
+    pub trace: PathBuf,
+    /// The worker, `http://host:port[/prefix]`.
+    #[arg(long)]
+    pub url: String,
+    /// Write one JSON record per served invocation here, in trace order.
+    #[arg(long)]
+    pub records: Option<PathBuf>,
+    /// Send each invocation at its trace time / SPEEDUP after the start.
+    #[arg(long, default_value = "1", value_parser = parse_speedup)]
+    pub speedup: f64,
+    /// Replay only the first N invocations.
+    #[arg(long)]
+    pub limit: Option<u64>,
+    /// Most requests in flight; a call due while all are busy waits.
+    #[arg(long, default_value = "64", value_parser = parse_cap)]
+    pub concurrency_cap: usize,
+    /// Per-request timeout (seconds): connect, send and response.
+    #[arg(long, default_value = "60", value_parser = parse_timeout)]
+    pub timeout_s: Duration,
+    /// A progress line on stderr every N seconds (0: none).
+    #[arg(long, default_value_t = 10)]
+    pub progress_s: u64,
     /// Summary format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: SummaryFormat,
@@ -374,6 +442,8 @@ mod tests {
             );
         }
         assert!(parse(&["run", "--trace", "t", "--speedup=10"]).is_ok());
+        assert!(parse(&["load", "--trace", "t", "--url", "u", "--concurrency-cap=8"]).is_ok());
+        assert!(parse(&["registry", "--from-trace", "t", "--out", "o"]).is_ok());
         for bad in [
             &[
                 "packages",
@@ -395,6 +465,19 @@ mod tests {
             &["bench", "containers", "-n", "0"],
             &["bench", "containers", "--concurrency", "1,0"],
             &["bench", "zygotes", "-n", "0"],
+            &["load", "--trace", "t", "--url", "u", "--speedup=0"],
+            &["load", "--trace", "t", "--url", "u", "--concurrency-cap=0"],
+            &[
+                "load",
+                "--trace",
+                "t",
+                "--url",
+                "u",
+                "--concurrency-cap=5000",
+            ],
+            &["load", "--trace", "t", "--url", "u", "--timeout-s=-1"],
+            &["load", "--trace", "t"],
+            &["registry", "--out", "o"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?} accepted");
         }

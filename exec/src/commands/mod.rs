@@ -3,6 +3,7 @@
 //! [`execute`], maps the error to an exit code).
 
 mod install;
+mod load;
 mod run;
 mod worker;
 
@@ -15,11 +16,16 @@ use std::time::Instant;
 
 /// Whether `command` holds containers and so catches SIGINT/SIGTERM to
 /// stop at a safe point and tear down (the default action would leave
-/// them behind).
+/// them behind), or, for `load`, to stop sending and still write the
+/// records and summary of the calls sent.
 pub fn catches_stop_signals(command: &Command) -> bool {
     matches!(
         command,
-        Command::Run(_) | Command::Worker(_) | Command::Invoke { .. } | Command::Install(_)
+        Command::Run(_)
+            | Command::Worker(_)
+            | Command::Invoke { .. }
+            | Command::Install(_)
+            | Command::Load(_)
     )
 }
 
@@ -111,6 +117,8 @@ pub fn execute(cli: &Cli) -> Result<()> {
         Command::Run(args) => run::run_trace(cli, args),
         Command::Worker(args) => worker::serve(cli, args),
         Command::Packages(args) => install::packages(args),
+        Command::Registry(args) => load::registry(args),
+        Command::Load(args) => load::load(args),
         Command::Install(args) => install::install(cli, args),
         Command::Calibrate(args) => {
             let root = existing_base(cli)?;

@@ -52,7 +52,7 @@ pub(super) fn write_handlers(
 /// is a JSON literal (a valid Python literal of the same value), module
 /// names are checked to be dotted identifiers and imported by
 /// `__import__`, never written into an `import` statement.
-fn handler_source(
+pub(crate) fn handler_source(
     name: &str,
     duration_s: f64,
     imports: &[String],

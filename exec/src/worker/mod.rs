@@ -18,7 +18,9 @@
 
 pub mod catalog;
 pub mod conn;
+pub mod from_trace;
 pub mod http;
+pub mod load;
 pub mod registry;
 pub mod server;
 pub mod stats;

@@ -73,7 +73,7 @@ fn io(path: &Path, e: std::io::Error) -> RegistryError {
 }
 
 /// A function's name: a URL path segment and a folder name.
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
         && name
