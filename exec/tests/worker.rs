@@ -520,8 +520,21 @@ fn sigterm_drains_and_leaves_nothing(dir: &Path) -> TestResult {
     let reg = dir.join("registry");
     function(&reg, "hello", HELLO);
     function(&reg, "slow", SLOW);
-    let w = Worker::start(dir, "drain", &reg, &[])?;
+    let sock = dir.join("worker.sock");
+    let sock_arg = sock.display().to_string();
+    let w = Worker::start(dir, "drain", &reg, &["--socket", &sock_arg])?;
     expect(&w.call("POST", "/run/hello", "{}")?, 200, "hello")?;
+    // The same API on the Unix socket.
+    let mut u =
+        std::os::unix::net::UnixStream::connect(&sock).map_err(|e| format!("{sock_arg}: {e}"))?;
+    u.write_all(b"POST /run/hello HTTP/1.1\r\nContent-Length: 14\r\nConnection: close\r\n\r\n{\"via\": \"uds\"}")
+        .map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    u.read_to_string(&mut text).map_err(|e| e.to_string())?;
+    check(
+        text.starts_with("HTTP/1.1 200") && text.contains("uds"),
+        format!("over the Unix socket: {text:?}"),
+    )?;
     expect(&w.call("POST", "/run/slow", "{}")?, 200, "slow warm-up")?;
     let addr = w.addr.clone();
     let inflight = std::thread::spawn(move || call(&addr, "POST", "/run/slow", r#"{"s": 1.0}"#));
@@ -534,6 +547,10 @@ fn sigterm_drains_and_leaves_nothing(dir: &Path) -> TestResult {
     check(
         call(&addr, "GET", "/status", "").is_err(),
         "nothing listens after the stop",
+    )?;
+    check(
+        !sock.exists(),
+        "the Unix socket file is removed at the stop",
     )?;
     w.check_nothing_left()
 }
