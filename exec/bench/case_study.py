@@ -73,7 +73,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--registry", default=os.path.join(wl.ROOT, "examples", "registry"))
     ap.add_argument("--function", default="resize")
-    ap.add_argument("--event", default='{"image": 0, "width": 128}')
+    ap.add_argument("--event", default='{"image": "clouds", "width": 128, "height": 96}')
     ap.add_argument("--n", type=int, default=30, help="calls per system and path")
     ap.add_argument("--n-pip", type=int, default=5, help="calls with no install cache")
     ap.add_argument("--out", default="case_study.csv")
