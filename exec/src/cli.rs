@@ -114,6 +114,10 @@ pub enum Command {
     /// Measure the cost model's parameters on this host and write the
     /// calibration file `sim --calibration` reads.
     Calibrate(CalibrateArgs),
+    /// The Docker baseline of `sock-exec worker`: the same HTTP API
+    /// (POST /run/<function>, GET /status, GET /stats) served from Docker
+    /// containers, warm (kept, optionally paused) or one per call.
+    DockerWorker(DockerWorkerArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -166,6 +170,30 @@ pub struct RunArgs {
     /// Summary format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: SummaryFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct DockerWorkerArgs {
+    /// Function registry: <registry>/<function>/f.py (+ requirements.txt).
+    #[arg(long)]
+    pub registry: PathBuf,
+    #[arg(long, default_value_t = 8090)]
+    pub port: u16,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub listen: String,
+    /// Idle containers kept per function (0: a fresh `docker run --rm`
+    /// container per call).
+    #[arg(long, default_value_t = 1)]
+    pub warm_pool: usize,
+    /// `docker pause` idle containers (OpenWhisk), unpaused by the next call.
+    #[arg(long)]
+    pub pause_idle: bool,
+    /// Install cache for the functions' requirements. Default: `<state>/packages`.
+    #[arg(long)]
+    pub packages: Option<PathBuf>,
+    /// Per-request timeout (seconds); past it the answer is 504.
+    #[arg(long, default_value = "30", value_parser = parse_timeout)]
+    pub timeout_s: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -2,6 +2,7 @@
 //! binary (`main.rs` parses, sets up logging and signals, calls
 //! [`execute`], maps the error to an exit code).
 
+mod docker_worker;
 mod install;
 mod run;
 
@@ -18,7 +19,7 @@ use std::time::Instant;
 pub fn catches_stop_signals(command: &Command) -> bool {
     matches!(
         command,
-        Command::Run(_) | Command::Invoke { .. } | Command::Install(_)
+        Command::Run(_) | Command::Invoke { .. } | Command::Install(_) | Command::DockerWorker(_)
     )
 }
 
@@ -110,6 +111,7 @@ pub fn execute(cli: &Cli) -> Result<()> {
         Command::Run(args) => run::run_trace(cli, args),
         Command::Packages(args) => install::packages(args),
         Command::Install(args) => install::install(cli, args),
+        Command::DockerWorker(args) => docker_worker::docker_worker(cli, args),
         Command::Calibrate(args) => {
             let root = existing_base(cli)?;
             let report = crate::calibrate::run(&cli.state, &root, args)?;

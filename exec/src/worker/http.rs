@@ -183,13 +183,29 @@ fn reason(status: u16) -> &'static str {
 
 /// A response with a JSON body.
 pub fn response(status: u16, body: &[u8], close: bool) -> Vec<u8> {
-    let mut out = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
+    response_with_headers(status, &[], body, close)
+}
+
+/// A response with a JSON body and extra headers (`X-Sock-Path`, say),
+/// written after the standard ones. Header names and values must not hold
+/// CR or LF (they are the server's own, never a client's).
+pub fn response_with_headers(
+    status: u16,
+    headers: &[(&str, String)],
+    body: &[u8],
+    close: bool,
+) -> Vec<u8> {
+    let mut head = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: {}\r\n",
         reason(status),
         body.len(),
         if close { "close" } else { "keep-alive" }
-    )
-    .into_bytes();
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut out = head.into_bytes();
     out.extend_from_slice(body);
     out
 }
@@ -280,5 +296,19 @@ mod tests {
         let text = String::from_utf8(e).expect("utf8");
         assert!(text.contains("404 Not Found") && text.contains("Connection: close"));
         assert!(text.ends_with(r#"{"error":"no function \"x\""}"#), "{text}");
+    }
+
+    #[test]
+    fn extra_headers_come_before_the_body() {
+        let r = response_with_headers(200, &[("X-Sock-Path", "docker_warm".into())], b"{}", false);
+        let text = String::from_utf8(r).expect("utf8");
+        assert!(
+            text.contains("\r\nX-Sock-Path: docker_warm\r\n\r\n{}"),
+            "{text}"
+        );
+        assert_eq!(
+            response(200, b"{}", true),
+            response_with_headers(200, &[], b"{}", true)
+        );
     }
 }

@@ -1,0 +1,204 @@
+//! The warm pool and the call path: a call takes an idle container of its
+//! function (warm, unpaused first if paused) or starts one (cold), and
+//! afterwards the container goes back to the pool (paused at once with
+//! `--pause-idle`) while the function has fewer than `warm_pool` idle
+//! ones, else it is removed. `warm_pool == 0` makes every call a fresh
+//! one-shot `docker run --rm` container.
+
+use super::container::{remove_by_name, Answer, CallError, Container, Launch};
+use super::stats::{Path as CallPath, Stats};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a `docker pause` or `rm -f` may take.
+const DOCKER_OP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What a call ended with, and which path served it. Hand `lease` back
+/// with [`Pool::finish`] once the response is written, so pausing (or
+/// removing) the container stays off the response's path.
+#[derive(Debug)]
+pub struct Served {
+    pub path: CallPath,
+    pub result: Result<Answer, CallError>,
+    pub lease: Option<Lease>,
+}
+
+/// A container in use, and whether its call went well.
+#[derive(Debug)]
+pub struct Lease {
+    function: String,
+    container: Container,
+    ok: bool,
+}
+
+/// Every container of one worker, idle or in use.
+#[derive(Debug)]
+pub struct Pool {
+    /// Launch settings per function (image, mounts).
+    launches: BTreeMap<String, Launch>,
+    warm_pool: usize,
+    pause_idle: bool,
+    /// Per-container io folders live here.
+    work_dir: PathBuf,
+    idle: Mutex<BTreeMap<String, Vec<Container>>>,
+    seq: AtomicU64,
+    stopping: AtomicBool,
+    pub stats: Stats,
+}
+
+impl Pool {
+    pub fn new(
+        launches: BTreeMap<String, Launch>,
+        warm_pool: usize,
+        pause_idle: bool,
+        work_dir: PathBuf,
+    ) -> Pool {
+        Pool {
+            launches,
+            warm_pool,
+            pause_idle,
+            work_dir,
+            idle: Mutex::new(BTreeMap::new()),
+            seq: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn has(&self, function: &str) -> bool {
+        self.launches.contains_key(function)
+    }
+
+    pub fn functions(&self) -> Vec<String> {
+        self.launches.keys().cloned().collect()
+    }
+
+    /// Idle containers per function.
+    pub fn idle_counts(&self) -> BTreeMap<String, usize> {
+        self.lock()
+            .iter()
+            .map(|(f, v)| (f.clone(), v.len()))
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<Container>>> {
+        // A thread that panicked while holding the lock left the map
+        // consistent (every change is one push or pop): keep using it.
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Calls `function` (known: [`Pool::has`]) with `event` by `deadline`.
+    pub fn call(&self, function: &str, event: &serde_json::Value, deadline: Instant) -> Served {
+        let start = Instant::now();
+        let warm = self.lock().get_mut(function).and_then(Vec::pop);
+        let (path, started) = match warm {
+            Some(c) => (CallPath::Warm, Ok(c)),
+            None => (CallPath::Cold, self.start(function, deadline)),
+        };
+        let mut c = match started {
+            Ok(c) => c,
+            Err(e) => {
+                self.stats.record(function, path, start.elapsed(), false);
+                return Served {
+                    path,
+                    result: Err(e),
+                    lease: None,
+                };
+            }
+        };
+        let result = c.call(event, deadline);
+        self.stats
+            .record(function, path, start.elapsed(), result.is_ok());
+        let lease = Lease {
+            function: function.to_string(),
+            container: c,
+            ok: result.is_ok(),
+        };
+        Served {
+            path,
+            result,
+            lease: Some(lease),
+        }
+    }
+
+    /// Ends a call: the container goes back to the pool, or is removed.
+    pub fn finish(&self, lease: Lease) {
+        match lease.ok {
+            true => self.give_back(&lease.function, lease.container),
+            false => self.discard(lease.container),
+        }
+    }
+
+    fn start(&self, function: &str, deadline: Instant) -> Result<Container, CallError> {
+        let Some(launch) = self.launches.get(function) else {
+            return Err(CallError::Garbage(format!("no function {function:?}")));
+        };
+        let n = self.seq.fetch_add(1, Ordering::SeqCst);
+        let name = format!("sockdw-{}-{n}", launch.instance);
+        let io_dir = self.work_dir.join(format!("c{n}"));
+        let res = Container::start(launch, &name, &io_dir, deadline);
+        if res.is_err() {
+            // A container docker started but that never answered.
+            let _ = remove_by_name(&name);
+            let _ = std::fs::remove_dir_all(&io_dir);
+        }
+        res
+    }
+
+    /// After a successful call: back to the pool, or removed.
+    fn give_back(&self, function: &str, mut c: Container) {
+        if self.warm_pool == 0 {
+            c.release();
+            return;
+        }
+        let room = !self.stopping.load(Ordering::SeqCst)
+            && self.lock().get(function).map_or(0, Vec::len) < self.warm_pool;
+        if !room {
+            self.discard(c);
+            return;
+        }
+        if self.pause_idle {
+            if let Err(e) = c.pause(DOCKER_OP_TIMEOUT) {
+                tracing::warn!(container = c.name, "docker pause failed: {e}");
+                self.discard(c);
+                return;
+            }
+        }
+        let mut idle = self.lock();
+        let list = idle.entry(function.to_string()).or_default();
+        if list.len() < self.warm_pool && !self.stopping.load(Ordering::SeqCst) {
+            list.push(c);
+        } else {
+            drop(idle);
+            self.discard(c);
+        }
+    }
+
+    fn discard(&self, c: Container) {
+        let name = c.name.clone();
+        if let Err(e) = c.remove() {
+            tracing::warn!(container = name, "docker rm -f failed: {e}");
+        }
+    }
+
+    /// Stops pooling and removes every idle container.
+    pub fn drain(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let all: Vec<Container> = std::mem::take(&mut *self.lock())
+            .into_values()
+            .flatten()
+            .collect();
+        for c in all {
+            self.discard(c);
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.drain();
+    }
+}
