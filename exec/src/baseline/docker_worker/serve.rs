@@ -3,7 +3,7 @@
 //! calls handed to the [`Pool`], keep-alive until the client closes, a
 //! request asks `Connection: close`, or the worker stops.
 
-use super::container::{Answer, CallError};
+use super::container::Answer;
 use super::pool::Pool;
 use crate::worker::http::{self, HttpError, Route};
 use std::io::{Read, Write};
@@ -104,9 +104,10 @@ fn answer(
                 Ok(Answer::HandlerError(why)) => {
                     (500, serde_json::json!({ "error": why }).to_string())
                 }
-                Err(CallError::Timeout(t)) => (
+                Err(e) if e.is_timeout() => (
                     504,
-                    serde_json::json!({ "error": format!("no answer within {t:?}") }).to_string(),
+                    serde_json::json!({ "error": format!("timed out after {timeout:?}: {e}") })
+                        .to_string(),
                 ),
                 Err(e) => (
                     500,

@@ -1,0 +1,2 @@
+def f(event):
+    return {"hello": "world", "event": event}
