@@ -222,20 +222,33 @@ impl Worker {
     }
 }
 
-/// `docker rm -f` of every container labelled `LABEL=instance`; returns
-/// how many there were.
+/// `docker rm -f` of every container labelled `LABEL=instance`, until
+/// none is listed (a one-shot container `--rm` is removing shows up as
+/// "removal already in progress": wait for it) or 60 s passed; returns
+/// how many the first listing held.
 pub fn remove_labelled(instance: &str) -> usize {
     let filter = format!("label={LABEL}={instance}");
-    let Ok(out) = docker_cli(&["ps", "-aq", "--filter", &filter], Duration::from_secs(60)) else {
-        return 0;
+    let list = || {
+        docker_cli(&["ps", "-aq", "--filter", &filter], Duration::from_secs(60))
+            .map(|out| out.split_whitespace().map(String::from).collect::<Vec<_>>())
+            .unwrap_or_default()
     };
-    let ids: Vec<&str> = out.split_whitespace().collect();
-    if !ids.is_empty() {
+    let start = Instant::now();
+    let mut first = None;
+    loop {
+        let ids = list();
+        first.get_or_insert(ids.len());
+        if ids.is_empty() || start.elapsed() > Duration::from_secs(60) {
+            if !ids.is_empty() {
+                tracing::warn!(left = ids.len(), "docker-worker: containers not removed");
+            }
+            return first.unwrap_or(0);
+        }
         let mut args = vec!["rm", "-f"];
-        args.extend(ids.iter().copied());
+        args.extend(ids.iter().map(String::as_str));
         if let Err(e) = docker_cli(&args, Duration::from_secs(120)) {
-            tracing::warn!("docker rm -f of leftovers: {e}");
+            tracing::debug!("docker rm -f of leftovers: {e}");
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
-    ids.len()
 }
