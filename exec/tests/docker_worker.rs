@@ -322,3 +322,24 @@ fn floor_server_serves_the_same_api_in_process() {
     assert_eq!(http(s.port, "GET", "/status", "").0, 200);
     s.stop();
 }
+
+#[test]
+fn a_killed_workers_containers_are_removed_by_the_next_worker() {
+    if !docker_ready("a_killed_workers_containers_are_removed_by_the_next_worker") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let reg = registry(dir.path());
+    let mut s = docker_worker(&reg, &[]);
+    assert_eq!(http(s.port, "POST", "/run/hello", "{}").0, 200);
+    s.child.kill().expect("SIGKILL");
+    s.child.wait().expect("wait");
+    let dead = s.instance.clone();
+    assert!(
+        !containers_of(&dead).is_empty(),
+        "SIGKILL leaves its container"
+    );
+    let next = docker_worker(&reg, &[]);
+    assert_eq!(containers_of(&dead), Vec::<String>::new());
+    stop_leaves_nothing(next);
+}

@@ -60,6 +60,11 @@ pub enum CallError {
     Io(std::io::Error),
     #[error("the container's server answered garbage: {0}")]
     Garbage(String),
+    /// The event could not even be sent (an idle container that died,
+    /// or would not unpause): the call never started, so a fresh
+    /// container may serve it.
+    #[error("the container is gone: {0}")]
+    Stale(String),
 }
 
 impl CallError {
@@ -179,7 +184,8 @@ impl Container {
         deadline: Instant,
     ) -> Result<Answer, CallError> {
         if self.paused {
-            self.unpause(deadline)?;
+            self.unpause(deadline)
+                .map_err(|e| CallError::Stale(e.to_string()))?;
         }
         let mut line = serde_json::json!({ "event": event }).to_string();
         line.push('\n');
@@ -190,7 +196,13 @@ impl Container {
             .map_err(CallError::Io)?;
         stream
             .write_all(line.as_bytes())
-            .map_err(|e| io_or_timeout(e, timeout))?;
+            .map_err(|e| match e.kind() {
+                // The server exited: the peer of a Unix socket is gone.
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset => {
+                    CallError::Stale(e.to_string())
+                }
+                _ => io_or_timeout(e, timeout),
+            })?;
         self.conn
             .get_ref()
             .set_read_timeout(Some(left(deadline)))

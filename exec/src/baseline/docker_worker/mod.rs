@@ -36,7 +36,7 @@ use container::{docker as docker_cli, Launch, LABEL};
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -110,7 +110,8 @@ fn instance_id() -> String {
 }
 
 impl Worker {
-    /// Set-up, in order: Docker reachable; the image; the registry; each
+    /// Set-up, in order: Docker reachable; the image; the registry; the
+    /// leftovers of workers that died without shutting down; each
     /// function's packages; the runtime folder; the listening socket.
     pub fn new(cfg: &Config) -> Result<Worker, WorkerError> {
         let engine = docker::detect()
@@ -120,6 +121,7 @@ impl Worker {
             .image_from_rootfs(&cfg.rootfs, None)
             .map_err(WorkerError::Image)?;
         let registry = crate::worker::registry::Registry::load(&cfg.registry)?;
+        remove_orphans(&cfg.work_dir);
         let pkgs = packages::install_all(&registry, &cfg.packages, &cfg.python_version)
             .map_err(|e| WorkerError::Packages(Box::new(e)))?;
         let instance = instance_id();
@@ -249,6 +251,57 @@ pub fn remove_labelled(instance: &str) -> usize {
         if let Err(e) = docker_cli(&args, Duration::from_secs(120)) {
             tracing::debug!("docker rm -f of leftovers: {e}");
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Whether the worker of `instance` (`<pid>-<ms>`) is no longer running.
+fn is_dead(instance: &str) -> bool {
+    match instance
+        .split('-')
+        .next()
+        .and_then(|p| p.parse::<u32>().ok())
+    {
+        // Gone, a zombie, or the pid reused by another program.
+        Some(pid) => match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => {
+                let comm = stat.split(['(', ')']).nth(1).unwrap_or("");
+                let state = stat.rsplit(") ").next().unwrap_or("").chars().next();
+                comm != "sock-exec" || state == Some('Z')
+            }
+            Err(_) => true,
+        },
+        None => false,
+    }
+}
+
+/// Removes the containers and work folders of workers that are gone
+/// (killed with SIGKILL, say): their instance's pid no longer runs.
+/// Live workers' containers are left alone.
+fn remove_orphans(work_dir: &Path) {
+    let format = format!("{{{{.Label \"{LABEL}\"}}}}");
+    let filter = format!("label={LABEL}");
+    let listed = docker_cli(
+        &["ps", "-a", "--filter", &filter, "--format", &format],
+        Duration::from_secs(60),
+    )
+    .unwrap_or_default();
+    let dead: std::collections::BTreeSet<&str> =
+        listed.split_whitespace().filter(|i| is_dead(i)).collect();
+    for instance in dead {
+        let n = remove_labelled(instance);
+        tracing::info!(
+            instance,
+            removed = n,
+            "docker-worker: removed a dead worker's containers"
+        );
+    }
+    if let Ok(entries) = std::fs::read_dir(work_dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if is_dead(&name) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
         }
     }
 }

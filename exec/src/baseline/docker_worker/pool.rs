@@ -90,37 +90,52 @@ impl Pool {
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Calls `function` (known: [`Pool::has`]) with `event` by `deadline`.
+    /// Calls `function` (known: [`Pool::has`]) with `event` by `deadline`:
+    /// on an idle container if there is one (a gone one is replaced by a
+    /// cold start: the event never reached it), else on a new one.
     pub fn call(&self, function: &str, event: &serde_json::Value, deadline: Instant) -> Served {
         let start = Instant::now();
         let warm = self.lock().get_mut(function).and_then(Vec::pop);
-        let (path, started) = match warm {
-            Some(c) => (CallPath::Warm, Ok(c)),
-            None => (CallPath::Cold, self.start(function, deadline)),
-        };
-        let mut c = match started {
-            Ok(c) => c,
-            Err(e) => {
-                self.stats.record(function, path, start.elapsed(), false);
-                return Served {
-                    path,
-                    result: Err(e),
-                    lease: None,
-                };
+        let (path, result, container) = match warm {
+            Some(mut c) => match c.call(event, deadline) {
+                Err(CallError::Stale(why)) => {
+                    tracing::warn!(container = c.name, why, "an idle container is gone");
+                    self.discard(c);
+                    let (r, c) = self.cold(function, event, deadline);
+                    (CallPath::Cold, r, c)
+                }
+                r => (CallPath::Warm, r, Some(c)),
+            },
+            None => {
+                let (r, c) = self.cold(function, event, deadline);
+                (CallPath::Cold, r, c)
             }
         };
-        let result = c.call(event, deadline);
         self.stats
             .record(function, path, start.elapsed(), result.is_ok());
-        let lease = Lease {
+        let ok = result.is_ok();
+        let lease = container.map(|container| Lease {
             function: function.to_string(),
-            container: c,
-            ok: result.is_ok(),
-        };
+            container,
+            ok,
+        });
         Served {
             path,
             result,
-            lease: Some(lease),
+            lease,
+        }
+    }
+
+    /// A call on a container started for it.
+    fn cold(
+        &self,
+        function: &str,
+        event: &serde_json::Value,
+        deadline: Instant,
+    ) -> (Result<Answer, CallError>, Option<Container>) {
+        match self.start(function, deadline) {
+            Ok(mut c) => (c.call(event, deadline), Some(c)),
+            Err(e) => (Err(e), None),
         }
     }
 
