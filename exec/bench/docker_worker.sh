@@ -87,5 +87,6 @@ dw docker-warm-pool1 2 "$N_WARM" --warm-pool 1
 dw docker-warm-pool2 2 "$N_WARM" --warm-pool 2
 dw docker-paused-pool1 1 200 --warm-pool 1 --pause-idle
 dw docker-paused-pool2 2 200 --warm-pool 2 --pause-idle
+dw docker-paused-grace50-pool1 1 "$N_WARM" --warm-pool 1 --pause-idle --pause-grace-ms 50
 dw docker-cold 1 "$N_COLD" --warm-pool 0
 dw docker-cold 2 "$N_COLD" --warm-pool 0

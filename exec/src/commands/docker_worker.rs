@@ -15,6 +15,7 @@ pub(super) fn docker_worker(cli: &Cli, args: &DockerWorkerArgs) -> Result<()> {
         port: args.port,
         warm_pool: args.warm_pool,
         pause_idle: args.pause_idle,
+        pause_grace: std::time::Duration::from_millis(args.pause_grace_ms),
         rootfs,
         packages: args
             .packages
@@ -28,10 +29,11 @@ pub(super) fn docker_worker(cli: &Cli, args: &DockerWorkerArgs) -> Result<()> {
     let addr = worker.local_addr()?;
     // The line scripts and tests wait for (stdout, flushed).
     println!(
-        "docker-worker listening on http://{addr} (instance {}, warm pool {}, pause idle {})",
+        "docker-worker listening on http://{addr} (instance {}, warm pool {}, pause idle {}, pause grace {} ms)",
         worker.instance(),
         cfg.warm_pool,
-        cfg.pause_idle
+        cfg.pause_idle,
+        args.pause_grace_ms
     );
     use std::io::Write;
     std::io::stdout().flush()?;

@@ -95,6 +95,8 @@ pub struct Container {
     io_dir: PathBuf,
     conn: BufReader<UnixStream>,
     pub paused: bool,
+    /// When it last went back to the pool (the pause grace counts from here).
+    pub idle_since: Option<Instant>,
 }
 
 /// Runs a docker CLI command to completion within `timeout`; a non-zero
@@ -174,6 +176,7 @@ impl Container {
             io_dir: io_dir.to_path_buf(),
             conn: BufReader::new(conn),
             paused: false,
+            idle_since: None,
         })
     }
 

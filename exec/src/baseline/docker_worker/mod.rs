@@ -12,7 +12,8 @@
 //!   socket in a bind-mounted host folder ([`container`] says why);
 //! - afterwards the container stays, up to `--warm-pool N` idle ones per
 //!   function, paused with `docker pause` under `--pause-idle` (unpaused by
-//!   the next call); `--warm-pool 0` makes every call a per-call
+//!   the next call) at once or after `--pause-grace-ms` of idleness
+//!   (OpenWhisk's pause grace); `--warm-pool 0` makes every call a per-call
 //!   `docker run --rm` container ([`pool`]);
 //! - every response to `/run` carries `X-Sock-Path: docker_cold` or
 //!   `docker_warm`; `/stats` counts both and their median latencies
@@ -75,6 +76,8 @@ pub struct Config {
     pub port: u16,
     pub warm_pool: usize,
     pub pause_idle: bool,
+    /// With `pause_idle`: idle time before the pause (zero: at once).
+    pub pause_grace: Duration,
     /// Base root file system the image is imported from.
     pub rootfs: PathBuf,
     /// Install cache for the functions' requirements.
@@ -151,7 +154,13 @@ impl Worker {
             addr: addr.clone(),
             err,
         })?;
-        let pool = Pool::new(launches, cfg.warm_pool, cfg.pause_idle, work_dir.clone());
+        let pool = Pool::new(
+            launches,
+            cfg.warm_pool,
+            cfg.pause_idle,
+            cfg.pause_grace,
+            work_dir.clone(),
+        );
         Ok(Worker {
             pool: Arc::new(pool),
             listener,
@@ -175,6 +184,17 @@ impl Worker {
     pub fn serve(self, stop: &dyn Fn() -> bool) {
         let stopping = Arc::new(AtomicBool::new(false));
         let active = Arc::new(AtomicUsize::new(0));
+        let pauser = self.pool.pauses_later().then(|| {
+            let (pool, stopping) = (self.pool.clone(), stopping.clone());
+            std::thread::Builder::new()
+                .name("dw-pauser".into())
+                .spawn(move || {
+                    while !stopping.load(Ordering::SeqCst) {
+                        pool.pause_due();
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                })
+        });
         while !stop() {
             let ready = crate::sys::prim::wait_readable(
                 &[self.listener.as_fd()],
@@ -202,6 +222,9 @@ impl Worker {
             }
         }
         stopping.store(true, Ordering::SeqCst);
+        if let Some(Ok(t)) = pauser {
+            let _ = t.join();
+        }
         let waited = Instant::now();
         while active.load(Ordering::SeqCst) > 0 && waited.elapsed() < DRAIN_WAIT {
             std::thread::sleep(Duration::from_millis(20));

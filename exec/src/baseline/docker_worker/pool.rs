@@ -1,7 +1,8 @@
 //! The warm pool and the call path: a call takes an idle container of its
 //! function (warm, unpaused first if paused) or starts one (cold), and
-//! afterwards the container goes back to the pool (paused at once with
-//! `--pause-idle`) while the function has fewer than `warm_pool` idle
+//! afterwards the container goes back to the pool (with `--pause-idle`
+//! paused at once, or once idle for `--pause-grace-ms` by
+//! [`Pool::pause_due`], OpenWhisk's pause grace) while the function has fewer than `warm_pool` idle
 //! ones, else it is removed. `warm_pool == 0` makes every call a fresh
 //! one-shot `docker run --rm` container.
 
@@ -41,6 +42,8 @@ pub struct Pool {
     launches: BTreeMap<String, Launch>,
     warm_pool: usize,
     pause_idle: bool,
+    /// Idle time before a pause (zero: at once, on the call's thread).
+    pause_grace: Duration,
     /// Per-container io folders live here.
     work_dir: PathBuf,
     idle: Mutex<BTreeMap<String, Vec<Container>>>,
@@ -54,12 +57,14 @@ impl Pool {
         launches: BTreeMap<String, Launch>,
         warm_pool: usize,
         pause_idle: bool,
+        pause_grace: Duration,
         work_dir: PathBuf,
     ) -> Pool {
         Pool {
             launches,
             warm_pool,
             pause_idle,
+            pause_grace,
             work_dir,
             idle: Mutex::new(BTreeMap::new()),
             seq: AtomicU64::new(0),
@@ -175,13 +180,19 @@ impl Pool {
             self.discard(c);
             return;
         }
-        if self.pause_idle {
+        if self.pause_idle && self.pause_grace.is_zero() {
             if let Err(e) = c.pause(DOCKER_OP_TIMEOUT) {
                 tracing::warn!(container = c.name, "docker pause failed: {e}");
                 self.discard(c);
                 return;
             }
         }
+        c.idle_since = Some(Instant::now());
+        self.put_idle(function, c);
+    }
+
+    /// Into the pool if there is room and the worker is not stopping.
+    fn put_idle(&self, function: &str, c: Container) {
         let mut idle = self.lock();
         let list = idle.entry(function.to_string()).or_default();
         if list.len() < self.warm_pool && !self.stopping.load(Ordering::SeqCst) {
@@ -190,6 +201,46 @@ impl Pool {
             drop(idle);
             self.discard(c);
         }
+    }
+
+    /// Pauses the running idle containers idle for the pause grace or
+    /// longer (`--pause-idle --pause-grace-ms`; called every few
+    /// milliseconds by the worker's pauser thread). A container being
+    /// paused is out of the pool meanwhile: a call then starts another.
+    pub fn pause_due(&self) {
+        let due: Vec<(String, Container)> = {
+            let mut idle = self.lock();
+            let mut due = Vec::new();
+            for (f, list) in idle.iter_mut() {
+                let mut i = 0;
+                while i < list.len() {
+                    let c = &list[i];
+                    let expired = c
+                        .idle_since
+                        .is_some_and(|t| t.elapsed() >= self.pause_grace);
+                    if !c.paused && expired {
+                        due.push((f.clone(), list.swap_remove(i)));
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            due
+        };
+        for (f, mut c) in due {
+            match c.pause(DOCKER_OP_TIMEOUT) {
+                Ok(()) => self.put_idle(&f, c),
+                Err(e) => {
+                    tracing::warn!(container = c.name, "docker pause failed: {e}");
+                    self.discard(c);
+                }
+            }
+        }
+    }
+
+    /// Whether idle containers wait for a grace period before pausing.
+    pub fn pauses_later(&self) -> bool {
+        self.pause_idle && !self.pause_grace.is_zero()
     }
 
     fn discard(&self, c: Container) {
