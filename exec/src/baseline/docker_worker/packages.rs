@@ -4,11 +4,17 @@
 //! package, which the function's containers bind-mount read-only and put
 //! on PYTHONPATH. A package with no wheel for the containers' Python is
 //! an error: build it first with `sock-exec install` (the source build
-//! needs a lean container, which this baseline does not start).
+//! needs a lean container, which this baseline does not start). When the
+//! pins and every dependency their metadata names are already in the
+//! cache (one version each), the closure is read from the cache and pip
+//! is not run: a second start works offline.
 
-use crate::install::{build::BuildError, InstallError, Installer, Source};
+use crate::install::{
+    build::BuildError, canonical_name, normalize_key, InstallError, Installer, Source,
+};
 use crate::worker::registry::Registry;
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -56,7 +62,10 @@ pub fn install_all(
             err,
         };
         let pins: Vec<String> = f.requirements.iter().map(|p| p.key()).collect();
-        let keys = installer.resolve(&pins).map_err(ierr)?;
+        let keys = match cached_closure(&installer, &pins) {
+            Some(keys) => keys,
+            None => installer.resolve(&pins).map_err(ierr)?,
+        };
         let mut paths = Vec::new();
         for key in &keys {
             let (got, _) = installer
@@ -83,4 +92,38 @@ pub fn install_all(
         out.insert(name.clone(), paths);
     }
     Ok(out)
+}
+
+/// The closure of `pins` from the cache alone: every pin installed, and
+/// every `Requires-Dist` (markers other than extras not evaluated, so
+/// this may ask for more than pip would) installed in exactly one
+/// version; `None` sends the caller to pip's resolver.
+fn cached_closure(installer: &Installer, pins: &[String]) -> Option<Vec<String>> {
+    let installed = installer.installed().ok()?;
+    let mut by_name: BTreeMap<String, Vec<&String>> = BTreeMap::new();
+    for k in &installed {
+        let name = k.split_once("==").map_or(k.as_str(), |(n, _)| n);
+        by_name.entry(canonical_name(name)).or_default().push(k);
+    }
+    let mut todo: Vec<String> = Vec::new();
+    for p in pins {
+        let key = normalize_key(p).ok()?;
+        if !installer.is_installed(&key) {
+            return None;
+        }
+        todo.push(key);
+    }
+    let mut seen = BTreeSet::new();
+    while let Some(key) = todo.pop() {
+        if !seen.insert(key.clone()) {
+            continue;
+        }
+        for dep in installer.requires(&key).ok()? {
+            match by_name.get(&canonical_name(&dep)).map(Vec::as_slice) {
+                Some([one]) => todo.push((*one).clone()),
+                _ => return None,
+            }
+        }
+    }
+    Some(seen.into_iter().collect())
 }
