@@ -115,7 +115,7 @@ pub enum Command {
     /// calibration file `sim --calibration` reads.
     Calibrate(CalibrateArgs),
     /// The Docker baseline of `sock-exec worker`: the same HTTP API
-    /// (POST /run/<function>, GET /status, GET /stats) served from Docker
+    /// (`POST /run/<function>`, `GET /status`, `GET /stats`) served from Docker
     /// containers, warm (kept, optionally paused) or one per call.
     DockerWorker(DockerWorkerArgs),
     /// Benchmarks.
@@ -174,7 +174,7 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct DockerWorkerArgs {
-    /// Function registry: <registry>/<function>/f.py (+ requirements.txt).
+    /// Function registry: `<registry>/<function>/f.py` (+ `requirements.txt`).
     #[arg(long)]
     pub registry: PathBuf,
     #[arg(long, default_value_t = 8090)]
