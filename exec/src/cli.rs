@@ -188,8 +188,8 @@ pub struct DockerWorkerArgs {
     /// `docker pause` idle containers (OpenWhisk), unpaused by the next call.
     #[arg(long)]
     pub pause_idle: bool,
-    /// With --pause-idle: pause a container once idle this long (OpenWhisk's
-    /// pause grace, 50 ms in its defaults); 0 pauses right after each call.
+    /// With --pause-idle: pause a container once idle this long (OpenWhisk
+    /// pauses after a short grace period); 0 pauses right after each call.
     #[arg(long, default_value_t = 0)]
     pub pause_grace_ms: u64,
     /// Install cache for the functions' requirements. Default: `<state>/packages`.
