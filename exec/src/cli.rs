@@ -141,6 +141,10 @@ pub enum Command {
     /// (`POST /run/<function>`) in wall time; writes the worker's records
     /// (plus the HTTP hop) in `sim --records`' schema for `sim compare`.
     Load(LoadArgs),
+    /// The Docker baseline of `sock-exec worker`: the same HTTP API
+    /// (`POST /run/<function>`, `GET /status`, `GET /stats`) served from Docker
+    /// containers, warm (kept, optionally paused) or one per call.
+    DockerWorker(DockerWorkerArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -278,6 +282,34 @@ pub struct WorkerArgs {
     /// Cgroup folder of the worker's containers (one per worker on a host).
     #[arg(long, default_value = "sock-exec-worker")]
     pub cgroup_prefix: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DockerWorkerArgs {
+    /// Function registry: `<registry>/<function>/f.py` (+ `requirements.txt`).
+    #[arg(long)]
+    pub registry: PathBuf,
+    #[arg(long, default_value_t = 8090)]
+    pub port: u16,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub listen: String,
+    /// Idle containers kept per function (0: a fresh `docker run --rm`
+    /// container per call).
+    #[arg(long, default_value_t = 1)]
+    pub warm_pool: usize,
+    /// `docker pause` idle containers (OpenWhisk), unpaused by the next call.
+    #[arg(long)]
+    pub pause_idle: bool,
+    /// With --pause-idle: pause a container once idle this long (OpenWhisk
+    /// pauses after a short grace period); 0 pauses right after each call.
+    #[arg(long, default_value_t = 0)]
+    pub pause_grace_ms: u64,
+    /// Install cache for the functions' requirements. Default: `<state>/packages`.
+    #[arg(long)]
+    pub packages: Option<PathBuf>,
+    /// Per-request timeout (seconds); past it the answer is 504.
+    #[arg(long, default_value = "30", value_parser = parse_timeout)]
+    pub timeout_s: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -16,6 +16,8 @@
 //! - [`cli`], [`commands`]: the command line and one function per command
 //!   (the `sock-exec` binary only parses and calls [`commands::execute`]).
 //! - [`worker`]: foundations of `sock-exec worker` (registry, HTTP protocol).
+//! - [`baseline`]: Docker, runc and chroot baselines for the benchmarks,
+//!   and `sock-exec docker-worker` (the worker's API on Docker containers).
 //! - [`bench`]: `sock-exec bench containers` (vs Docker and runc) and
 //!   `sock-exec bench zygotes` (Zygote hit vs fresh vs Docker).
 

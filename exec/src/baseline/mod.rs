@@ -9,11 +9,14 @@
 //! - [`runc`] / [`oci`]: write an OCI bundle (`config.json` from Rust
 //!   structs) over the same root file system, time `runc run`.
 //! - [`plain`]: `chroot <rootfs> argv` and `argv` on the host.
+//! - [`docker_worker`]: `sock-exec docker-worker`, the worker's HTTP API
+//!   served from warm or per-call Docker containers (issue 13's baseline).
 //!
 //! Every baseline is a [`Contender`]; [`run_side_by_side`] interleaves
 //! contenders round-robin so machine noise hits them alike.
 
 pub mod docker;
+pub mod docker_worker;
 pub mod oci;
 pub mod plain;
 pub mod runc;

@@ -2,6 +2,7 @@
 //! binary (`main.rs` parses, sets up logging and signals, calls
 //! [`execute`], maps the error to an exit code).
 
+mod docker_worker;
 mod install;
 mod load;
 mod run;
@@ -26,6 +27,7 @@ pub fn catches_stop_signals(command: &Command) -> bool {
             | Command::Invoke { .. }
             | Command::Install(_)
             | Command::Load(_)
+            | Command::DockerWorker(_)
     )
 }
 
@@ -120,6 +122,7 @@ pub fn execute(cli: &Cli) -> Result<()> {
         Command::Registry(args) => load::registry(args),
         Command::Load(args) => load::load(args),
         Command::Install(args) => install::install(cli, args),
+        Command::DockerWorker(args) => docker_worker::docker_worker(cli, args),
         Command::Calibrate(args) => {
             let root = existing_base(cli)?;
             let report = crate::calibrate::run(&cli.state, &root, args)?;

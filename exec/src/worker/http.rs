@@ -299,4 +299,18 @@ mod tests {
         assert!(text.contains("404 Not Found") && text.contains("Connection: close"));
         assert!(text.ends_with(r#"{"error":"no function \"x\""}"#), "{text}");
     }
+
+    #[test]
+    fn extra_headers_come_before_the_body() {
+        let r = response_with_headers(200, &[("X-Sock-Path", "docker_warm".into())], b"{}", false);
+        let text = String::from_utf8(r).expect("utf8");
+        assert!(
+            text.contains("\r\nX-Sock-Path: docker_warm\r\n\r\n{}"),
+            "{text}"
+        );
+        assert_eq!(
+            response(200, b"{}", true),
+            response_with_headers(200, &[], b"{}", true)
+        );
+    }
 }
