@@ -12,7 +12,9 @@ in one run:
   imports Pillow, packages from the install cache;
 - sock, no tier (cold): also the install cache off, so pip runs per call;
 - docker (cold): `sock-exec docker-worker --warm-pool 0`, a `docker run`
-  per call; docker (warm): a pool of paused containers (OpenWhisk-style).
+  per call; docker paused (warm): a kept container paused after each call
+  and unpaused by the next (OpenWhisk-style, as sock pauses its idle
+  handlers); docker (warm): a kept container never paused.
 
 Platform overhead = client latency - the handler's own time, which the
 function measures itself (`handler_ms` in its answer), so every system is
@@ -114,12 +116,14 @@ def main():
             results.append((system, kind, rows))
             report(system, kind, rows)
         if not args.no_docker:
-            for system, kind, pool in [("docker", "cold", "0"), ("docker", "warm", "4")]:
+            for system, kind, extra in [("docker", "cold", ["--warm-pool", "0"]),
+                                        ("docker paused", "warm", ["--warm-pool", "1", "--pause-idle"]),
+                                        ("docker", "warm", ["--warm-pool", "1"])]:
                 port = wl.free_port()
                 url = "http://127.0.0.1:%d" % port
                 with open(os.path.join(tmp, "docker.log"), "a") as log:
-                    proc = start([wl.EXE, "docker-worker", "--registry", reg, "--port", str(port),
-                                  "--warm-pool", pool, "--pause-idle"], url, log)
+                    proc = start([wl.EXE, "docker-worker", "--registry", reg, "--port", str(port)]
+                                 + extra, url, log)
                     try:
                         timed_call(url, args.function, event)
                         rows = measure(url, args.function, event, args.n, kind == "warm")
@@ -144,12 +148,14 @@ def main():
                         "%.2f" % m, "%.2f" % ov[int(0.95 * (len(ov) - 1))] if ov else "",
                         len(rows) - len(ok), cpu])
     print("\nplatform overhead ratios (docker / sock, medians):")
-    for kind, sock_system in [("warm", "sock all tiers"), ("cold", "sock handler tier off"),
-                              ("cold", "sock handler+zygote off")]:
-        d = med.get(("docker", kind))
+    for docker, kind, sock_system in [("docker paused", "warm", "sock all tiers"),
+                                      ("docker", "warm", "sock all tiers"),
+                                      ("docker", "cold", "sock handler tier off"),
+                                      ("docker", "cold", "sock handler+zygote off")]:
+        d = med.get((docker, kind))
         s = med.get((sock_system, kind))
         if d and s:
-            print("  %s: docker %.2f ms / %s %.2f ms = %.1fx" % (kind, d, sock_system, s, d / s))
+            print("  %s: %s %.2f ms / %s %.2f ms = %.1fx" % (kind, docker, d, sock_system, s, d / s))
     print("wrote", args.out)
 
 

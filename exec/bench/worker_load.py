@@ -10,9 +10,11 @@ percentiles per concurrency:
 - sock fresh:     handler tier and Zygotes off (a fresh lean container per call);
 - floor:          `exec/bench/floor_server.py`, one Python process calling
                   f(event) in-process (the throughput floor);
-- docker warm / docker cold: `sock-exec docker-worker` with a warm pool of
-                  (paused) containers, and with `--warm-pool 0` (a `docker
-                  run` per call), when Docker is reachable.
+- docker warm / paused / cold: `sock-exec docker-worker` with a warm pool
+                  of containers (never paused; paused after each call with
+                  `--pause-idle`, OpenWhisk-style, as sock pauses its idle
+                  handlers), and with `--warm-pool 0` (a `docker run` per
+                  call), when Docker is reachable.
 
 With --hostile, while the warm hello load runs, another client calls
 hostile functions (memory hog, fork bomb, endless loop, crash, writes to
@@ -229,7 +231,7 @@ def server_runs(args, tmp, reg, rows, cpu, system, argv, functions):
         wait_up(url, proc)
         for function, body in functions:
             cold = "cold" in system
-            n = args.cold_requests if cold else args.requests
+            n = args.cold_requests if cold or "paused" in system else args.requests
             hey(url, function, 5 if cold else 20, 1, body)
             for c in args.concurrency:
                 r = hey(url, function, n, c, body)
@@ -280,9 +282,12 @@ def main():
                 argv += ["--packages-path", args.packages_path]
             server_runs(args, tmp, reg, rows, cpu, "floor", argv, args.functions)
         if "docker" in systems and shutil.which("docker"):
-            for system, pool in [("docker warm", "4"), ("docker cold", "0")]:
-                argv = [EXE, "docker-worker", "--registry", reg, "--port", "{port}",
-                        "--warm-pool", pool, "--pause-idle"]
+            # A pool as large as the concurrency: warm calls never cold-start.
+            pool = str(max(args.concurrency))
+            for system, extra in [("docker warm", ["--warm-pool", pool]),
+                                  ("docker paused", ["--warm-pool", pool, "--pause-idle"]),
+                                  ("docker cold", ["--warm-pool", "0"])]:
+                argv = [EXE, "docker-worker", "--registry", reg, "--port", "{port}"] + extra
                 server_runs(args, tmp, reg, rows, cpu, system, argv, args.functions)
     with open(args.out, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=["system", "function", "concurrency", "rps", "p50_ms",
