@@ -44,6 +44,10 @@ fn main() {
                 "a_killed_worker_is_cleaned_up_by_the_next_start",
                 a_killed_worker_is_cleaned_up_by_the_next_start,
             ),
+            (
+                "within_the_pause_grace_a_hit_needs_no_thaw",
+                within_the_pause_grace_a_hit_needs_no_thaw,
+            ),
         ],
     );
 }
@@ -577,5 +581,41 @@ fn a_killed_worker_is_cleaned_up_by_the_next_start(dir: &Path) -> TestResult {
     )?;
     let (ok, w) = w.stop(Duration::from_secs(60))?;
     check(ok, format!("exit 0; log: {}", tail(&w.log)))?;
+    w.check_nothing_left()
+}
+
+fn within_the_pause_grace_a_hit_needs_no_thaw(dir: &Path) -> TestResult {
+    let reg = dir.join("registry");
+    function(&reg, "hello", HELLO);
+    let config = dir.join("grace.json");
+    std::fs::write(
+        &config,
+        r#"{"tiers": {"handler": {"pause_grace_ms": 1000}}}"#,
+    )
+    .map_err(|e| e.to_string())?;
+    let cfg = config.display().to_string();
+    let w = Worker::start(dir, "grace", &reg, &["--config", &cfg])?;
+    let record = |r: &Reply| -> Result<InvocationRecord, String> {
+        serde_json::from_str(r.headers.get("x-sock-record").ok_or("no X-Sock-Record")?)
+            .map_err(|e| e.to_string())
+    };
+    expect(&w.call("POST", "/run/hello", "{}")?, 200, "cold")?;
+    let soon = record(&w.call("POST", "/run/hello", "{}")?)?;
+    std::thread::sleep(Duration::from_millis(1500));
+    let late = record(&w.call("POST", "/run/hello", "{}")?)?;
+    check(
+        soon.path == sock_core::record::PathKind::HandlerHit
+            && late.path == sock_core::record::PathKind::HandlerHit,
+        format!("two handler hits: {:?} {:?}", soon.path, late.path),
+    )?;
+    check(
+        soon.phases_us.unpause < 30 && late.phases_us.unpause > soon.phases_us.unpause,
+        format!(
+            "unpause {} µs within the grace (no thaw), {} µs after it (paused, thawed)",
+            soon.phases_us.unpause, late.phases_us.unpause
+        ),
+    )?;
+    let (ok, w) = w.stop(Duration::from_secs(60))?;
+    check(ok, "exit 0")?;
     w.check_nothing_left()
 }

@@ -468,3 +468,36 @@ proptest! {
         prop_assert_eq!(k.prewarms as usize, prewarms(&fx).len());
     }
 }
+
+/// `tiers.handler.pause_grace_ms`: a hit within the grace of its
+/// instance's release pays no unpause (the executor has not paused it
+/// yet); one after it does; zero grace keeps SOCK's pause at release.
+#[test]
+fn a_hit_within_the_pause_grace_pays_no_unpause() {
+    let c = catalog(&[], &[&[]], 100.0);
+    // Releases at about 100 ms and 200 ms (the handler runs 100 ms).
+    let invs = [inv(0, 0), inv(150, 0), inv(2_000, 0)];
+    let unpause_of = |grace_ms: f64| {
+        let mut t = with_policy(PolicyConfig::Lru);
+        t.handler.pause_grace_ms = grace_ms;
+        let mut fx = Idle::default();
+        run(&c, t, EngineOptions::default(), &mut fx, &invs);
+        fx.log
+            .served
+            .iter()
+            .map(|(_, _, plan)| plan.phases.unpause)
+            .collect::<Vec<_>>()
+    };
+    let unpause = CostParams::default().unpause_ms;
+    let cost = Micros::from_ms_f64(unpause);
+    assert_eq!(
+        unpause_of(0.0)[1..],
+        [cost, cost],
+        "no grace: every hit thaws"
+    );
+    assert_eq!(
+        unpause_of(1_000.0)[1..],
+        [Micros::ZERO, cost],
+        "the hit 50 ms after its release is within a 1 s grace; the one 1.8 s after is not"
+    );
+}

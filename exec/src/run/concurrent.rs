@@ -312,6 +312,11 @@ pub(crate) fn run(runner: &mut Runner<'_, '_>, source: &mut dyn Arrivals) -> Res
         runner.report_lost_spares(last)?;
         runner.note_queue();
         runner.real.private.sweep()?;
+        // Pause grace ends between events too (an idle worker).
+        let planner = runner.replay.engine().planner();
+        runner
+            .real
+            .pause_due(planner, wall.virtual_us(clock::monotonic_ns()))?;
         if let Err(e) = runner.real.exec.collect_teardowns() {
             runner
                 .real

@@ -209,6 +209,7 @@ impl<'e, 'c> Runner<'e, 'c> {
             lost_spares: Vec::new(),
             applying_deferred: false,
             requests,
+            pending_pauses: Default::default(),
         };
         real.start_zygotes(&planner)?;
         let mut replay = VirtualReplay::new(Engine::new(planner, options));
@@ -373,6 +374,9 @@ impl<'e, 'c> Runner<'e, 'c> {
                 left.len()
             )));
         }
+        // Instances within their pause grace are paused (and measured so).
+        let planner = self.replay.engine().planner();
+        self.real.pause_due(planner, Micros(u64::MAX))?;
         let usage = self.planner().usage();
         self.real.finish(usage)
     }

@@ -74,6 +74,9 @@ pub(super) struct Real<'e, 'c> {
     pub(super) applying_deferred: bool,
     /// Clients' events and responses (`sock-exec worker`).
     pub(super) requests: super::source::Requests,
+    /// Released instances not paused yet, each with the virtual time it is
+    /// paused after (`tiers.handler.pause_grace_ms`).
+    pub(super) pending_pauses: HashMap<sock_core::InstanceId, Micros>,
 }
 
 impl Effects for Real<'_, '_> {
@@ -83,11 +86,19 @@ impl Effects for Real<'_, '_> {
         &mut self,
         planner: &Planner<'_>,
         side: &[SideDecision],
-        _now: Micros,
+        now: Micros,
     ) -> Result<(), RunError> {
+        self.pause_due(planner, now)?;
         for d in side {
             if self.defer(planner, d) {
                 continue;
+            }
+            if let SideDecision::Pause { instance } = d {
+                let grace = planner.pause_grace();
+                if grace > Micros::ZERO {
+                    self.pending_pauses.insert(*instance, now + grace);
+                    continue;
+                }
             }
             let t = std::time::Instant::now();
             self.apply_one(planner, d)?;
@@ -104,6 +115,7 @@ impl Effects for Real<'_, '_> {
         call: &Call,
         plan: &Plan,
     ) -> Result<Served, RunError> {
+        self.pause_due(planner, call.start)?;
         if call.attempt == 0 {
             self.private.begin_step();
             self.attempt_start_ns = crate::sys::clock::monotonic_ns();
@@ -160,6 +172,22 @@ fn kind(d: &SideDecision) -> &'static str {
 }
 
 impl Real<'_, '_> {
+    /// Pauses the released instances whose pause grace ended before `now`
+    /// (virtual time; `Micros(u64::MAX)`: all of them).
+    pub(super) fn pause_due(&mut self, planner: &Planner<'_>, now: Micros) -> Result<(), RunError> {
+        let due: Vec<sock_core::InstanceId> = self
+            .pending_pauses
+            .iter()
+            .filter(|(_, at)| **at < now)
+            .map(|(id, _)| *id)
+            .collect();
+        for instance in due {
+            self.pending_pauses.remove(&instance);
+            self.apply_one(planner, &SideDecision::Pause { instance })?;
+        }
+        Ok(())
+    }
+
     pub(super) fn apply_one(
         &mut self,
         planner: &Planner<'_>,

@@ -142,6 +142,8 @@ impl Real<'_, '_> {
         let start = match &plan.action {
             Action::HandlerHit { instance } => match self.instances.get_mut(instance) {
                 Some(c) if c.state != State::Dead => {
+                    // Within its pause grace: still running, no thaw.
+                    self.pending_pauses.remove(instance);
                     if c.state == State::Paused {
                         self.exec
                             .resume(c)

@@ -38,8 +38,18 @@ pub struct HandlerTier {
     /// (default) or `"start"` (FaasCache). Not written when `"end"`.
     #[serde(skip_serializing_if = "KeepaliveFrom::is_end")]
     pub keepalive_from: KeepaliveFrom,
+    /// An instance released by its call is paused only once idle this long
+    /// (ms; OpenWhisk's pause grace): a hit within the grace finds it
+    /// running and pays no unpause. 0 (default, not written): paused at
+    /// its release, as SOCK does.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pause_grace_ms: f64,
 }
 object_only!(HandlerTier, "tiers.handler", serialize);
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
 
 impl Default for HandlerTier {
     fn default() -> Self {
@@ -47,6 +57,7 @@ impl Default for HandlerTier {
             budget_mb: 4096.0,
             policy: PolicyConfig::default(),
             keepalive_from: KeepaliveFrom::End,
+            pause_grace_ms: 0.0,
         }
     }
 }

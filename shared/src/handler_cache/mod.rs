@@ -171,14 +171,23 @@ impl HandlerCache {
     /// Resumes the most recently idled instance of `f` for a call that
     /// starts at `now`, if any.
     pub fn take_idle(&mut self, f: FunctionId, now: Micros) -> Option<InstanceId> {
+        self.take_idle_since(f, now).map(|(id, _)| id)
+    }
+
+    /// [`HandlerCache::take_idle`], with when the instance became idle.
+    pub fn take_idle_since(&mut self, f: FunctionId, now: Micros) -> Option<(InstanceId, Micros)> {
         let id = self.idle.get_mut(f.index())?.pop()?;
         self.policy.on_leave(id);
         let inst = self.instances.get_mut(&id)?;
+        let since = match inst.state {
+            InstanceState::Idle { since } => since,
+            InstanceState::Busy => now,
+        };
         inst.state = InstanceState::Busy;
         inst.started = now;
         self.idle_bytes = self.idle_bytes - inst.memory;
         self.busy_bytes += inst.memory;
-        Some(id)
+        Some((id, since))
     }
 
     /// Whether `f` has an idle instance to resume.

@@ -273,6 +273,12 @@ impl<'c> Planner<'c> {
         }
     }
 
+    /// How long a released instance stays running before it is paused
+    /// (`tiers.handler.pause_grace_ms`; zero: paused at release).
+    pub fn pause_grace(&self) -> Micros {
+        Micros::from_ms_f64(self.config.handler.pause_grace_ms)
+    }
+
     pub fn usage(&self) -> TierUsage {
         TierUsage {
             handler_idle: self.handlers.idle_bytes(),
@@ -290,10 +296,18 @@ impl<'c> Planner<'c> {
         self.cancel_prewarm(f);
         let handler = self.catalog.handler_time(&inv, false);
         let queue = now - inv.time;
-        if let Some(instance) = self.handlers.take_idle(f, now) {
+        if let Some((instance, since)) = self.handlers.take_idle_since(f, now) {
+            // Within the pause grace it was never paused (the executor
+            // pauses it only once idle that long: `Planner::pause_grace`).
+            let unpause = if now - since <= self.pause_grace() && self.pause_grace() > Micros::ZERO
+            {
+                Micros::ZERO
+            } else {
+                self.cost.unpause()
+            };
             let phases = Phases {
                 queue,
-                unpause: self.cost.unpause(),
+                unpause,
                 handler,
                 transport: self.cost.transport(),
                 ..Phases::default()
@@ -530,6 +544,7 @@ fn check_config(c: &TierConfig) -> Result<(), PlannerError> {
         ("handler.budget_mb", c.handler.budget_mb, MAX_MB),
         ("zygote.budget_mb", c.zygote.budget_mb, MAX_MB),
         ("zygote.min_gain_ms", c.zygote.min_gain_ms, MAX_MS),
+        ("handler.pause_grace_ms", c.handler.pause_grace_ms, MAX_MS),
         ("install.budget_mb", c.install.budget_mb, MAX_MB),
         (
             "zygote.spares",
