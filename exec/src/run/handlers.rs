@@ -4,6 +4,21 @@ use super::RunError;
 use sock_core::trace::Catalog;
 use std::path::{Path, PathBuf};
 
+/// The modules each package provides: the trace's `modules`, else the
+/// module its name gives (the stand-in wheels' rule, `install::wheel`).
+pub(crate) fn package_modules(catalog: &Catalog) -> Vec<Vec<String>> {
+    (0..catalog.package_count())
+        .map(|p| {
+            let pkg = catalog.package(sock_core::PackageId(p as u32));
+            if pkg.modules.is_empty() {
+                vec![crate::install::wheel::module_name(&pkg.name)]
+            } else {
+                pkg.modules.clone()
+            }
+        })
+        .collect()
+}
+
 /// Writes each function's handler: it imports its closure's modules (all
 /// already imported by then, so free) and runs for the duration the
 /// request names (the planner's handler phase: a call's own duration, a

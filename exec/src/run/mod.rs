@@ -60,7 +60,7 @@ use sock_core::planner::Planner;
 use sock_core::record::{InvocationRecord, PathKind};
 use sock_core::trace::{Catalog, Invocation};
 use sock_core::zygote::StaticTreeNode;
-use sock_core::{Micros, PackageId, ZygoteId};
+use sock_core::{Micros, ZygoteId};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -158,16 +158,7 @@ impl<'e, 'c> Runner<'e, 'c> {
             opts.source.clone(),
             &opts.python_version,
         )?;
-        let modules: Vec<Vec<String>> = (0..catalog.package_count())
-            .map(|p| {
-                let pkg = catalog.package(PackageId(p as u32));
-                if pkg.modules.is_empty() {
-                    vec![crate::install::wheel::module_name(&pkg.name)]
-                } else {
-                    pkg.modules.clone()
-                }
-            })
-            .collect();
+        let modules = handlers::package_modules(catalog);
         let handler_dirs = match &opts.handler_dirs {
             Some(dirs) if dirs.len() == catalog.function_count() => dirs.clone(),
             Some(dirs) => {

@@ -135,21 +135,6 @@ pub struct Written {
     pub names: Names,
 }
 
-/// The modules each package provides: the trace's `modules`, else the
-/// module its name gives (the rule `sock-exec run` uses, `Runner::new`).
-fn package_modules(catalog: &Catalog) -> Vec<Vec<String>> {
-    (0..catalog.package_count())
-        .map(|p| {
-            let pkg = catalog.package(PackageId(p as u32));
-            if pkg.modules.is_empty() {
-                vec![crate::install::wheel::module_name(&pkg.name)]
-            } else {
-                pkg.modules.clone()
-            }
-        })
-        .collect()
-}
-
 /// Writes the registry of `catalog` into `out` (created; must be new or
 /// empty). With `find_links`, first checks that it holds a wheel or
 /// source distribution for every package a function needs (closures
@@ -215,7 +200,7 @@ fn write_functions(
     root: &Path,
 ) -> Result<Written, FromTraceError> {
     let names = registry_names(catalog);
-    let modules = package_modules(catalog);
+    let modules = crate::run::handlers::package_modules(catalog);
     let all: BTreeSet<&String> = modules.iter().flatten().collect();
     let all: Vec<String> = all.into_iter().cloned().collect();
     let mut pins = 0;
