@@ -1,6 +1,8 @@
-//! The dependency closure of a set of requirements, from pip's resolver.
+//! The dependency closure of a set of requirements, from pip's resolver,
+//! or from the install cache alone when it already holds it.
 
-use super::{canonical_name, io, InstallError, Installer, TmpPath};
+use super::{canonical_name, io, normalize_key, InstallError, Installer, TmpPath};
+use std::collections::{BTreeMap, BTreeSet};
 
 impl Installer {
     /// The full closure of `requirements` (pip requirement strings, such as
@@ -61,5 +63,48 @@ impl Installer {
         keys.sort();
         keys.dedup();
         Ok(keys)
+    }
+
+    /// The closure of exact `pins` from the cache when it holds all of it
+    /// (so a second start needs no index), else [`Installer::resolve`].
+    pub fn resolve_pins(&self, pins: &[String]) -> Result<Vec<String>, InstallError> {
+        match self.cached_closure(pins) {
+            Some(keys) => Ok(keys),
+            None => self.resolve(pins),
+        }
+    }
+
+    /// The closure of `pins` from the cache alone: every pin installed, and
+    /// every `Requires-Dist` (markers other than extras not evaluated, so
+    /// this may ask for more than pip would) installed in exactly one
+    /// version; `None` sends the caller to pip's resolver.
+    fn cached_closure(&self, pins: &[String]) -> Option<Vec<String>> {
+        let installed = self.installed().ok()?;
+        let mut by_name: BTreeMap<String, Vec<&String>> = BTreeMap::new();
+        for k in &installed {
+            let name = k.split_once("==").map_or(k.as_str(), |(n, _)| n);
+            by_name.entry(canonical_name(name)).or_default().push(k);
+        }
+        let mut todo: Vec<String> = Vec::new();
+        for p in pins {
+            let key = normalize_key(p).ok()?;
+            if !self.is_installed(&key) {
+                return None;
+            }
+            todo.push(key);
+        }
+        let mut seen = BTreeSet::new();
+        while let Some(key) = todo.pop() {
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            for dep in self.requires(&key).ok()? {
+                match by_name.get(&canonical_name(&dep)).map(Vec::as_slice) {
+                    Some([one]) => todo.push((*one).clone()),
+                    _ => return None,
+                }
+            }
+        }
+        Some(seen.into_iter().collect())
     }
 }

@@ -175,6 +175,9 @@ impl Real<'_, '_> {
     /// Pauses the released instances whose pause grace ended before `now`
     /// (virtual time; `Micros(u64::MAX)`: all of them).
     pub(super) fn pause_due(&mut self, planner: &Planner<'_>, now: Micros) -> Result<(), RunError> {
+        if self.pending_pauses.is_empty() {
+            return Ok(());
+        }
         let due: Vec<sock_core::InstanceId> = self
             .pending_pauses
             .iter()

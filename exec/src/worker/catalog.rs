@@ -2,8 +2,9 @@
 //! function and package (sock-core's [`Catalog`], as a trace's header
 //! gives `sim`), built from the registry and measured on this host.
 //!
-//! - **Closures.** Each function's pins are resolved by pip (wheels only,
-//!   [`Installer::resolve`]); the resolved `name==version`s are its
+//! - **Closures.** Each function's pins are resolved by pip (wheels only;
+//!   from the metadata cache alone when it holds the whole closure, so a
+//!   restart needs no index: [`Installer::resolve_pins`]); the resolved `name==version`s are its
 //!   packages, and each package's dependencies come from its installed
 //!   metadata (`Requires-Dist`), as `sock-exec install` checks them.
 //! - **Measured costs.** Every package is installed once into a metadata
@@ -138,7 +139,7 @@ impl CatalogBuilder {
             None => {
                 let k = self
                     .meta
-                    .resolve(&pins)
+                    .resolve_pins(&pins)
                     .with_context(|| format!("resolving {}", req.display()))?;
                 self.resolved.insert(pins, k.clone());
                 k

@@ -153,6 +153,13 @@ impl Http {
         }
     }
 
+    fn reply_error(&mut self, conn: u64, e: &http::HttpError, close: bool) {
+        self.stats.status(e.status);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.answer(http::error_response(e, close), close);
+        }
+    }
+
     /// Reads every whole request of the connections not being served.
     fn parse_all(&mut self) {
         let ids: Vec<u64> = self.conns.keys().copied().collect();
@@ -165,8 +172,7 @@ impl Http {
                     Ok(None) => break,
                     Err(e) => {
                         c.inbuf.clear();
-                        self.stats.status(e.status);
-                        c.answer(http::error_response(&e, true), true);
+                        self.reply_error(id, &e, true);
                         break;
                     }
                     Ok(Some((req, used))) => {
@@ -183,12 +189,7 @@ impl Http {
         tracing::debug!(method = %req.method, path = %req.path, bytes = req.body.len(), "request");
         let close = req.close;
         match http::route(&req) {
-            Err(e) => {
-                self.stats.status(e.status);
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.answer(http::error_response(&e, close), close);
-                }
-            }
+            Err(e) => self.reply_error(conn, &e, close),
             Ok(Route::Status) => {
                 let body = self.status_json().to_string();
                 self.reply(conn, 200, &[], body.as_bytes(), close);

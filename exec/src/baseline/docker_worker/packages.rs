@@ -9,12 +9,9 @@
 //! cache (one version each), the closure is read from the cache and pip
 //! is not run: a second start works offline.
 
-use crate::install::{
-    build::BuildError, canonical_name, normalize_key, InstallError, Installer, Source,
-};
+use crate::install::{build::BuildError, InstallError, Installer, Source};
 use crate::worker::registry::Registry;
 use std::collections::BTreeMap;
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -62,10 +59,7 @@ pub fn install_all(
             err,
         };
         let pins: Vec<String> = f.requirements.iter().map(|p| p.key()).collect();
-        let keys = match cached_closure(&installer, &pins) {
-            Some(keys) => keys,
-            None => installer.resolve(&pins).map_err(ierr)?,
-        };
+        let keys = installer.resolve_pins(&pins).map_err(ierr)?;
         let mut paths = Vec::new();
         for key in &keys {
             let (got, _) = installer
@@ -92,38 +86,4 @@ pub fn install_all(
         out.insert(name.clone(), paths);
     }
     Ok(out)
-}
-
-/// The closure of `pins` from the cache alone: every pin installed, and
-/// every `Requires-Dist` (markers other than extras not evaluated, so
-/// this may ask for more than pip would) installed in exactly one
-/// version; `None` sends the caller to pip's resolver.
-fn cached_closure(installer: &Installer, pins: &[String]) -> Option<Vec<String>> {
-    let installed = installer.installed().ok()?;
-    let mut by_name: BTreeMap<String, Vec<&String>> = BTreeMap::new();
-    for k in &installed {
-        let name = k.split_once("==").map_or(k.as_str(), |(n, _)| n);
-        by_name.entry(canonical_name(name)).or_default().push(k);
-    }
-    let mut todo: Vec<String> = Vec::new();
-    for p in pins {
-        let key = normalize_key(p).ok()?;
-        if !installer.is_installed(&key) {
-            return None;
-        }
-        todo.push(key);
-    }
-    let mut seen = BTreeSet::new();
-    while let Some(key) = todo.pop() {
-        if !seen.insert(key.clone()) {
-            continue;
-        }
-        for dep in installer.requires(&key).ok()? {
-            match by_name.get(&canonical_name(&dep)).map(Vec::as_slice) {
-                Some([one]) => todo.push((*one).clone()),
-                _ => return None,
-            }
-        }
-    }
-    Some(seen.into_iter().collect())
 }
