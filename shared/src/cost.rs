@@ -6,6 +6,7 @@
 //! `BENCHMARKS.md`). Per-package import and install costs come from the
 //! trace, optionally overridden per package by the calibration file.
 
+use crate::noise::NoiseParams;
 use crate::pkgset::PackageSet;
 use crate::trace::Catalog;
 use crate::units::{Bytes, Micros};
@@ -49,6 +50,10 @@ pub struct CostParams {
     pub zygote_fork_mb: f64,
     /// Per-package overrides keyed `name==version` (measured on this host).
     pub packages: BTreeMap<String, PackageCost>,
+    /// Sampled noise on the phases ([`crate::noise`]); empty (the default,
+    /// and left out of a written file): one value per phase.
+    #[serde(skip_serializing_if = "NoiseParams::is_empty")]
+    pub noise: NoiseParams,
 }
 object_only!(CostParams, "cost parameters", serialize);
 
@@ -79,6 +84,7 @@ impl Default for CostParams {
             interpreter_mb: 10.0,
             zygote_fork_mb: 2.0,
             packages: BTreeMap::new(),
+            noise: NoiseParams::default(),
         }
     }
 }
@@ -89,6 +95,8 @@ pub enum CostError {
     BadNumber { field: String, value: f64, max: f64 },
     #[error("calibration names package {0:?}, which is not in the trace")]
     UnknownPackage(String),
+    #[error("calibration {0}")]
+    BadNoise(String),
 }
 
 /// Latency of one invocation, by phase; `total()` is the end-to-end
@@ -195,6 +203,7 @@ impl CostModel {
 }
 
 fn check_params(p: &CostParams) -> Result<(), CostError> {
+    p.noise.check().map_err(CostError::BadNoise)?;
     let fields = [
         ("container_create_ms", p.container_create_ms),
         ("create_per_package_ms", p.create_per_package_ms),

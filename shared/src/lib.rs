@@ -13,6 +13,8 @@
 //! - [`lines`]: line reading with a length cap (traces, records).
 //! - [`phases`]: the one list of latency phases ([`phases::ByPhase`]).
 //! - [`cost`]: the cost model and its calibration parameters.
+//! - [`noise`]: sampled start-up noise on the cost model's phases (the
+//!   measured / predicted distributions a calibration carries).
 //! - [`handler_cache`]: tier 1, paused handler instances and keep-alive
 //!   policies (LRU, TTL, GDSF).
 //! - [`zygote`]: tier 2, the Zygote tree (best-cost lookup, growth,
@@ -28,9 +30,10 @@
 //! - [`record`]: the per-invocation record sim and sock-exec both write.
 //! - [`quantile`]: the one quantile definition (nearest rank).
 //!
-//! The crate is pure: no syscalls, clocks, threads or randomness. Time
-//! enters as arguments, so a replay is deterministic; maps are `BTreeMap`s
-//! and every tie is broken by a documented rule.
+//! The crate is pure: no syscalls, clocks, threads or unseeded
+//! randomness (noise is drawn from a generator seeded by the calibration).
+//! Time enters as arguments, so a replay is deterministic; maps are
+//! `BTreeMap`s and every tie is broken by a documented rule.
 
 #![forbid(unsafe_code)]
 
@@ -43,6 +46,7 @@ pub mod engine;
 pub mod handler_cache;
 pub mod install_cache;
 pub mod lines;
+pub mod noise;
 pub mod phases;
 pub mod pkgset;
 pub mod planner;

@@ -172,6 +172,13 @@ pub struct CalibrateArgs {
     /// deviations; what `sim compare` reports) or `mean` (least squares).
     #[arg(long, value_enum, default_value = "median")]
     pub fit: crate::calibrate::Estimator,
+    /// Leave the noise block out of the file (then `sim` predicts one
+    /// value per phase, as before).
+    #[arg(long)]
+    pub no_noise: bool,
+    /// Seed written into the noise block (the replay's generator).
+    #[arg(long, default_value_t = 1)]
+    pub noise_seed: u64,
     /// Report format on stdout.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
@@ -209,6 +216,14 @@ pub struct CompareArgs {
     /// percentile relative error above PCT percent.
     #[arg(long, value_name = "PCT", value_parser = parse_pct)]
     pub max_p95_error: Option<f64>,
+    /// Exit non-zero (after the report) when any path's phase has its
+    /// predicted median more than PCT percent from the measured median
+    /// (a distribution's error, not a per-record one).
+    #[arg(long, value_name = "PCT", value_parser = parse_pct)]
+    pub max_p50_shift: Option<f64>,
+    /// The same for the 95th percentile.
+    #[arg(long, value_name = "PCT", value_parser = parse_pct)]
+    pub max_p95_shift: Option<f64>,
     /// Exit non-zero (after the report) when decision agreement is below
     /// PCT percent.
     #[arg(long, value_name = "PCT", value_parser = parse_pct)]
@@ -376,6 +391,12 @@ pub struct RunArgs {
     /// (default 60).
     #[arg(long, value_parser = parse_bound::<f64>)]
     pub max_wait_s: Option<Bound<f64>>,
+    /// Ignore the calibration's noise block: one value per phase.
+    #[arg(long)]
+    pub no_noise: bool,
+    /// Seed of the noise generator (default: the calibration's).
+    #[arg(long)]
+    pub noise_seed: Option<u64>,
 }
 
 /// A worker limit: a number, or `unbounded`.

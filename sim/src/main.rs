@@ -186,6 +186,8 @@ fn compare(args: &CompareArgs) -> Result<()> {
         compare::Bounds {
             max_median_pct: args.max_median_error,
             max_p95_pct: args.max_p95_error,
+            max_p50_shift_pct: args.max_p50_shift,
+            max_p95_shift_pct: args.max_p95_shift,
             min_agreement_pct: args.min_agreement,
         },
     );
@@ -222,6 +224,7 @@ fn calibrate(args: &CalibrateArgs) -> Result<()> {
         sock_sim::calibrate::FitOptions {
             confidence: args.confidence,
             estimator: args.fit,
+            noise_seed: (!args.no_noise).then_some(args.noise_seed),
         },
     )?;
     {

@@ -154,6 +154,12 @@ pub fn resolve(args: &RunArgs) -> Result<Settings> {
     if let Some(v) = args.install_mb {
         t.install.budget_mb = v;
     }
+    if args.no_noise {
+        s.cost.noise = Default::default();
+    }
+    if let Some(seed) = args.noise_seed {
+        s.cost.noise.seed = seed;
+    }
     if let Some(p) = &args.zygote_tree {
         s.zygote_tree = Some(p.clone());
         if args.zygotes.is_none() {

@@ -86,6 +86,9 @@ impl Measured {
                     (k.clone(), cost)
                 })
                 .collect(),
+            // A micro-benchmark's spread is not a run's: noise comes from
+            // a run's records (`sim calibrate --from`).
+            noise: Default::default(),
         })
     }
 }

@@ -6,6 +6,7 @@ use crate::config::{TierConfig, ZygoteMode};
 use crate::cost::{CostError, CostModel, CostParams, Phases};
 use crate::handler_cache::HandlerCache;
 use crate::install_cache::InstallCache;
+use crate::noise::{Class, Noise};
 use crate::pkgset::PackageSet;
 use crate::trace::{Catalog, Invocation};
 use crate::units::{Bytes, FunctionId, InstanceId, Micros, ZygoteId};
@@ -119,6 +120,10 @@ pub struct Planner<'c> {
     /// The worker's memory for every sandbox (`None`: unbounded); see
     /// [`Planner::admit`].
     worker_memory: Option<Bytes>,
+    /// Sampled phase noise, when the calibration carries it
+    /// ([`crate::noise`]); it changes latencies, never a decision made at
+    /// this call (later ones see the latencies through the engine's time).
+    noise: Option<Noise>,
 }
 
 impl<'c> Planner<'c> {
@@ -180,8 +185,10 @@ impl<'c> Planner<'c> {
                 Micros(cold_call.0.saturating_sub(warm_call.0))
             })
             .collect();
+        let noise = Noise::new(&cost.params.noise);
         let mut planner = Planner {
             catalog,
+            noise,
             cost,
             handlers,
             tree,
@@ -305,13 +312,16 @@ impl<'c> Planner<'c> {
             } else {
                 self.cost.unpause()
             };
-            let phases = Phases {
+            let mut phases = Phases {
                 queue,
                 unpause,
                 handler,
                 transport: self.cost.transport(),
                 ..Phases::default()
             };
+            if let Some(n) = self.noise.as_mut() {
+                n.apply(Class::HandlerHit, &mut phases);
+            }
             return Plan {
                 function: f,
                 instance,
@@ -389,6 +399,14 @@ impl<'c> Planner<'c> {
                 }
             }
         };
+        if let Some(n) = self.noise.as_mut() {
+            let class = match &action {
+                Action::Fork { spare: true, .. } => Class::SpareHit,
+                Action::Fork { .. } => Class::ZygoteHit,
+                _ => Class::Fresh,
+            };
+            n.apply(class, &mut phases);
+        }
         Plan {
             function: f,
             instance,

@@ -25,6 +25,8 @@ pub struct Features {
     /// Predicted import and install phases (ms) at the prior scales.
     pub import_ms: f64,
     pub install_ms: f64,
+    /// The whole predicted phases (µs), for the noise fit.
+    pub phases: sock_core::record::PhasesUs,
 }
 
 struct Collect {
@@ -64,6 +66,7 @@ impl Effects for Collect {
                 zygote_mb,
                 import_ms: ms(plan.phases.import),
                 install_ms: ms(plan.phases.install),
+                phases: plan.phases.into(),
             },
         );
         Ok(Served::Done {

@@ -21,6 +21,13 @@
 //! | fork (spare hits) | `h` | `spare_hit_ms` |
 //! | import, install (where predicted > 0) | `k·predicted` | `import_scale`, `install_scale` (prior × k) |
 //!
+//! Then the noise: the trace is replayed again with the fitted
+//! parameters, and per path class (handler hit, Zygote hit by fork, spare
+//! hit, fresh) and phase the distribution of measured / predicted is
+//! written into the file's `noise` block ([`noise`]; `--no-noise` leaves
+//! it out), which makes `sim` sample each phase instead of predicting one
+//! value.
+//!
 //! A parameter the records cannot identify (no fresh start, one closure
 //! size, one Zygote size, no samples) keeps its prior value, and the report
 //! says why. Negative estimates are clamped to 0 (and said so).
@@ -28,6 +35,7 @@
 pub mod features;
 pub mod fit;
 mod models;
+pub mod noise;
 mod report;
 pub mod robust;
 
@@ -54,6 +62,8 @@ pub struct FitOptions {
     /// Confidence level of the intervals, in (0, 1).
     pub confidence: f64,
     pub estimator: Estimator,
+    /// Fit the noise block (seeded with this value); `None`: leave it out.
+    pub noise_seed: Option<u64>,
 }
 
 /// A measured record joined with its plan's features.
@@ -95,15 +105,19 @@ pub fn calibrate(
     let measured = crate::compare::load_records(measured_path)?;
     let (catalog, invocations) = crate::open_trace(trace)?.into_parts();
     let tree = crate::settings::static_tree(settings)?;
-    let planner = sock_core::planner::Planner::new(
-        &catalog,
-        settings.cost.clone(),
-        settings.tiers.clone(),
-        tree.as_ref(),
-    )
-    .context("invalid settings")?;
     let options = sock_core::engine::EngineOptions::from_worker(&settings.worker);
-    let predicted = features::collect(planner, options, invocations)?;
+    // The prior's own noise, if any, is not part of the fit: plans are
+    // replayed deterministically.
+    let mut prior = settings.cost.clone();
+    prior.noise = Default::default();
+    let replay = |cost: sock_core::cost::CostParams| -> Result<BTreeMap<u64, features::Features>> {
+        let planner =
+            sock_core::planner::Planner::new(&catalog, cost, settings.tiers.clone(), tree.as_ref())
+                .context("invalid settings")?;
+        features::collect(planner, options, crate::open_trace(trace)?.into_parts().1)
+    };
+    drop(invocations);
+    let predicted = replay(prior.clone())?;
     let (rows, left_out) = join(&measured, &predicted);
     if rows.is_empty() {
         anyhow::bail!(
@@ -112,9 +126,17 @@ pub fn calibrate(
             measured_path.display()
         );
     }
-    let fits = fit_all(&rows, &settings.cost, opts);
-    let fitted = models::apply(&settings.cost, &fits);
+    let fits = fit_all(&rows, &prior, opts);
+    let mut fitted = models::apply(&prior, &fits);
+    let mut noise_rows = Vec::new();
+    if let Some(seed) = opts.noise_seed {
+        let again = replay(fitted.clone())?;
+        let (params, rows) = noise::fit(&measured, &again, seed);
+        fitted.noise = params;
+        noise_rows = rows;
+    }
     let report = CalibrationReport {
+        noise: noise_rows,
         measured: measured.len(),
         joined: rows.len(),
         left_out,

@@ -16,6 +16,8 @@ pub struct CalibrationReport {
     /// Median or least-squares fit.
     pub estimator: super::Estimator,
     pub parameters: Vec<ParamFit>,
+    /// The noise block's distributions (empty with `--no-noise`).
+    pub noise: Vec<super::noise::NoiseRow>,
 }
 
 fn num(v: f64) -> String {
@@ -82,6 +84,30 @@ pub fn render_text(r: &CalibrationReport) -> String {
     }
     if r.parameters.iter().any(|p| p.clamped) {
         let _ = writeln!(s, "\n* a negative estimate, written as 0");
+    }
+    if !r.noise.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nnoise: measured / predicted under the fitted parameters, per class and phase\n{:<24}{:>7}{:>8}{:>8}{:>8}{:>8}  written",
+            "class.phase", "n", "p5", "p50", "p95", "p99"
+        );
+        for n in &r.noise {
+            let _ = writeln!(
+                s,
+                "{:<24}{:>7}{:>8.3}{:>8.3}{:>8.3}{:>8.3}  {}",
+                n.key,
+                n.n,
+                n.p05,
+                n.p50,
+                n.p95,
+                n.p99,
+                if n.kept {
+                    "yes".to_string()
+                } else {
+                    format!("no (under {} samples)", super::noise::MIN_SAMPLES)
+                }
+            );
+        }
     }
     s
 }

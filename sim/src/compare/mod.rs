@@ -152,6 +152,19 @@ pub struct ErrorRow {
     /// cannot meet that goal without a term that explains the variation.
     /// Null when the measured median is zero.
     pub measured_spread_pct: Option<f64>,
+    /// The two distributions' 95th and 99th percentiles (ms).
+    pub p95_predicted_ms: f64,
+    pub p95_measured_ms: f64,
+    pub p99_predicted_ms: f64,
+    pub p99_measured_ms: f64,
+    /// |predicted q - measured q| / measured q, in %, for q = p50, p95,
+    /// p99: how far the predicted *distribution* is from the measured one
+    /// (what sizing to a percentile needs), as opposed to the per-record
+    /// errors above, which no prediction scores below the spread. Null
+    /// when the measured quantile is zero.
+    pub p50_shift_pct: Option<f64>,
+    pub p95_shift_pct: Option<f64>,
+    pub p99_shift_pct: Option<f64>,
 }
 
 /// Metric `i` of [`METRICS`] for one record, in µs.
@@ -220,7 +233,21 @@ fn error_row(path: PathKind, metric: &'static str, pairs: &[(u64, u64)]) -> Erro
         p95_rel_error_pct: (!rel.is_empty()).then(|| quantile(&rel, 0.95)),
         rel_n: rel.len(),
         measured_spread_pct: spread_pct(&meas),
+        p95_predicted_ms: ms(quantile(&pred, 0.95)),
+        p95_measured_ms: ms(quantile(&meas, 0.95)),
+        p99_predicted_ms: ms(quantile(&pred, 0.99)),
+        p99_measured_ms: ms(quantile(&meas, 0.99)),
+        p50_shift_pct: shift(&pred, &meas, 0.5),
+        p95_shift_pct: shift(&pred, &meas, 0.95),
+        p99_shift_pct: shift(&pred, &meas, 0.99),
     }
+}
+
+/// |pred q - meas q| / meas q in %, over sorted values; `None` when the
+/// measured quantile is zero.
+fn shift(pred: &[f64], meas: &[f64], q: f64) -> Option<f64> {
+    let m = quantile(meas, q);
+    (m > 0.0).then(|| (quantile(pred, q) - m).abs() / m * 100.0)
 }
 
 /// Compares predicted and measured records, matched by `seq` (if a `seq`
@@ -321,11 +348,13 @@ impl Comparison {
 }
 
 /// The bounds a script sets (`--max-median-error`, `--max-p95-error`,
-/// `--min-agreement`), each in %.
+/// `--max-p50-shift`, `--max-p95-shift`, `--min-agreement`), each in %.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Bounds {
     pub max_median_pct: Option<f64>,
     pub max_p95_pct: Option<f64>,
+    pub max_p50_shift_pct: Option<f64>,
+    pub max_p95_shift_pct: Option<f64>,
     pub min_agreement_pct: Option<f64>,
 }
 
@@ -348,12 +377,23 @@ pub fn gate(c: &Comparison, bounds: Bounds) -> Vec<String> {
         (bounds.max_p95_pct, "p95", |r: &ErrorRow| {
             r.p95_rel_error_pct
         }),
+        (bounds.max_p50_shift_pct, "p50 shift", |r: &ErrorRow| {
+            r.p50_shift_pct
+        }),
+        (bounds.max_p95_shift_pct, "p95 shift", |r: &ErrorRow| {
+            r.p95_shift_pct
+        }),
     ] {
         let Some(max) = max else { continue };
         for r in &c.latency_error {
             if let Some(rel) = get(r).filter(|&rel| rel > max) {
+                let what = if which.ends_with("shift") {
+                    which.to_string()
+                } else {
+                    format!("{which} relative error")
+                };
                 out.push(format!(
-                    "{} {}: {which} relative error {rel:.1}% is above {max}% (n = {})",
+                    "{} {}: {what} {rel:.1}% is above {max}% (n = {})",
                     r.path.as_str(),
                     r.metric,
                     r.rel_n

@@ -99,6 +99,42 @@ pub fn render_text(c: &Comparison) -> String {
             opt_pct(r.measured_spread_pct)
         );
     }
+    let _ = writeln!(
+        s,
+        "\ndistributions where the path agrees (ms; shift = |predicted q - measured q| / measured q)"
+    );
+    let _ = writeln!(
+        s,
+        "{:<12} {:<8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8} {:>8}",
+        "path",
+        "metric",
+        "pred p50",
+        "meas p50",
+        "pred p95",
+        "meas p95",
+        "pred p99",
+        "meas p99",
+        "p50 sh",
+        "p95 sh",
+        "p99 sh"
+    );
+    for r in &c.latency_error {
+        let _ = writeln!(
+            s,
+            "{:<12} {:<8} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>8} {:>8} {:>8}",
+            r.path.as_str(),
+            r.metric,
+            r.median_predicted_ms,
+            r.median_measured_ms,
+            r.p95_predicted_ms,
+            r.p95_measured_ms,
+            r.p99_predicted_ms,
+            r.p99_measured_ms,
+            opt_pct(r.p50_shift_pct),
+            opt_pct(r.p95_shift_pct),
+            opt_pct(r.p99_shift_pct)
+        );
+    }
     s
 }
 
@@ -108,12 +144,13 @@ pub fn render_csv(c: &Comparison) -> String {
     let mut s = String::from(
         "path,metric,n,median_predicted_ms,median_measured_ms,median_error_ms,\
          median_abs_error_ms,p95_abs_error_ms,median_rel_error_pct,rel_n,\
-         p95_rel_error_pct,measured_spread_pct\n",
+         p95_rel_error_pct,measured_spread_pct,p95_predicted_ms,p95_measured_ms,\
+         p99_predicted_ms,p99_measured_ms,p50_shift_pct,p95_shift_pct,p99_shift_pct\n",
     );
     for r in &c.latency_error {
         let _ = writeln!(
             s,
-            "{},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{},{},{},{}",
+            "{},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{},{},{},{},{:.3},{:.3},{:.3},{:.3},{},{},{}",
             r.path.as_str(),
             r.metric,
             r.n,
@@ -125,7 +162,14 @@ pub fn render_csv(c: &Comparison) -> String {
             pct(r.median_rel_error_pct),
             r.rel_n,
             pct(r.p95_rel_error_pct),
-            pct(r.measured_spread_pct)
+            pct(r.measured_spread_pct),
+            r.p95_predicted_ms,
+            r.p95_measured_ms,
+            r.p99_predicted_ms,
+            r.p99_measured_ms,
+            pct(r.p50_shift_pct),
+            pct(r.p95_shift_pct),
+            pct(r.p99_shift_pct)
         );
     }
     s

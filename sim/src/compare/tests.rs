@@ -233,6 +233,7 @@ fn gate_names_each_bound_that_fails() {
         max_median_pct: Some(60.0),
         max_p95_pct: Some(60.0),
         min_agreement_pct: Some(100.0),
+        ..Bounds::default()
     };
     assert!(gate(&c, loose).is_empty());
     let failed = gate(
@@ -266,5 +267,43 @@ fn gate_names_each_bound_that_fails() {
             }
         ),
         ["decision agreement 50.00% is below 99.5%"]
+    );
+}
+
+#[test]
+fn quantile_shifts_compare_the_two_distributions_not_the_records() {
+    // The same values in another order: every record is off, the
+    // distributions are identical.
+    let pred: Vec<_> = (0..100)
+        .map(|i| rec(i, PathKind::HandlerHit, 1_000 * (i + 1), 0))
+        .collect();
+    let meas: Vec<_> = (0..100)
+        .map(|i| rec(i, PathKind::HandlerHit, 1_000 * (100 - i), 0))
+        .collect();
+    let c = compare(&pred, &meas);
+    let r = row(&c, PathKind::HandlerHit, "handler").expect("a handler row");
+    assert_eq!(r.p50_shift_pct, Some(0.0));
+    assert_eq!(r.p99_shift_pct, Some(0.0));
+    assert!(r.median_rel_error_pct.expect("a relative error") > 30.0);
+    let bounds = Bounds {
+        max_p50_shift_pct: Some(1.0),
+        max_p95_shift_pct: Some(1.0),
+        ..Bounds::default()
+    };
+    assert!(gate(&c, bounds).is_empty());
+    let slow: Vec<_> = meas
+        .iter()
+        .cloned()
+        .map(|mut m| {
+            m.phases_us.handler *= 2;
+            m
+        })
+        .collect();
+    let failed = gate(&compare(&pred, &slow), bounds);
+    assert!(
+        failed
+            .iter()
+            .any(|f| f.contains("handler_hit handler: p50 shift")),
+        "{failed:?}"
     );
 }
