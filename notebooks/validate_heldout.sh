@@ -19,7 +19,10 @@
 # unpause, transport, scales) from t1's fit and the per-package table
 # (import and install time of t2's own packages) from `sock-exec calibrate
 # --trace t2`: package costs are properties of the packages, measured once
-# per package; the host terms are what the fit claims to know.
+# per package; the host terms are what the fit claims to know. The fit's
+# noise block (`sim calibrate`'s measured / predicted percentiles) comes
+# with the host terms, so the predictions are sampled; each c_*.txt lists
+# the bounds missed, per record and per distribution (p50 and p95 shifts).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 B=${SOCK_BIN:-$root/target/release}
@@ -59,7 +62,7 @@ json.dump(host, open("fit1_for_t2.json", "w"), indent=1)
 '
 check() { # name trace config calibration measured
     "$B/sim" --trace "$2" --config "$3" --calibration "$4" --records "p_$1.jsonl" > /dev/null
-    "$B/sim" compare --predicted "p_$1.jsonl" --measured "$5" --min-agreement 99.5 --max-median-error 10 --max-p95-error 25 > "c_$1.txt" 2>&1 || true
+    "$B/sim" compare --predicted "p_$1.jsonl" --measured "$5" --min-agreement 99.5 --max-median-error 10 --max-p95-error 25 --max-p50-shift 10 --max-p95-shift 25 > "c_$1.txt" 2>&1 || true
 }
 check t1_in_sample t1.json cfg.json fit1.json m_t1_seq.jsonl
 for cal in fit1_for_t2 cal2; do
