@@ -41,10 +41,10 @@ pub const NOISED: [&str; 6] = [
 /// spare's fork phase is a hand-off, not a fork).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Class {
-    HandlerHit,
-    ZygoteHit,
-    SpareHit,
-    Fresh,
+    HandlerHit = 0,
+    ZygoteHit = 1,
+    SpareHit = 2,
+    Fresh = 3,
 }
 
 impl Class {
@@ -180,7 +180,8 @@ impl Ratios {
 /// the generator.
 #[derive(Clone, Debug)]
 pub struct Noise {
-    /// Indexed by class, then by phase index in [`Phases::NAMES`].
+    /// Indexed by class (its discriminant), then by phase index in
+    /// [`Phases::NAMES`].
     table: [[Option<Ratios>; 8]; 4],
     rng: StdRng,
 }
@@ -192,9 +193,9 @@ impl Noise {
             return None;
         }
         let mut table: [[Option<Ratios>; 8]; 4] = Default::default();
-        for (ci, class) in Class::ALL.iter().enumerate() {
+        for class in Class::ALL {
             for (pi, phase) in Phases::NAMES.iter().enumerate() {
-                table[ci][pi] = params.ratios.get(&key(*class, phase)).cloned();
+                table[class as usize][pi] = params.ratios.get(&key(class, phase)).cloned();
             }
         }
         Some(Noise {
@@ -205,10 +206,9 @@ impl Noise {
 
     /// Multiplies each noised, non-zero phase of `phases` by a draw.
     pub fn apply(&mut self, class: Class, phases: &mut Phases) {
-        let ci = Class::ALL.iter().position(|c| *c == class).unwrap_or(0);
         let mut v = phases.values();
         for (pi, value) in v.iter_mut().enumerate() {
-            if let Some(r) = &self.table[ci][pi] {
+            if let Some(r) = &self.table[class as usize][pi] {
                 if value.0 > 0 {
                     let u: f64 = self.rng.gen();
                     *value = Micros::from_ms_f64(value.as_ms_f64() * r.at(u));

@@ -110,14 +110,15 @@ pub fn calibrate(
     // replayed deterministically.
     let mut prior = settings.cost.clone();
     prior.noise = Default::default();
-    let replay = |cost: sock_core::cost::CostParams| -> Result<BTreeMap<u64, features::Features>> {
+    let replay = |cost: sock_core::cost::CostParams,
+                  invocations: sock_core::trace::Invocations<std::io::BufReader<std::fs::File>>|
+     -> Result<BTreeMap<u64, features::Features>> {
         let planner =
             sock_core::planner::Planner::new(&catalog, cost, settings.tiers.clone(), tree.as_ref())
                 .context("invalid settings")?;
-        features::collect(planner, options, crate::open_trace(trace)?.into_parts().1)
+        features::collect(planner, options, invocations)
     };
-    drop(invocations);
-    let predicted = replay(prior.clone())?;
+    let predicted = replay(prior.clone(), invocations)?;
     let (rows, left_out) = join(&measured, &predicted);
     if rows.is_empty() {
         anyhow::bail!(
@@ -130,8 +131,8 @@ pub fn calibrate(
     let mut fitted = models::apply(&prior, &fits);
     let mut noise_rows = Vec::new();
     if let Some(seed) = opts.noise_seed {
-        let again = replay(fitted.clone())?;
-        let (params, rows) = noise::fit(&measured, &again, seed);
+        let again = replay(fitted.clone(), crate::open_trace(trace)?.into_parts().1)?;
+        let (params, rows) = noise::fit(&join(&measured, &again).0, seed);
         fitted.noise = params;
         noise_rows = rows;
     }

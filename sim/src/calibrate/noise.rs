@@ -5,10 +5,9 @@
 //! ([`sock_core::noise`]), so its distributions, not only its medians,
 //! follow the run's.
 
-use super::features::Features;
+use super::Joined;
 use sock_core::noise::{key, Class, NoiseParams, Ratios, NOISED};
 use sock_core::phases::NAMES;
-use sock_core::record::InvocationRecord;
 use std::collections::BTreeMap;
 
 /// Fewer ratios than this and a phase gets no noise (its distribution's
@@ -29,24 +28,15 @@ pub struct NoiseRow {
     pub kept: bool,
 }
 
-/// The ratios of `measured` records to the plans in `predicted` (joined on
-/// `seq`, same path, Zygote depth and spare use), as a noise block seeded
+/// The ratios of the `rows` (measured records joined with the plans the
+/// fitted parameters predict: [`super::join`]), as a noise block seeded
 /// `seed`, and one report row per class and phase that had any.
-pub fn fit(
-    measured: &[InvocationRecord],
-    predicted: &BTreeMap<u64, Features>,
-    seed: u64,
-) -> (NoiseParams, Vec<NoiseRow>) {
+pub fn fit(rows: &[Joined<'_>], seed: u64) -> (NoiseParams, Vec<NoiseRow>) {
     let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for m in measured {
-        let Some(p) = predicted.get(&m.seq) else {
-            continue;
-        };
-        if p.path != m.path || p.depth != m.zygote_depth || p.spare != m.spare {
-            continue;
-        }
+    for r in rows {
+        let m = r.measured;
         let class = Class::of(m.path, m.spare);
-        let (pv, mv) = (p.phases.values(), m.phases_us.values());
+        let (pv, mv) = (r.features.phases.values(), m.phases_us.values());
         for (i, name) in NAMES.iter().enumerate() {
             if NOISED.contains(name) && pv[i] > 0 {
                 samples
@@ -82,8 +72,9 @@ pub fn fit(
 
 #[cfg(test)]
 mod tests {
+    use super::super::features::Features;
     use super::*;
-    use sock_core::record::{PathKind, PhasesUs};
+    use sock_core::record::{InvocationRecord, PathKind, PhasesUs};
 
     fn features(path: PathKind, unpause: u64) -> Features {
         Features {
@@ -136,7 +127,7 @@ mod tests {
         }
         // A record on another path than predicted is not a sample.
         measured[0].path = PathKind::Fresh;
-        let (params, rows) = fit(&measured, &predicted, 3);
+        let (params, rows) = fit(&crate::calibrate::join(&measured, &predicted).0, 3);
         assert_eq!(params.seed, 3);
         let unpause = &params.ratios["handler_hit.unpause"];
         assert_eq!(unpause.n, 29);
@@ -147,7 +138,7 @@ mod tests {
             .iter()
             .all(|&r| r == 1.0));
         assert!(rows.iter().all(|r| r.kept));
-        let (few, rows) = fit(&measured[..10], &predicted, 3);
+        let (few, rows) = fit(&crate::calibrate::join(&measured[..10], &predicted).0, 3);
         assert!(few.is_empty());
         assert!(rows.iter().all(|r| !r.kept && r.n == 9));
     }
