@@ -48,6 +48,10 @@ fn main() {
                 crash_leaves_state_the_next_start_cleans,
             ),
             (
+                "init_failure_names_its_step_and_leaves_nothing",
+                init_failure_names_its_step_and_leaves_nothing,
+            ),
+            (
                 "fd_placement_survives_sources_on_targets",
                 fd_placement_survives_sources_on_targets,
             ),
@@ -160,6 +164,66 @@ fn unreadable_handler_folder_is_a_clear_error(dir: &Path) -> TestResult {
         mounts_under(ex.containers_dir()) == 1,
         "a failed create must undo its mounts",
     )?;
+    ex.shutdown().map_err(|e| e.to_string())
+}
+
+/// Our children that exited and were not reaped.
+fn zombie_children() -> usize {
+    let me = std::process::id().to_string();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            // pid (comm) state ppid ...: comm may hold spaces; split after ')'.
+            let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+            let mut f = rest.split_whitespace();
+            f.next() == Some("Z") && f.next() == Some(me.as_str())
+        })
+        .count()
+}
+
+/// The init is cloned sharing the executor's memory and reports a failing
+/// step through it: an interpreter that cannot be exec'd is a clear error
+/// naming the step and the path, the child is reaped, the mounts undone,
+/// and the executor still starts the next container.
+fn init_failure_names_its_step_and_leaves_nothing(dir: &Path) -> TestResult {
+    let mut config = ExecutorConfig::new(dir.join("state-badpy"), base_root());
+    config.cgroup_prefix = prefix("badpy");
+    config.pool_size = 1;
+    config.python = "/nonexistent/python3".into();
+    let mut ex = sock_exec::container::Executor::new(config).map_err(|e| e.to_string())?;
+    let spec = handler(dir, "h", ECHO);
+    let before = zombie_children();
+    let e = ex
+        .create(&spec)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    check(
+        e.contains("execve /nonexistent/python3") && e.contains("ENOENT"),
+        format!("error was {e:?}"),
+    )?;
+    check(
+        zombie_children() == before,
+        "the failed init must be reaped",
+    )?;
+    check(
+        mounts_under(ex.containers_dir()) == 1,
+        "a failed create must undo its mounts",
+    )?;
+    ex.shutdown().map_err(|e| e.to_string())?;
+    let mut ex = executor(dir, "badpy-after");
+    let mut c = ex.create(&spec).map_err(|e| e.to_string())?;
+    let r = ex
+        .invoke(&mut c, "{}", Duration::from_secs(10))
+        .map_err(|e| e.to_string())?;
+    check(
+        r.status == 200,
+        format!("after a failed init: {}", r.status),
+    )?;
+    ex.destroy(c).map_err(|e| e.to_string())?;
     ex.shutdown().map_err(|e| e.to_string())
 }
 
@@ -331,7 +395,7 @@ fn crash_leaves_state_the_next_start_cleans(dir: &Path) -> TestResult {
 /// can be rearranged freely.
 fn fd_placement_survives_sources_on_targets(_dir: &Path) -> TestResult {
     use nix::sys::stat::fstat;
-    use std::os::fd::{AsFd, AsRawFd};
+    use std::os::fd::AsRawFd;
     match process::fork().map_err(|e| e.to_string())? {
         process::ForkResult::Child => {
             // Free fd 0, so the pipe's read end lands there.
@@ -342,7 +406,7 @@ fn fd_placement_survives_sources_on_targets(_dir: &Path) -> TestResult {
                 let ino = |fd: i32| fstat(fd).map(|s| s.st_ino).map_err(|e| e.to_string());
                 let (pipe_ino, null_ino) = (ino(r.as_raw_fd())?, ino(null.as_raw_fd())?);
                 // /dev/null to 0 (where the pipe sits), the pipe to 3.
-                sock_exec::sys::fs::place_fds(&[(null.as_fd(), 0), (r.as_fd(), 3)])
+                sock_exec::sys::fs::place_fds(&[(null.as_raw_fd(), 0), (r.as_raw_fd(), 3)])
                     .map_err(|e| e.to_string())?;
                 Ok(ino(0)? == null_ino && ino(3)? == pipe_ino)
             })();

@@ -2,22 +2,36 @@
 //! Containers whose first process is forked from a Zygote are started by
 //! `crate::zygote` instead.
 //!
-//! The executor forks C1, which joins the cgroup, unshares IPC/UTS/PID
-//! namespaces and forks C2: the first process of the new PID namespace
-//! (PID 1 inside). C1 reports C2's pid and exits at once, so C2 is
-//! reparented to the executor (a child subreaper). C2 sets the hostname,
-//! places its inherited fds (0: /dev/null, 1-2: the log, 3: the listening
-//! socket), chroots, drops to the unprivileged user, sets no_new_privs and
-//! execs the interpreter. A close-on-exec error pipe tells the executor
-//! whether the exec happened: it reads EOF on success, an error otherwise.
+//! One `clone(CLONE_VM | CLONE_VFORK | CLONE_NEWPID | CLONE_NEWIPC |
+//! CLONE_NEWUTS)` (a Zygote's container: no new PID namespace) makes the
+//! init directly: PID 1 of its new namespace and the executor's own
+//! child. It shares the executor's memory until it execs (as
+//! `posix_spawn` does), so nothing is copied: no page tables, and no
+//! copy-on-write faults in the executor afterwards; the calling thread
+//! is suspended until the child has exec'd or exited. The child joins
+//! the cgroup, sets the hostname, places its inherited fds (0:
+//! /dev/null, 1-2: the log, 3: the listening socket), chroots, drops to
+//! the unprivileged user, sets no_new_privs and execs the interpreter.
+//! Because it shares memory, the child runs only raw system calls on
+//! buffers prepared before the clone ([`Prepared`]): no allocation, no
+//! lock, no formatting. A failing step stores its number and errno in a
+//! shared [`Failure`] and exits; the parent reads it once the clone
+//! returns and names the step.
+//!
+//! This replaced two `fork`s (an intermediate that unshared the
+//! namespaces, then the init): BENCHMARKS.md, "One clone instead of two
+//! forks".
 
 use super::ExecutorConfig;
-use crate::sys::{fs, process, SysError};
+use crate::sys::{process, SysError};
+use nix::libc;
+use nix::sched::CloneFlags;
 use nix::unistd::Pid;
-use std::ffi::CString;
-use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::ffi::{c_char, CString};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
@@ -27,8 +41,6 @@ pub enum SpawnError {
     Nul(String),
     #[error("the container's init failed before exec: {0}")]
     Child(String),
-    #[error("the intermediate process did not report the init pid")]
-    NoPid,
 }
 
 /// What the container's first process becomes.
@@ -49,14 +61,25 @@ impl Role {
             Role::Zygote => "zygote",
         }
     }
+
+    /// The namespaces the init gets (no network or mount namespace:
+    /// SOCK's lean containers share the host's, which keeps them fast).
+    fn namespaces(self) -> CloneFlags {
+        let ipc_uts = CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS;
+        match self {
+            Role::Handler => ipc_uts | CloneFlags::CLONE_NEWPID,
+            Role::Zygote => ipc_uts,
+        }
+    }
 }
 
-/// Everything the children need, prepared before fork.
+/// Everything the child needs, prepared before the clone.
 #[derive(Debug)]
 pub(super) struct SpawnPlan {
     role: Role,
     join_files: Vec<PathBuf>,
-    root: PathBuf,
+    join_c: Vec<CString>,
+    root: CString,
     uid: u32,
     gid: u32,
     program: CString,
@@ -72,6 +95,10 @@ fn json_list(items: &[String]) -> String {
 
 fn cstring(s: &str) -> Result<CString, SpawnError> {
     CString::new(s).map_err(|_| SpawnError::Nul(s.to_string()))
+}
+
+fn cpath(p: &Path) -> Result<CString, SpawnError> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| SpawnError::Nul(p.display().to_string()))
 }
 
 impl SpawnPlan {
@@ -99,10 +126,15 @@ impl SpawnPlan {
         ];
         let null = std::fs::File::open("/dev/null")
             .map_err(|e| SpawnError::Child(format!("open /dev/null: {e}")))?;
+        let join_c = join_files
+            .iter()
+            .map(|f| cpath(f))
+            .collect::<Result<_, _>>()?;
         Ok(SpawnPlan {
             role,
             join_files,
-            root: root.to_path_buf(),
+            join_c,
+            root: cpath(root)?,
             uid: config.uid,
             gid: config.gid,
             program: cstring(&config.python)?,
@@ -113,109 +145,198 @@ impl SpawnPlan {
     }
 }
 
+/// The child's steps, numbered for [`Failure`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
+enum Step {
+    Join = 1,
+    Hostname,
+    Fds,
+    Chroot,
+    Chdir,
+    Setgroups,
+    Setgid,
+    Setuid,
+    NoNewPrivs,
+    Exec,
+}
+
+const STEPS: [Step; 10] = [
+    Step::Join,
+    Step::Hostname,
+    Step::Fds,
+    Step::Chroot,
+    Step::Chdir,
+    Step::Setgroups,
+    Step::Setgid,
+    Step::Setuid,
+    Step::NoNewPrivs,
+    Step::Exec,
+];
+
+/// Written by a failing child (shared memory: `CLONE_VM`), read by the
+/// parent after the clone returns (`CLONE_VFORK`: the child is gone or
+/// exec'd by then).
+#[derive(Default)]
+struct Failure {
+    step: AtomicI32,
+    /// The join file's index when `step` is `Join`.
+    index: AtomicI32,
+    errno: AtomicI32,
+}
+
+/// Pointers and fds the child uses: built before the clone.
+struct Prepared<'a> {
+    plan: &'a SpawnPlan,
+    argv: Vec<*const c_char>,
+    envp: Vec<*const c_char>,
+    /// (source, target) for fds 0-3.
+    fds: [(RawFd, RawFd); 4],
+    /// The signal mask to restore before exec.
+    mask: libc::sigset_t,
+}
+
+fn null_terminated(items: &[CString]) -> Vec<*const c_char> {
+    items
+        .iter()
+        .map(|c| c.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
 /// Starts the container's init; returns its host pid once it has exec'd.
 pub(super) fn spawn(
     plan: &SpawnPlan,
     listener: OwnedFd,
     output: OwnedFd,
 ) -> Result<Pid, SpawnError> {
-    let (pid_r, pid_w) = fs::pipe()?;
-    let (err_r, err_w) = fs::pipe()?;
-    match process::fork()? {
-        process::ForkResult::Child => {
-            drop(pid_r);
-            drop(err_r);
-            intermediate(plan, &listener, &output, pid_w, err_w)
-        }
-        process::ForkResult::Parent { child } => {
-            drop(pid_w);
-            drop(err_w);
-            drop(listener);
-            drop(output);
-            process::wait(child)?;
-            let mut buf = [0u8; 4];
-            let mut pid_file = std::fs::File::from(pid_r);
-            let got_pid = pid_file.read_exact(&mut buf).is_ok();
-            let mut msg = String::new();
-            let _ = std::fs::File::from(err_r).read_to_string(&mut msg);
-            if !msg.is_empty() {
-                return Err(SpawnError::Child(msg));
-            }
-            if !got_pid {
-                return Err(SpawnError::NoPid);
-            }
-            Ok(Pid::from_raw(i32::from_ne_bytes(buf)))
-        }
-    }
-}
-
-fn report(err_w: &OwnedFd, msg: &str) {
-    let _ = nix::unistd::write(err_w, msg.as_bytes());
-}
-
-/// C1: join the cgroup, unshare, fork the init, report its pid, exit.
-fn intermediate(
-    plan: &SpawnPlan,
-    listener: &OwnedFd,
-    output: &OwnedFd,
-    pid_w: OwnedFd,
-    err_w: OwnedFd,
-) -> ! {
-    for f in &plan.join_files {
-        if let Err(e) = std::fs::write(f, "0") {
-            report(&err_w, &format!("join cgroup {}: {e}", f.display()));
-            process::exit_now(1);
-        }
-    }
-    let unshared = match plan.role {
-        Role::Handler => process::unshare_lean(),
-        Role::Zygote => process::unshare_ipc_uts(),
+    let mut prep = Prepared {
+        plan,
+        argv: null_terminated(&plan.argv),
+        envp: null_terminated(&plan.env),
+        fds: [
+            (plan.null.as_raw_fd(), 0),
+            (output.as_raw_fd(), 1),
+            (output.as_raw_fd(), 2),
+            (listener.as_raw_fd(), 3),
+        ],
+        // SAFETY: a sigset_t is plain data; sigemptyset initialises it.
+        mask: unsafe { std::mem::zeroed() },
     };
-    if let Err(e) = unshared {
-        report(&err_w, &e.to_string());
-        process::exit_now(1);
+    let failure = Failure::default();
+    // Block every signal around the clone: a handler must not run in the
+    // child while it shares our memory (it resets the dispositions and
+    // restores this mask just before exec).
+    // SAFETY: plain sigset manipulation on local values.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut prep.mask);
     }
-    match process::fork() {
-        Ok(process::ForkResult::Child) => {
-            drop(pid_w);
-            let e = init(plan, listener, output);
-            report(&err_w, &e.to_string());
-            process::exit_now(127)
-        }
-        Ok(process::ForkResult::Parent { child }) => {
-            let _ = std::fs::File::from(pid_w).write_all(&child.as_raw().to_ne_bytes());
-            process::exit_now(0)
-        }
-        Err(e) => {
-            report(&err_w, &e.to_string());
-            process::exit_now(1)
-        }
+    let mut stack = vec![0u8; 256 * 1024];
+    let flags = CloneFlags::CLONE_VM | CloneFlags::CLONE_VFORK | plan.role.namespaces();
+    let prep_ref = &prep;
+    let failure_ref = &failure;
+    // SAFETY: with CLONE_VM the child shares our memory; it only runs
+    // `child`, which makes raw system calls on buffers that outlive the
+    // call (CLONE_VFORK suspends this thread until the child has exec'd or
+    // exited) and never allocates, locks or unwinds.
+    let cloned = unsafe {
+        nix::sched::clone(
+            Box::new(|| child(prep_ref, failure_ref)),
+            &mut stack,
+            flags,
+            Some(libc::SIGCHLD),
+        )
+    };
+    // SAFETY: restores the mask saved above.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, &prep.mask, std::ptr::null_mut());
     }
+    drop(listener);
+    drop(output);
+    let pid = cloned.map_err(|e| SysError::new("clone(CLONE_VM|CLONE_VFORK|namespaces)", e))?;
+    let step = failure.step.load(Ordering::SeqCst);
+    if step == 0 {
+        return Ok(pid);
+    }
+    // The child exited: reap it, then name the step.
+    process::wait(pid)?;
+    let errno = nix::errno::Errno::from_raw(failure.errno.load(Ordering::SeqCst));
+    let what = match STEPS.get(step as usize - 1) {
+        Some(Step::Join) => {
+            let i = failure.index.load(Ordering::SeqCst) as usize;
+            let f = plan.join_files.get(i).map(|f| f.display().to_string());
+            format!("join cgroup {}", f.unwrap_or_default())
+        }
+        Some(Step::Chroot) => format!("chroot {}", plan.root.to_string_lossy()),
+        Some(Step::Exec) => format!("execve {}", plan.program.to_string_lossy()),
+        Some(s) => format!("{s:?}").to_lowercase(),
+        None => format!("step {step}"),
+    };
+    Err(SpawnError::Child(format!("{what}: {errno}")))
 }
 
-/// C2, PID 1 of the new namespace (a handler) or the Zygote server: the
-/// fixed entry sequence. Returns only
-/// on failure.
-fn init(plan: &SpawnPlan, listener: &OwnedFd, output: &OwnedFd) -> SysError {
-    let steps = || -> Result<(), SysError> {
-        fs::set_hostname("sock")?;
-        fs::place_fds(&[
-            (plan.null.as_fd(), 0),
-            (output.as_fd(), 1),
-            (output.as_fd(), 2),
-            (listener.as_fd(), 3),
-        ])?;
-        fs::chroot_to(&plan.root)?;
-        if plan.role == Role::Handler {
-            fs::drop_privileges(plan.uid, plan.gid)?;
-            fs::no_new_privs()?;
-        }
-        Ok(())
+/// The child, sharing the parent's memory: raw system calls only. Returns
+/// only to exit (the clone trampoline `_exit`s with the value).
+fn child(p: &Prepared<'_>, failure: &Failure) -> isize {
+    let fail = |step: Step, index: usize| -> isize {
+        failure.index.store(index as i32, Ordering::SeqCst);
+        failure
+            .errno
+            .store(nix::errno::Errno::last_raw(), Ordering::SeqCst);
+        failure.step.store(step as i32, Ordering::SeqCst);
+        // SAFETY: _exit takes no pointers and runs no handler.
+        unsafe { libc::_exit(127) }
     };
-    if let Err(e) = steps() {
-        return e;
+    // SAFETY: every call below is a system call on buffers prepared by
+    // the parent and alive until the child execs or exits.
+    unsafe {
+        // Our own dispositions (not shared: no CLONE_SIGHAND) to default,
+        // so no handler of the parent's runs here once signals unblock.
+        for sig in 1..32 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+        for (i, f) in p.plan.join_c.iter().enumerate() {
+            let fd = libc::open(f.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                return fail(Step::Join, i);
+            }
+            libc::close(fd);
+        }
+        if libc::sethostname(c"sock".as_ptr(), 4) != 0 {
+            return fail(Step::Hostname, 0);
+        }
+        if crate::sys::fs::place_fds(&p.fds).is_err() {
+            return fail(Step::Fds, 0);
+        }
+        if libc::chroot(p.plan.root.as_ptr()) != 0 {
+            return fail(Step::Chroot, 0);
+        }
+        if libc::chdir(c"/".as_ptr()) != 0 {
+            return fail(Step::Chdir, 0);
+        }
+        if p.plan.role == Role::Handler {
+            if libc::setgroups(0, std::ptr::null()) != 0 {
+                return fail(Step::Setgroups, 0);
+            }
+            let (u, g) = (p.plan.uid, p.plan.gid);
+            if libc::setresgid(g, g, g) != 0 {
+                return fail(Step::Setgid, 0);
+            }
+            if libc::setresuid(u, u, u) != 0 {
+                return fail(Step::Setuid, 0);
+            }
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                return fail(Step::NoNewPrivs, 0);
+            }
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &p.mask, std::ptr::null_mut());
+        libc::execve(p.plan.program.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr());
+        fail(Step::Exec, 0)
     }
-    fs::exec(&plan.program, &plan.argv, &plan.env)
 }
 
 #[cfg(test)]

@@ -1,73 +1,48 @@
-//! Process-environment wrappers used while entering a container: chroot,
-//! identity, no_new_privs, hostname, fd plumbing, exec.
+//! File-descriptor plumbing: fd placement for a container's init (raw
+//! and allocation-free: it runs in a child sharing the executor's memory,
+//! `crate::container::spawn`), pipes, fd passing, opening and locking.
 
 use super::{SysError, SysResult};
-use nix::unistd::{Gid, Uid};
-use std::ffi::CString;
+use nix::errno::Errno;
+use nix::libc;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 
-pub fn chroot_to(dir: &Path) -> SysResult<()> {
-    nix::unistd::chroot(dir).map_err(|e| SysError::at("chroot", dir, e))?;
-    nix::unistd::chdir("/").map_err(|e| SysError::at("chdir", "/", e))
-}
-
-/// Drops to `uid`/`gid` with no supplementary groups (setgroups before
-/// setgid before setuid: after setuid the others are no longer allowed).
-pub fn drop_privileges(uid: u32, gid: u32) -> SysResult<()> {
-    nix::unistd::setgroups(&[]).map_err(|e| SysError::new("setgroups", e))?;
-    nix::unistd::setresgid(Gid::from_raw(gid), Gid::from_raw(gid), Gid::from_raw(gid))
-        .map_err(|e| SysError::new("setresgid", e))?;
-    nix::unistd::setresuid(Uid::from_raw(uid), Uid::from_raw(uid), Uid::from_raw(uid))
-        .map_err(|e| SysError::new("setresuid", e))
-}
-
-/// PR_SET_NO_NEW_PRIVS: execve can never grant privileges again (setuid
-/// binaries, file capabilities).
-pub fn no_new_privs() -> SysResult<()> {
-    nix::sys::prctl::set_no_new_privs().map_err(|e| SysError::new("prctl(PR_SET_NO_NEW_PRIVS)", e))
-}
-
-pub fn set_hostname(name: &str) -> SysResult<()> {
-    nix::unistd::sethostname(name).map_err(|e| SysError::new("sethostname", e))
-}
-
-/// Places `fd` at number `target` without O_CLOEXEC, so it survives exec
-/// (the only fds a container inherits are placed this way).
-pub fn install_fd(fd: BorrowedFd<'_>, target: RawFd) -> SysResult<()> {
-    if fd.as_raw_fd() == target {
-        // dup2 onto itself would keep O_CLOEXEC; clear it explicitly.
-        let flags = nix::fcntl::FdFlag::empty();
-        nix::fcntl::fcntl(target, nix::fcntl::FcntlArg::F_SETFD(flags))
-            .map_err(|e| SysError::new("fcntl(F_SETFD)", e))?;
-        return Ok(());
-    }
-    nix::unistd::dup2(fd.as_raw_fd(), target).map_err(|e| SysError::new("dup2", e))?;
-    Ok(())
-}
+/// Most pairs [`place_fds`] places (it keeps its copies on the stack).
+pub const MAX_PLACED: usize = 8;
 
 /// Places each `(source, target)` pair: afterwards fd `target` refers to
-/// what `source` referred to, without O_CLOEXEC (see [`install_fd`]).
+/// what `source` referred to, without O_CLOEXEC, so it survives exec.
 ///
 /// Every source is first duplicated above the highest target (close-on-
 /// exec), and only those copies are `dup2`ed into place: placing the pairs
 /// in order would overwrite a source that sits on a lower target (the
 /// listening socket on fd 0, say, when the executor runs with stdin
-/// closed) before it was placed itself.
-pub fn place_fds(pairs: &[(BorrowedFd<'_>, RawFd)]) -> SysResult<()> {
-    use nix::fcntl::{fcntl, FcntlArg};
+/// closed) before it was placed itself. Raw system calls only, no
+/// allocation: safe in a `CLONE_VM` child. At most [`MAX_PLACED`] pairs
+/// (more: `EINVAL`).
+pub fn place_fds(pairs: &[(RawFd, RawFd)]) -> Result<(), Errno> {
+    if pairs.len() > MAX_PLACED {
+        return Err(Errno::EINVAL);
+    }
     let above = pairs.iter().map(|(_, t)| *t).max().unwrap_or(0) + 1;
-    let mut moved = Vec::with_capacity(pairs.len());
-    for (fd, _) in pairs {
-        let copy = fcntl(fd.as_raw_fd(), FcntlArg::F_DUPFD_CLOEXEC(above))
-            .map_err(|e| SysError::new("fcntl(F_DUPFD_CLOEXEC)", e))?;
-        moved.push(copy);
+    let mut copies = [-1; MAX_PLACED];
+    for (copy, (src, _)) in copies.iter_mut().zip(pairs) {
+        // SAFETY: fcntl on an fd number; no pointers.
+        *copy = unsafe { libc::fcntl(*src, libc::F_DUPFD_CLOEXEC, above) };
+        if *copy < 0 {
+            return Err(Errno::last());
+        }
     }
-    for (copy, (_, target)) in moved.iter().zip(pairs) {
-        nix::unistd::dup2(*copy, *target).map_err(|e| SysError::new("dup2", e))?;
+    for (copy, (_, target)) in copies.iter().zip(pairs) {
+        // SAFETY: dup2 on fd numbers; it clears close-on-exec on `target`.
+        if unsafe { libc::dup2(*copy, *target) } < 0 {
+            return Err(Errno::last());
+        }
     }
-    for copy in moved {
-        nix::unistd::close(copy).map_err(|e| SysError::new("close", e))?;
+    for &copy in &copies[..pairs.len()] {
+        // SAFETY: closes the copies made above.
+        unsafe { libc::close(copy) };
     }
     Ok(())
 }
@@ -75,14 +50,6 @@ pub fn place_fds(pairs: &[(BorrowedFd<'_>, RawFd)]) -> SysResult<()> {
 /// A close-on-exec pipe (read end, write end).
 pub fn pipe() -> SysResult<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SysError::new("pipe2", e))
-}
-
-/// Replaces the process image. Returns only on failure.
-pub fn exec(program: &CString, argv: &[CString], env: &[CString]) -> SysError {
-    match nix::unistd::execve(program, argv, env) {
-        Err(e) => SysError::new("execve", e),
-        Ok(never) => match never {},
-    }
 }
 
 /// Sends `data` over a connected Unix socket with `fds` attached

@@ -2,7 +2,6 @@
 //! async-signal-safe exit a forked child must use.
 
 use super::{SysError, SysResult};
-use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
@@ -26,21 +25,6 @@ pub fn fork() -> SysResult<ForkResult> {
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit is async-signal-safe and takes no pointers.
     unsafe { nix::libc::_exit(code) }
-}
-
-/// New IPC, UTS and PID namespaces for the caller's next children (and
-/// IPC/UTS for the caller itself). No network or mount namespace: SOCK's
-/// lean containers share the host's, which is what keeps them fast.
-pub fn unshare_lean() -> SysResult<()> {
-    let flags = CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWPID;
-    nix::sched::unshare(flags).map_err(|e| SysError::new("unshare(IPC|UTS|PID)", e))
-}
-
-/// New IPC and UTS namespaces only: a Zygote's container, which stays in
-/// the executor's PID namespace so its children can make their own.
-pub fn unshare_ipc_uts() -> SysResult<()> {
-    let flags = CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS;
-    nix::sched::unshare(flags).map_err(|e| SysError::new("unshare(IPC|UTS)", e))
 }
 
 /// Whether `pid` exists (signal 0; a zombie counts as existing).
