@@ -7,7 +7,7 @@
 #
 # Needs root (real containers), the base rootfs (`sock-exec base`) and a
 # release build (`cargo build --release --workspace --all-targets`).
-# Takes ~30 min on 2 vCPUs. Writes every trace, calibration, record file
+# Takes ~35 min on 2 vCPUs. Writes every trace, calibration, record file
 # and report into OUT_DIR; the comparisons are c2_*.txt.
 #
 # Train: trace t1 (20 functions, 30 stand-in packages, bursty, seed 11),
@@ -23,6 +23,12 @@
 # noise block (`sim calibrate`'s measured / predicted percentiles) comes
 # with the host terms, so the predictions are sampled; each c_*.txt lists
 # the bounds missed, per record and per distribution (p50 and p95 shifts).
+#
+# Real trace (skipped when ../shared/data is not beside the project, or with
+# SOCK_HELDOUT_REAL=0): 24 functions of the 100-function Azure slice with
+# real, measured closures of at most 6 PyPI packages, which `sock-exec`
+# installs with pip (needs PyPI), run one at a time and predicted with t1's
+# host terms and the real packages' own measured table.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 B=${SOCK_BIN:-$root/target/release}
@@ -46,7 +52,9 @@ run() { # name trace config calibration wheels [flags...]
     local name=$1 trace=$2 cfg=$3 cal=$4 wheels=$5
     shift 5
     echo "run $name: $(date -u +%T), load $(cut -d' ' -f1 /proc/loadavg)"
-    "$B/sock-exec" run --trace "$trace" --config "$cfg" --calibration "$cal" --find-links "$wheels" --progress 100 --records "m_$name.jsonl" "$@" > "r_$name.txt"
+    local links=()
+    [ -n "$wheels" ] && links=(--find-links "$wheels")
+    "$B/sock-exec" run --trace "$trace" --config "$cfg" --calibration "$cal" "${links[@]}" --progress 100 --records "m_$name.jsonl" "$@" > "r_$name.txt"
 }
 run t1_seq t1.json cfg.json cal1.json wheels1
 run t2_seq t2.json cfg.json cal2.json wheels2 --limit 600
@@ -70,4 +78,20 @@ for cal in fit1_for_t2 cal2; do
     check "t2_off_$cal" t2.json cfg_off.json "$cal.json" m_t2_off.jsonl
     check "t2_conc_$cal" t2.json cfg.json "$cal.json" m_t2_conc.jsonl
 done
+data=${SOCK_DATA:-$root/../shared/data}
+if [ "${SOCK_HELDOUT_REAL:-1}" != 0 ] && [ -d "$data/azure-functions-2019" ]; then
+    "$B/sim" trace build --data "$data" --slice 100 --functions 24 --max-closure-packages 6 --measured-closures --max-duration-ms 1000 --seed 5 --out real.json 2> real_build.txt
+    "$B/sock-exec" calibrate -n 10 --trace real.json --out calr.json > calr.txt
+    run real_seq real.json cfg.json calr.json "" --limit 300
+    python3 -c '
+import json
+host, pkgs = json.load(open("fit1.json")), json.load(open("calr.json"))
+host["packages"] = pkgs["packages"]
+json.dump(host, open("fit1_for_real.json", "w"), indent=1)
+'
+    check real_seq_fit1_for_real real.json cfg.json fit1_for_real.json m_real_seq.jsonl
+    check real_seq_calr real.json cfg.json calr.json m_real_seq.jsonl
+else
+    echo "real trace: skipped (no $data/azure-functions-2019, or SOCK_HELDOUT_REAL=0)"
+fi
 echo "done: $(date -u); reports: $out/c_*.txt (fit1_for_t2: host terms fitted on t1; cal2: t2's own micro-benchmarks)"

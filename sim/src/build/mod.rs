@@ -130,6 +130,24 @@ pub struct BuildParams {
     /// [preset: 0; faascache: 2].
     #[arg(long, value_name = "N")]
     pub min_calls: Option<u64>,
+    /// Keep N functions, drawn at random (seeded) from those left after
+    /// --min-calls: a small real trace that `sock-exec run` can install
+    /// (pip, real PyPI packages) and serve.
+    #[arg(long, value_name = "N")]
+    pub functions: Option<usize>,
+    /// Assign only closure files of at most K packages (bounds what a real
+    /// run installs).
+    #[arg(long, value_name = "K")]
+    pub max_closure_packages: Option<usize>,
+    /// Assign only closure files whose every package has measured costs in
+    /// install_import.json (no imputed import or install time).
+    #[arg(long)]
+    pub measured_closures: bool,
+    /// Cap every duration (average, maximum, percentiles) at MS: a real
+    /// run executes each handler for its duration, so this bounds its wall
+    /// time (start-up, before the handler, does not depend on it).
+    #[arg(long, value_name = "MS")]
+    pub max_duration_ms: Option<f64>,
     /// Seed of every random draw.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -162,6 +180,10 @@ pub enum BuildError {
     Costs(#[from] costs::CostsError),
     #[error(transparent)]
     Assign(#[from] assign::AssignError),
+    #[error("{flag}: {why}")]
+    BadFlag { flag: &'static str, why: String },
+    #[error("{path}: no closure file is left by {filters}")]
+    NoClosureFits { path: String, filters: String },
     #[error("writing the trace: {0}")]
     Write(#[from] std::io::Error),
     #[error("recording the parameters: {0}")]
@@ -175,6 +197,7 @@ enum Stream {
     Durations = 2,
     Arrivals = 3,
     Calls = 4,
+    Sample = 5,
 }
 
 fn rng(seed: u64, stream: Stream) -> StdRng {
@@ -245,6 +268,20 @@ impl BuildParams {
 
 /// Builds the trace and writes it to `out` (buffered here).
 pub fn build<W: Write>(params: &BuildParams, out: W) -> Result<BuildReport, BuildError> {
+    if let Some(ms) = params.max_duration_ms {
+        if !(ms.is_finite() && ms > 0.0) {
+            return Err(BuildError::BadFlag {
+                flag: "--max-duration-ms",
+                why: format!("{ms} is not a positive number of ms"),
+            });
+        }
+    }
+    if params.functions == Some(0) {
+        return Err(BuildError::BadFlag {
+            flag: "--functions",
+            why: "0 functions make an empty trace".into(),
+        });
+    }
     let inputs = params.resolve()?;
     let conv = Conventions::resolve(params);
     let mut warnings = Warnings::default();
@@ -264,9 +301,19 @@ pub fn build<W: Write>(params: &BuildParams, out: W) -> Result<BuildReport, Buil
         &mut rng(params.seed, Stream::Durations),
         &mut warnings,
     )?;
-    let left_out = filter::drop_rare(&mut slice, conv.min_calls);
-    let closures = requirements::load(&inputs.requirements, &mut warnings)?;
+    let mut left_out = filter::drop_rare(&mut slice, conv.min_calls);
+    if let Some(n) = params.functions {
+        let more = filter::sample(&mut slice, n, &mut rng(params.seed, Stream::Sample));
+        left_out.functions += more.functions;
+        left_out.invocations += more.invocations;
+    }
+    let durations_capped = match params.max_duration_ms {
+        Some(ms) => filter::cap_durations(&mut slice, ms),
+        None => 0,
+    };
+    let mut closures = requirements::load(&inputs.requirements, &mut warnings)?;
     let measured = costs::load_measured(&inputs.install_import)?;
+    restrict_closures(params, &mut closures.files, &measured, &inputs.requirements)?;
     for (key, module) in &measured.bad_modules {
         let detail = format!("{key}: `top` entry {module:?} is not a dotted Python identifier");
         warnings.push(
@@ -309,6 +356,7 @@ pub fn build<W: Write>(params: &BuildParams, out: W) -> Result<BuildReport, Buil
         warnings,
     );
     report.left_out = left_out;
+    report.durations_capped = durations_capped;
     report.trace_functions = functions.len();
     let mut shaper = calls::CallShaper::new(
         &slice,
@@ -316,7 +364,7 @@ pub fn build<W: Write>(params: &BuildParams, out: W) -> Result<BuildReport, Buil
         conv.call_durations,
         rng(params.seed, Stream::Calls),
     );
-    let source = report.source(params.seed, &conv, &inputs)?;
+    let source = report.source(params, &conv, &inputs)?;
     let mut header = TraceHeader::new(table.packages, functions, source);
     if shaper.has_durations() {
         header = header.with_invocation_durations();
@@ -333,6 +381,41 @@ pub fn build<W: Write>(params: &BuildParams, out: W) -> Result<BuildReport, Buil
     report.span_us = last_time(&slice);
     writer.finish()?;
     Ok(report)
+}
+
+/// `--max-closure-packages` and `--measured-closures`: drops the closure
+/// files an app may not get (before assignment, so the draw is over the
+/// files that are left).
+fn restrict_closures(
+    params: &BuildParams,
+    files: &mut Vec<requirements::ClosureFile>,
+    measured: &costs::Measured,
+    path: &Path,
+) -> Result<(), BuildError> {
+    if params.max_closure_packages.is_none() && !params.measured_closures {
+        return Ok(());
+    }
+    files.retain(|f| {
+        params
+            .max_closure_packages
+            .is_none_or(|k| f.packages.len() <= k)
+            && (!params.measured_closures
+                || f.packages.iter().all(|r| measured.costs.contains_key(r)))
+    });
+    if files.is_empty() {
+        let mut filters = Vec::new();
+        if let Some(k) = params.max_closure_packages {
+            filters.push(format!("--max-closure-packages {k}"));
+        }
+        if params.measured_closures {
+            filters.push("--measured-closures".to_string());
+        }
+        return Err(BuildError::NoClosureFits {
+            path: path.display().to_string(),
+            filters: filters.join(" and "),
+        });
+    }
+    Ok(())
 }
 
 /// The end of the last minute column (the trace's span).

@@ -9,7 +9,7 @@ use super::impute::{CostModel, Imputer};
 use super::requirements::{Closures, EntryCounts};
 use super::tables::TableCounts;
 use super::warnings::Warnings;
-use super::{file_name, Inputs};
+use super::{file_name, BuildParams, Inputs};
 use serde::Serialize;
 use serde_json::json;
 use std::fmt::Write as _;
@@ -20,8 +20,10 @@ pub struct BuildReport {
     pub functions: usize,
     /// Functions in the trace (fewer with `--instances per-app`).
     pub trace_functions: usize,
-    /// What `--min-calls` left out.
+    /// What `--min-calls` and `--functions` left out.
     pub left_out: LeftOut,
+    /// Functions whose durations `--max-duration-ms` lowered.
+    pub durations_capped: usize,
     pub apps: usize,
     pub invocations: u64,
     pub minutes: usize,
@@ -55,6 +57,7 @@ impl BuildReport {
             functions: slice.functions.len(),
             trace_functions: slice.functions.len(),
             left_out: LeftOut::default(),
+            durations_capped: 0,
             apps,
             invocations: slice.invocations(),
             minutes: slice.minutes.len(),
@@ -74,11 +77,12 @@ impl BuildReport {
     /// or when the trace was built).
     pub(super) fn source(
         &self,
-        seed: u64,
+        params: &BuildParams,
         c: &Conventions,
         inputs: &Inputs,
     ) -> Result<serde_json::Value, serde_json::Error> {
-        Ok(json!({
+        let seed = params.seed;
+        let mut v = json!({
             "generator": "sim trace build",
             "params": {
                 "conventions": c.conventions,
@@ -115,7 +119,24 @@ impl BuildReport {
                 "imputed_model": self.tables.imputed_model,
                 "warnings": self.warnings.len(),
             },
-        }))
+        });
+        // The subset flags, only when given: traces built without them
+        // keep their bytes.
+        let p = &mut v["params"];
+        if let Some(n) = params.functions {
+            p["functions"] = json!(n);
+        }
+        if let Some(k) = params.max_closure_packages {
+            p["max_closure_packages"] = json!(k);
+        }
+        if params.measured_closures {
+            p["measured_closures"] = json!(true);
+        }
+        if let Some(ms) = params.max_duration_ms {
+            p["max_duration_ms"] = json!(ms);
+            v["counts"]["durations_capped"] = json!(self.durations_capped);
+        }
+        Ok(v)
     }
 
     /// A readable summary (warnings listed separately, see [`Warnings::to_text`]).
@@ -136,8 +157,15 @@ impl BuildReport {
         if self.left_out.functions > 0 {
             let _ = writeln!(
                 s,
-                "left out    {} functions called fewer than --min-calls times ({} invocations)",
+                "left out    {} functions (--min-calls, --functions) ({} invocations)",
                 self.left_out.functions, self.left_out.invocations
+            );
+        }
+        if self.durations_capped > 0 {
+            let _ = writeln!(
+                s,
+                "durations   {} functions capped at --max-duration-ms",
+                self.durations_capped
             );
         }
         if self.trace_functions != self.functions {
