@@ -112,9 +112,9 @@ mod tests {
     use super::*;
     use crate::build::azure::AzureFunction;
 
-    #[test]
-    fn rare_functions_and_their_counts_go() {
-        let f = |hash: &str| AzureFunction {
+    /// A function called `hash` of 1 ms and no maximum or percentiles.
+    fn f(hash: &str) -> AzureFunction {
+        AzureFunction {
             owner: "o".into(),
             app: "a".into(),
             hash: hash.into(),
@@ -125,7 +125,11 @@ mod tests {
             percentiles: None,
             memory_mb: 1.0,
             app_memory_mb: 3.0,
-        };
+        }
+    }
+
+    #[test]
+    fn rare_functions_and_their_counts_go() {
         let mut slice = AzureSlice {
             source: "i.csv".into(),
             functions: vec![f("x"), f("y"), f("z")],
@@ -149,18 +153,6 @@ mod tests {
     #[test]
     fn a_sample_keeps_n_functions_with_their_columns_and_is_seeded() {
         use rand::SeedableRng;
-        let f = |hash: &str| AzureFunction {
-            owner: "o".into(),
-            app: "a".into(),
-            hash: hash.into(),
-            trigger: String::new(),
-            line: 2,
-            duration_ms: 1.0,
-            maximum_ms: None,
-            percentiles: None,
-            memory_mb: 1.0,
-            app_memory_mb: 3.0,
-        };
         let names = ["a", "b", "c", "d", "e", "f"];
         let slice = AzureSlice {
             source: "i.csv".into(),
@@ -199,21 +191,15 @@ mod tests {
 
     #[test]
     fn durations_are_capped_everywhere() {
-        let f = |d: f64| AzureFunction {
-            owner: "o".into(),
-            app: "a".into(),
-            hash: "h".into(),
-            trigger: String::new(),
-            line: 2,
+        let g = |d: f64| AzureFunction {
             duration_ms: d,
             maximum_ms: Some(d * 2.0),
             percentiles: Some([d / 2.0, d, d, d, d, d * 1.5, d * 2.0]),
-            memory_mb: 1.0,
-            app_memory_mb: 3.0,
+            ..f("h")
         };
         let mut slice = AzureSlice {
             source: "i.csv".into(),
-            functions: vec![f(100.0), f(3000.0)],
+            functions: vec![g(100.0), g(3000.0)],
             minutes: vec![1],
             counts: vec![vec![1, 1]],
         };
