@@ -220,7 +220,8 @@ pub(super) fn spawn(
             (output.as_raw_fd(), 2),
             (listener.as_raw_fd(), 3),
         ],
-        // SAFETY: a sigset_t is plain data; sigemptyset initialises it.
+        // SAFETY: an all-zero sigset_t is a valid (empty) set;
+        // pthread_sigmask below overwrites it with the current mask.
         mask: unsafe { std::mem::zeroed() },
     };
     let failure = Failure::default();
@@ -292,10 +293,16 @@ fn child(p: &Prepared<'_>, failure: &Failure) -> isize {
     // SAFETY: every call below is a system call on buffers prepared by
     // the parent and alive until the child execs or exits.
     unsafe {
-        // Our own dispositions (not shared: no CLONE_SIGHAND) to default,
-        // so no handler of the parent's runs here once signals unblock.
+        // Our own dispositions (a copy: no CLONE_SIGHAND): a signal with a
+        // handler of the parent's goes back to default, so no handler runs
+        // here once signals unblock; ignored ones stay ignored across exec,
+        // as after a fork (posix_spawn does the same).
         for sig in 1..32 {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                && old.sa_sigaction != libc::SIG_DFL
+                && old.sa_sigaction != libc::SIG_IGN
+            {
                 libc::signal(sig, libc::SIG_DFL);
             }
         }
