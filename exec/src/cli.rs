@@ -438,6 +438,10 @@ pub struct ContainersArgs {
     pub no_docker: bool,
     #[arg(long)]
     pub no_runc: bool,
+    /// Prepared roots each lean worker keeps ready (0: every create does
+    /// all its steps on the critical path).
+    #[arg(long, default_value_t = 2)]
+    pub prepared_roots: usize,
 }
 
 #[cfg(test)]

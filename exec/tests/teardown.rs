@@ -35,6 +35,10 @@ fn main() {
                 "drop_drains_pending_teardowns",
                 drop_drains_pending_teardowns,
             ),
+            (
+                "prepared_roots_are_used_refilled_and_removed",
+                prepared_roots_are_used_refilled_and_removed,
+            ),
         ],
     );
 }
@@ -85,11 +89,56 @@ fn async_destroy_kills_now_and_queues_the_rest(dir: &Path) -> TestResult {
         "cgroup empty",
     )?;
     check(ex.pool_counts() == (2, 2), "cgroup back in the pool")?;
+    // The idle point also made the prepared roots: 3 mounts each.
     check(
-        mount_count() == mounts0 + 1,
-        "only the private mount is left",
+        mount_count() == mounts0 + 1 + 3 * ex.prepared_roots(),
+        format!(
+            "only the private mount and {} prepared roots are left",
+            ex.prepared_roots()
+        ),
     )?;
     ex.shutdown().map_err(e)
+}
+
+/// Prepared roots (steps 2, 3, 5, 7 done at an idle point): a create
+/// takes one and still gets its own handler, its own scratch and a clean
+/// /tmp; the idle point makes new ones; shutdown removes the unused ones
+/// and their mounts, folders and nothing else is left after many cycles.
+fn prepared_roots_are_used_refilled_and_removed(dir: &Path) -> TestResult {
+    let mounts0 = mount_count();
+    let mut ex = executor_with(dir, "tblank", 3, 4);
+    check(ex.prepared_roots() == 0, "none before the first idle point")?;
+    ex.collect_teardowns().map_err(e)?;
+    check(ex.prepared_roots() == 2, "two after it (the default)")?;
+    // Writes a file into /tmp, then reports whether one was there before.
+    let probe = "import os\n\ndef f(event):\n    seen = os.listdir('/tmp')\n    \
+        open('/tmp/mark', 'w').write('x')\n    return {'tmp': seen, 'h': open('/handler/f.py').read()[:6]}\n";
+    for round in 0..20 {
+        let spec = handler(dir, &format!("p{}", round % 3), probe);
+        let mut c = ex.create(&spec).map_err(e)?;
+        check(
+            ex.prepared_roots() < 2,
+            format!("round {round}: the create took a prepared root"),
+        )?;
+        let r = ex.invoke(&mut c, "{}", T).map_err(e)?;
+        check(
+            r.status == 200 && r.body.contains("\"tmp\":[]") && r.body.contains("import"),
+            format!(
+                "round {round}: a clean /tmp and its own handler: {} {}",
+                r.status, r.body
+            ),
+        )?;
+        ex.destroy_async(c).map_err(e)?;
+        ex.collect_teardowns().map_err(e)?;
+        check(ex.prepared_roots() == 2, format!("round {round}: refilled"))?;
+    }
+    let containers = ex.containers_dir().to_path_buf();
+    ex.shutdown().map_err(e)?;
+    check(mount_count() == mounts0, "no mount left after shutdown")?;
+    let left: Vec<_> = std::fs::read_dir(&containers)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    check(left.is_empty(), format!("container folders left: {left:?}"))
 }
 
 /// With one pooled cgroup, a create right after an asynchronous destroy

@@ -36,12 +36,14 @@ fn lean_job(
     handler: &Path,
     k: usize,
     iters: usize,
+    prepared_roots: usize,
 ) -> Result<Vec<Duration>> {
     let mut config = ExecutorConfig::new(state.join(format!("bench-w{k}")), base.to_path_buf());
     config.cgroup_prefix = PathBuf::from(format!("sock-exec-bench/w{k}"));
     // One container live and the teardowns that may still be pending:
     // no create waits for a cold cgroup.
     config.pool_size = 3;
+    config.prepared_roots = prepared_roots;
     let mut exec = Executor::new(config)?;
     let spec = ContainerSpec {
         handler_dir: handler.to_path_buf(),
@@ -154,7 +156,9 @@ pub fn run(state: &Path, base: &Path, args: &ContainersArgs) -> Result<String> {
         rows.push(row(
             "lean",
             c,
-            run_workers(c, |k| lean_job(state, base, &handler, k, per))?,
+            run_workers(c, |k| {
+                lean_job(state, base, &handler, k, per, args.prepared_roots)
+            })?,
         )?);
         if let Some(d) = &b.docker {
             let per = args.n_docker.div_ceil(c);

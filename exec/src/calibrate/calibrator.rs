@@ -59,8 +59,12 @@ impl Calibrator {
     /// Destroys `c`, then returns `r` (or the destroy error).
     pub(super) fn done<T>(&mut self, c: Container, r: anyhow::Result<T>) -> anyhow::Result<T> {
         let d = self.exec.destroy(c);
+        // The idle point between samples, as between a run's calls: the
+        // prepared roots are topped up, so creates take the run's path.
+        let idle = self.exec.collect_teardowns();
         let t = r?;
         d.context("destroying a container")?;
+        idle.context("completing teardowns")?;
         Ok(t)
     }
 

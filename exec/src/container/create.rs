@@ -15,6 +15,10 @@
 //! 8. spawn the init process (see `spawn.rs`), or have a Zygote fork
 //!    it into the container (see `crate::zygote`).
 //!
+//! Steps 2, 3, 5 and 7 do not depend on the container's handler or
+//! packages: a prepared root (`blank.rs`) has them done at an idle point,
+//! and a create that takes one does only steps 1, 4, 6 and 8.
+//!
 //! Any failure undoes the steps already done, in reverse.
 
 use super::spawn::{spawn, Role, SpawnError, SpawnPlan};
@@ -226,9 +230,6 @@ impl Executor {
         spec: &ContainerSpec,
         cgroup: Option<Cgroup>,
     ) -> Result<Prepared, CreateError> {
-        let id = self.next_id;
-        self.next_id += 1;
-        let dir = self.containers_dir.join(format!("c{id}"));
         let cgroup = match cgroup {
             Some(cg) => cg,
             None => {
@@ -237,15 +238,20 @@ impl Executor {
             }
         };
         let took_cgroup = Instant::now();
-        let mut p = Partial {
-            id,
-            cgroup: Some(cgroup),
-            root: dir.join("root"),
-            scratch: dir.join("scratch"),
-            dir,
-            mounts: Vec::new(),
+        let (mut p, generic) = match self.take_blank() {
+            Some(b) => (b.partial, Ok((b.socket, b.listener, b.output))),
+            None => {
+                let mut p = self.new_partial();
+                let generic = self.generic_steps(&mut p);
+                (p, generic)
+            }
         };
-        match self.prepare_steps(spec, &mut p) {
+        p.cgroup = Some(cgroup);
+        let steps = generic.and_then(|(socket, listener, output)| {
+            let pythonpath = self.spec_steps(spec, &mut p)?;
+            Ok((socket, listener, output, pythonpath))
+        });
+        match steps {
             Ok((socket, listener, output, pythonpath)) => Ok(Prepared {
                 took_cgroup,
                 partial: p,
@@ -261,11 +267,27 @@ impl Executor {
         }
     }
 
-    fn prepare_steps(
+    /// A new container folder's undo log (nothing made yet).
+    pub(crate) fn new_partial(&mut self) -> Partial {
+        let id = self.next_id;
+        self.next_id += 1;
+        let dir = self.containers_dir.join(format!("c{id}"));
+        Partial {
+            id,
+            cgroup: None,
+            root: dir.join("root"),
+            scratch: dir.join("scratch"),
+            dir,
+            mounts: Vec::new(),
+        }
+    }
+
+    /// Steps 2, 3, 5 and 7: what does not depend on the container's
+    /// handler or packages (done ahead for a prepared root, `blank.rs`).
+    pub(crate) fn generic_steps(
         &self,
-        spec: &ContainerSpec,
         p: &mut Partial,
-    ) -> Result<(PathBuf, OwnedFd, OwnedFd, String), CreateError> {
+    ) -> Result<(PathBuf, OwnedFd, OwnedFd), CreateError> {
         let (uid, gid) = (self.config.uid, self.config.gid);
         let (root, scratch) = (p.root.clone(), p.scratch.clone());
         for d in [&root, &scratch.join("tmp")] {
@@ -276,15 +298,8 @@ impl Executor {
                 .map_err(|e| CreateError::Mount(SysError::at("chown", d.as_path(), e)))?;
         }
         p.bind(&self.config.base_root, &root, true)?;
-        // A Zygote has no handler (empty path): /handler stays empty.
-        if !spec.handler_dir.as_os_str().is_empty() {
-            check_handler(&spec.handler_dir)?;
-            p.bind(&spec.handler_dir, &root.join("handler"), true)?;
-        }
         p.bind(&scratch, &root.join("host"), false)?;
         p.bind(&scratch.join("tmp"), &root.join("tmp"), false)?;
-        let pythonpath = mount_packages(p, &root, &spec.packages)?;
-
         let socket = scratch.join("server.sock");
         let listener = UnixListener::bind(&socket).map_err(|err| CreateError::Socket {
             path: socket.clone(),
@@ -295,7 +310,19 @@ impl Executor {
             path: log.clone(),
             err,
         })?;
-        Ok((socket, listener.into(), output.into(), pythonpath))
+        Ok((socket, listener.into(), output.into()))
+    }
+
+    /// Steps 4 and 6: the handler's folder and the packages; returns the
+    /// `SOCK_PYTHONPATH` value.
+    fn spec_steps(&self, spec: &ContainerSpec, p: &mut Partial) -> Result<String, CreateError> {
+        let root = p.root.clone();
+        // A Zygote has no handler (empty path): /handler stays empty.
+        if !spec.handler_dir.as_os_str().is_empty() {
+            check_handler(&spec.handler_dir)?;
+            p.bind(&spec.handler_dir, &root.join("handler"), true)?;
+        }
+        mount_packages(p, &root, &spec.packages)
     }
 }
 

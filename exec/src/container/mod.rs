@@ -11,6 +11,7 @@
 //! - `destroy.rs`: kill, unmount, return the cgroup; pause/resume here;
 //! - `teardown.rs`: the asynchronous destroy (kill now, the rest queued).
 
+mod blank;
 mod create;
 mod destroy;
 mod invoke;
@@ -51,6 +52,11 @@ pub struct ExecutorConfig {
     pub pool_size: usize,
     /// Asynchronous destroys queued before the oldest is waited for.
     pub max_pending_teardowns: usize,
+    /// Prepared roots kept ready (`blank.rs`): container folders with the
+    /// image and scratch mounted and the socket listening, made at idle
+    /// points ([`Executor::collect_teardowns`]), so a create mounts only
+    /// its handler and packages on the critical path. 0: none.
+    pub prepared_roots: usize,
     pub limits: Limits,
     /// The unprivileged identity handlers run as (default: nobody).
     pub uid: u32,
@@ -69,6 +75,7 @@ impl ExecutorConfig {
             cgroup_prefix: PathBuf::from("sock-exec"),
             pool_size: 8,
             max_pending_teardowns: 4,
+            prepared_roots: 2,
             limits: Limits::default(),
             uid: 65534,
             gid: 65534,
@@ -152,6 +159,8 @@ pub struct Executor {
     pub(crate) spares: crate::zygote::Spares,
     /// Destroyed containers whose teardown is not complete (`teardown.rs`).
     teardowns: teardown::Teardowns,
+    /// Prepared roots ready for a create (`blank.rs`).
+    blanks: blank::Blanks,
     /// The last fresh create's step times.
     pub last_create: CreateSteps,
     containers_dir: PathBuf,
@@ -212,6 +221,7 @@ impl Executor {
             pool,
             spares: crate::zygote::Spares::default(),
             teardowns: teardown::Teardowns::default(),
+            blanks: blank::Blanks::default(),
             last_create: CreateSteps::default(),
             containers_dir,
             next_id: 0,
@@ -256,6 +266,7 @@ impl Executor {
     pub fn shutdown(mut self) -> Result<(), ExecutorError> {
         let inside = self.processes_inside();
         let drained = self.drain_teardowns();
+        self.discard_blanks();
         // Spares' cgroups are pool cgroups: destroying the pool kills them.
         // A spare whose Zygote died in the same sweep is reparented to us
         // after its own cgroup's wait has passed: reap each one here.

@@ -109,7 +109,7 @@ impl Executor {
         if self.pool.free() > 0 || self.teardowns.len() == 0 {
             return;
         }
-        if let Err(e) = self.collect_teardowns() {
+        if let Err(e) = self.complete_done_teardowns() {
             tracing::warn!(error = %e, "completing a queued teardown failed");
         }
         if self.pool.free() == 0 {
@@ -141,8 +141,18 @@ impl Executor {
     }
 
     /// Completes every queued teardown whose processes are gone, without
-    /// waiting for the others; returns how many are still queued.
+    /// waiting for the others, then tops up the prepared roots (`blank.rs`;
+    /// a failure there is logged: creates then do every step themselves);
+    /// returns how many teardowns are still queued.
     pub fn collect_teardowns(&mut self) -> Result<usize, ExecutorError> {
+        let left = self.complete_done_teardowns();
+        if let Err(e) = self.refill_blanks() {
+            tracing::warn!(error = %e, "preparing a container root failed");
+        }
+        left
+    }
+
+    fn complete_done_teardowns(&mut self) -> Result<usize, ExecutorError> {
         let mut first = Ok(());
         for _ in 0..self.teardowns.len() {
             let t = self.teardowns.queue.pop_front().expect("counted");
