@@ -13,10 +13,12 @@
 //!
 //! Single-threaded like the rest of the executor (it forks, so it runs no
 //! helper thread): a queued teardown is completed lazily, without waiting,
-//! by [`Executor::collect_teardowns`] (an idle point: the bench between
-//! operations, a create that finds the pool empty), and by waiting when
-//! the queue is full (the oldest), in [`Executor::drain_teardowns`],
-//! `shutdown` and `drop` (whose sweep also catches any it could not finish).
+//! by [`Executor::collect_teardowns`] (the idle point: between a run's
+//! calls, calibrate's samples, the bench's operations; it also tops up
+//! the prepared roots, `blank.rs`) and by a create that finds the pool
+//! empty (without the top-up), and by waiting when the queue is full (the
+//! oldest), in [`Executor::drain_teardowns`], `shutdown` and `drop` (whose
+//! sweep also catches any it could not finish).
 
 use super::{Container, Executor, ExecutorError, State};
 use crate::cgroup::Cgroup;
