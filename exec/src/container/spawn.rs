@@ -234,7 +234,9 @@ pub(super) fn spawn(
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut prep.mask);
     }
-    let mut stack = vec![0u8; 256 * 1024];
+    // The child's stack until exec: a few raw calls and a sigaction on it.
+    // Under malloc's mmap threshold, so it is reused, not mapped each time.
+    let mut stack = vec![0u8; 64 * 1024];
     let flags = CloneFlags::CLONE_VM | CloneFlags::CLONE_VFORK | plan.role.namespaces();
     let prep_ref = &prep;
     let failure_ref = &failure;

@@ -317,11 +317,7 @@ pub(crate) fn run(runner: &mut Runner<'_, '_>, source: &mut dyn Arrivals) -> Res
         runner
             .real
             .pause_due(planner, wall.virtual_us(clock::monotonic_ns()))?;
-        if let Err(e) = runner.real.exec.collect_teardowns() {
-            runner
-                .real
-                .note_teardown_error("completing queued teardowns", &e);
-        }
+        runner.real.idle();
         let recs = runner.take_records();
         source.delivered(recs, &mut runner.real.requests)?;
     }

@@ -435,13 +435,7 @@ where
         let inv = inv.map_err(|e| cerr("trace", e))?;
         stopped()?;
         write(runner.arrive(seq as u64, inv)?)?;
-        // The idle point between two calls: finished teardowns complete
-        // and the prepared roots are topped up, off the next call's path.
-        if let Err(e) = runner.real.exec.collect_teardowns() {
-            runner
-                .real
-                .note_teardown_error("completing queued teardowns", &e);
-        }
+        runner.real.idle();
     }
     write(runner.drain()?)?;
     runner.finish()

@@ -106,6 +106,15 @@ impl Real<'_, '_> {
         }
     }
 
+    /// The executor's idle point (between calls, between loop rounds):
+    /// finished teardowns complete and the prepared roots are topped up,
+    /// off the next call's path. A failure is logged and counted.
+    pub(super) fn idle(&mut self) {
+        if let Err(e) = self.exec.collect_teardowns() {
+            self.note_teardown_error("completing queued teardowns", &e);
+        }
+    }
+
     pub(super) fn note_teardown_error(&mut self, what: &str, e: &dyn std::fmt::Display) {
         self.summary.teardown_errors += 1;
         tracing::warn!(error = %e, "{what} failed; the run goes on");
