@@ -138,6 +138,10 @@ def serve(rt):
     # Reap exited children (forked handlers and Zygotes) as they exit.
     _signal.signal(_signal.SIGCHLD, rt._reap)
     _signal.signal(_signal.SIGTERM, lambda _s, _f: posix._exit(0))
+    # A process's first compile() builds the compiler's AST types (~1 ms,
+    # measured: BENCHMARKS.md "The compiler warmed in the Zygote"); done
+    # here once, every handler forked from us loads its source without it.
+    compile("def f(event):\n    return event\n", "<zygote warm-up>", "exec")
     # Objects alive now are never collected: keeps the garbage collector
     # from writing to (and so copying) pages shared with forked children.
     gc.freeze()

@@ -5,7 +5,7 @@
 use super::report::Row;
 use super::{Workload, ZygoteBench, T};
 use crate::baseline::docker;
-use crate::container::{Container, ContainerSpec, Executor, Role};
+use crate::container::{Container, ContainerSpec, Executor, Response, Role};
 use crate::measure::{self, Marks, Measured};
 use crate::primitives::stats::Summary;
 use crate::sys::clock;
@@ -15,8 +15,18 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// One measured start: (until the response, with the destroy, phases,
-/// the fork's report for a Zygote hit).
-type Sample = (Duration, Duration, Measured, Option<ForkReport>);
+/// the fork's report for a Zygote hit, the transport phase's legs).
+type Sample = (Duration, Duration, Measured, Option<ForkReport>, Legs);
+
+/// The `transport` phase leg by leg (ns), between boundaries both sides
+/// took: `load` the child loads the handler (imports done to "ready"),
+/// `handoff` "ready" until the executor sees the fork stream's end,
+/// `finish` the executor records the container, `request` connect, send
+/// and the child's accept and read until the handler starts, `response`
+/// the handler's end until the response is read. A fresh start has no
+/// fork stream: its `load` runs from the imports' end to the handler's
+/// start, `request` overlapping it.
+type Legs = Vec<(&'static str, u64)>;
 
 /// Samples of one system.
 #[derive(Default)]
@@ -27,10 +37,18 @@ struct Samples {
     /// The fork phase step by step: step name -> ns per sample.
     steps: std::collections::BTreeMap<String, Vec<u64>>,
     step_order: Vec<String>,
+    /// The transport phase leg by leg: leg name -> ns per sample.
+    legs: Vec<(&'static str, Vec<u64>)>,
 }
 
 impl Samples {
-    fn push(&mut self, (start, cycle, m, report): Sample) {
+    fn push(&mut self, (start, cycle, m, report, legs): Sample) {
+        for (name, ns) in legs {
+            match self.legs.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, v)) => v.push(ns),
+                None => self.legs.push((name, vec![ns])),
+            }
+        }
         self.start.push(start);
         self.cycle.push(cycle);
         self.phases.push(m);
@@ -78,6 +96,14 @@ impl Samples {
             cycle: Summary::from_durations(&self.cycle),
             phases,
             steps: self.step_medians(),
+            legs: self
+                .legs
+                .iter()
+                .map(|(n, v)| {
+                    let mut v = v.clone();
+                    (n.to_string(), Summary::from_ns(&mut v).median_us / 1e3)
+                })
+                .collect(),
         }
     }
 }
@@ -169,6 +195,7 @@ pub(super) fn measure(
             cycle: s,
             phases: Vec::new(),
             steps: Vec::new(),
+            legs: Vec::new(),
         });
     }
     Ok(rows)
@@ -186,6 +213,7 @@ fn timed(
     let t = Instant::now();
     let start_ns = clock::monotonic_ns();
     let (mut c, report) = start(exec)?;
+    let invoke_ns = clock::monotonic_ns();
     let r = exec.invoke(&mut c, "{}", T)?;
     let marks = Marks {
         start_ns,
@@ -206,7 +234,32 @@ fn timed(
         Some(f) => measure::zygote_hit(&marks, f, &r),
         None => measure::fresh(&marks, &r),
     };
-    Ok((started, cycle, m, report))
+    let legs = transport_legs(report.as_ref(), &r, invoke_ns, marks.done_ns);
+    Ok((started, cycle, m, report, legs))
+}
+
+fn transport_legs(f: Option<&ForkReport>, r: &Response, invoke_ns: u64, done_ns: u64) -> Legs {
+    let Some((h0, h1)) = r.handler_ns else {
+        return Vec::new();
+    };
+    let d = |a: u64, b: u64| b.saturating_sub(a);
+    match f {
+        Some(f) => vec![
+            ("load", d(f.import_end_ns, f.ready_ns)),
+            ("handoff", d(f.ready_ns, f.done_ns)),
+            ("finish", d(f.done_ns, invoke_ns)),
+            ("request", d(invoke_ns, h0)),
+            ("response", d(h1, done_ns)),
+        ],
+        None => {
+            let i1 = r.import_ns.map_or(h0, |(_, b)| b);
+            vec![
+                ("load", d(i1, h0)),
+                ("request", d(invoke_ns, h0)),
+                ("response", d(h1, done_ns)),
+            ]
+        }
+    }
 }
 
 /// `docker run --rm --network none -v <pkg>:/packages/<key>:ro ... image

@@ -14,6 +14,8 @@ pub(super) struct Row {
     pub(super) phases: Vec<f64>,
     /// Forks only: median of each step of the fork phase (ms).
     pub(super) steps: Vec<(String, f64)>,
+    /// Median of each leg of the transport phase (ms; `measure::Legs`).
+    pub(super) legs: Vec<(String, f64)>,
 }
 
 pub(super) fn csv(rows: &[Row]) -> String {
@@ -106,6 +108,17 @@ pub(super) fn render(rows: &[Row], opts: &ZygoteBench, keys: &[String]) -> Strin
     for r in rows.iter().filter(|r| !r.steps.is_empty()) {
         let steps: Vec<String> = r.steps.iter().map(|(n, v)| format!("{n} {v:.3}")).collect();
         let _ = writeln!(s, "{:<8} {:<8} {}", r.workload, r.system, steps.join("  "));
+    }
+    let _ = writeln!(
+        s,
+        "\ntransport phase leg by leg (medians, ms; load: imports done to ready, handoff: to \
+         the fork stream's end, finish: to the request, request: to the handler's start, \
+         response: the handler's end to the response read; a fresh start's load runs to the \
+         handler's start)"
+    );
+    for r in rows.iter().filter(|r| !r.legs.is_empty()) {
+        let legs: Vec<String> = r.legs.iter().map(|(n, v)| format!("{n} {v:.3}")).collect();
+        let _ = writeln!(s, "{:<8} {:<8} {}", r.workload, r.system, legs.join("  "));
     }
     s
 }
