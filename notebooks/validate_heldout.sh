@@ -7,12 +7,14 @@
 #
 # Needs root (real containers), the base rootfs (`sock-exec base`) and a
 # release build (`cargo build --release --workspace --all-targets`).
-# Takes ~35 min on 2 vCPUs. Writes every trace, calibration, record file
+# Takes ~40 min on 2 vCPUs. Writes every trace, calibration, record file
 # and report into OUT_DIR; the comparisons are c2_*.txt.
 #
 # Train: trace t1 (20 functions, 30 stand-in packages, bursty, seed 11),
-# one invocation at a time (`sock-exec run`), fitted by `sim calibrate`
-# (median regression). Held out: trace t2 (40 functions, 40 packages,
+# one invocation at a time (`sock-exec run`), with the Zygote tier on and
+# (300 calls) off, both fitted together by `sim calibrate` (median
+# regression; the run without Zygotes gives the fresh starts that fit the
+# interpreter start and the fresh noise). Held out: trace t2 (40 functions, 40 packages,
 # twice the rate in shorter bursts, seed 23), run one at a time with the
 # Zygote tier on, with it off (every cold start fresh), and concurrently.
 # The prediction for t2 takes the host terms (container, fork, spare,
@@ -57,11 +59,12 @@ run() { # name trace config calibration wheels [flags...]
     "$B/sock-exec" run --trace "$trace" --config "$cfg" --calibration "$cal" "${links[@]}" --progress 100 --records "m_$name.jsonl" "$@" > "r_$name.txt"
 }
 run t1_seq t1.json cfg.json cal1.json wheels1
+run t1_off t1.json cfg_off.json cal1.json wheels1 --limit 300
 run t2_seq t2.json cfg.json cal2.json wheels2 --limit 600
 run t2_off t2.json cfg_off.json cal2.json wheels2 --limit 300
 run t2_conc t2.json cfg.json cal2.json wheels2 --limit 600 --concurrent --speedup 1
 
-"$B/sim" calibrate --from m_t1_seq.jsonl --trace t1.json --config cfg.json --calibration cal1.json --out fit1.json > fit1.txt
+"$B/sim" calibrate --trace t1.json --calibration cal1.json --from m_t1_seq.jsonl --config cfg.json --from m_t1_off.jsonl --config cfg_off.json --out fit1.json > fit1.txt
 python3 -c '
 import json, sys
 host, pkgs = json.load(open("fit1.json")), json.load(open("cal2.json"))
@@ -73,6 +76,7 @@ check() { # name trace config calibration measured
     "$B/sim" compare --predicted "p_$1.jsonl" --measured "$5" --min-agreement 99.5 --max-median-error 10 --max-p95-error 25 --max-p50-shift 10 --max-p95-shift 25 > "c_$1.txt" 2>&1 || true
 }
 check t1_in_sample t1.json cfg.json fit1.json m_t1_seq.jsonl
+check t1_off_in_sample t1.json cfg_off.json fit1.json m_t1_off.jsonl
 for cal in fit1_for_t2 cal2; do
     check "t2_seq_$cal" t2.json cfg.json "$cal.json" m_t2_seq.jsonl
     check "t2_off_$cal" t2.json cfg_off.json "$cal.json" m_t2_off.jsonl

@@ -150,16 +150,21 @@ pub enum SweepCommand {
 /// `sim calibrate` options.
 #[derive(Debug, Args)]
 pub struct CalibrateArgs {
-    /// Measured records of the run (JSON Lines, `sock-exec run --records`).
+    /// Measured records of a run (JSON Lines, `sock-exec run --records`).
+    /// Repeat it to fit one set of host terms on several runs of the same
+    /// host (e.g. one with the Zygote tier on and one with it off, so the
+    /// interpreter start is fitted too).
+    #[arg(long, required = true)]
+    pub from: Vec<PathBuf>,
+    /// The trace the run replayed: once (every run) or once per `--from`,
+    /// in the same order.
+    #[arg(long, required = true)]
+    pub trace: Vec<PathBuf>,
+    /// The run's settings file, if it had one: none, once (every run) or
+    /// once per `--from`, in the same order.
     #[arg(long)]
-    pub from: PathBuf,
-    /// The trace the run replayed.
-    #[arg(long)]
-    pub trace: PathBuf,
-    /// The run's settings file, if it had one.
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// The run's calibration file (the prior; defaults otherwise).
+    pub config: Vec<PathBuf>,
+    /// The runs' calibration file (the prior; defaults otherwise).
     #[arg(long)]
     pub calibration: Option<PathBuf>,
     /// Where to write the fitted calibration file (the `cost` object).

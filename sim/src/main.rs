@@ -1,11 +1,11 @@
 //! `sim`: parse, dispatch, map errors to an exit code.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Parser;
 use sock_sim::cli::{CalibrateArgs, Cli, Command, CompareArgs, Format, TraceCommand};
 use sock_sim::output;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -201,26 +201,38 @@ fn compare(args: &CompareArgs) -> Result<()> {
 }
 
 fn calibrate(args: &CalibrateArgs) -> Result<()> {
-    let run = sock_sim::cli::RunArgs {
-        trace: Some(args.trace.clone()),
-        config: args.config.clone(),
-        calibration: args.calibration.clone(),
-        ..Default::default()
-    };
-    let settings = sock_sim::settings::resolve(&run)?;
-    let mut inputs: Vec<output::Input> =
-        vec![("trace", &args.trace), ("measured records", &args.from)];
-    if let Some(c) = &args.config {
-        inputs.push(("config file", c));
+    let n = args.from.len();
+    let traces = per_run("--trace", &args.trace, n)?;
+    let configs = per_run("--config", &args.config, n)?;
+    let mut runs = Vec::new();
+    let mut inputs: Vec<output::Input> = Vec::new();
+    for (i, measured) in args.from.iter().enumerate() {
+        let (trace, config) = (traces[i], configs.get(i).copied());
+        let run = sock_sim::cli::RunArgs {
+            trace: Some(trace.clone()),
+            config: config.cloned(),
+            calibration: args.calibration.clone(),
+            ..Default::default()
+        };
+        let settings = sock_sim::settings::resolve(&run)
+            .with_context(|| format!("run {} (--from {})", i + 1, measured.display()))?;
+        inputs.push(("trace", trace));
+        inputs.push(("measured records", measured));
+        if let Some(c) = config {
+            inputs.push(("config file", c));
+        }
+        runs.push(sock_sim::calibrate::Run {
+            trace: trace.clone(),
+            settings,
+            measured: measured.clone(),
+        });
     }
     if let Some(c) = &args.calibration {
         inputs.push(("calibration file", c));
     }
     let out = output::Output::new(&args.out, &inputs)?;
     let (report, fitted) = sock_sim::calibrate::calibrate(
-        &args.trace,
-        &settings,
-        &args.from,
+        &runs,
         sock_sim::calibrate::FitOptions {
             confidence: args.confidence,
             estimator: args.fit,
@@ -240,6 +252,19 @@ fn calibrate(args: &CalibrateArgs) -> Result<()> {
     }
     eprintln!("sim: wrote {}", args.out.display());
     Ok(())
+}
+
+/// A `sim calibrate` flag given once for every run or once per `--from`
+/// (`None`-able flags may also be absent: then the list is empty).
+fn per_run<'a>(flag: &str, given: &'a [PathBuf], runs: usize) -> Result<Vec<&'a PathBuf>> {
+    match given.len() {
+        0 => Ok(Vec::new()),
+        1 => Ok(vec![&given[0]; runs]),
+        k if k == runs => Ok(given.iter().collect()),
+        k => bail!(
+            "{flag} is given {k} times for {runs} --from runs: give it once (for every run) or once per --from, in the same order"
+        ),
+    }
 }
 
 /// `sim sweep` and `sim sweep merge`.

@@ -28,6 +28,10 @@
 //! it out), which makes `sim` sample each phase instead of predicting one
 //! value.
 //!
+//! Several runs of one host (`--from` repeated, each with its trace and
+//! settings) are fitted as one set of rows: e.g. a run with the Zygote
+//! tier off gives the fresh starts that identify `python_start_ms`.
+//!
 //! A parameter the records cannot identify (no fresh start, one closure
 //! size, one Zygote size, no samples) keeps its prior value, and the report
 //! says why. Negative estimates are clamped to 0 (and said so).
@@ -95,50 +99,101 @@ pub fn join<'a>(
     (rows, left_out)
 }
 
-/// The whole command: settings and trace in, fitted parameters out.
-pub fn calibrate(
-    trace: &std::path::Path,
-    settings: &sock_core::config::Settings,
-    measured_path: &std::path::Path,
-    opts: FitOptions,
-) -> Result<(CalibrationReport, sock_core::cost::CostParams)> {
-    let measured = crate::compare::load_records(measured_path)?;
-    let (catalog, invocations) = crate::open_trace(trace)?.into_parts();
+/// One measured run to fit on: its trace, its settings (config and the
+/// prior calibration) and its records.
+#[derive(Clone, Debug)]
+pub struct Run {
+    pub trace: std::path::PathBuf,
+    pub settings: sock_core::config::Settings,
+    pub measured: std::path::PathBuf,
+}
+
+/// A run's records and the features its replay predicts, on `seq`.
+struct Replayed {
+    measured: Vec<InvocationRecord>,
+    predicted: BTreeMap<u64, features::Features>,
+}
+
+/// Replays `run`'s trace with `cost` (noise off: plans are deterministic)
+/// and collects each invocation's features.
+fn replay(
+    run: &Run,
+    cost: &sock_core::cost::CostParams,
+) -> Result<BTreeMap<u64, features::Features>> {
+    let settings = &run.settings;
+    let (catalog, invocations) = crate::open_trace(&run.trace)?.into_parts();
     let tree = crate::settings::static_tree(settings)?;
     let options = sock_core::engine::EngineOptions::from_worker(&settings.worker);
-    // The prior's own noise, if any, is not part of the fit: plans are
-    // replayed deterministically.
-    let mut prior = settings.cost.clone();
-    prior.noise = Default::default();
-    let replay = |cost: sock_core::cost::CostParams,
-                  invocations: sock_core::trace::Invocations<std::io::BufReader<std::fs::File>>|
-     -> Result<BTreeMap<u64, features::Features>> {
-        let planner =
-            sock_core::planner::Planner::new(&catalog, cost, settings.tiers.clone(), tree.as_ref())
-                .context("invalid settings")?;
-        features::collect(planner, options, invocations)
-    };
-    let predicted = replay(prior.clone(), invocations)?;
-    let (rows, left_out) = join(&measured, &predicted);
-    if rows.is_empty() {
-        anyhow::bail!(
-            "none of the {} records of {} took the path the replay predicts (are the trace and settings those of the run?)",
-            measured.len(),
-            measured_path.display()
-        );
+    let mut cost = cost.clone();
+    cost.noise = Default::default();
+    let planner =
+        sock_core::planner::Planner::new(&catalog, cost, settings.tiers.clone(), tree.as_ref())
+            .context("invalid settings")?;
+    features::collect(planner, options, invocations)
+        .with_context(|| format!("replaying {}", run.trace.display()))
+}
+
+/// Every run's rows joined with its plans, and how many were left out.
+fn join_all(replayed: &[Replayed]) -> (Vec<Joined<'_>>, usize) {
+    let mut rows = Vec::new();
+    let mut left_out = 0;
+    for r in replayed {
+        let (mut got, left) = join(&r.measured, &r.predicted);
+        rows.append(&mut got);
+        left_out += left;
     }
+    (rows, left_out)
+}
+
+/// The whole command: runs in (one or more, of one host and one prior
+/// calibration), fitted parameters out. Several runs are fitted as one
+/// set of rows: a run with the Zygote tier off adds fresh starts (the
+/// interpreter start), one with it on adds forks and spare hits.
+pub fn calibrate(
+    runs: &[Run],
+    opts: FitOptions,
+) -> Result<(CalibrationReport, sock_core::cost::CostParams)> {
+    let first = runs.first().context("no run to fit on")?;
+    // The prior's own noise, if any, is not part of the fit.
+    let mut prior = first.settings.cost.clone();
+    prior.noise = Default::default();
+    let mut replayed = Vec::new();
+    for run in runs {
+        let measured = crate::compare::load_records(&run.measured)?;
+        let predicted = replay(run, &prior)?;
+        let (rows, _) = join(&measured, &predicted);
+        if rows.is_empty() {
+            anyhow::bail!(
+                "none of the {} records of {} took the path the replay predicts (are the trace and settings those of the run?)",
+                measured.len(),
+                run.measured.display()
+            );
+        }
+        replayed.push(Replayed {
+            measured,
+            predicted,
+        });
+    }
+    let (rows, left_out) = join_all(&replayed);
     let fits = fit_all(&rows, &prior, opts);
     let mut fitted = models::apply(&prior, &fits);
     let mut noise_rows = Vec::new();
     if let Some(seed) = opts.noise_seed {
-        let again = replay(fitted.clone(), crate::open_trace(trace)?.into_parts().1)?;
-        let (params, rows) = noise::fit(&join(&measured, &again).0, seed);
+        let mut again = Vec::new();
+        for (run, r) in runs.iter().zip(&replayed) {
+            again.push(Replayed {
+                measured: r.measured.clone(),
+                predicted: replay(run, &fitted)?,
+            });
+        }
+        let (params, rows) = noise::fit(&join_all(&again).0, seed);
         fitted.noise = params;
         noise_rows = rows;
     }
     let report = CalibrationReport {
         noise: noise_rows,
-        measured: measured.len(),
+        runs: runs.len(),
+        measured: replayed.iter().map(|r| r.measured.len()).sum(),
         joined: rows.len(),
         left_out,
         confidence: opts.confidence,

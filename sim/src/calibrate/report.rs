@@ -7,7 +7,9 @@ use std::fmt::Write as _;
 
 #[derive(Debug, serde::Serialize)]
 pub struct CalibrationReport {
-    /// Measured records read, joined with a plan of the same path, and
+    /// Runs fitted together (`--from` given this many times).
+    pub runs: usize,
+    /// Measured records read (over every run), joined with a plan of the same path, and
     /// left out (another path, or not in the replay).
     pub measured: usize,
     pub joined: usize,
@@ -32,8 +34,15 @@ pub fn render_text(r: &CalibrationReport) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "records    {} measured, {} joined with a plan of the same path, {} left out",
-        r.measured, r.joined, r.left_out
+        "records    {} measured{}, {} joined with a plan of the same path, {} left out",
+        r.measured,
+        if r.runs > 1 {
+            format!(" in {} runs", r.runs)
+        } else {
+            String::new()
+        },
+        r.joined,
+        r.left_out
     );
     let _ = writeln!(
         s,
