@@ -38,6 +38,11 @@ pub struct CostParams {
     /// faults in the runtime's pages and accepts its first connection);
     /// 0 unless fitted (`sim calibrate` fits it from a run's records).
     pub transport_cold_ms: f64,
+    /// Extra transport on a fresh start's first request above a forked
+    /// child's: the fresh interpreter's first `compile()` (loading the
+    /// handler) builds the compiler's AST types, which a Zygote did once
+    /// before it served; 0 unless measured or fitted.
+    pub transport_fresh_ms: f64,
     /// Thawing a paused handler container (cgroup freezer).
     pub unpause_ms: f64,
     /// Multiplies every package's `import_ms` (host speed vs trace host).
@@ -78,6 +83,7 @@ impl Default for CostParams {
             spare_hit_ms: 0.5,
             transport_ms: 0.3,
             transport_cold_ms: 0.0,
+            transport_fresh_ms: 0.0,
             unpause_ms: 0.5,
             import_scale: 1.0,
             install_scale: 1.0,
@@ -180,6 +186,11 @@ impl CostModel {
         Micros::from_ms_f64(self.params.transport_ms + self.params.transport_cold_ms)
     }
 
+    /// What a fresh start's first request adds to [`CostModel::transport_cold`].
+    pub fn transport_fresh(&self) -> Micros {
+        Micros::from_ms_f64(self.params.transport_fresh_ms)
+    }
+
     pub fn python_start(&self) -> Micros {
         Micros::from_ms_f64(self.params.python_start_ms)
     }
@@ -210,6 +221,7 @@ fn check_params(p: &CostParams) -> Result<(), CostError> {
         ("spare_hit_ms", p.spare_hit_ms),
         ("transport_ms", p.transport_ms),
         ("transport_cold_ms", p.transport_cold_ms),
+        ("transport_fresh_ms", p.transport_fresh_ms),
         ("python_start_ms", p.python_start_ms),
         ("fork_base_ms", p.fork_base_ms),
         ("fork_per_mb_ms", p.fork_per_mb_ms),

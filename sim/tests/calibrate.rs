@@ -137,7 +137,7 @@ fn runs_with_and_without_zygotes_fit_every_term_together() {
     ]));
     let truth = serde_json::json!({
         "container_create_ms": 1.7, "create_per_package_ms": 0.05, "python_start_ms": 9.0,
-        "transport_ms": 0.45, "transport_cold_ms": 1.2, "unpause_ms": 0.12,
+        "transport_ms": 0.45, "transport_cold_ms": 1.2, "transport_fresh_ms": 0.9, "unpause_ms": 0.12,
         "fork_base_ms": 2.5, "fork_per_mb_ms": 0.08,
         "import_scale": 1.3, "install_scale": 0.8
     });

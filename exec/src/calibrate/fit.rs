@@ -66,6 +66,10 @@ impl Measured {
                 "transport_cold_ms",
                 (median(&self.transport) - median(&self.transport_warm)).max(0.0),
             )?,
+            transport_fresh_ms: measured(
+                "transport_fresh_ms",
+                (median(&self.transport_fresh) - median(&self.transport)).max(0.0),
+            )?,
             python_start_ms: measured("python_start_ms", median(&self.python_start()))?,
             fork_base_ms: measured("fork_base_ms", median(&self.fork_base))?,
             fork_per_mb_ms: measured("fork_per_mb_ms", median(&self.per_mb()))?,
@@ -126,6 +130,7 @@ mod tests {
             prepare_many: vec![5.0, 6.0, 7.0],
             spare: vec![0.4, 0.5, 0.6],
             transport: vec![0.2, 0.3, 0.4],
+            transport_fresh: vec![1.0, 1.3, 1.4],
             transport_warm: vec![0.1, 0.1, 0.2],
             ..Measured::default()
         };
@@ -134,6 +139,7 @@ mod tests {
         assert_eq!(p.create_per_package_ms, 0.5);
         assert_eq!((p.spare_hit_ms, p.transport_ms), (0.5, 0.1));
         assert!((p.transport_cold_ms - 0.2).abs() < 1e-12);
+        assert!((p.transport_fresh_ms - 1.0).abs() < 1e-12);
         assert_eq!(p.python_start_ms, 20.0);
         assert!((p.fork_per_mb_ms - 0.01).abs() < 1e-12);
         assert_eq!(p.interpreter_mb, 10.0);

@@ -24,7 +24,7 @@ impl Calibrator {
             let (p, _, _) = self.fresh_once(&noop)?;
             if i > 0 {
                 m.fresh.push(p.create as f64 / 1e3);
-                m.transport.push(p.transport as f64 / 1e3);
+                m.transport_fresh.push(p.transport as f64 / 1e3);
             }
         }
 

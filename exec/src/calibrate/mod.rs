@@ -21,8 +21,10 @@
 //!   Zygote takes the container (refilled between samples);
 //! - `unpause_ms`: the `unpause` phase of a paused no-op handler;
 //! - `transport_ms`: the `transport` phase of the handler hits;
-//!   `transport_cold_ms`: the extra `transport` of the cold starts above
+//!   `transport_cold_ms`: the extra `transport` of the forks above
 //!   (median of theirs minus median of the hits', at least 0);
+//!   `transport_fresh_ms`: a fresh start's extra `transport` over a fork's
+//!   (the fresh interpreter's first compile, loading the handler);
 //! - `interpreter_mb`: memory of a root Zygote's cgroup once it serves;
 //!   `zygote_fork_mb`: memory of a handler's cgroup right after a fork
 //!   from the root Zygote (its private memory);

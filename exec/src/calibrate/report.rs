@@ -72,6 +72,12 @@ impl Measured {
             d.transport_cold_ms,
         );
         row(
+            "transport_fresh_ms",
+            params.transport_fresh_ms,
+            None,
+            d.transport_fresh_ms,
+        );
+        row(
             "python_start_ms",
             params.python_start_ms,
             Some(stat(&self.python_start())),

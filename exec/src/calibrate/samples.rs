@@ -20,8 +20,10 @@ pub(super) struct Measured {
     pub(super) prepare_many: Vec<f64>,
     /// Fork phase when a pre-forked child takes the container.
     pub(super) spare: Vec<f64>,
-    /// Transport phase of every cold start above (fresh, fork, spare).
+    /// Transport phase of the forks above (from a Zygote, from a spare).
     pub(super) transport: Vec<f64>,
+    /// Transport phase of the fresh starts.
+    pub(super) transport_fresh: Vec<f64>,
     /// Transport phase of handler hits (a process that served before).
     pub(super) transport_warm: Vec<f64>,
     /// Root Zygotes' memory.

@@ -393,6 +393,7 @@ impl<'c> Planner<'c> {
             }
             None => {
                 phases.create += self.cost.python_start();
+                phases.transport += self.cost.transport_fresh();
                 Action::Fresh {
                     import: missing,
                     install: ensured.installed,

@@ -15,7 +15,7 @@
 //! | phase (records) | model (ms) | parameters |
 //! |---|---|---|
 //! | unpause (handler hits) | `u` | `unpause_ms` |
-//! | transport (all) | `t + c·[cold start]` | `transport_ms`, `transport_cold_ms` |
+//! | transport (all) | `t + c·[cold start] + f·[fresh]` | `transport_ms`, `transport_cold_ms`, `transport_fresh_ms` |
 //! | create (Zygote hits, fresh) | `c + p·packages + s·[fresh]` | `container_create_ms`, `create_per_package_ms`, `python_start_ms` |
 //! | fork (Zygote hits, no spare) | `b + m·zygote MB` | `fork_base_ms`, `fork_per_mb_ms` |
 //! | fork (spare hits) | `h` | `spare_hit_ms` |

@@ -175,6 +175,8 @@ pub fn fit_all(rows: &[Joined<'_>], prior: &CostParams, opts: FitOptions) -> Vec
         opts,
     ));
     let has_hit = !hits.is_empty();
+    let has_fork = cold.iter().any(|r| fresh(r) == 0.0);
+    let has_fresh = cold.iter().any(|r| fresh(r) == 1.0);
     out.extend(fit_phase(
         "transport",
         &all,
@@ -186,15 +188,21 @@ pub fn fit_all(rows: &[Joined<'_>], prior: &CostParams, opts: FitOptions) -> Vec
                 prior: prior.transport_cold_ms,
                 column: cold_start,
             },
+            Term {
+                name: "transport_fresh_ms",
+                prior: prior.transport_fresh_ms,
+                column: fresh,
+            },
         ],
         &[
             (!has_hit).then_some("no handler hits to separate it from a cold start's"),
             (cold.is_empty()).then_some("no cold starts"),
+            (!has_fresh)
+                .then_some("no fresh starts")
+                .or((!has_fork).then_some("no Zygote hits to separate it from a forked child's")),
         ],
         opts,
     ));
-    let has_fork = cold.iter().any(|r| fresh(r) == 0.0);
-    let has_fresh = cold.iter().any(|r| fresh(r) == 1.0);
     out.extend(fit_phase(
         "create",
         &cold,
@@ -300,6 +308,7 @@ pub fn apply(prior: &CostParams, fits: &[ParamFit]) -> CostParams {
             "unpause_ms" => &mut p.unpause_ms,
             "transport_ms" => &mut p.transport_ms,
             "transport_cold_ms" => &mut p.transport_cold_ms,
+            "transport_fresh_ms" => &mut p.transport_fresh_ms,
             "container_create_ms" => &mut p.container_create_ms,
             "create_per_package_ms" => &mut p.create_per_package_ms,
             "python_start_ms" => &mut p.python_start_ms,
