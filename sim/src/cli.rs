@@ -402,6 +402,12 @@ pub struct RunArgs {
     /// Seed of the noise generator (default: the calibration's).
     #[arg(long)]
     pub noise_seed: Option<u64>,
+    /// Set containers up one at a time, as `sock-exec run --concurrent`'s
+    /// one loop does: a call due while another is thawed, forked, cloned
+    /// or a Zygote started waits, in its `queue` phase
+    /// (sim/src/setup_loop.rs). Off: set-ups overlap freely.
+    #[arg(long)]
+    pub serial_setup: bool,
 }
 
 /// A worker limit: a number, or `unbounded`.

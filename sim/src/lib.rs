@@ -42,6 +42,7 @@ pub mod progress;
 pub mod record_check;
 pub mod replay;
 pub mod settings;
+pub mod setup_loop;
 pub mod stats;
 pub mod stats_ci;
 pub mod study;
@@ -125,6 +126,7 @@ pub fn simulate_with(trace: &Path, settings: &Settings, outputs: Outputs<'_>) ->
     let options = replay::ReplayOptions {
         engine: sock_core::engine::EngineOptions::from_worker(&settings.worker),
         memory_series: series_out.is_some(),
+        serial_setup: settings.replay.serial_setup,
         ..replay::ReplayOptions::default()
     };
     let mut sink = match &out {

@@ -11,6 +11,7 @@
 //! so tests check that sim takes the fallbacks sock-exec takes.
 
 use crate::memory_series::MemorySeries;
+use crate::setup_loop::SetupLoop;
 use crate::stats::Stats;
 use sock_core::engine::{
     Call, Dropped, Effects, Engine, EngineError, EngineOptions, Served, VirtualReplay,
@@ -47,6 +48,9 @@ pub struct ReplayOptions {
     /// Record each tier's memory over time ([`crate::memory_series`]) into
     /// [`Stats::memory_series`].
     pub memory_series: bool,
+    /// Set-ups wait for one loop, as in `sock-exec run --concurrent`
+    /// ([`crate::setup_loop`]): the wait is added to the `queue` phase.
+    pub serial_setup: bool,
 }
 
 /// The cost model as the engine's effects.
@@ -55,12 +59,21 @@ struct CostEffects<'w> {
     records: Option<&'w mut dyn Write>,
     inject: BTreeMap<u64, Failure>,
     series: Option<MemorySeries>,
+    setup: Option<SetupLoop>,
 }
 
 impl Effects for CostEffects<'_> {
     type Error = ReplayError;
 
-    fn apply(&mut self, _: &Planner<'_>, _: &[SideDecision], _: Micros) -> Result<(), ReplayError> {
+    fn apply(
+        &mut self,
+        _: &Planner<'_>,
+        decisions: &[SideDecision],
+        now: Micros,
+    ) -> Result<(), ReplayError> {
+        if let Some(l) = self.setup.as_mut() {
+            l.side(decisions, now);
+        }
         Ok(())
     }
 
@@ -78,14 +91,34 @@ impl Effects for CostEffects<'_> {
                 }
             }
         }
+        let engine_queue = plan.phases.queue;
+        let waited;
+        let plan = match self.setup.as_mut() {
+            Some(l) => {
+                let mut p = plan.clone();
+                let wait = l.serve(plan, call.start, &planner.cost().params);
+                // sock-exec resumes a call whose pip run ended when its
+                // loop is free: that wait ends its install phase.
+                if p.phases.install > Micros::ZERO {
+                    p.phases.install += wait;
+                } else {
+                    p.phases.queue += wait;
+                }
+                waited = p;
+                &waited
+            }
+            None => plan,
+        };
         self.stats.observe_plan(plan, call.inv.time);
         if let Some(out) = self.records.as_deref_mut() {
             let rec = record(planner, call.seq, call.inv, plan);
             serde_json::to_writer(&mut *out, &rec).map_err(std::io::Error::from)?;
             out.write_all(b"\n")?;
         }
+        // The set-up loop's wait is part of the service (the engine's own
+        // queue wait is before `call.start`).
         Ok(Served::Done {
-            service: plan.phases.total() - plan.phases.queue,
+            service: plan.phases.total() - engine_queue,
         })
     }
 
@@ -118,6 +151,7 @@ where
         records,
         inject: options.inject,
         series: options.memory_series.then(MemorySeries::new),
+        setup: options.serial_setup.then(SetupLoop::default),
     };
     let mut replay = VirtualReplay::new(engine);
     replay.run(&mut fx, invocations).map_err(|e| match e {

@@ -154,6 +154,9 @@ pub fn resolve(args: &RunArgs) -> Result<Settings> {
     if let Some(v) = args.install_mb {
         t.install.budget_mb = v;
     }
+    if args.serial_setup {
+        s.replay.serial_setup = true;
+    }
     if args.no_noise {
         s.cost.noise = Default::default();
     }

@@ -176,3 +176,57 @@ fn bad_input_gets_a_clear_error() {
         !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no trace given")
     );
 }
+
+/// `--serial-setup` (sock-exec's concurrent replay, one set-up loop):
+/// calls due while another is set up wait, in their `queue` (or, when
+/// they installed, `install`) phase; without it nothing waits on an
+/// unbounded worker, and the decisions are the same.
+#[test]
+fn serial_setup_makes_calls_wait_for_the_set_up_loop() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t = common::gen_trace(dir.path(), "t.json", "30", "3000", "60", "5");
+    let records = |extra: &[&str], name: &str| -> Vec<serde_json::Value> {
+        let out = dir.path().join(name).display().to_string();
+        let mut args = vec![
+            "--trace",
+            t.as_str(),
+            "--cores",
+            "unbounded",
+            "--records",
+            &out,
+        ];
+        args.extend_from_slice(extra);
+        ok(&sim(&args));
+        std::fs::read_to_string(&out)
+            .expect("records")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect()
+    };
+    let free = records(&[], "free.jsonl");
+    let serial = records(&["--serial-setup"], "serial.jsonl");
+    let queue = |r: &serde_json::Value| r["phases_us"]["queue"].as_u64().expect("queue");
+    assert!(
+        free.iter().all(|r| queue(r) == 0),
+        "an unbounded worker never queues"
+    );
+    let waited = serial.iter().filter(|r| queue(r) > 0).count();
+    assert!(waited > 0, "some of 3000 calls in 60 s wait for the loop");
+    assert_eq!(free.len(), serial.len());
+    // Only the timing moves: the first call of each function takes the same path.
+    assert_eq!(free[0]["path"], serial[0]["path"]);
+    for r in &serial {
+        let p = &r["phases_us"];
+        let sum: u64 = p
+            .as_object()
+            .expect("phases")
+            .values()
+            .map(|v| v.as_u64().expect("µs"))
+            .sum();
+        assert_eq!(
+            sum,
+            r["latency_us"].as_u64().expect("latency"),
+            "phases sum to the latency: {r}"
+        );
+    }
+}

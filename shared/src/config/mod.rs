@@ -138,5 +138,10 @@ pub struct ReplaySettings {
     /// given it sets `worker.cores` ([`Settings::check`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<usize>,
+    /// sim sets containers up one at a time, as `sock-exec run
+    /// --concurrent`'s one loop does (`sim --serial-setup`,
+    /// sim/src/setup_loop.rs); sock-exec's concurrent run is always so.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub serial_setup: bool,
 }
 object_only!(ReplaySettings, "replay", serialize);

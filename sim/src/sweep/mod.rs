@@ -90,6 +90,7 @@ fn run_point(
     .with_context(|| format!("grid point {}: invalid settings", point.index))?;
     let options = ReplayOptions {
         engine: sock_core::engine::EngineOptions::from_worker(&settings.worker),
+        serial_setup: settings.replay.serial_setup,
         ..ReplayOptions::default()
     };
     let stats = replay(
