@@ -179,14 +179,15 @@ pub fn calibrate(
     let mut fitted = models::apply(&prior, &fits);
     let mut noise_rows = Vec::new();
     if let Some(seed) = opts.noise_seed {
+        let mut rows = Vec::new();
         let mut again = Vec::new();
-        for (run, r) in runs.iter().zip(&replayed) {
-            again.push(Replayed {
-                measured: r.measured.clone(),
-                predicted: replay(run, &fitted)?,
-            });
+        for run in runs {
+            again.push(replay(run, &fitted)?);
         }
-        let (params, rows) = noise::fit(&join_all(&again).0, seed);
+        for (r, predicted) in replayed.iter().zip(&again) {
+            rows.extend(join(&r.measured, predicted).0);
+        }
+        let (params, rows) = noise::fit(&rows, seed);
         fitted.noise = params;
         noise_rows = rows;
     }
