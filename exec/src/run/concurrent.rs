@@ -7,7 +7,7 @@
 //! fork, clone and container set-up (so no process is ever forked from a
 //! multi-threaded parent); while handlers run, their requests are in
 //! flight on non-blocking sockets ([`crate::container::Pending`]) that one
-//! `poll(2)` watches together with the next arrival's due time, the next
+//! `ppoll(2)` (a ns timeout) watches with the next arrival's due time, the next
 //! pre-warm timer's, and the pip runs in progress (`pips.rs`: a call that
 //! needs an install waits for it there while the others are served).
 //! Setting a container up (thaw, fork, create) blocks the loop, as one
