@@ -7,10 +7,8 @@ mod common;
 use common::{ok, sim};
 use serde_json::Value;
 
-#[test]
-fn fits_back_the_parameters_that_made_the_records() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let p = |name: &str| dir.path().join(name).display().to_string();
+/// The runs' trace: 20 functions of 30 packages in bursts, 600 calls.
+fn bursty_trace(out: &str) {
     ok(&sim(&[
         "trace",
         "gen",
@@ -26,8 +24,31 @@ fn fits_back_the_parameters_that_made_the_records() {
         "--seed",
         "11",
         "--out",
-        &p("t.json"),
+        out,
     ]));
+}
+
+/// A "run" of the host `truth` made by sim itself: settings `cfg`
+/// (written to `config`), records to `records`.
+fn record_run(trace: &str, cfg: &str, config: &str, truth: &str, records: &str) {
+    std::fs::write(config, cfg).expect("write");
+    ok(&sim(&[
+        "--trace",
+        trace,
+        "--config",
+        config,
+        "--calibration",
+        truth,
+        "--records",
+        records,
+    ]));
+}
+
+#[test]
+fn fits_back_the_parameters_that_made_the_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = |name: &str| dir.path().join(name).display().to_string();
+    bursty_trace(&p("t.json"));
     // The "host": every fitted parameter away from its default.
     let truth = serde_json::json!({
         "container_create_ms": 1.7, "create_per_package_ms": 0.05,
@@ -51,17 +72,7 @@ fn fits_back_the_parameters_that_made_the_records() {
             p(&format!("m{i}.jsonl")),
             p(&format!("fit{i}.json")),
         );
-        std::fs::write(&c, cfg).expect("write");
-        ok(&sim(&[
-            "--trace",
-            &p("t.json"),
-            "--config",
-            &c,
-            "--calibration",
-            &p("truth.json"),
-            "--records",
-            &m,
-        ]));
+        record_run(&p("t.json"), cfg, &c, &p("truth.json"), &m);
         // Exact records: the median and the least-squares fit both recover them.
         for estimator in ["median", "mean"] {
             let report = ok(&sim(&[
@@ -118,23 +129,7 @@ fn fits_back_the_parameters_that_made_the_records() {
 fn runs_with_and_without_zygotes_fit_every_term_together() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = |name: &str| dir.path().join(name).display().to_string();
-    ok(&sim(&[
-        "trace",
-        "gen",
-        "--packages",
-        "30",
-        "--functions",
-        "20",
-        "--invocations",
-        "600",
-        "--duration-s",
-        "180",
-        "--bursty",
-        "--seed",
-        "11",
-        "--out",
-        &p("t.json"),
-    ]));
+    bursty_trace(&p("t.json"));
     let truth = serde_json::json!({
         "container_create_ms": 1.7, "create_per_package_ms": 0.05, "python_start_ms": 9.0,
         "transport_ms": 0.45, "transport_cold_ms": 1.2, "transport_fresh_ms": 0.9, "unpause_ms": 0.12,
@@ -149,17 +144,7 @@ fn runs_with_and_without_zygotes_fit_every_term_together() {
     let mut args: Vec<String> = vec!["calibrate".into(), "--trace".into(), p("t.json")];
     for (i, cfg) in configs.iter().enumerate() {
         let (c, m) = (p(&format!("cfg{i}.json")), p(&format!("m{i}.jsonl")));
-        std::fs::write(&c, cfg).expect("write");
-        ok(&sim(&[
-            "--trace",
-            &p("t.json"),
-            "--config",
-            &c,
-            "--calibration",
-            &p("truth.json"),
-            "--records",
-            &m,
-        ]));
+        record_run(&p("t.json"), cfg, &c, &p("truth.json"), &m);
         args.extend(["--from".into(), m, "--config".into(), c]);
     }
     args.extend([
