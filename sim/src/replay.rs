@@ -13,6 +13,7 @@
 use crate::memory_series::MemorySeries;
 use crate::setup_loop::SetupLoop;
 use crate::stats::Stats;
+use sock_core::cost::Phases;
 use sock_core::engine::{
     Call, Dropped, Effects, Engine, EngineError, EngineOptions, Served, VirtualReplay,
 };
@@ -91,34 +92,27 @@ impl Effects for CostEffects<'_> {
                 }
             }
         }
-        let engine_queue = plan.phases.queue;
-        let waited;
-        let plan = match self.setup.as_mut() {
-            Some(l) => {
-                let mut p = plan.clone();
-                let wait = l.serve(plan, call.start, &planner.cost().params);
-                // sock-exec resumes a call whose pip run ended when its
-                // loop is free: that wait ends its install phase.
-                if p.phases.install > Micros::ZERO {
-                    p.phases.install += wait;
-                } else {
-                    p.phases.queue += wait;
-                }
-                waited = p;
-                &waited
+        let mut phases = plan.phases;
+        if let Some(l) = self.setup.as_mut() {
+            let wait = l.serve(plan, call.start, planner.cost().python_start());
+            // sock-exec resumes a call whose pip run ended when its loop is
+            // free: that wait ends its install phase.
+            if phases.install > Micros::ZERO {
+                phases.install += wait;
+            } else {
+                phases.queue += wait;
             }
-            None => plan,
-        };
-        self.stats.observe_plan(plan, call.inv.time);
+        }
+        self.stats.observe_plan(plan, &phases, call.inv.time);
         if let Some(out) = self.records.as_deref_mut() {
-            let rec = record(planner, call.seq, call.inv, plan);
+            let rec = record(planner, call.seq, call.inv, plan, &phases);
             serde_json::to_writer(&mut *out, &rec).map_err(std::io::Error::from)?;
             out.write_all(b"\n")?;
         }
         // The set-up loop's wait is part of the service (the engine's own
         // queue wait is before `call.start`).
         Ok(Served::Done {
-            service: plan.phases.total() - engine_queue,
+            service: phases.total() - plan.phases.queue,
         })
     }
 
@@ -168,8 +162,15 @@ where
     Ok(stats)
 }
 
-/// The shared per-invocation record for a plan applied in virtual time.
-pub fn record(planner: &Planner<'_>, seq: u64, inv: Invocation, plan: &Plan) -> InvocationRecord {
+/// The shared per-invocation record for a plan applied in virtual time,
+/// with the phases it took (the plan's, plus any set-up loop wait).
+pub fn record(
+    planner: &Planner<'_>,
+    seq: u64,
+    inv: Invocation,
+    plan: &Plan,
+    phases: &Phases,
+) -> InvocationRecord {
     let catalog = planner.catalog();
     let keys = |s: &sock_core::PackageSet| s.iter().map(|p| catalog.package(p).key()).collect();
     let (zygote, depth, spare, imported, installed) = match &plan.action {
@@ -202,8 +203,8 @@ pub fn record(planner: &Planner<'_>, seq: u64, inv: Invocation, plan: &Plan) -> 
         spare,
         imported,
         installed,
-        phases_us: plan.phases.into(),
-        latency_us: plan.phases.total().0,
+        phases_us: (*phases).into(),
+        latency_us: phases.total().0,
     }
 }
 

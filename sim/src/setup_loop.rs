@@ -26,7 +26,6 @@
 //! its pip run has ended and the loop is free, and that is when its
 //! install phase ends.
 
-use sock_core::cost::CostParams;
 use sock_core::planner::{Action, Plan, SideDecision};
 use sock_core::Micros;
 
@@ -62,17 +61,15 @@ impl SetupLoop {
 
     /// Serves `plan` for a call that starts at `start`: returns how long
     /// its set-up waits for the loop, and holds the loop for that set-up.
-    pub fn serve(&mut self, plan: &Plan, start: Micros, cost: &CostParams) -> Micros {
+    /// `python_start` is the cost model's interpreter start (the part of
+    /// a fresh start's `create` that runs in the child, beside the loop).
+    pub fn serve(&mut self, plan: &Plan, start: Micros, python_start: Micros) -> Micros {
         self.forget_before(start);
         let p = &plan.phases;
         let (ready, held) = match plan.action {
             Action::HandlerHit { .. } => (start, p.unpause),
             Action::Fork { .. } => (start + p.install, p.create + p.fork + p.import),
-            Action::Fresh { .. } => (
-                start + p.install,
-                p.create
-                    .saturating_sub(Micros::from_ms_f64(cost.python_start_ms)),
-            ),
+            Action::Fresh { .. } => (start + p.install, p.create.saturating_sub(python_start)),
         };
         self.reserve(ready, held) - ready
     }
@@ -109,6 +106,7 @@ impl SetupLoop {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sock_core::cost::CostParams;
     use sock_core::cost::Phases;
     use sock_core::{InstanceId, PackageSet, ZygoteId};
 
@@ -135,7 +133,7 @@ mod tests {
 
     #[test]
     fn a_call_waits_for_the_set_up_before_it_and_its_installs_run_beside_the_loop() {
-        let cost = CostParams::default();
+        let py = Micros::from_ms_f64(CostParams::default().python_start_ms);
         let mut l = SetupLoop::default();
         let ms = |v: u64| Micros(v * 1000);
         let hit = Phases {
@@ -146,40 +144,37 @@ mod tests {
             ..Phases::default()
         };
         // The first holds the loop for 6 ms from t = 10 ms.
-        assert_eq!(l.serve(&plan(fork(), hit), ms(10), &cost), Micros::ZERO);
+        assert_eq!(l.serve(&plan(fork(), hit), ms(10), py), Micros::ZERO);
         // A call due at 12 ms waits until 16 ms.
-        assert_eq!(l.serve(&plan(fork(), hit), ms(12), &cost), ms(4));
+        assert_eq!(l.serve(&plan(fork(), hit), ms(12), py), ms(4));
         // One installing for 50 ms sets up after its install: no wait.
         let installing = Phases {
             install: ms(50),
             ..hit
         };
-        assert_eq!(
-            l.serve(&plan(fork(), installing), ms(13), &cost),
-            Micros::ZERO
-        );
+        assert_eq!(l.serve(&plan(fork(), installing), ms(13), py), Micros::ZERO);
         // Its set-up (63-69 ms) does not hold up one ready before it.
-        assert_eq!(l.serve(&plan(fork(), hit), ms(30), &cost), Micros::ZERO);
+        assert_eq!(l.serve(&plan(fork(), hit), ms(30), py), Micros::ZERO);
         // One ready at 60 ms does not fit before it: it waits until 69 ms.
-        assert_eq!(l.serve(&plan(fork(), hit), ms(60), &cost), ms(9));
+        assert_eq!(l.serve(&plan(fork(), hit), ms(60), py), ms(9));
         // A fresh start holds the loop only for the clone, not the
         // interpreter start.
         let mut l = SetupLoop::default();
         let fresh = Phases {
-            create: Micros::from_ms_f64(cost.python_start_ms) + ms(1),
+            create: py + ms(1),
             ..Phases::default()
         };
         let action = Action::Fresh {
             import: PackageSet::default(),
             install: PackageSet::default(),
         };
-        assert_eq!(l.serve(&plan(action, fresh), ms(0), &cost), Micros::ZERO);
-        assert_eq!(l.serve(&plan(fork(), hit), ms(0), &cost), ms(1));
+        assert_eq!(l.serve(&plan(action, fresh), ms(0), py), Micros::ZERO);
+        assert_eq!(l.serve(&plan(fork(), hit), ms(0), py), ms(1));
     }
 
     #[test]
     fn zygote_starts_and_refills_hold_the_loop_until_ready() {
-        let cost = CostParams::default();
+        let py = Micros::from_ms_f64(CostParams::default().python_start_ms);
         let mut l = SetupLoop::default();
         let ms = |v: u64| Micros(v * 1000);
         l.side(
@@ -209,6 +204,6 @@ mod tests {
             instance: InstanceId(3),
         };
         // 80 ms for the Zygote, then 5 ms for the refill; the pause is free.
-        assert_eq!(l.serve(&plan(action, unpause), ms(40), &cost), ms(45));
+        assert_eq!(l.serve(&plan(action, unpause), ms(40), py), ms(45));
     }
 }

@@ -2,6 +2,7 @@
 //! and depth counts, mean phase times, and time-weighted memory per tier.
 
 use crate::histogram::Histogram;
+use sock_core::cost::Phases;
 use sock_core::engine::{Dropped, EngineOptions, EngineStats};
 use sock_core::planner::{Action, Counters, Plan, Planner, TierUsage};
 use sock_core::record::PathKind;
@@ -95,14 +96,16 @@ impl Stats {
         self.end - self.first_arrival.unwrap_or(Micros::ZERO)
     }
 
-    pub(crate) fn observe_plan(&mut self, plan: &Plan, arrival: Micros) {
-        let total = plan.phases.total().0;
+    /// One served call: its plan, and the phases it took (the plan's, plus
+    /// any set-up loop wait).
+    pub(crate) fn observe_plan(&mut self, plan: &Plan, phases: &Phases, arrival: Micros) {
+        let total = phases.total().0;
         self.all.record(total);
         self.by_path
             .entry(plan.action.path())
             .or_default()
             .record(total);
-        let startup = total - plan.phases.handler.0;
+        let startup = total - phases.handler.0;
         self.startup.record(startup);
         self.startup_by_path
             .entry(plan.action.path())
@@ -114,7 +117,7 @@ impl Stats {
         let f = self.function_mut(plan.function.index());
         f.served += 1;
         f.cold += u64::from(!matches!(plan.action, Action::HandlerHit { .. }));
-        for (sum, v) in self.phase_sums.iter_mut().zip(plan.phases.values()) {
+        for (sum, v) in self.phase_sums.iter_mut().zip(phases.values()) {
             *sum += v.0 as u128;
         }
         self.first_arrival.get_or_insert(arrival);
